@@ -1,1 +1,20 @@
-//! herald
+//! herald keeps the focal points of an intergovernmental process informed.
+//!
+//! It reads a roadmap of meetings, deadlines and circulations, and the
+//! distribution lists, from a configuration directory; renders reminders and
+//! cover letters from Handlebars templates; and delivers them at lead times
+//! before each event. ARCHITECTURE.md has the map; in reading order:
+//!
+//! * [`model`]: the validated domain, no I/O.
+//! * [`config`]: files -> model, with every problem and its place.
+//! * [`plan`]: model + time window -> the sends, a pure function.
+//! * [`render`]: a planned send -> an RFC 5322 message.
+//! * [`cli`]: the commands; the only module that prints.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod diagnostics;
+pub mod model;
+pub mod plan;
+pub mod render;

@@ -1,0 +1,52 @@
+//! `herald check`: validate everything and print every problem.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::clock::Clock;
+use crate::plan::{self, Window};
+
+pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
+    let (model, _renderer) = match super::load(config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let n_events: usize = model.roadmaps.iter().map(|r| r.events.len()).sum();
+    let all = plan::plan(&model, Window::default());
+    let upcoming = all
+        .iter()
+        .filter(|send| send.due.timestamp() >= clock.now())
+        .count();
+    let languages: Vec<&str> = model
+        .templates
+        .files
+        .keys()
+        .map(|(l, _)| l.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: OK", config.display())?;
+    writeln!(
+        out,
+        "  {} roadmap{}, {n_events} events; {} focal points on {} lists; {} letter{}",
+        model.roadmaps.len(),
+        plural(model.roadmaps.len()),
+        model.focal_points.len(),
+        model.lists.len(),
+        model.letters.len(),
+        plural(model.letters.len()),
+    )?;
+    writeln!(out, "  templates in {}", languages.join(", "))?;
+    writeln!(
+        out,
+        "  {} sends planned in all, {upcoming} of them still to come",
+        all.len()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,154 @@
+//! The command line: argument parsing, dispatch, printing and exit codes.
+//!
+//! This is the only module that writes to stdout or stderr. Each command is
+//! a thin layer over the library: load the config, call the planner or the
+//! renderer, print the result.
+
+mod check;
+mod plan;
+mod preview;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::Environment;
+use crate::diagnostics::Diagnostics;
+use crate::model::Model;
+use crate::render::Renderer;
+
+/// herald: reminders and circulars for the focal points of a process.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration directory.
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_CONFIG",
+        default_value = "/etc/herald",
+        value_name = "DIR"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the whole configuration and the templates; print every problem, exit 1 if any.
+    Check,
+    /// Show what will be sent, when and to whom.
+    Plan {
+        /// Only sends due at or after this time (a date, an RFC 3339 time or "now"). Default: now.
+        #[arg(long, value_name = "T")]
+        from: Option<String>,
+        /// Only sends due before this time.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the exact message (RFC 5322) a recipient will get.
+    Preview {
+        /// The event of a reminder.
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "letter",
+            conflicts_with = "letter"
+        )]
+        event: Option<String>,
+        /// The lead time of the reminder (default: the first one the recipient gets).
+        #[arg(long, value_name = "D", requires = "event")]
+        lead: Option<String>,
+        /// A letter (circular).
+        #[arg(long, value_name = "ID")]
+        letter: Option<String>,
+        /// The recipient's address.
+        #[arg(long, value_name = "EMAIL")]
+        to: String,
+    },
+}
+
+/// Runs herald with the given arguments and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with success; usage errors to stderr.
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let clock = SystemClock;
+    let result = match &cli.command {
+        Command::Check => check::run(&cli.config, &clock),
+        Command::Plan { from, until, json } => {
+            plan::run(&cli.config, &clock, from.as_deref(), until.as_deref(), *json)
+        }
+        Command::Preview {
+            event,
+            lead,
+            letter,
+            to,
+        } => preview::run(
+            &cli.config,
+            &clock,
+            event.as_deref(),
+            lead.as_deref(),
+            letter.as_deref(),
+            to,
+        ),
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that stops early (`herald plan | head`) is not an error.
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("herald: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config and compiles and checks the templates; on failure
+/// prints every problem and gives the exit code to return.
+fn load(config: &std::path::Path) -> Result<(Model, Renderer), ExitCode> {
+    let model =
+        crate::config::load(config, &Environment::from_process()).map_err(|d| print_problems(config, &d))?;
+    let renderer = crate::render::prepare(&model).map_err(|d| print_problems(config, &d))?;
+    Ok((model, renderer))
+}
+
+fn print_problems(config: &std::path::Path, diagnostics: &Diagnostics) -> ExitCode {
+    for diagnostic in diagnostics.iter() {
+        eprintln!("error: {diagnostic}");
+    }
+    let n = diagnostics.len();
+    eprintln!(
+        "herald: {n} problem{} in {}; fix {} and run `herald --config {} check` again",
+        if n == 1 { "" } else { "s" },
+        config.display(),
+        if n == 1 { "it" } else { "them" },
+        config.display()
+    );
+    ExitCode::FAILURE
+}
+
+/// The result of a command: an exit code, or an error to print.
+type CommandResult = anyhow::Result<ExitCode>;

@@ -1,0 +1,125 @@
+//! `herald preview`: the exact message a recipient will get.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+
+use crate::clock::Clock;
+use crate::plan::{self, SendSubject, Window};
+use crate::render::message;
+
+pub fn run(
+    config: &Path,
+    clock: &dyn Clock,
+    event: Option<&str>,
+    lead: Option<&str>,
+    letter: Option<&str>,
+    to: &str,
+) -> super::CommandResult {
+    let (model, renderer) = match super::load(config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let focal_point = model
+        .focal_point(to)
+        .ok_or_else(|| anyhow!("{to} is not a focal point in any list of {}", config.display()))?;
+    let all = plan::plan(&model, Window::default());
+    let to_key = focal_point.email.to_string();
+    let candidates: Vec<_> = all
+        .iter()
+        .filter(|send| send.to == to_key)
+        .filter(|send| match (&send.subject, event, letter) {
+            (SendSubject::Reminder { event: e, .. }, Some(wanted), _) => e == wanted,
+            (SendSubject::Letter { letter: l }, _, Some(wanted)) => l == wanted,
+            _ => false,
+        })
+        .collect();
+    if let Some(id) = event {
+        if model.event(id).is_none() {
+            bail!("no event {id:?} in the roadmaps; `herald plan` lists the events with sends");
+        }
+        if candidates.is_empty() {
+            bail!(
+                "{to} gets no reminder of {id:?}: the event is unscheduled or cancelled, or none of its lists has {to} on it"
+            );
+        }
+    }
+    if let Some(id) = letter {
+        let Some(found) = model.letter(id) else {
+            bail!("no letter {id:?} in letters/");
+        };
+        if candidates.is_empty() && found.send_at.is_some() {
+            bail!(
+                "{to} is on none of the lists of letter {id:?} ({})",
+                found.lists.join(", ")
+            );
+        }
+    }
+    let send = match lead {
+        Some(wanted) => {
+            let wanted = crate::model::Lead::parse(wanted).map_err(|m| anyhow!("--lead: {m}"))?;
+            candidates
+                .iter()
+                .find(|send| matches!(&send.subject, SendSubject::Reminder { lead, .. } if *lead == wanted.as_str()))
+                .copied()
+                .ok_or_else(|| {
+                    let leads: Vec<String> = candidates
+                        .iter()
+                        .filter_map(|s| match &s.subject {
+                            SendSubject::Reminder { lead, .. } => Some(lead.clone()),
+                            SendSubject::Letter { .. } => None,
+                        })
+                        .collect();
+                    anyhow!("{to} gets no {wanted} reminder of this event; the leads are: {}", leads.join(", "))
+                })?
+                .clone()
+        }
+        None => match candidates.first() {
+            Some(send) => (*send).clone(),
+            None => on_demand_letter(&model, letter, focal_point, clock.now())?,
+        },
+    };
+    let rendered = renderer.render(&model, &send)?;
+    let message = message::build(&model, &send, &rendered, send.due.timestamp())?;
+    let bytes = message.formatted();
+    use std::io::Write;
+    std::io::stdout().write_all(&bytes)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A letter without `send_at` goes out only on demand; preview it as if sent now.
+fn on_demand_letter(
+    model: &crate::model::Model,
+    letter: Option<&str>,
+    focal_point: &crate::model::FocalPoint,
+    now: jiff::Timestamp,
+) -> anyhow::Result<plan::PlannedSend> {
+    let Some(id) = letter else {
+        bail!("nothing to preview")
+    };
+    let Some(letter) = model.letter(id) else {
+        bail!("no letter {id:?}")
+    };
+    let Some(list) = letter.lists.iter().find(|l| focal_point.lists.contains(l)) else {
+        bail!(
+            "{} is on none of the lists of letter {id:?} ({})",
+            focal_point.email,
+            letter.lists.join(", ")
+        );
+    };
+    Ok(plan::PlannedSend {
+        due: now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
+        subject: SendSubject::Letter {
+            letter: id.to_owned(),
+        },
+        to: focal_point.email.to_string(),
+        list: list.clone(),
+        language: focal_point.language.clone(),
+        template: letter.template.clone(),
+        key: plan::SendKey(format!(
+            "letter/{id}/{}",
+            focal_point.email.to_string().to_lowercase()
+        )),
+    })
+}

@@ -1,0 +1,351 @@
+//! Focal points from `lists/*.toml` and `lists/*.csv`.
+//!
+//! Operators keep distribution lists in spreadsheets, so a CSV file with a
+//! header row is as good as TOML. Both become the same rows, checked by the
+//! same code; a CSV problem is reported by line (and column name), a TOML
+//! problem by line and column. A focal point that names no list is on the
+//! list named like its file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::config::{raw, unknown_list_message, values};
+use crate::diagnostics::{Diagnostic, Diagnostics, Place, SourceFile};
+use crate::model::{FocalPoint, List};
+
+/// The columns a CSV list may have; `name` and `email` are required.
+const CSV_COLUMNS: &[&str] = &[
+    "name",
+    "email",
+    "mission",
+    "honorific",
+    "language",
+    "time_zone",
+    "lists",
+    "leads",
+];
+
+/// One field of a focal point, with where it was written.
+struct Field {
+    text: String,
+    at: Diagnostic,
+}
+
+impl Field {
+    /// A diagnostic at this field; CSV fields carry a "column NAME: " prefix.
+    fn error(&self, message: String) -> Diagnostic {
+        Diagnostic {
+            message: format!("{}{message}", self.at.message),
+            ..self.at.clone()
+        }
+    }
+}
+
+/// A focal point as read, before checking; the same for TOML and CSV.
+struct Row {
+    at: Diagnostic,
+    name: Field,
+    email: Field,
+    mission: Option<Field>,
+    honorific: Option<Field>,
+    language: Option<Field>,
+    time_zone: Option<Field>,
+    lists: Vec<Field>,
+    leads: Vec<Field>,
+}
+
+/// Loads every list file; duplicates across files are reported.
+pub fn load_all(
+    files: &[PathBuf],
+    lists: &BTreeMap<String, List>,
+    default_language: &str,
+    diagnostics: &mut Diagnostics,
+) -> Vec<FocalPoint> {
+    let mut focal_points = Vec::new();
+    let mut seen: HashMap<String, Diagnostic> = HashMap::new();
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                diagnostics.file(path, format!("cannot read: {err}"));
+                continue;
+            }
+        };
+        let rows = if path.extension().is_some_and(|e| e == "csv") {
+            csv_rows(path, &text, diagnostics)
+        } else {
+            toml_rows(path, &text, diagnostics)
+        };
+        let file_list = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        for row in rows {
+            let Some(focal_point) = check_row(&row, &file_list, lists, default_language, diagnostics) else {
+                continue;
+            };
+            let key = focal_point.email.to_string().to_lowercase();
+            if let Some(first) = seen.get(&key) {
+                diagnostics.push(row.email.error(format!(
+                    "{} is listed twice; the first is at {}: merge the two (a focal point can be on several lists)",
+                    focal_point.email,
+                    where_of(first)
+                )));
+                continue;
+            }
+            seen.insert(key, row.email.at.clone());
+            focal_points.push(focal_point);
+        }
+    }
+    focal_points
+}
+
+fn where_of(at: &Diagnostic) -> String {
+    match &at.place {
+        Place::At { line, column } => format!("{}:{line}:{column}", at.file.display()),
+        Place::Line(line) => format!("{}:{line}", at.file.display()),
+        Place::File => at.file.display().to_string(),
+    }
+}
+
+fn check_row(
+    row: &Row,
+    file_list: &str,
+    lists: &BTreeMap<String, List>,
+    default_language: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<FocalPoint> {
+    let errors_before = diagnostics.len();
+    let mut run = |field: &Field, result: Result<_, String>| match result {
+        Ok(value) => Some(value),
+        Err(message) => {
+            diagnostics.push(field.error(message));
+            None
+        }
+    };
+    let name = run(&row.name, values::one_line(&row.name.text, "the name"));
+    let email = match values::address(&row.email.text) {
+        Ok(address) => Some(address),
+        Err(message) => {
+            diagnostics.push(row.email.error(message));
+            None
+        }
+    };
+    let mission = optional(&row.mission, |t| values::one_line(t, "the mission"), diagnostics);
+    let honorific = optional(
+        &row.honorific,
+        |t| values::one_line(t, "the honorific"),
+        diagnostics,
+    );
+    let language =
+        optional(&row.language, values::language, diagnostics).unwrap_or_else(|| default_language.to_owned());
+    let zone = optional(&row.time_zone, values::zone, diagnostics);
+    let mut list_ids = Vec::new();
+    for field in &row.lists {
+        if lists.contains_key(&field.text) {
+            list_ids.push(field.text.clone());
+        } else {
+            diagnostics.push(field.error(unknown_list_message(&field.text, lists)));
+        }
+    }
+    if row.lists.is_empty() {
+        if lists.contains_key(file_list) {
+            list_ids.push(file_list.to_owned());
+        } else {
+            diagnostics.push(Diagnostic {
+                message: format!(
+                    "this focal point names no list, and there is no list {file_list:?} named like the file: add `lists`, or declare [lists.{file_list}] in herald.toml"
+                ),
+                ..row.at.clone()
+            });
+        }
+    }
+    let mut leads = Vec::new();
+    for field in &row.leads {
+        match values::lead(&field.text) {
+            Ok(lead) => leads.push(lead),
+            Err(message) => diagnostics.push(field.error(message)),
+        }
+    }
+    if diagnostics.len() > errors_before {
+        return None;
+    }
+    Some(FocalPoint {
+        name: name?,
+        email: email?,
+        mission,
+        honorific,
+        language,
+        zone,
+        lists: list_ids,
+        leads: if row.leads.is_empty() { None } else { Some(leads) },
+    })
+}
+
+fn optional<T>(
+    field: &Option<Field>,
+    validate: impl FnOnce(&str) -> Result<T, String>,
+    diagnostics: &mut Diagnostics,
+) -> Option<T> {
+    let field = field.as_ref()?;
+    match validate(&field.text) {
+        Ok(value) => Some(value),
+        Err(message) => {
+            diagnostics.push(field.error(message));
+            None
+        }
+    }
+}
+
+fn toml_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> {
+    let src = SourceFile { path, text };
+    let file: raw::FocalPointsFile = match toml::from_str(text) {
+        Ok(file) => file,
+        Err(err) => {
+            let message = err.message().trim_end().to_owned();
+            diagnostics.push(match err.span() {
+                Some(span) => src.at(span, message),
+                None => Diagnostic {
+                    file: path.to_owned(),
+                    place: Place::File,
+                    message,
+                    snippet: None,
+                },
+            });
+            return Vec::new();
+        }
+    };
+    let field = |text: &raw::Text| Field {
+        text: text.get_ref().clone(),
+        at: src.at(text.span(), ""),
+    };
+    file.focal_points
+        .iter()
+        .map(|spanned| {
+            let fp = spanned.get_ref();
+            Row {
+                at: src.at(spanned.span(), ""),
+                name: field(&fp.name),
+                email: field(&fp.email),
+                mission: fp.mission.as_ref().map(field),
+                honorific: fp.honorific.as_ref().map(field),
+                language: fp.language.as_ref().map(field),
+                time_zone: fp.time_zone.as_ref().map(field),
+                lists: fp.lists.iter().flatten().map(field).collect(),
+                leads: fp.leads.iter().flatten().map(field).collect(),
+            }
+        })
+        .collect()
+}
+
+fn csv_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(headers) => headers
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+            .collect(),
+        Err(err) => {
+            diagnostics.line(path, 1, format!("cannot read the header row: {err}"));
+            return Vec::new();
+        }
+    };
+    let mut header_ok = true;
+    for header in &headers {
+        if !CSV_COLUMNS.contains(&header.as_str()) {
+            diagnostics.line(
+                path,
+                1,
+                format!(
+                    "unknown column {header:?}: the columns are {}",
+                    CSV_COLUMNS.join(", ")
+                ),
+            );
+            header_ok = false;
+        }
+    }
+    for required in ["name", "email"] {
+        if !headers.iter().any(|h| h == required) {
+            diagnostics.line(path, 1, format!("the header row has no {required:?} column"));
+            header_ok = false;
+        }
+    }
+    if !header_ok {
+        return Vec::new();
+    }
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(err) => {
+                let line = err.position().map_or(0, |p| p.line() as usize);
+                let message = match err.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!(
+                        "this row has {len} fields but the header has {expected_len}: a missing or extra column (quote a field that contains a comma)"
+                    ),
+                    _ => format!("cannot read this row: {err}"),
+                };
+                diagnostics.line(path, line, message);
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        // CSV diagnostics name the column, as a spreadsheet user looks for it.
+        let at = |name: &str| Diagnostic {
+            file: path.to_owned(),
+            place: Place::Line(line),
+            message: format!("column {name}: "),
+            snippet: None,
+        };
+        let cell = |name: &str| -> Option<Field> {
+            let text = record.get(column(name)?)?;
+            (!text.is_empty()).then(|| Field {
+                text: text.to_owned(),
+                at: at(name),
+            })
+        };
+        let split = |name: &str| -> Vec<Field> {
+            cell(name)
+                .map(|field| {
+                    field
+                        .text
+                        .split([';', '|'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Field {
+                            text: s.to_owned(),
+                            at: at(name),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let required = |name: &str| {
+            cell(name).unwrap_or(Field {
+                text: String::new(),
+                at: at(name),
+            })
+        };
+        rows.push(Row {
+            at: Diagnostic {
+                message: String::new(),
+                ..at("name")
+            },
+            name: required("name"),
+            email: required("email"),
+            mission: cell("mission"),
+            honorific: cell("honorific"),
+            language: cell("language"),
+            time_zone: cell("time_zone"),
+            lists: split("lists"),
+            leads: split("leads"),
+        });
+    }
+    rows
+}

@@ -1,0 +1,188 @@
+//! Serde structs shaped exactly like the files an operator writes.
+//!
+//! Nothing here is validated beyond its TOML type; `config::load` turns these
+//! into the model. Fields that are checked after parsing keep their span, so
+//! a bad time zone or date is reported at its line and column. Unknown keys
+//! are errors, because a misspelt key silently ignored is a reminder never sent.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type Text = Spanned<String>;
+
+/// `herald.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeraldFile {
+    pub templates: Option<Text>,
+    pub default_language: Option<Text>,
+    pub sender: Spanned<SenderTable>,
+    #[serde(default)]
+    pub reminders: RemindersTable,
+    #[serde(default)]
+    pub parts_of_day: BTreeMap<String, Text>,
+    #[serde(default)]
+    pub venues: BTreeMap<String, Spanned<VenueTable>>,
+    #[serde(default)]
+    pub lists: BTreeMap<String, Spanned<ListTable>>,
+    #[serde(default)]
+    pub delivery: DeliveryTable,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderTable {
+    pub from: Text,
+    pub reply_to: Option<Text>,
+    pub organization: Option<Text>,
+    pub domain: Option<Text>,
+    pub unsubscribe: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemindersTable {
+    pub leads: Option<Vec<Text>>,
+    #[serde(default)]
+    pub kinds: BTreeMap<String, Vec<Text>>,
+    pub all_day_at: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueTable {
+    pub name: Text,
+    pub city: Option<Text>,
+    pub time_zone: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListTable {
+    pub name: Text,
+    pub leads: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryTable {
+    pub transport: Option<Text>,
+    pub maildir: Option<Text>,
+    pub state_dir: Option<Text>,
+    pub late_window: Option<Text>,
+    pub redirect_to: Option<Text>,
+    pub smtp: Option<Spanned<SmtpTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpTable {
+    pub host: Text,
+    pub port: Option<u16>,
+    pub security: Option<Text>,
+    pub username: Option<Text>,
+    pub password_file: Option<Text>,
+    /// Present only so that a password written here gets a clear refusal.
+    pub password: Option<Text>,
+    #[serde(default)]
+    pub allow_plaintext_auth: bool,
+    pub timeout: Option<Text>,
+    pub max_connections: Option<Spanned<usize>>,
+    pub per_minute: Option<u32>,
+}
+
+/// `roadmaps/*.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoadmapFile {
+    pub id: Text,
+    pub title: Text,
+    pub venue: Option<Text>,
+    pub time_zone: Option<Text>,
+    pub lists: Option<Vec<Text>>,
+    pub leads: Option<Vec<Text>>,
+    pub template: Option<Text>,
+    #[serde(default)]
+    pub events: Vec<Spanned<EventTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTable {
+    pub id: Text,
+    pub title: Text,
+    pub kind: Text,
+    pub date: Option<DateText>,
+    pub end_date: Option<DateText>,
+    pub start: Option<Text>,
+    pub end: Option<Text>,
+    pub part_of_day: Option<Text>,
+    pub week_of: Option<DateText>,
+    pub ongoing: Option<Spanned<bool>>,
+    pub venue: Option<Text>,
+    pub room: Option<Text>,
+    pub time_zone: Option<Text>,
+    pub lists: Option<Vec<Text>>,
+    pub leads: Option<Vec<Text>>,
+    pub template: Option<Text>,
+    pub status: Option<Text>,
+    #[serde(default)]
+    pub past: bool,
+}
+
+/// A date written as a string ("2017-10-02") or as a TOML date (2017-10-02).
+pub type DateText = Spanned<DateValue>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DateValue {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+impl DateValue {
+    pub fn text(&self) -> String {
+        match self {
+            DateValue::Text(text) => text.clone(),
+            DateValue::Toml(datetime) => datetime.to_string(),
+        }
+    }
+}
+
+/// `lists/*.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointsFile {
+    #[serde(default)]
+    pub focal_points: Vec<Spanned<FocalPointTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocalPointTable {
+    pub name: Text,
+    pub email: Text,
+    pub mission: Option<Text>,
+    pub honorific: Option<Text>,
+    pub language: Option<Text>,
+    pub time_zone: Option<Text>,
+    pub lists: Option<Vec<Text>>,
+    pub leads: Option<Vec<Text>>,
+}
+
+/// `letters/*.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LetterFile {
+    pub id: Text,
+    pub template: Option<Text>,
+    pub lists: Vec<Text>,
+    pub roadmap: Option<Text>,
+    pub send_at: Option<DateText>,
+    pub time_zone: Option<Text>,
+    pub signatory: Option<Text>,
+    pub signatory_title: Option<Text>,
+    pub body: Spanned<BTreeMap<String, String>>,
+}

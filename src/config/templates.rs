@@ -1,0 +1,110 @@
+//! Reads the template directory: `<lang>/<name>.<part>.hbs`,
+//! `<lang>/partials/<name>.<part>.hbs` and `<lang>/phrases.toml`.
+//!
+//! Only the files are read here; compiling and checking them is the
+//! renderer's job, so rendering never touches the disk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::values;
+use crate::diagnostics::{Diagnostics, SourceFile};
+use crate::model::{TemplateFile, TemplateSources};
+
+pub fn load(dir: &Path, default_language: &str, diagnostics: &mut Diagnostics) -> TemplateSources {
+    let mut sources = TemplateSources::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            diagnostics.file(
+                dir,
+                format!("cannot read the template directory: {err}; set `templates` in herald.toml"),
+            );
+            return sources;
+        }
+    };
+    let mut languages: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    languages.sort();
+    for language in &languages {
+        if values::language(language).is_err() {
+            diagnostics.file(
+                &dir.join(language),
+                "a template directory must be named by a language tag, like \"en\" or \"fr\"",
+            );
+            continue;
+        }
+        let language_dir = dir.join(language);
+        read_templates(&language_dir, "", language, &mut sources, diagnostics);
+        let phrases_path = language_dir.join("phrases.toml");
+        if let Ok(text) = std::fs::read_to_string(&phrases_path) {
+            match toml::from_str::<BTreeMap<String, String>>(&text) {
+                Ok(phrases) => {
+                    sources.phrases.insert(language.clone(), phrases);
+                }
+                Err(err) => {
+                    let src = SourceFile {
+                        path: &phrases_path,
+                        text: &text,
+                    };
+                    let span = err.span().unwrap_or(0..0);
+                    diagnostics.push(src.at(span, err.message().trim_end().to_owned()));
+                }
+            }
+        }
+    }
+    if !languages.iter().any(|l| l == default_language) {
+        diagnostics.file(
+            dir,
+            format!("no templates for the default language {default_language:?}: expected a directory {default_language}/ here"),
+        );
+    }
+    sources
+}
+
+fn read_templates(
+    dir: &Path,
+    prefix: &str,
+    language: &str,
+    sources: &mut TemplateSources,
+    diagnostics: &mut Diagnostics,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if file_name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            if prefix.is_empty() && file_name == "partials" {
+                read_templates(&path, "partials/", language, sources, diagnostics);
+            }
+            continue;
+        }
+        let Some(name) = file_name.strip_suffix(".hbs") else {
+            continue;
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(source) => {
+                sources.files.insert(
+                    (language.to_owned(), format!("{prefix}{name}")),
+                    TemplateFile {
+                        path: path.clone(),
+                        source,
+                    },
+                );
+            }
+            Err(err) => diagnostics.file(&path, format!("cannot read: {err}")),
+        }
+    }
+}

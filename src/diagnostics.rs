@@ -1,0 +1,153 @@
+//! Problems found in the operator's files, each with its file and place.
+//!
+//! Loading never stops at the first problem: every check runs, and the
+//! operator gets the whole list at once (`herald check`).
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Where in a file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The file as a whole (it is missing, unreadable, …).
+    File,
+    /// A line and column, both 1-based.
+    At { line: usize, column: usize },
+    /// A line of a CSV file, 1-based, counting the header.
+    Line(usize),
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub place: Place,
+    pub message: String,
+    /// The offending source line, for display under the message.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        match &self.place {
+            Place::File => write!(f, "{file}: {}", self.message)?,
+            Place::At { line, column } => write!(f, "{file}:{line}:{column}: {}", self.message)?,
+            Place::Line(line) => write!(f, "{file}:{line}: {}", self.message)?,
+        }
+        if let (Some(snippet), Place::At { column, .. }) = (&self.snippet, &self.place) {
+            let pad: String = snippet
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n    | {snippet}\n    | {pad}^")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found while loading; never empty when returned as an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    /// A problem with a whole file.
+    pub fn file(&mut self, file: &Path, message: impl Into<String>) {
+        self.push(Diagnostic {
+            file: file.to_owned(),
+            place: Place::File,
+            message: message.into(),
+            snippet: None,
+        });
+    }
+
+    /// A problem at a line of a file without a source map (CSV).
+    pub fn line(&mut self, file: &Path, line: usize, message: impl Into<String>) {
+        self.push(Diagnostic {
+            file: file.to_owned(),
+            place: Place::Line(line),
+            message: message.into(),
+            snippet: None,
+        });
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A file's text, kept to turn byte spans into lines and columns.
+pub struct SourceFile<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl SourceFile<'_> {
+    /// A diagnostic at the start of `span`.
+    pub fn at(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        let offset = span.start.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        let snippet = self.text[line_start..].lines().next().map(str::to_owned);
+        Diagnostic {
+            file: self.path.to_owned(),
+            place: Place::At { line, column },
+            message: message.into(),
+            snippet,
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_become_lines_and_columns() {
+        let text = "a = 1\nbb = \"x\"\n";
+        let file = SourceFile {
+            path: Path::new("f.toml"),
+            text,
+        };
+        let d = file.at(11..12, "bad");
+        assert_eq!(d.place, Place::At { line: 2, column: 6 });
+        assert_eq!(d.to_string(), "f.toml:2:6: bad\n    | bb = \"x\"\n    |      ^");
+    }
+}

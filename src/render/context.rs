@@ -1,0 +1,243 @@
+//! The data a template sees: events, recipients, letters, as JSON.
+//!
+//! Every key is always present (null when it has no value), so a template
+//! that names a key the data does not have fails in strict mode on the first
+//! render, at `herald check`, whatever the event it is tried on.
+
+use serde_json::{Value, json};
+
+use crate::model::{Event, FocalPoint, Letter, Model, Roadmap, Schedule};
+use crate::render::locale::{self, DateStyle, Localizer};
+
+/// The context of a reminder of `event` to `focal_point`.
+pub fn reminder(
+    model: &Model,
+    localizer: &Localizer,
+    roadmap: &Roadmap,
+    event: &Event,
+    lead: &crate::model::Lead,
+    focal_point: &FocalPoint,
+    list: &str,
+    language: &str,
+) -> Value {
+    json!({
+        "lang": language,
+        "event": event_value(model, localizer, event, Some(focal_point), language),
+        "lead": {
+            "text": lead.as_str(),
+            "in_words": localizer.lead_in_words(lead.span(), language),
+        },
+        "roadmap": roadmap_value(model, localizer, roadmap, language),
+        "recipient": recipient_value(focal_point),
+        "sender": sender_value(model),
+        "list": list_value(model, list),
+    })
+}
+
+/// The context of `letter` to `focal_point`.
+pub fn letter(
+    model: &Model,
+    localizer: &Localizer,
+    letter: &Letter,
+    focal_point: &FocalPoint,
+    list: &str,
+    language: &str,
+) -> Value {
+    let body = locale::language_chain(language, &model.settings.default_language)
+        .iter()
+        .find_map(|lang| letter.body.get(lang))
+        .or_else(|| letter.body.get(&model.settings.default_language))
+        .cloned()
+        .unwrap_or_default();
+    let paragraphs: Vec<String> = body
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let roadmap = letter
+        .roadmap
+        .as_ref()
+        .and_then(|id| model.roadmap(id))
+        .map_or(Value::Null, |roadmap| {
+            roadmap_value(model, localizer, roadmap, language)
+        });
+    let date = letter.send_at.as_ref().map_or(Value::Null, |at| {
+        Value::String(localizer.date(at.date(), language, DateStyle::Long))
+    });
+    json!({
+        "lang": language,
+        "letter": {
+            "id": letter.id,
+            "date": date,
+            "paragraphs": paragraphs,
+            "signatory": letter.signatory,
+            "signatory_title": letter.signatory_title,
+        },
+        "roadmap": roadmap,
+        "recipient": recipient_value(focal_point),
+        "sender": sender_value(model),
+        "list": list_value(model, list),
+    })
+}
+
+fn event_value(
+    model: &Model,
+    localizer: &Localizer,
+    event: &Event,
+    reader: Option<&FocalPoint>,
+    language: &str,
+) -> Value {
+    let schedule = &event.schedule;
+    let hours = schedule.hours();
+    json!({
+        "id": event.id,
+        "title": event.title,
+        "kind": event.kind,
+        "status": match event.status {
+            crate::model::EventStatus::Confirmed => "confirmed",
+            crate::model::EventStatus::Cancelled => "cancelled",
+        },
+        "date": schedule.first_day().map(|d| d.to_string()),
+        "end_date": match schedule {
+            Schedule::Days { last, .. } => Some(last.to_string()),
+            _ => None,
+        },
+        "start": hours.map(|h| locale::time(h.start)),
+        "end": hours.and_then(|h| h.end).map(locale::time),
+        "part_of_day": hours.and_then(|h| h.part_of_day.clone()),
+        "ongoing": matches!(schedule, Schedule::Ongoing),
+        "venue": event.venue.as_ref().map(|v| json!({"id": v.id, "name": v.name, "city": v.city})),
+        "room": event.room,
+        "time_zone": event.zone.name,
+        "zone_name": localizer.phrase(language, "zone_time", &[("city", &event.zone_city())]),
+        "when": when(localizer, event, language, DateStyle::Full, true),
+        "when_short": when(localizer, event, language, DateStyle::DayMonth, false),
+        "local_when": reader.and_then(|fp| local_when(model, localizer, event, fp, language)),
+        "past": event.past,
+    })
+}
+
+/// The event's date and hours in words, in the event's own time zone:
+/// "Monday, 2 October 2017 (afternoon, from 15:00 to 18:00)"; with
+/// `DateStyle::DayMonth` and no hours for parts of day, the style of a
+/// roadmap table: "2 October (afternoon)".
+pub fn when(
+    localizer: &Localizer,
+    event: &Event,
+    language: &str,
+    style: DateStyle,
+    detailed: bool,
+) -> String {
+    let date = |d| localizer.date(d, language, style);
+    let phrase = |key: &str, args: &[(&str, &str)]| localizer.phrase(language, key, args);
+    let days = match &event.schedule {
+        Schedule::Ongoing => return phrase("ongoing", &[]),
+        Schedule::WeekOf { first } => return phrase("week_of", &[("date", &date(*first))]),
+        Schedule::Day { date: day, .. } => date(*day),
+        Schedule::Days { first, last, .. } => {
+            phrase("date_range", &[("first", &date(*first)), ("last", &date(*last))])
+        }
+    };
+    let Some(hours) = event.schedule.hours() else {
+        return days;
+    };
+    let hours_text = match hours.end {
+        Some(end) => phrase(
+            "time_range",
+            &[("start", &locale::time(hours.start)), ("end", &locale::time(end))],
+        ),
+        None => phrase("time_from", &[("start", &locale::time(hours.start))]),
+    };
+    match &hours.part_of_day {
+        Some(part) if detailed => phrase(
+            "with_part_hours",
+            &[
+                ("date", &days),
+                ("part", &phrase(part, &[])),
+                ("hours", &hours_text),
+            ],
+        ),
+        Some(part) => phrase("with_part", &[("date", &days), ("part", &phrase(part, &[]))]),
+        None => phrase("with_hours", &[("date", &days), ("hours", &hours_text)]),
+    }
+}
+
+/// The start (and end) of a timed event in the reader's own zone, when that
+/// differs from the event's: "Tuesday, 5 December 2016, from 21:00 to 00:00".
+fn local_when(
+    model: &Model,
+    localizer: &Localizer,
+    event: &Event,
+    reader: &FocalPoint,
+    language: &str,
+) -> Option<String> {
+    let zone = reader.zone.as_ref()?;
+    if *zone == event.zone {
+        return None;
+    }
+    let (start, end) = event.timed_span()?;
+    let start = start.with_time_zone(zone.tz.clone());
+    let date = localizer.date(start.date(), language, DateStyle::Full);
+    let hours = match end {
+        Some(end) => {
+            let end = end.with_time_zone(zone.tz.clone());
+            localizer.phrase(
+                language,
+                "time_range",
+                &[
+                    ("start", &locale::time(start.time())),
+                    ("end", &locale::time(end.time())),
+                ],
+            )
+        }
+        None => localizer.phrase(language, "time_from", &[("start", &locale::time(start.time()))]),
+    };
+    let _ = model;
+    let zone_name = localizer.phrase(
+        language,
+        "zone_time",
+        &[("city", &crate::model::city_of_zone(&zone.name))],
+    );
+    Some(format!(
+        "{} ({zone_name})",
+        localizer.phrase(language, "with_hours", &[("date", &date), ("hours", &hours)])
+    ))
+}
+
+fn roadmap_value(model: &Model, localizer: &Localizer, roadmap: &Roadmap, language: &str) -> Value {
+    let events: Vec<Value> = roadmap
+        .events
+        .iter()
+        .map(|event| event_value(model, localizer, event, None, language))
+        .collect();
+    json!({ "id": roadmap.id, "title": roadmap.title, "events": events })
+}
+
+fn recipient_value(focal_point: &FocalPoint) -> Value {
+    let honorific = focal_point.honorific.clone();
+    json!({
+        "name": focal_point.name,
+        "email": focal_point.email.to_string(),
+        "mission": focal_point.mission,
+        "honorific": honorific,
+        // Heads of mission are addressed as "Excellency", not by name.
+        "excellency": honorific.as_deref().is_some_and(|h| h.eq_ignore_ascii_case("excellency")),
+        "language": focal_point.language,
+        "time_zone": focal_point.zone.as_ref().map(|z| z.name.clone()),
+    })
+}
+
+fn sender_value(model: &Model) -> Value {
+    let sender = &model.settings.sender;
+    json!({
+        "name": sender.from.name,
+        "email": sender.from.email.to_string(),
+        "organization": sender.organization,
+        "reply_to": sender.reply_to.as_ref().map(|r| r.email.to_string()),
+    })
+}
+
+fn list_value(model: &Model, list: &str) -> Value {
+    let name = model.lists.get(list).map(|l| l.name.clone());
+    json!({ "id": list, "name": name })
+}

@@ -1,0 +1,77 @@
+//! Handlebars helpers for dates and times in the reader's language.
+//!
+//! `{{date event.date "full"}}` writes an ISO date ("2017-10-02") as CLDR
+//! does in the template's language ("lundi 2 octobre 2017"); the styles are
+//! "full", "long", "weekday" and "short". `{{require x}}` fails the render
+//! when `x` is missing or null, for the places where handlebars' `if`
+//! would quietly skip a misspelt name (strict mode does not cover `if`).
+
+use std::sync::Arc;
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError, RenderErrorReason,
+};
+
+use crate::render::locale::{DateStyle, Localizer};
+
+pub fn register(registry: &mut Handlebars<'static>, localizer: Arc<Localizer>) {
+    registry.register_helper(
+        "date",
+        Box::new(
+            move |h: &Helper<'_>,
+                  _: &Handlebars<'_>,
+                  ctx: &Context,
+                  _: &mut RenderContext<'_, '_>,
+                  out: &mut dyn Output|
+                  -> HelperResult {
+                let value = h
+                    .param(0)
+                    .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("date", 0))?;
+                let text = value
+                    .value()
+                    .as_str()
+                    .ok_or_else(|| RenderErrorReason::InvalidParamType("an ISO date like \"2017-10-02\""))?;
+                let style_name = h.param(1).and_then(|p| p.value().as_str()).unwrap_or("long");
+                let style = DateStyle::from_name(style_name).ok_or_else(|| {
+                    RenderErrorReason::Other(format!(
+                        "unknown date style {style_name:?}: use full, long, weekday or short"
+                    ))
+                })?;
+                let date: jiff::civil::Date = text
+                    .get(..10)
+                    .unwrap_or(text)
+                    .parse()
+                    .map_err(|_| RenderErrorReason::Other(format!("{text:?} is not a date")))?;
+                let language = ctx.data().get("lang").and_then(|l| l.as_str()).unwrap_or("en");
+                out.write(&localizer.date(date, language, style))?;
+                Ok(())
+            },
+        ),
+    );
+    registry.register_helper(
+        "require",
+        Box::new(
+            |h: &Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             out: &mut dyn Output|
+             -> HelperResult {
+                let param = h
+                    .param(0)
+                    .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("require", 0))?;
+                if param.is_value_missing() || param.value().is_null() {
+                    let name = param.relative_path().cloned().unwrap_or_default();
+                    return Err(RenderError::from(RenderErrorReason::Other(format!(
+                        "the required value {name:?} is missing"
+                    ))));
+                }
+                match param.value() {
+                    serde_json::Value::String(s) => out.write(s)?,
+                    other => out.write(&other.to_string())?,
+                }
+                Ok(())
+            },
+        ),
+    );
+}

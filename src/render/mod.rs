@@ -1,0 +1,463 @@
+//! Planned send + model -> the exact message: subject, text and HTML, in
+//! the reader's language, then an RFC 5322 message (see [`message`]).
+//!
+//! Templates are compiled once per language, into two Handlebars registries
+//! because escaping is a per-registry setting: HTML parts are escaped, and
+//! the subject and the text part are not (or a subject would show `&amp;`).
+//! A language's registry holds the default language's files overlaid with
+//! its own, so a missing French signature falls back to the English one.
+//! [`prepare`] also renders every template against the real data, because a
+//! strict-mode error only shows when the template is rendered.
+
+mod context;
+mod helpers;
+pub mod locale;
+pub mod message;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+
+use crate::diagnostics::{Diagnostic, Diagnostics, Place};
+use crate::model::{FocalPoint, Model};
+use crate::plan::{PlannedSend, SendSubject};
+
+pub use locale::Localizer;
+
+/// The parts every template family has, as files `<family>.<part>.hbs`.
+const PARTS: [&str; 3] = ["subject", "txt", "html"];
+
+/// Compiled templates for every language of the template directory.
+pub struct Renderer {
+    languages: BTreeMap<String, Registries>,
+    default_language: String,
+    localizer: Arc<Localizer>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("languages", &self.languages.keys())
+            .finish()
+    }
+}
+
+/// The two registries of one language, and which file each template came from.
+struct Registries {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+    files: BTreeMap<String, PathBuf>,
+}
+
+/// A rendered message before it becomes MIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The language of the templates actually used, after fallback.
+    pub language: String,
+}
+
+/// Why a send could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line, self.column) {
+            (Some(file), Some(line), Some(column)) => {
+                write!(f, "{}:{line}:{column}: {}", file.display(), self.message)
+            }
+            (Some(file), _, _) => write!(f, "{}: {}", file.display(), self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+impl RenderError {
+    fn plain(message: impl Into<String>) -> RenderError {
+        RenderError {
+            file: None,
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    fn into_diagnostic(self) -> Diagnostic {
+        let place = match (self.line, self.column) {
+            (Some(line), Some(column)) => Place::At { line, column },
+            (Some(line), None) => Place::Line(line),
+            _ => Place::File,
+        };
+        Diagnostic {
+            file: self.file.unwrap_or_default(),
+            place,
+            message: self.message,
+            snippet: None,
+        }
+    }
+}
+
+/// Compiles the templates and renders every one of them against the model's
+/// events and letters in every language; every problem is reported.
+pub fn prepare(model: &Model) -> Result<Renderer, Diagnostics> {
+    let renderer = Renderer::new(model)?;
+    let mut problems = BTreeSet::new();
+    renderer.check_families(model, &mut problems);
+    if problems.is_empty() {
+        renderer.check_renders(model, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(renderer)
+    } else {
+        Err(Diagnostics(
+            problems.into_iter().map(RenderError::into_diagnostic).collect(),
+        ))
+    }
+}
+
+// RenderError is ordered only to deduplicate problems found in several languages.
+impl PartialOrd for RenderError {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RenderError {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.file, self.line, self.column, &self.message).cmp(&(
+            &other.file,
+            other.line,
+            other.column,
+            &other.message,
+        ))
+    }
+}
+
+impl Renderer {
+    /// Compiles every template file; syntax errors come with file, line and column.
+    pub fn new(model: &Model) -> Result<Renderer, Diagnostics> {
+        let sources = &model.templates;
+        let default_language = model.settings.default_language.clone();
+        let localizer = Arc::new(Localizer::new(sources.phrases.clone(), &default_language));
+        let languages: BTreeSet<&String> = sources.files.keys().map(|(language, _)| language).collect();
+        let mut problems = BTreeSet::new();
+        let mut registries = BTreeMap::new();
+        for language in languages {
+            let mut registry = Registries {
+                html: new_registry(&localizer, true),
+                text: new_registry(&localizer, false),
+                files: BTreeMap::new(),
+            };
+            // The most general language first, so that more specific files win.
+            for lang in locale::language_chain(language, &default_language).iter().rev() {
+                for ((file_lang, name), file) in sources.files.range((lang.clone(), String::new())..) {
+                    if file_lang != lang {
+                        break;
+                    }
+                    if let Err(problem) = registry.register(name, file) {
+                        problems.insert(problem);
+                    }
+                }
+            }
+            registries.insert(language.clone(), registry);
+        }
+        if !problems.is_empty() {
+            return Err(Diagnostics(
+                problems.into_iter().map(RenderError::into_diagnostic).collect(),
+            ));
+        }
+        Ok(Renderer {
+            languages: registries,
+            default_language,
+            localizer,
+        })
+    }
+
+    pub fn localizer(&self) -> &Localizer {
+        &self.localizer
+    }
+
+    /// The language whose templates serve a reader of `language`.
+    pub fn resolve_language(&self, language: &str) -> &str {
+        locale::language_chain(language, &self.default_language)
+            .into_iter()
+            .find_map(|lang| self.languages.get_key_value(&lang).map(|(k, _)| k.as_str()))
+            .unwrap_or(&self.default_language)
+    }
+
+    /// Renders one planned send.
+    pub fn render(&self, model: &Model, send: &PlannedSend) -> Result<Rendered, RenderError> {
+        let focal_point = model
+            .focal_point(&send.to)
+            .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
+        self.render_for(model, send, focal_point)
+    }
+
+    fn render_for(
+        &self,
+        model: &Model,
+        send: &PlannedSend,
+        focal_point: &FocalPoint,
+    ) -> Result<Rendered, RenderError> {
+        let language = self.resolve_language(&send.language).to_owned();
+        let data = match &send.subject {
+            SendSubject::Reminder { event, lead, .. } => {
+                let (roadmap, event) = model
+                    .event(event)
+                    .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
+                let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
+                context::reminder(
+                    model,
+                    &self.localizer,
+                    roadmap,
+                    event,
+                    &lead,
+                    focal_point,
+                    &send.list,
+                    &language,
+                )
+            }
+            SendSubject::Letter { letter } => {
+                let letter = model
+                    .letter(letter)
+                    .ok_or_else(|| RenderError::plain(format!("no letter {letter:?}")))?;
+                context::letter(model, &self.localizer, letter, focal_point, &send.list, &language)
+            }
+        };
+        self.render_family(&send.template, &language, &data)
+    }
+
+    fn render_family(
+        &self,
+        family: &str,
+        language: &str,
+        data: &serde_json::Value,
+    ) -> Result<Rendered, RenderError> {
+        let registries = self
+            .languages
+            .get(language)
+            .ok_or_else(|| RenderError::plain(format!("no templates for {language:?}")))?;
+        let subject = registries.render_text(&format!("{family}.subject"), data)?;
+        let subject = subject.trim().to_owned();
+        if subject.contains(['\r', '\n']) {
+            return Err(RenderError {
+                file: registries.files.get(&format!("{family}.subject")).cloned(),
+                line: None,
+                column: None,
+                message: format!(
+                    "the subject renders on more than one line ({subject:?}); a subject must be one line"
+                ),
+            });
+        }
+        if subject.is_empty() {
+            return Err(RenderError {
+                file: registries.files.get(&format!("{family}.subject")).cloned(),
+                line: None,
+                column: None,
+                message: "the subject renders empty".to_owned(),
+            });
+        }
+        let text = registries.render_text(&format!("{family}.txt"), data)?;
+        let html = registries.render_html(&format!("{family}.html"), data)?;
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+            language: language.to_owned(),
+        })
+    }
+
+    /// Every template family the model uses exists in the default language.
+    fn check_families(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
+        let mut families: BTreeSet<&str> = BTreeSet::new();
+        for roadmap in &model.roadmaps {
+            families.extend(roadmap.events.iter().map(|e| e.template.as_str()));
+        }
+        families.extend(model.letters.iter().map(|l| l.template.as_str()));
+        let Some(default) = self.languages.get(&self.default_language) else {
+            return;
+        };
+        for family in families {
+            for part in PARTS {
+                let name = format!("{family}.{part}");
+                if !default.files.contains_key(&name) {
+                    problems.insert(RenderError::plain(format!(
+                        "the template {}/{name}.hbs is missing; every template needs {family}.subject.hbs, {family}.txt.hbs and {family}.html.hbs",
+                        self.default_language
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Renders every event's reminder and every letter in every language,
+    /// with a reader in a far time zone so the reader-zone text is exercised.
+    fn check_renders(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
+        for language in self.languages.keys() {
+            let sample = sample_reader(language, &model.lists);
+            for roadmap in &model.roadmaps {
+                for event in &roadmap.events {
+                    let send = PlannedSend {
+                        due: event.zone.at(
+                            event.schedule.first_day().unwrap_or_default(),
+                            jiff::civil::Time::midnight(),
+                        ),
+                        subject: SendSubject::Reminder {
+                            roadmap: roadmap.id.clone(),
+                            event: event.id.clone(),
+                            lead: "1d".to_owned(),
+                        },
+                        to: sample.email.to_string(),
+                        list: event.lists.first().cloned().unwrap_or_default(),
+                        language: language.clone(),
+                        template: event.template.clone(),
+                        key: crate::plan::SendKey(String::new()),
+                    };
+                    if let Err(problem) = self.render_for(model, &send, &sample) {
+                        problems.insert(with_context(
+                            problem,
+                            &format!("rendering a reminder of {} in {language}", event.id),
+                        ));
+                    }
+                }
+            }
+            for letter in &model.letters {
+                let send = PlannedSend {
+                    due: letter.send_at.clone().unwrap_or_else(|| {
+                        jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                    }),
+                    subject: SendSubject::Letter {
+                        letter: letter.id.clone(),
+                    },
+                    to: sample.email.to_string(),
+                    list: letter.lists.first().cloned().unwrap_or_default(),
+                    language: language.clone(),
+                    template: letter.template.clone(),
+                    key: crate::plan::SendKey(String::new()),
+                };
+                if let Err(problem) = self.render_for(model, &send, &sample) {
+                    problems.insert(with_context(
+                        problem,
+                        &format!("rendering letter {} in {language}", letter.id),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn with_context(mut problem: RenderError, context: &str) -> RenderError {
+    problem.message = format!("{} (while {context})", problem.message);
+    problem
+}
+
+/// A reader with every field set, for checking templates.
+fn sample_reader(language: &str, lists: &BTreeMap<String, crate::model::List>) -> FocalPoint {
+    FocalPoint {
+        name: "Sample Reader".to_owned(),
+        email: lettre::Address::new("sample.reader", "example.org").expect("a valid literal address"),
+        mission: Some("Sample Mission".to_owned()),
+        honorific: Some("Excellency".to_owned()),
+        language: language.to_owned(),
+        zone: crate::model::Zone::named("Asia/Tokyo").ok(),
+        lists: lists.keys().cloned().collect(),
+        leads: None,
+    }
+}
+
+fn new_registry(localizer: &Arc<Localizer>, html: bool) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    if !html {
+        registry.register_escape_fn(handlebars::no_escape);
+    }
+    helpers::register(&mut registry, localizer.clone());
+    registry
+}
+
+impl Registries {
+    /// Registers `name` (`reminder.html`, `partials/letterhead.txt`, …) in the
+    /// registry its part belongs to.
+    fn register(&mut self, name: &str, file: &crate::model::TemplateFile) -> Result<(), RenderError> {
+        let (base, part) = name.rsplit_once('.').unwrap_or((name, ""));
+        let result = match (base.strip_prefix("partials/"), part) {
+            (Some(partial), "html") => self.html.register_partial(partial, &file.source),
+            (Some(partial), "txt") => self.text.register_partial(partial, &file.source),
+            (None, "html") => self.html.register_template_string(name, &file.source),
+            (None, "txt" | "subject") => self.text.register_template_string(name, &file.source),
+            _ => {
+                return Err(RenderError {
+                    file: Some(file.path.clone()),
+                    line: None,
+                    column: None,
+                    message: "unknown template part: name templates <name>.subject.hbs, <name>.txt.hbs or <name>.html.hbs".to_owned(),
+                });
+            }
+        };
+        self.files.insert(name.to_owned(), file.path.clone());
+        result.map_err(|err| {
+            let (line, column) = err.pos().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            RenderError {
+                file: Some(file.path.clone()),
+                line,
+                column,
+                message: format!("template syntax error: {}", err.reason()),
+            }
+        })
+    }
+
+    fn render_text(&self, name: &str, data: &serde_json::Value) -> Result<String, RenderError> {
+        self.text
+            .render(name, data)
+            .map_err(|err| self.render_error(name, &err))
+    }
+
+    fn render_html(&self, name: &str, data: &serde_json::Value) -> Result<String, RenderError> {
+        self.html
+            .render(name, data)
+            .map_err(|err| self.render_error(name, &err))
+    }
+
+    fn render_error(&self, name: &str, err: &handlebars::RenderError) -> RenderError {
+        // The error names the template (or partial) it happened in.
+        let template = err.template_name.clone().unwrap_or_else(|| name.to_owned());
+        let file = self
+            .files
+            .get(&template)
+            .or_else(|| {
+                self.files
+                    .iter()
+                    .find(|(n, _)| {
+                        n.strip_prefix("partials/")
+                            .is_some_and(|p| p.starts_with(&template))
+                    })
+                    .map(|(_, p)| p)
+            })
+            .or_else(|| self.files.get(name))
+            .cloned();
+        let message = match err.reason() {
+            handlebars::RenderErrorReason::MissingVariable(Some(path)) => {
+                format!("the template names {path:?}, which the data does not have")
+            }
+            reason => reason.to_string(),
+        };
+        RenderError {
+            file,
+            line: err.line_no,
+            column: err.column_no,
+            message,
+        }
+    }
+}
