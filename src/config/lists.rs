@@ -55,9 +55,12 @@ struct Row {
 }
 
 /// Loads every list file; duplicates across files are reported.
+///
+/// `lists` is `None` when herald.toml could not be read: then the lists
+/// named are not checked, rather than each reported as unknown.
 pub fn load_all(
     files: &[PathBuf],
-    lists: &BTreeMap<String, List>,
+    lists: Option<&BTreeMap<String, List>>,
     default_language: &str,
     diagnostics: &mut Diagnostics,
 ) -> Vec<FocalPoint> {
@@ -112,7 +115,7 @@ fn where_of(at: &Diagnostic) -> String {
 fn check_row(
     row: &Row,
     file_list: &str,
-    lists: &BTreeMap<String, List>,
+    lists: Option<&BTreeMap<String, List>>,
     default_language: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<FocalPoint> {
@@ -143,14 +146,15 @@ fn check_row(
     let zone = optional(&row.time_zone, values::zone, diagnostics);
     let mut list_ids = Vec::new();
     for field in &row.lists {
-        if lists.contains_key(&field.text) {
-            list_ids.push(field.text.clone());
-        } else {
-            diagnostics.push(field.error(unknown_list_message(&field.text, lists)));
+        match lists {
+            Some(lists) if !lists.contains_key(&field.text) => {
+                diagnostics.push(field.error(unknown_list_message(&field.text, lists)));
+            }
+            _ => list_ids.push(field.text.clone()),
         }
     }
     if row.lists.is_empty() {
-        if lists.contains_key(file_list) {
+        if lists.is_none_or(|lists| lists.contains_key(file_list)) {
             list_ids.push(file_list.to_owned());
         } else {
             diagnostics.push(Diagnostic {

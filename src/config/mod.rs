@@ -37,6 +37,8 @@ pub fn load(dir: &Path, env: &Environment) -> Result<Model, Diagnostics> {
         env,
         diagnostics: Diagnostics::default(),
         event_ids: HashMap::new(),
+        roadmap_ids: Vec::new(),
+        roadmaps_unreadable: false,
     };
     let model = loader.load();
     match model {
@@ -52,6 +54,11 @@ struct Loader<'a> {
     diagnostics: Diagnostics,
     /// Where each event id was first defined, to report duplicates.
     event_ids: HashMap<String, Diagnostic>,
+    /// Every roadmap id read, valid or not, so that a letter naming a
+    /// roadmap with a problem of its own is not reported a second time.
+    roadmap_ids: Vec<String>,
+    /// Set when a roadmap file could not be parsed at all.
+    roadmaps_unreadable: bool,
 }
 
 /// A file's text with its path, parsed lazily by the caller.
@@ -102,7 +109,7 @@ impl Loader<'_> {
         let default_language = parts_ref.default_language.clone();
         let focal_points = lists::load_all(
             &list_files,
-            &parts_ref.lists,
+            parts_ref.parsed.then_some(&parts_ref.lists),
             &default_language,
             &mut self.diagnostics,
         );
@@ -113,10 +120,10 @@ impl Loader<'_> {
 
         let (_, raw) = herald?;
         let parts = parts?;
-        let templates_dir = match &raw.templates {
+        let templates_dir = normalize(&match &raw.templates {
             Some(dir) => self.dir.join(dir.get_ref()),
             None => self.dir.join("templates"),
-        };
+        });
         let templates = templates::load(&templates_dir, &parts.default_language, &mut self.diagnostics);
         let settings = parts.settings?;
         Some(Model {
@@ -207,6 +214,7 @@ impl Loader<'_> {
         };
 
         let mut venues = BTreeMap::new();
+        let declared_venues = raw.venues.keys().cloned().collect();
         for (id, venue) in &raw.venues {
             if let Err(message) = values::id(id) {
                 d.push(src.at(venue.span(), format!("venue {message}")));
@@ -300,6 +308,7 @@ impl Loader<'_> {
             parsed: true,
             settings,
             venues,
+            declared_venues,
             lists,
             parts_of_day,
             default_language,
@@ -521,7 +530,12 @@ impl Loader<'_> {
 
     fn roadmap(&mut self, path: &Path, parts: &SettingsParts) -> Option<Roadmap> {
         let file = self.read(path)?;
-        let raw: raw::RoadmapFile = self.parse(&file)?;
+        let Some(raw) = self.parse::<raw::RoadmapFile>(&file) else {
+            // Its id is unknown; letters naming roadmaps are not checked.
+            self.roadmaps_unreadable = true;
+            return None;
+        };
+        self.roadmap_ids.push(raw.id.get_ref().clone());
         let src = file.source();
         let mut d = Vec::new();
         let id = check(&src, &raw.id, values::id, &mut d);
@@ -552,6 +566,7 @@ impl Loader<'_> {
             lists: lists.unwrap_or_default(),
             leads,
             template: template.unwrap_or_else(|| "reminder".to_owned()),
+            names_place: raw.venue.is_some() || raw.time_zone.is_some(),
         };
         let mut events = Vec::new();
         for table in &raw.events {
@@ -622,7 +637,12 @@ impl Loader<'_> {
                 .clone()
                 .or_else(|| venue.as_ref().map(|v| v.zone.clone())),
         };
-        if zone.is_none() && raw.time_zone.is_none() && d.len() == errors_before {
+        if zone.is_none()
+            && raw.time_zone.is_none()
+            && raw.venue.is_none()
+            && !defaults.names_place
+            && parts.parsed
+        {
             d.push(src.at(
                 spanned.span(),
                 "the event has no time zone: give it (or its roadmap) a `venue` or a `time_zone`",
@@ -692,6 +712,9 @@ impl Loader<'_> {
         let roadmap = raw.roadmap.as_ref().and_then(|text| {
             if roadmaps.iter().any(|r| &r.id == text.get_ref()) {
                 Some(text.get_ref().clone())
+            } else if self.roadmaps_unreadable || self.roadmap_ids.contains(text.get_ref()) {
+                // The roadmap exists but has problems, already reported.
+                None
             } else {
                 let known: Vec<&str> = roadmaps.iter().map(|r| r.id.as_str()).collect();
                 d.push(src.at(
@@ -780,6 +803,9 @@ struct SettingsParts {
     parsed: bool,
     settings: Option<Settings>,
     venues: BTreeMap<String, Venue>,
+    /// Every venue id in herald.toml, valid or not, so that a venue with a
+    /// problem of its own is not also reported as unknown where it is used.
+    declared_venues: std::collections::BTreeSet<String>,
     lists: BTreeMap<String, List>,
     parts_of_day: BTreeMap<String, (Time, Time)>,
     default_language: String,
@@ -793,6 +819,8 @@ struct RoadmapDefaults {
     lists: Vec<String>,
     leads: Option<Vec<Lead>>,
     template: String,
+    /// The roadmap names a venue or a time zone (valid or not).
+    names_place: bool,
 }
 
 /// Runs a validator on a spanned value, recording its message at the span.
@@ -861,7 +889,7 @@ fn venue_of(
 ) -> Option<Venue> {
     match parts.venues.get(text.get_ref()) {
         Some(venue) => Some(venue.clone()),
-        None if !parts.parsed => None,
+        None if !parts.parsed || parts.declared_venues.contains(text.get_ref()) => None,
         None => {
             let known: Vec<&str> = parts.venues.keys().map(String::as_str).collect();
             d.push(src.at(
@@ -958,6 +986,9 @@ fn hours_of(
             return None;
         }
         let Some((start, end)) = parts.parts_of_day.get(part.get_ref()) else {
+            if !parts.parsed {
+                return None;
+            }
             let known: Vec<&str> = parts.parts_of_day.keys().map(String::as_str).collect();
             d.push(src.at(
                 part.span(),
@@ -1066,4 +1097,21 @@ fn is_loopback(host: &str) -> bool {
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Removes `.` and `dir/..` from a path without touching the file system,
+/// so that messages name `templates/en/x.hbs`, not `config/../templates/en/x.hbs`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut result = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(result.components().next_back(), Some(Component::Normal(_))) => {
+                result.pop();
+            }
+            other => result.push(other),
+        }
+    }
+    result
 }

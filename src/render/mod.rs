@@ -305,6 +305,13 @@ impl Renderer {
     /// Renders every event's reminder and every letter in every language,
     /// with a reader in a far time zone so the reader-zone text is exercised.
     fn check_renders(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
+        // A mistake in a template shows on every event; report it once.
+        let mut seen = BTreeSet::new();
+        let mut report = |problem: RenderError, context: String| {
+            if seen.insert(problem.clone()) {
+                problems.insert(with_context(problem, &context));
+            }
+        };
         for language in self.languages.keys() {
             let sample = sample_reader(language, &model.lists);
             for roadmap in &model.roadmaps {
@@ -326,10 +333,10 @@ impl Renderer {
                         key: crate::plan::SendKey(String::new()),
                     };
                     if let Err(problem) = self.render_for(model, &send, &sample) {
-                        problems.insert(with_context(
+                        report(
                             problem,
-                            &format!("rendering a reminder of {} in {language}", event.id),
-                        ));
+                            format!("rendering a reminder of {} in {language}", event.id),
+                        );
                     }
                 }
             }
@@ -348,10 +355,7 @@ impl Renderer {
                     key: crate::plan::SendKey(String::new()),
                 };
                 if let Err(problem) = self.render_for(model, &send, &sample) {
-                    problems.insert(with_context(
-                        problem,
-                        &format!("rendering letter {} in {language}", letter.id),
-                    ));
+                    report(problem, format!("rendering letter {} in {language}", letter.id));
                 }
             }
         }
