@@ -94,10 +94,10 @@ pub fn parse_instant(text: &str, clock: &dyn Clock) -> Result<Timestamp, String>
     if let Ok(zoned) = text.parse::<jiff::ZonedDateTime>() {
         return Ok(zoned.timestamp());
     }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        if let Ok(zoned) = date.to_zoned_datetime(jiff::tz::TimeZone::UTC) {
-            return Ok(zoned.timestamp());
-        }
+    if let Ok(date) = text.parse::<jiff::civil::Date>()
+        && let Ok(zoned) = date.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(zoned.timestamp());
     }
     Err(format!(
         "invalid time {text:?}: write a date (2017-09-14), an RFC 3339 time (2017-09-14T10:00:00Z) or \"now\""

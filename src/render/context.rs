@@ -9,40 +9,41 @@ use serde_json::{Value, json};
 use crate::model::{Event, FocalPoint, Letter, Model, Roadmap, Schedule};
 use crate::render::locale::{self, DateStyle, Localizer};
 
-/// The context of a reminder of `event` to `focal_point`.
+/// Who a message is for, and in which language and through which list.
+pub struct Reader<'a> {
+    pub focal_point: &'a FocalPoint,
+    pub list: &'a str,
+    /// The language of the templates in use (after fallback).
+    pub language: &'a str,
+}
+
+/// The context of a reminder of `event` to `reader`.
 pub fn reminder(
     model: &Model,
     localizer: &Localizer,
     roadmap: &Roadmap,
     event: &Event,
     lead: &crate::model::Lead,
-    focal_point: &FocalPoint,
-    list: &str,
-    language: &str,
+    reader: &Reader,
 ) -> Value {
+    let language = reader.language;
     json!({
         "lang": language,
-        "event": event_value(model, localizer, event, Some(focal_point), language),
+        "event": event_value(localizer, event, Some(reader.focal_point), language),
         "lead": {
             "text": lead.as_str(),
             "in_words": localizer.lead_in_words(lead.span(), language),
         },
-        "roadmap": roadmap_value(model, localizer, roadmap, language),
-        "recipient": recipient_value(focal_point),
+        "roadmap": roadmap_value(localizer, roadmap, language),
+        "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
-        "list": list_value(model, list),
+        "list": list_value(model, reader.list),
     })
 }
 
 /// The context of `letter` to `focal_point`.
-pub fn letter(
-    model: &Model,
-    localizer: &Localizer,
-    letter: &Letter,
-    focal_point: &FocalPoint,
-    list: &str,
-    language: &str,
-) -> Value {
+pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Reader) -> Value {
+    let language = reader.language;
     let body = locale::language_chain(language, &model.settings.default_language)
         .iter()
         .find_map(|lang| letter.body.get(lang))
@@ -58,9 +59,7 @@ pub fn letter(
         .roadmap
         .as_ref()
         .and_then(|id| model.roadmap(id))
-        .map_or(Value::Null, |roadmap| {
-            roadmap_value(model, localizer, roadmap, language)
-        });
+        .map_or(Value::Null, |roadmap| roadmap_value(localizer, roadmap, language));
     let date = letter.send_at.as_ref().map_or(Value::Null, |at| {
         Value::String(localizer.date(at.date(), language, DateStyle::Long))
     });
@@ -74,19 +73,13 @@ pub fn letter(
             "signatory_title": letter.signatory_title,
         },
         "roadmap": roadmap,
-        "recipient": recipient_value(focal_point),
+        "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
-        "list": list_value(model, list),
+        "list": list_value(model, reader.list),
     })
 }
 
-fn event_value(
-    model: &Model,
-    localizer: &Localizer,
-    event: &Event,
-    reader: Option<&FocalPoint>,
-    language: &str,
-) -> Value {
+fn event_value(localizer: &Localizer, event: &Event, reader: Option<&FocalPoint>, language: &str) -> Value {
     let schedule = &event.schedule;
     let hours = schedule.hours();
     json!({
@@ -112,7 +105,7 @@ fn event_value(
         "zone_name": localizer.phrase(language, "zone_time", &[("city", &event.zone_city())]),
         "when": when(localizer, event, language, DateStyle::Full, true),
         "when_short": when(localizer, event, language, DateStyle::DayMonth, false),
-        "local_when": reader.and_then(|fp| local_when(model, localizer, event, fp, language)),
+        "local_when": reader.and_then(|fp| local_when(localizer, event, fp, language)),
         "past": event.past,
     })
 }
@@ -164,13 +157,7 @@ pub fn when(
 
 /// The start (and end) of a timed event in the reader's own zone, when that
 /// differs from the event's: "Tuesday, 5 December 2016, from 21:00 to 00:00".
-fn local_when(
-    model: &Model,
-    localizer: &Localizer,
-    event: &Event,
-    reader: &FocalPoint,
-    language: &str,
-) -> Option<String> {
+fn local_when(localizer: &Localizer, event: &Event, reader: &FocalPoint, language: &str) -> Option<String> {
     let zone = reader.zone.as_ref()?;
     if *zone == event.zone {
         return None;
@@ -192,7 +179,6 @@ fn local_when(
         }
         None => localizer.phrase(language, "time_from", &[("start", &locale::time(start.time()))]),
     };
-    let _ = model;
     let zone_name = localizer.phrase(
         language,
         "zone_time",
@@ -204,11 +190,11 @@ fn local_when(
     ))
 }
 
-fn roadmap_value(model: &Model, localizer: &Localizer, roadmap: &Roadmap, language: &str) -> Value {
+fn roadmap_value(localizer: &Localizer, roadmap: &Roadmap, language: &str) -> Value {
     let events: Vec<Value> = roadmap
         .events
         .iter()
-        .map(|event| event_value(model, localizer, event, None, language))
+        .map(|event| event_value(localizer, event, None, language))
         .collect();
     json!({ "id": roadmap.id, "title": roadmap.title, "events": events })
 }

@@ -53,7 +53,7 @@ const BUILT_IN_PHRASES: &[(&str, &str)] = &[
     ("time_from", "from {start}"),
     ("with_hours", "{date}, {hours}"),
     ("with_part", "{date} ({part})"),
-    ("with_part_hours", "{date} ({part}, {hours})"),
+    ("with_part_hours", "{date}, {part}, {hours}"),
     ("zone_time", "{city} time"),
     ("in_minutes", "in {n} minutes"),
     ("in_hours", "in {n} hours"),

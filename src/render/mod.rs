@@ -212,28 +212,24 @@ impl Renderer {
         focal_point: &FocalPoint,
     ) -> Result<Rendered, RenderError> {
         let language = self.resolve_language(&send.language).to_owned();
+        let reader = context::Reader {
+            focal_point,
+            list: &send.list,
+            language: &language,
+        };
         let data = match &send.subject {
             SendSubject::Reminder { event, lead, .. } => {
                 let (roadmap, event) = model
                     .event(event)
                     .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
                 let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
-                context::reminder(
-                    model,
-                    &self.localizer,
-                    roadmap,
-                    event,
-                    &lead,
-                    focal_point,
-                    &send.list,
-                    &language,
-                )
+                context::reminder(model, &self.localizer, roadmap, event, &lead, &reader)
             }
             SendSubject::Letter { letter } => {
                 let letter = model
                     .letter(letter)
                     .ok_or_else(|| RenderError::plain(format!("no letter {letter:?}")))?;
-                context::letter(model, &self.localizer, letter, focal_point, &send.list, &language)
+                context::letter(model, &self.localizer, letter, &reader)
             }
         };
         self.render_family(&send.template, &language, &data)

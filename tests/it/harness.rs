@@ -31,11 +31,6 @@ impl ConfigDir {
         self.root.path().join("config")
     }
 
-    /// A path under the temporary root (`templates/en/...`, `config/...`).
-    pub fn root(&self) -> &Path {
-        self.root.path()
-    }
-
     /// Writes a file relative to the configuration directory.
     pub fn write(&self, relative: &str, text: &str) -> &ConfigDir {
         let path = self.path().join(relative);
