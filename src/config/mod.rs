@@ -1,7 +1,7 @@
 //! Files -> [`Model`]: the only code that reads the configuration directory.
 //!
 //! Loading is two-staged: serde reads each file into the structs of
-//! [`raw`], shaped like the files, and this module checks every value and
+//! `raw`, shaped like the files, and this module checks every value and
 //! every cross-reference while building the model. It never stops at the
 //! first problem, and it returns either a whole model or every problem,
 //! each naming its file and place, so a bad edit can never half-load.

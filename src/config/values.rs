@@ -162,7 +162,7 @@ pub fn address(text: &str) -> Result<Address, String> {
     Ok(address)
 }
 
-/// "Name <address>" or a bare address, for the sender.
+/// `"Name <address>"` or a bare address, for the sender.
 pub fn mailbox(text: &str) -> Result<Mailbox, String> {
     if text.chars().any(char::is_control) {
         return Err(format!(

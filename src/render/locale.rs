@@ -209,7 +209,7 @@ mod tests {
         let l = localizer();
         let d = date(2017, 10, 2);
         assert_eq!(l.date(d, "en", DateStyle::Full), "Monday, October 2, 2017");
-        assert_eq!(l.date(d, "en-GB", DateStyle::Full), "Monday 2 October 2017");
+        assert_eq!(l.date(d, "en-GB", DateStyle::Full), "Monday, 2 October 2017");
         assert_eq!(l.date(d, "fr", DateStyle::Full), "lundi 2 octobre 2017");
         assert_eq!(l.date(d, "es", DateStyle::DayMonth), "2 de octubre");
     }
