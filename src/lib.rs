@@ -9,6 +9,7 @@
 //! * [`config`]: files -> model, with every problem and its place.
 //! * [`plan`]: model + time window -> the sends, a pure function.
 //! * [`render`]: a planned send -> an RFC 5322 message.
+//! * [`outbox`]: the durable state of every send.
 //! * [`cli`]: the commands; the only module that prints.
 
 pub mod cli;
@@ -16,5 +17,6 @@ pub mod clock;
 pub mod config;
 pub mod diagnostics;
 pub mod model;
+pub mod outbox;
 pub mod plan;
 pub mod render;

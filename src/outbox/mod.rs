@@ -1,0 +1,216 @@
+//! The durable outbox: every planned send, its state and its history.
+//!
+//! The outbox, not a timer, decides what is due. Each send has a stable key
+//! (see `plan::SendKey`) and moves through these states:
+//!
+//! ```text
+//! planned ──claim──► sending ──250──► sent
+//!    ▲                  │  ──4xx/network──► planned (retry later) … ► failed (gave up)
+//!    │                  │  ──5xx──► failed
+//!    └──restart─────────┘  (in flight when the process died: sent again)
+//! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped
+//! ```
+//!
+//! Exactly once, as far as SMTP allows: a send is claimed (`sending`) in a
+//! committed transaction before it is handed to the server, and its outcome
+//! is committed as soon as the server answers. Only a crash between the
+//! server's 250 and that commit can repeat a message, and the repeat carries
+//! the same Message-ID. The outbox knows nothing of SMTP or templates.
+
+mod sqlite;
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+pub use sqlite::SqliteOutbox;
+
+/// Where a send stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Planned,
+    Sending,
+    Sent,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Planned => "planned",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Skipped => "skipped",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        Some(match text {
+            "planned" => State::Planned,
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "failed" => State::Failed,
+            "skipped" => State::Skipped,
+            "cancelled" => State::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Sent, failed, skipped and cancelled sends are history: reconciling
+    /// with a new plan never touches them (except to revive a cancelled one).
+    pub fn is_final(self) -> bool {
+        !matches!(self, State::Planned | State::Sending)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a planned send is, as the outbox stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSpec {
+    pub key: String,
+    /// "reminder" or "letter".
+    pub kind: String,
+    /// The event or letter id.
+    pub subject: String,
+    pub lead: Option<String>,
+    pub recipient: String,
+    pub list: String,
+    pub language: String,
+    pub template: String,
+    pub due: Timestamp,
+    /// The IANA zone the due instant was planned in, for display.
+    pub zone: String,
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub spec: SendSpec,
+    pub state: State,
+    /// Raised each time the due instant changes (the event moved).
+    pub revision: i64,
+    pub attempts: u32,
+    /// When a retry is due; `None` means at `spec.due`.
+    pub next_attempt: Option<Timestamp>,
+    /// The server's last reply, verbatim.
+    pub last_reply: Option<String>,
+    /// Why the send was skipped, cancelled or failed, in words.
+    pub reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Entry {
+    /// When the send should next be attempted.
+    pub fn effective_due(&self) -> Timestamp {
+        self.next_attempt.unwrap_or(self.spec.due)
+    }
+}
+
+/// Changes to apply in one transaction after reconciling with a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New sends to plan.
+    pub insert: Vec<SendSpec>,
+    /// New sends that were due too long ago to be sent: recorded as skipped.
+    pub insert_skipped: Vec<(SendSpec, String)>,
+    /// Planned sends whose due instant (or details) changed.
+    pub reschedule: Vec<SendSpec>,
+    /// Cancelled sends that are in the plan again.
+    pub revive: Vec<SendSpec>,
+    /// Planned sends that are no longer in the plan, with why.
+    pub cancel: Vec<(String, String)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_empty()
+            && self.insert_skipped.is_empty()
+            && self.reschedule.is_empty()
+            && self.revive.is_empty()
+            && self.cancel.is_empty()
+    }
+}
+
+/// The outcome of one attempt, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Sent {
+        reply: String,
+    },
+    /// Try again at `retry_at`.
+    Retry {
+        reply: String,
+        retry_at: Timestamp,
+    },
+    Failed {
+        reply: Option<String>,
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Counts by state, for status lines and summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub planned: usize,
+    pub sending: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+}
+
+/// The storage interface: SQLite now; a server database can implement it
+/// later (with `FOR UPDATE SKIP LOCKED` claims for several daemons).
+pub trait Outbox: Send + Sync {
+    /// Every entry, in due order.
+    fn entries(&self) -> Result<Vec<Entry>, OutboxError>;
+    /// Applies the changes of a reconcile at once.
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
+    /// Claims up to `limit` planned sends due at `now`, marking them sending.
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
+    /// Records outcomes of attempts, in one transaction.
+    fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError>;
+    /// The earliest instant at which a planned send is due.
+    fn next_due(&self) -> Result<Option<Timestamp>, OutboxError>;
+    /// Puts sends left `sending` (by a crash or a shutdown deadline) back to
+    /// planned; returns how many.
+    fn release_in_flight(&self, reason: &str, now: Timestamp) -> Result<usize, OutboxError>;
+    /// Plans failed sends again on the operator's word; `key` `None` means all.
+    fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError>;
+    fn counts(&self) -> Result<Counts, OutboxError>;
+    /// Small named values that must survive a restart (the rate limit).
+    fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
+    fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;
+}
+
+/// A storage failure, with what herald was doing.
+#[derive(Debug)]
+pub struct OutboxError {
+    pub context: String,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl fmt::Display for OutboxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.source)
+    }
+}
+
+impl std::error::Error for OutboxError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}

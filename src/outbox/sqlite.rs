@@ -1,0 +1,558 @@
+//! The outbox in an SQLite file under the state directory.
+//!
+//! Settings chosen for durability over speed: WAL with `synchronous=FULL`
+//! (with `NORMAL` a power loss can roll back the last commits, which would
+//! send those mails again), `BEGIN IMMEDIATE` for every write so two herald
+//! processes on one file never deadlock on a lock upgrade, and a busy
+//! timeout. Calls are synchronous and short; the daemon makes them from its
+//! own task. Schema changes are numbered migrations, applied in order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::outbox::{Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
+
+/// The migrations, in order; the schema's version is their count.
+const MIGRATIONS: &[&str] = &[
+    // 1: the outbox itself, and a key-value table for state that must
+    // survive a restart.
+    "CREATE TABLE sends (
+        key          TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        lead         TEXT,
+        recipient    TEXT NOT NULL,
+        list         TEXT NOT NULL,
+        language     TEXT NOT NULL,
+        template     TEXT NOT NULL,
+        due          INTEGER NOT NULL,
+        zone         TEXT NOT NULL,
+        revision     INTEGER NOT NULL DEFAULT 1,
+        state        TEXT NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER,
+        last_reply   TEXT,
+        reason       TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        sent_at      INTEGER
+    );
+    CREATE INDEX sends_by_state_due ON sends (state, due);
+    CREATE TABLE attempts (
+        key     TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        reply   TEXT
+    );
+    CREATE INDEX attempts_by_key ON attempts (key);
+    CREATE TABLE kv (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+];
+
+const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
+                       revision, state, attempts, next_attempt, last_reply, reason, updated_at, sent_at";
+
+/// The SQLite outbox.
+pub struct SqliteOutbox {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOutbox").field("path", &self.path).finish()
+    }
+}
+
+fn error(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> OutboxError {
+    let context = context.into();
+    move |source| OutboxError {
+        context,
+        source: Box::new(source),
+    }
+}
+
+impl SqliteOutbox {
+    /// The file name of the outbox inside the state directory.
+    pub const FILE: &'static str = "outbox.sqlite3";
+
+    /// Opens (or creates) the outbox in `state_dir`, migrating it.
+    pub fn open(state_dir: &Path) -> Result<SqliteOutbox, OutboxError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| OutboxError {
+            context: format!("creating the state directory {}", state_dir.display()),
+            source: Box::new(source),
+        })?;
+        let path = state_dir.join(Self::FILE);
+        let context = format!("opening the outbox {}", path.display());
+        let connection = Connection::open(&path).map_err(error(&context))?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(error(&context))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(error(&context))?;
+        migrate(&connection).map_err(error(format!("migrating the outbox {}", path.display())))?;
+        Ok(SqliteOutbox {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(
+        &self,
+        context: &str,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, OutboxError> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut connection).map_err(error(context))
+    }
+
+    /// The attempts of one send, oldest first: (at, outcome, reply).
+    pub fn attempts(&self, key: &str) -> Result<Vec<(Timestamp, String, Option<String>)>, OutboxError> {
+        self.with("reading attempts", |c| {
+            let mut statement =
+                c.prepare("SELECT at, outcome, reply FROM attempts WHERE key = ?1 ORDER BY rowid")?;
+            let rows = statement.query_map([key], |row| {
+                Ok((
+                    from_secs(row.get(0)?),
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        connection.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;",
+            index + 1
+        ))?;
+    }
+    Ok(())
+}
+
+fn secs(at: Timestamp) -> i64 {
+    at.as_second()
+}
+
+fn from_secs(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let state: String = row.get(11)?;
+    Ok(Entry {
+        spec: SendSpec {
+            key: row.get(0)?,
+            kind: row.get(1)?,
+            subject: row.get(2)?,
+            lead: row.get(3)?,
+            recipient: row.get(4)?,
+            list: row.get(5)?,
+            language: row.get(6)?,
+            template: row.get(7)?,
+            due: from_secs(row.get(8)?),
+            zone: row.get(9)?,
+        },
+        revision: row.get(10)?,
+        state: State::parse(&state).unwrap_or(State::Failed),
+        attempts: row.get(12)?,
+        next_attempt: row.get::<_, Option<i64>>(13)?.map(from_secs),
+        last_reply: row.get(14)?,
+        reason: row.get(15)?,
+        updated_at: from_secs(row.get(16)?),
+        sent_at: row.get::<_, Option<i64>>(17)?.map(from_secs),
+    })
+}
+
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    spec: &SendSpec,
+    state: State,
+    reason: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+        params![
+            spec.key,
+            spec.kind,
+            spec.subject,
+            spec.lead,
+            spec.recipient,
+            spec.list,
+            spec.language,
+            spec.template,
+            secs(spec.due),
+            spec.zone,
+            state.as_str(),
+            reason,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+impl Outbox for SqliteOutbox {
+    fn entries(&self) -> Result<Vec<Entry>, OutboxError> {
+        self.with("reading the outbox", |c| {
+            let mut statement = c.prepare(&format!("SELECT {COLUMNS} FROM sends ORDER BY due, key"))?;
+            let rows = statement.query_map([], entry_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = secs(now);
+        self.with("updating the outbox with the new plan", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for spec in &changes.insert {
+                insert(&tx, spec, State::Planned, None, now)?;
+            }
+            for (spec, reason) in &changes.insert_skipped {
+                insert(&tx, spec, State::Skipped, Some(reason), now)?;
+            }
+            for spec in changes.reschedule.iter().chain(&changes.revive) {
+                tx.execute(
+                    "UPDATE sends SET due = ?2, zone = ?3, list = ?4, language = ?5, template = ?6, lead = ?7,
+                            revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8
+                     WHERE key = ?1 AND state IN ('planned', 'cancelled')",
+                    params![spec.key, secs(spec.due), spec.zone, spec.list, spec.language, spec.template, spec.lead, now],
+                )?;
+            }
+            for (key, reason) in &changes.cancel {
+                tx.execute(
+                    "UPDATE sends SET state = 'cancelled', reason = ?2, updated_at = ?3 WHERE key = ?1 AND state = 'planned'",
+                    params![key, reason, now],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError> {
+        let now = secs(now);
+        self.with("claiming due sends", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let claimed = {
+                let mut statement = tx.prepare(&format!(
+                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1
+                     WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND COALESCE(next_attempt, due) <= ?1
+                                   ORDER BY COALESCE(next_attempt, due), key LIMIT ?2)
+                     RETURNING {COLUMNS}"
+                ))?;
+                let rows = statement.query_map(params![now, limit as i64], entry_from_row)?;
+                rows.collect::<rusqlite::Result<Vec<Entry>>>()?
+            };
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .map(|mut claimed| {
+            claimed.sort_by(|a, b| a.effective_due().cmp(&b.effective_due()).then_with(|| a.spec.key.cmp(&b.spec.key)));
+            claimed
+        })
+    }
+
+    fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = secs(now);
+        self.with("recording outcomes", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (key, outcome) in outcomes {
+                let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
+                    Recorded::Sent { reply } => (State::Sent, Some(reply.as_str()), None, None, Some(now), "sent"),
+                    Recorded::Retry { reply, retry_at } => {
+                        (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "retry")
+                    }
+                    Recorded::Failed { reply, reason } => {
+                        (State::Failed, reply.as_deref(), Some(reason.as_str()), None, None, "failed")
+                    }
+                    Recorded::Skipped { reason } => (State::Skipped, None, Some(reason.as_str()), None, None, "skipped"),
+                };
+                tx.execute(
+                    "UPDATE sends SET state = ?2, last_reply = COALESCE(?3, last_reply), reason = ?4, next_attempt = ?5,
+                            sent_at = COALESCE(?6, sent_at), updated_at = ?7
+                     WHERE key = ?1",
+                    params![key, state.as_str(), reply, reason, next_attempt, sent_at, now],
+                )?;
+                tx.execute(
+                    "INSERT INTO attempts (key, at, outcome, reply) VALUES (?1, ?2, ?3, ?4)",
+                    params![key, now, label, reply.or(reason)],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn next_due(&self) -> Result<Option<Timestamp>, OutboxError> {
+        self.with("finding the next due send", |c| {
+            c.query_row(
+                "SELECT MIN(COALESCE(next_attempt, due)) FROM sends WHERE state = 'planned'",
+                [],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .map(|secs| secs.map(from_secs))
+        })
+    }
+
+    fn release_in_flight(&self, reason: &str, now: Timestamp) -> Result<usize, OutboxError> {
+        let now = secs(now);
+        self.with("releasing sends in flight", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let released = tx.execute(
+                "UPDATE sends SET state = 'planned', next_attempt = NULL, updated_at = ?1 WHERE state = 'sending'",
+                params![now],
+            )?;
+            if released > 0 {
+                tx.execute(
+                    "INSERT INTO attempts (key, at, outcome, reply)
+                     SELECT key, ?1, 'released', ?2 FROM sends WHERE state = 'planned' AND updated_at = ?1",
+                    params![now, reason],
+                )?;
+            }
+            tx.commit()?;
+            Ok(released)
+        })
+    }
+
+    fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError> {
+        let now = secs(now);
+        self.with("planning failed sends again", |c| {
+            c.execute(
+                "UPDATE sends SET state = 'planned', attempts = 0, next_attempt = ?1, reason = NULL, updated_at = ?1
+                 WHERE state = 'failed' AND (?2 IS NULL OR key = ?2)",
+                params![now, key],
+            )
+        })
+    }
+
+    fn counts(&self) -> Result<Counts, OutboxError> {
+        self.with("counting sends", |c| {
+            let mut counts = Counts::default();
+            let mut statement = c.prepare("SELECT state, COUNT(*) FROM sends GROUP BY state")?;
+            let rows =
+                statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (state, n) = row?;
+                let n = n as usize;
+                match State::parse(&state) {
+                    Some(State::Planned) => counts.planned = n,
+                    Some(State::Sending) => counts.sending = n,
+                    Some(State::Sent) => counts.sent = n,
+                    Some(State::Failed) => counts.failed = n,
+                    Some(State::Skipped) => counts.skipped = n,
+                    Some(State::Cancelled) => counts.cancelled = n,
+                    None => {}
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError> {
+        self.with("reading saved state", |c| {
+            c.query_row("SELECT value FROM kv WHERE name = ?1", [name], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError> {
+        self.with("saving state", |c| {
+            c.execute(
+                "INSERT INTO kv (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(key: &str, due: i64) -> SendSpec {
+        SendSpec {
+            key: key.to_owned(),
+            kind: "reminder".to_owned(),
+            subject: "e".to_owned(),
+            lead: Some("1d".to_owned()),
+            recipient: "a@example.org".to_owned(),
+            list: "l".to_owned(),
+            language: "en".to_owned(),
+            template: "reminder".to_owned(),
+            due: from_secs(due),
+            zone: "UTC".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_send_goes_planned_sending_sent_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        let changes = Changes {
+            insert: vec![spec("a", 100), spec("b", 200)],
+            ..Changes::default()
+        };
+        outbox.apply(&changes, from_secs(0)).unwrap();
+        assert_eq!(outbox.next_due().unwrap(), Some(from_secs(100)));
+        assert!(outbox.claim_due(from_secs(99), 10).unwrap().is_empty());
+        let claimed = outbox.claim_due(from_secs(150), 10).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].state, claimed[0].attempts), (State::Sending, 1));
+        // A second claim does not see it again.
+        assert!(outbox.claim_due(from_secs(150), 10).unwrap().is_empty());
+        outbox
+            .record(
+                &[(
+                    "a".to_owned(),
+                    Recorded::Sent {
+                        reply: "250 ok".to_owned(),
+                    },
+                )],
+                from_secs(151),
+            )
+            .unwrap();
+        let counts = outbox.counts().unwrap();
+        assert_eq!((counts.sent, counts.planned), (1, 1));
+        assert_eq!(outbox.attempts("a").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sends_in_flight_survive_a_reopen_and_are_released() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let outbox = SqliteOutbox::open(dir.path()).unwrap();
+            outbox
+                .apply(
+                    &Changes {
+                        insert: vec![spec("a", 100)],
+                        ..Changes::default()
+                    },
+                    from_secs(0),
+                )
+                .unwrap();
+            assert_eq!(outbox.claim_due(from_secs(100), 10).unwrap().len(), 1);
+        }
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        assert_eq!(outbox.counts().unwrap().sending, 1);
+        assert_eq!(outbox.release_in_flight("restarted", from_secs(200)).unwrap(), 1);
+        assert_eq!(outbox.claim_due(from_secs(200), 10).unwrap()[0].attempts, 2);
+    }
+
+    #[test]
+    fn retries_wait_and_failures_can_be_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        outbox
+            .apply(
+                &Changes {
+                    insert: vec![spec("a", 100)],
+                    ..Changes::default()
+                },
+                from_secs(0),
+            )
+            .unwrap();
+        outbox.claim_due(from_secs(100), 1).unwrap();
+        let retry = Recorded::Retry {
+            reply: "451 later".to_owned(),
+            retry_at: from_secs(400),
+        };
+        outbox.record(&[("a".to_owned(), retry)], from_secs(100)).unwrap();
+        assert!(outbox.claim_due(from_secs(399), 1).unwrap().is_empty());
+        assert_eq!(outbox.next_due().unwrap(), Some(from_secs(400)));
+        outbox.claim_due(from_secs(400), 1).unwrap();
+        let failed = Recorded::Failed {
+            reply: Some("554 no".to_owned()),
+            reason: "rejected".to_owned(),
+        };
+        outbox
+            .record(&[("a".to_owned(), failed)], from_secs(400))
+            .unwrap();
+        let entry = &outbox.entries().unwrap()[0];
+        assert_eq!(
+            (entry.state, entry.last_reply.as_deref()),
+            (State::Failed, Some("554 no"))
+        );
+        assert_eq!(outbox.retry_failed(None, from_secs(500)).unwrap(), 1);
+        assert_eq!(outbox.claim_due(from_secs(500), 1).unwrap()[0].attempts, 1);
+    }
+
+    #[test]
+    fn reschedule_cancel_and_revive() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        outbox
+            .apply(
+                &Changes {
+                    insert: vec![spec("a", 100), spec("b", 100)],
+                    ..Changes::default()
+                },
+                from_secs(0),
+            )
+            .unwrap();
+        let changes = Changes {
+            reschedule: vec![spec("a", 300)],
+            cancel: vec![("b".to_owned(), "removed".to_owned())],
+            ..Changes::default()
+        };
+        outbox.apply(&changes, from_secs(1)).unwrap();
+        let entries = outbox.entries().unwrap();
+        let a = entries.iter().find(|e| e.spec.key == "a").unwrap();
+        let b = entries.iter().find(|e| e.spec.key == "b").unwrap();
+        assert_eq!(
+            (a.spec.due, a.revision, a.state),
+            (from_secs(300), 2, State::Planned)
+        );
+        assert_eq!(
+            (b.state, b.reason.as_deref()),
+            (State::Cancelled, Some("removed"))
+        );
+        outbox
+            .apply(
+                &Changes {
+                    revive: vec![spec("b", 500)],
+                    ..Changes::default()
+                },
+                from_secs(2),
+            )
+            .unwrap();
+        assert_eq!(outbox.counts().unwrap().planned, 2);
+    }
+
+    #[test]
+    fn values_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteOutbox::open(dir.path())
+            .unwrap()
+            .set_value("rate", "1.5@10")
+            .unwrap();
+        assert_eq!(
+            SqliteOutbox::open(dir.path())
+                .unwrap()
+                .get_value("rate")
+                .unwrap()
+                .as_deref(),
+            Some("1.5@10")
+        );
+    }
+}
