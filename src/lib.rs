@@ -10,6 +10,7 @@
 //! * [`plan`]: model + time window -> the sends, a pure function.
 //! * [`render`]: a planned send -> an RFC 5322 message.
 //! * [`outbox`]: the durable state of every send.
+//! * [`import`]: a roadmap table in a letter -> roadmap TOML.
 //! * [`cli`]: the commands; the only module that prints.
 
 pub mod cli;
@@ -18,5 +19,6 @@ pub mod config;
 pub mod diagnostics;
 pub mod model;
 pub mod outbox;
+pub mod import;
 pub mod plan;
 pub mod render;
