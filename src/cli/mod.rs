@@ -5,6 +5,7 @@
 //! renderer, print the result.
 
 mod check;
+mod import;
 mod plan;
 mod preview;
 
@@ -73,6 +74,29 @@ pub enum Command {
         #[arg(long, value_name = "EMAIL")]
         to: String,
     },
+    /// Read the roadmap table of a circulated letter and print it as roadmap TOML.
+    ImportRoadmap {
+        /// The letter, as text (tab-separated table rows).
+        file: PathBuf,
+        /// The time zone of events that name no venue.
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+        /// The venue id of events that name none (from [venues] in herald.toml).
+        #[arg(long, value_name = "ID")]
+        venue: Option<String>,
+        /// The year of the first row, when the letter carries no date.
+        #[arg(long, value_name = "YEAR")]
+        year: Option<i16>,
+        /// The roadmap's id (default: made from the letter's heading and date).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// A list whose focal points hear of the roadmap (repeat for several).
+        #[arg(long = "list", value_name = "ID")]
+        lists: Vec<String>,
+        /// Import the rows that can be read, leaving out (and reporting) the others.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
 }
 
 /// Runs herald with the given arguments and returns the exit code.
@@ -107,6 +131,26 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             lead.as_deref(),
             letter.as_deref(),
             to,
+        ),
+        Command::ImportRoadmap {
+            file,
+            time_zone,
+            venue,
+            year,
+            id,
+            lists,
+            skip_bad_rows,
+        } => import::run(
+            &cli.config,
+            &import::Args {
+                file,
+                time_zone: time_zone.as_deref(),
+                venue: venue.as_deref(),
+                year: *year,
+                id: id.as_deref(),
+                lists,
+                skip_bad_rows: *skip_bad_rows,
+            },
         ),
     };
     match result {

@@ -270,10 +270,7 @@ fn number_token(chars: &[char], begin: usize, tokens: &mut Vec<Token>) -> Result
         let minutes_end = digits_end(end + 1);
         if minutes_end - (end + 1) == 2 {
             let minute = parse(end + 1, minutes_end)?;
-            tokens.push(Token::Clock {
-                hour: value,
-                minute,
-            });
+            tokens.push(Token::Clock { hour: value, minute });
             return Ok(minutes_end);
         }
     }
@@ -287,10 +284,7 @@ fn number_token(chars: &[char], begin: usize, tokens: &mut Vec<Token>) -> Result
         }
         end2
     };
-    let suffix: String = chars[end..suffix_end]
-        .iter()
-        .collect::<String>()
-        .to_lowercase();
+    let suffix: String = chars[end..suffix_end].iter().collect::<String>().to_lowercase();
     tokens.push(Token::Number { value, digits });
     if matches!(suffix.as_str(), "st" | "nd" | "rd" | "th") {
         return Ok(suffix_end);
@@ -648,14 +642,9 @@ impl<'t> Parser<'t> {
 
 /// Borrows the month (and year) one end of a range names for the other end,
 /// and checks that the range runs forwards.
-fn settle_range(
-    first: PartialDay,
-    last: Option<PartialDay>,
-) -> Result<(DayRef, Option<DayRef>), String> {
+fn settle_range(first: PartialDay, last: Option<PartialDay>) -> Result<(DayRef, Option<DayRef>), String> {
     let Some(last) = last else {
-        let month = first
-            .month
-            .ok_or_else(|| format!("{} has no month", first.day))?;
+        let month = first.month.ok_or_else(|| format!("{} has no month", first.day))?;
         let first = DayRef {
             month,
             day: first.day,
@@ -730,9 +719,7 @@ fn to_time(time: PartialTime) -> Result<Time, String> {
     };
     let hour = match time.meridiem {
         None if !time.clock => {
-            return Err(format!(
-                "'{written}' needs minutes or a.m./p.m. to be a time"
-            ));
+            return Err(format!("'{written}' needs minutes or a.m./p.m. to be a time"));
         }
         None => time.hour,
         Some(meridiem) => {
@@ -770,12 +757,7 @@ mod tests {
         }
     }
 
-    fn days(
-        first: DayRef,
-        last: Option<DayRef>,
-        start: Option<Time>,
-        end: Option<Time>,
-    ) -> DateSpec {
+    fn days(first: DayRef, last: Option<DayRef>, start: Option<Time>, end: Option<Time>) -> DateSpec {
         DateSpec::Days {
             first,
             last,
@@ -818,10 +800,7 @@ mod tests {
         assert_eq!(parse("25 September"), days(day(9, 25), None, None, None));
         assert_eq!(parse("November 23"), days(day(11, 23), None, None, None));
         assert_eq!(parse("22nd November"), days(day(11, 22), None, None, None));
-        assert_eq!(
-            parse("22nd of November"),
-            days(day(11, 22), None, None, None)
-        );
+        assert_eq!(parse("22nd of November"), days(day(11, 22), None, None, None));
         assert_eq!(parse("November 1st"), days(day(11, 1), None, None, None));
     }
 
@@ -894,10 +873,7 @@ mod tests {
     fn weeks() {
         assert_eq!(parse("Week of 23 October"), DateSpec::WeekOf(day(10, 23)));
         assert_eq!(parse("week of October 23"), DateSpec::WeekOf(day(10, 23)));
-        assert_eq!(
-            parse("Week beginning 23 Oct."),
-            DateSpec::WeekOf(day(10, 23))
-        );
+        assert_eq!(parse("Week beginning 23 Oct."), DateSpec::WeekOf(day(10, 23)));
     }
 
     #[test]
@@ -919,14 +895,10 @@ mod tests {
     fn weekdays_are_kept_for_checking() {
         let mut tuesday = day(11, 22);
         tuesday.weekday = Some(Weekday::Tuesday);
-        assert_eq!(
-            parse("Tuesday, November 22"),
-            days(tuesday, None, None, None)
-        );
+        assert_eq!(parse("Tuesday, November 22"), days(tuesday, None, None, None));
         assert_eq!(parse("Tue 22 Nov"), days(tuesday, None, None, None));
 
-        let DateSpec::Days { first, last, .. } = parse("Thursday and Friday, 1 and 2 December")
-        else {
+        let DateSpec::Days { first, last, .. } = parse("Thursday and Friday, 1 and 2 December") else {
             panic!("not days");
         };
         assert_eq!(first.weekday, Some(Weekday::Thursday));
@@ -937,10 +909,7 @@ mod tests {
     fn explicit_years() {
         let mut september = day(9, 25);
         september.year = Some(2017);
-        assert_eq!(
-            parse("25 September 2017"),
-            days(september, None, None, None)
-        );
+        assert_eq!(parse("25 September 2017"), days(september, None, None, None));
         let mut december = day(12, 5);
         december.year = Some(2016);
         assert_eq!(parse("December 5, 2016"), days(december, None, None, None));
@@ -949,10 +918,7 @@ mod tests {
         first.year = Some(2016);
         let mut last = day(12, 2);
         last.year = Some(2016);
-        assert_eq!(
-            parse("December 1-2, 2016"),
-            days(first, Some(last), None, None)
-        );
+        assert_eq!(parse("December 1-2, 2016"), days(first, Some(last), None, None));
     }
 
     #[test]
@@ -967,10 +933,7 @@ mod tests {
         assert_eq!(one("December 5, 3 p.m."), (at(15, 0), None));
         assert_eq!(one("December 5, 3pm"), (at(15, 0), None));
         assert_eq!(one("December 5, 10:00-13:00"), (at(10, 0), at(13, 0)));
-        assert_eq!(
-            one("December 5, from 10:00 to 13:00"),
-            (at(10, 0), at(13, 0))
-        );
+        assert_eq!(one("December 5, from 10:00 to 13:00"), (at(10, 0), at(13, 0)));
         assert_eq!(one("December 5, from 15:00"), (at(15, 0), None));
         assert_eq!(one("December 5 at 12 noon"), (at(12, 0), None));
         assert_eq!(one("December 5, 10-11 a.m."), (at(10, 0), at(11, 0)));
@@ -1003,10 +966,7 @@ mod tests {
             panic!("not days");
         };
         assert_eq!((start, part_of_day), (Some(time(15, 0, 0, 0)), None));
-        assert_eq!(
-            error("2 October (morning), 15:00"),
-            "15:00 is not in the morning"
-        );
+        assert_eq!(error("2 October (morning), 15:00"), "15:00 is not in the morning");
     }
 
     #[test]
@@ -1043,10 +1003,7 @@ mod tests {
             error("December 5, 10"),
             "'10' needs minutes or a.m./p.m. to be a time"
         );
-        assert_eq!(
-            error("December 5, 13 pm"),
-            "'13' is not an hour of a.m./p.m."
-        );
+        assert_eq!(error("December 5, 13 pm"), "'13' is not an hour of a.m./p.m.");
     }
 
     #[test]

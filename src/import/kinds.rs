@@ -41,13 +41,7 @@ pub(crate) fn guess_kind(title: &str) -> EventKind {
     // punctuation counts as a word break ("due." ends a word too).
     let text: String = fold(title)
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' {
-                c
-            } else {
-                ' '
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || c == '-' { c } else { ' ' })
         .collect();
     let text = format!(" {text} ");
     let mut best: Option<(usize, EventKind)> = None;

@@ -93,10 +93,7 @@ mod tests {
             find_letter_date(&["Geneva, Tuesday, 15 November 2016"]),
             Some(date(2016, 11, 15))
         );
-        assert_eq!(
-            find_letter_date(&["December 5, 2016"]),
-            Some(date(2016, 12, 5))
-        );
+        assert_eq!(find_letter_date(&["December 5, 2016"]), Some(date(2016, 12, 5)));
         // Dates in sentences, dates without a year and ranges are not it.
         assert_eq!(
             find_letter_date(&[

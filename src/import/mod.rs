@@ -61,6 +61,9 @@ pub struct ImportOptions {
     /// with this set, the TOML also starts with a comment naming each of
     /// them, so the file itself records what it is missing.
     pub skip_bad_rows: bool,
+    /// The lists whose focal points hear of the roadmap; written as the
+    /// roadmap's `lists` when not empty.
+    pub lists: Vec<String>,
 }
 
 impl Default for ImportOptions {
@@ -74,6 +77,7 @@ impl Default for ImportOptions {
             venues: KnownVenue::defaults(),
             roadmap_id: None,
             skip_bad_rows: false,
+            lists: Vec::new(),
         }
     }
 }
@@ -116,9 +120,7 @@ pub fn import_letter(text: &str, options: &ImportOptions) -> ImportReport {
 
     // The letter's date and heading come from above its first table; a
     // letter dated only at its foot (under the signature) is dated there.
-    let top_end = rows
-        .first()
-        .map_or(lines.len(), |row| row.line.saturating_sub(1));
+    let top_end = rows.first().map_or(lines.len(), |row| row.line.saturating_sub(1));
     let top = lines.get(..top_end).unwrap_or(&lines);
     let letter_date = letter::find_letter_date(top).or_else(|| {
         let below = lines.get(top_end..).unwrap_or_default();
@@ -149,8 +151,7 @@ pub fn import_letter(text: &str, options: &ImportOptions) -> ImportReport {
         (None, None) => "Imported roadmap".to_string(),
     };
     let default_venue = options.default_venue.as_deref();
-    let default_is_known =
-        default_venue.is_some_and(|id| options.venues.iter().any(|v| v.id == id));
+    let default_is_known = default_venue.is_some_and(|id| options.venues.iter().any(|v| v.id == id));
     let time_zone = if default_is_known {
         None
     } else {
@@ -193,6 +194,7 @@ pub fn import_letter(text: &str, options: &ImportOptions) -> ImportReport {
         title,
         venue: options.default_venue.clone(),
         time_zone,
+        lists: options.lists.clone(),
         events,
     };
     let toml = match render(&roadmap, &problems, options.skip_bad_rows) {
@@ -248,9 +250,7 @@ fn roadmap_id(
             return fixed;
         }
     }
-    let from_heading = heading
-        .map(|heading| slug::slug(heading, 3))
-        .unwrap_or_default();
+    let from_heading = heading.map(|heading| slug::slug(heading, 3)).unwrap_or_default();
     match (from_heading.is_empty(), year, letter_date) {
         (false, Some(year), _) => format!("{from_heading}-{year}"),
         (false, None, _) => from_heading,
@@ -334,13 +334,9 @@ fn assign_ids(events: &mut [ImportedEvent]) {
 
 /// The TOML text; with `skip_bad_rows`, headed by a comment naming the rows
 /// left out.
-fn render(
-    roadmap: &ImportedRoadmap,
-    problems: &[RowProblem],
-    skip_bad_rows: bool,
-) -> Result<String, String> {
-    let body = toml::to_string(roadmap)
-        .map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
+fn render(roadmap: &ImportedRoadmap, problems: &[RowProblem], skip_bad_rows: bool) -> Result<String, String> {
+    let body =
+        toml::to_string(roadmap).map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
     let skipped: Vec<&RowProblem> = problems.iter().filter(|problem| problem.line > 0).collect();
     if !skip_bad_rows || skipped.is_empty() {
         return Ok(body);

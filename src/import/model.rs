@@ -7,8 +7,9 @@ use serde::{Serialize, Serializer};
 
 /// A whole roadmap, ready for `toml::to_string`.
 ///
-/// Deliberately has no `lists` key: which lists hear about a roadmap is the
-/// operator's decision, not something a letter says.
+/// The `lists` key is written only when the operator names lists on the
+/// command line: which lists hear about a roadmap is the operator's
+/// decision, not something a letter says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportedRoadmap {
     /// Lowercase ASCII letters, digits and '-'.
@@ -20,6 +21,8 @@ pub struct ImportedRoadmap {
     /// Only written when no known default venue carries the time zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<String>,
     pub events: Vec<ImportedEvent>,
 }
 

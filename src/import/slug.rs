@@ -43,8 +43,7 @@ pub(crate) fn fold(text: &str) -> String {
 
 /// Small words that make ids long without making them clearer.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
-    "with",
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to", "with",
 ];
 
 /// At most this many words of a title go into a slug...
@@ -73,11 +72,7 @@ pub(crate) fn slug(title: &str, max_words: usize) -> String {
         .filter(|word| !STOPWORDS.contains(word))
         .collect();
     // A title of nothing but small words keeps them.
-    let chosen = if meaningful.is_empty() {
-        words
-    } else {
-        meaningful
-    };
+    let chosen = if meaningful.is_empty() { words } else { meaningful };
 
     let mut slug = String::new();
     for word in chosen.into_iter().take(max_words) {
@@ -125,10 +120,7 @@ fn spelt_ordinal(word: &str) -> Option<&'static str> {
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.split('-').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
 }
 
@@ -167,10 +159,7 @@ mod tests {
     #[test]
     fn folds_accents() {
         assert_eq!(fold("Juan José Gómez"), "juan jose gomez");
-        assert_eq!(
-            fold("Jürg Lauber, Genève, Lajčák"),
-            "jurg lauber, geneve, lajcak"
-        );
+        assert_eq!(fold("Jürg Lauber, Genève, Lajčák"), "jurg lauber, geneve, lajcak");
         assert_eq!(fold("Straße Œuvre"), "strasse oeuvre");
     }
 
@@ -183,16 +172,10 @@ mod tests {
             "circulation-zero-draft"
         );
         assert_eq!(
-            slug(
-                "Consultations in Geneva with Member States and I.O.",
-                MAX_WORDS
-            ),
+            slug("Consultations in Geneva with Member States and I.O.", MAX_WORDS),
             "consultations-geneva-member-states-io"
         );
-        assert_eq!(
-            slug("Meeting with Mr. Gómez", MAX_WORDS),
-            "meeting-mr-gomez"
-        );
+        assert_eq!(slug("Meeting with Mr. Gómez", MAX_WORDS), "meeting-mr-gomez");
         // Cut at whole words to 48 characters, never ending in '-'.
         let long = slug(
             "Submission of the Note on the organization of work, prepared by the Secretariat",

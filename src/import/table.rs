@@ -247,17 +247,11 @@ mod tests {
                 (4, Ok("Open exchange".to_string())),
                 (
                     5,
-                    Err(
-                        "cannot read the date \"Novembre 23\": 'Novembre' is not a month"
-                            .to_string()
-                    )
+                    Err("cannot read the date \"Novembre 23\": 'Novembre' is not a month".to_string())
                 ),
                 (
                     7,
-                    Err(
-                        "cannot read the date \"25 Septober\": 'Septober' is not a month"
-                            .to_string()
-                    )
+                    Err("cannot read the date \"25 Septober\": 'Septober' is not a month".to_string())
                 ),
                 (8, Err("the row has a date but no description".to_string())),
             ]

@@ -7,10 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-const LETTER_2016: &str =
-    include_str!("../../tests/fixtures/letters/2016-11-gcm-consultations-roadmap.txt");
-const LETTER_2017: &str =
-    include_str!("../../tests/fixtures/letters/2017-09-gcm-modalities-roadmap.txt");
+const LETTER_2016: &str = include_str!("../../tests/fixtures/letters/2016-11-gcm-consultations-roadmap.txt");
+const LETTER_2017: &str = include_str!("../../tests/fixtures/letters/2017-09-gcm-modalities-roadmap.txt");
 
 /// The options the CLI passes for the example configuration.
 fn new_york_options() -> ImportOptions {
@@ -309,10 +307,7 @@ fn toml_parses_back_with_the_schema_keys() {
 fn without_a_default_venue_the_time_zone_is_written() {
     let report = import_letter(LETTER_2016, &ImportOptions::default());
     assert_eq!(report.roadmap.venue, None);
-    assert_eq!(
-        report.roadmap.time_zone.as_deref(),
-        Some("America/New_York")
-    );
+    assert_eq!(report.roadmap.time_zone.as_deref(), Some("America/New_York"));
     // Now New York is not the roadmap's venue, so the row naming it says so.
     let venues: Vec<Option<&str>> = report
         .roadmap
@@ -322,15 +317,7 @@ fn without_a_default_venue_the_time_zone_is_written() {
         .collect();
     assert_eq!(
         venues,
-        vec![
-            None,
-            None,
-            None,
-            Some("geneva"),
-            Some("new-york"),
-            None,
-            None
-        ]
+        vec![None, None, None, Some("geneva"), Some("new-york"), None, None]
     );
     let parsed: toml::Table = toml::from_str(&report.toml).unwrap_or_default();
     assert_eq!(keys(&parsed), vec!["events", "id", "time_zone", "title"]);
@@ -346,8 +333,7 @@ fn without_a_default_venue_the_time_zone_is_written() {
         vec![RowProblem {
             line: 0,
             text: String::new(),
-            message: "the default time zone \"Mars/Olympus_Mons\" is not a known time zone"
-                .to_string()
+            message: "the default time zone \"Mars/Olympus_Mons\" is not a known time zone".to_string()
         }]
     );
 }
@@ -381,10 +367,7 @@ fn venues_come_from_the_options() {
     // Geneva is not among these venues, so it is not guessed.
     assert_eq!(venues, vec![Some("nairobi"), None]);
     // "new-york" is not among them either: the zone is written too.
-    assert_eq!(
-        report.roadmap.time_zone.as_deref(),
-        Some("America/New_York")
-    );
+    assert_eq!(report.roadmap.time_zone.as_deref(), Some("America/New_York"));
 }
 
 #[test]
@@ -460,12 +443,7 @@ fn bad_rows_are_problems_and_not_events() {
 
     let report = import_letter(&text, &new_york_options());
     assert_eq!(report.problems, expected_problems);
-    let titles: Vec<&str> = report
-        .roadmap
-        .events
-        .iter()
-        .map(|e| e.title.as_str())
-        .collect();
+    let titles: Vec<&str> = report.roadmap.events.iter().map(|e| e.title.as_str()).collect();
     assert_eq!(titles, vec!["Open exchange", "Circulation of zero draft"]);
     // The bad "31 February" did not throw the chronology: December 9 is 2016.
     assert_eq!(report.roadmap.events[1].date, Some(date(2016, 12, 9)));
@@ -527,10 +505,7 @@ fn without_any_year_dated_rows_are_problems() {
         .collect();
     assert_eq!(
         messages,
-        vec![
-            (0, "-1 is not a plausible year"),
-            (4, "no year: pass --year")
-        ]
+        vec![(0, "-1 is not a plausible year"), (4, "no year: pass --year")]
     );
     assert_eq!(report.roadmap.id, "roadmap");
 }
@@ -561,12 +536,7 @@ fn several_tables_make_one_roadmap() {
     // Each table is in date order of its own: going back from October to
     // September between the tables does not mean the next year.
     assert_eq!(report.roadmap.events[2].date, Some(date(2017, 9, 25)));
-    let ids: Vec<&str> = report
-        .roadmap
-        .events
-        .iter()
-        .map(|e| e.id.as_str())
-        .collect();
+    let ids: Vec<&str> = report.roadmap.events.iter().map(|e| e.id.as_str()).collect();
     // Two events of the same title both get their day in the id.
     assert_eq!(
         ids,

@@ -93,10 +93,7 @@ mod tests {
             named("Consultations in New York with Member States"),
             Some("new-york".into())
         );
-        assert_eq!(
-            named("Retreat at the Palais des Nations"),
-            Some("geneva".into())
-        );
+        assert_eq!(named("Retreat at the Palais des Nations"), Some("geneva".into()));
         assert_eq!(named("Réunion à Genève"), Some("geneva".into()));
         assert_eq!(named("Réunion à GENEVE"), Some("geneva".into()));
         assert_eq!(named("Briefing at UNHQ"), Some("new-york".into()));

@@ -121,18 +121,11 @@ impl YearInference {
 
     /// The date of a row's first (or only) day, settling its year.
     fn date_of(&self, day: DayRef) -> Result<Date, String> {
-        let year = match (
-            day.year,
-            self.previous,
-            self.letter_date,
-            self.fallback_year,
-        ) {
+        let year = match (day.year, self.previous, self.letter_date, self.fallback_year) {
             (Some(year), ..) => year,
             // Chronological order: a month earlier than the previous row's
             // means the roadmap has crossed into the next year.
-            (None, Some(previous), ..) if day.month < previous.month() => {
-                next_year(previous.year())?
-            }
+            (None, Some(previous), ..) if day.month < previous.month() => next_year(previous.year())?,
             (None, Some(previous), ..) => previous.year(),
             (None, None, Some(letter), _) => year_near(letter, day),
             (None, None, None, Some(year)) => year,
@@ -156,26 +149,19 @@ fn year_near(letter: Date, day: DayRef) -> i16 {
         .into_iter()
         .flatten()
         .find(|&candidate| {
-            Date::new(candidate, day.month, day.day)
-                .is_ok_and(|date| earliest <= date && date < latest)
+            Date::new(candidate, day.month, day.day).is_ok_and(|date| earliest <= date && date < latest)
         })
         .unwrap_or(year)
 }
 
 fn next_year(year: i16) -> Result<i16, String> {
-    year.checked_add(1)
-        .ok_or_else(|| format!("no year after {year}"))
+    year.checked_add(1).ok_or_else(|| format!("no year after {year}"))
 }
 
 /// The day in that year, if it exists and is the weekday the row says.
 fn checked_date(year: i16, day: DayRef) -> Result<Date, String> {
-    let date = Date::new(year, day.month, day.day).map_err(|_| {
-        format!(
-            "{} {} {year} does not exist",
-            day.day,
-            month_name(day.month)
-        )
-    })?;
+    let date = Date::new(year, day.month, day.day)
+        .map_err(|_| format!("{} {} {year} does not exist", day.day, month_name(day.month)))?;
     if let Some(weekday) = day.weekday
         && date.weekday() != weekday
     {
@@ -191,12 +177,7 @@ fn checked_date(year: i16, day: DayRef) -> Result<Date, String> {
 
 /// "22 November 2016", for messages and titles.
 pub(crate) fn long(date: Date) -> String {
-    format!(
-        "{} {} {}",
-        date.day(),
-        month_name(date.month()),
-        date.year()
-    )
+    format!("{} {} {}", date.day(), month_name(date.month()), date.year())
 }
 
 #[cfg(test)]
@@ -206,11 +187,7 @@ mod tests {
     use jiff::civil::date;
 
     /// Settles each cell in turn, as rows of one table.
-    fn settle_all(
-        letter: Option<Date>,
-        year: Option<i16>,
-        cells: &[&str],
-    ) -> Vec<Result<When, String>> {
+    fn settle_all(letter: Option<Date>, year: Option<i16>, cells: &[&str]) -> Vec<Result<When, String>> {
         let mut years = YearInference::new(letter, year);
         cells
             .iter()
@@ -238,12 +215,7 @@ mod tests {
         let results = settle_all(
             Some(date(2016, 11, 10)),
             None,
-            &[
-                "December 5",
-                "January 20",
-                "20-22 February",
-                "12 to 16 March",
-            ],
+            &["December 5", "January 20", "20-22 February", "12 to 16 March"],
         );
         assert_eq!(
             results,
@@ -303,11 +275,7 @@ mod tests {
 
     #[test]
     fn explicit_years_win_and_carry_on() {
-        let results = settle_all(
-            Some(date(2016, 11, 10)),
-            None,
-            &["5 December 2018", "January 20"],
-        );
+        let results = settle_all(Some(date(2016, 11, 10)), None, &["5 December 2018", "January 20"]);
         assert_eq!(
             first_days(&results),
             vec![Ok(date(2018, 12, 5)), Ok(date(2019, 1, 20))]
@@ -317,11 +285,7 @@ mod tests {
     #[test]
     fn fallback_year_and_no_year_at_all() {
         assert_eq!(
-            first_days(&settle_all(
-                None,
-                Some(2017),
-                &["25 September", "2 January"]
-            )),
+            first_days(&settle_all(None, Some(2017), &["25 September", "2 January"])),
             vec![Ok(date(2017, 9, 25)), Ok(date(2018, 1, 2))]
         );
         assert_eq!(
@@ -369,9 +333,7 @@ mod tests {
         );
         assert_eq!(
             first_days(&settle_all(letter, None, &["Monday, November 22"])),
-            vec![Err(
-                "22 November 2016 is a Tuesday, not a Monday".to_string()
-            )]
+            vec![Err("22 November 2016 is a Tuesday, not a Monday".to_string())]
         );
     }
 

@@ -11,5 +11,7 @@ mod check;
 mod plan;
 // Rendered messages, as snapshots, in two languages and for the cover letter.
 mod preview;
+// import-roadmap on the real letters, round-tripped through check and plan.
+mod import;
 // Rules about the source tree itself.
 mod tidy;
