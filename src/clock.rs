@@ -11,6 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 /// A source of the current instant.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// How long to wait on the real (tokio) timer for `span` of this clock's
+    /// time to pass. A rehearsal clock that runs faster waits less.
+    fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
+        span.unsigned_abs()
+    }
 }
 
 /// The system's wall clock.
@@ -80,6 +86,33 @@ impl Clock for FastClock {
     }
 }
 
+/// A clock that only moves when the daemon waits, and then jumps straight
+/// to the end of the wait: days of schedule run in the time it takes to
+/// send their mail, and no send is ever late. For rehearsals
+/// (`herald run --fast-forward`) and tests.
+#[derive(Debug)]
+pub struct SteppingClock {
+    now: Mutex<Timestamp>,
+}
+
+impl SteppingClock {
+    pub fn new(start: Timestamp) -> SteppingClock {
+        SteppingClock { now: Mutex::new(start) }
+    }
+}
+
+impl Clock for SteppingClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
+        let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *now = now.checked_add(span.abs()).unwrap_or(*now);
+        std::time::Duration::ZERO
+    }
+}
+
 /// Parses a time given on the command line: RFC 3339 ("2017-09-14T10:00Z"),
 /// a zoned time ("2017-09-14T10:00[America/New_York]"), a bare date (midnight
 /// UTC), or "now".
@@ -113,6 +146,13 @@ mod tests {
         let clock = ManualClock::new("2017-09-14T10:00:00Z".parse().unwrap());
         clock.advance(SignedDuration::from_hours(25));
         assert_eq!(clock.now().to_string(), "2017-09-15T11:00:00Z");
+    }
+
+    #[test]
+    fn the_stepping_clock_jumps_when_waited_on() {
+        let clock = SteppingClock::new("2017-09-14T10:00:00Z".parse().unwrap());
+        assert_eq!(clock.real_delay(SignedDuration::from_hours(48)), std::time::Duration::ZERO);
+        assert_eq!(clock.now().to_string(), "2017-09-16T10:00:00Z");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! * [`plan`]: model + time window -> the sends, a pure function.
 //! * [`render`]: a planned send -> an RFC 5322 message.
 //! * [`outbox`]: the durable state of every send.
+//! * [`scheduler`]: plan vs. outbox, and sending what is due.
+//! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`import`]: a roadmap table in a letter -> roadmap TOML.
 //! * [`cli`]: the commands; the only module that prints.
 
@@ -20,5 +22,7 @@ pub mod diagnostics;
 pub mod import;
 pub mod model;
 pub mod outbox;
+pub mod scheduler;
+pub mod daemon;
 pub mod plan;
 pub mod render;

@@ -5,9 +5,12 @@
 //! renderer, print the result.
 
 mod check;
+mod history;
 mod import;
 mod plan;
 mod preview;
+mod run;
+mod send;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +77,72 @@ pub enum Command {
         #[arg(long, value_name = "EMAIL")]
         to: String,
     },
+    /// Run the daemon: send every planned mail at its time, exactly once.
+    Run {
+        /// The state directory (the outbox), instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Rehearsal: start the clock at this instant instead of now.
+        #[arg(long, value_name = "T")]
+        rehearse_from: Option<String>,
+        /// Rehearsal: run the clock this many times faster than real time.
+        #[arg(long, value_name = "N", default_value_t = 1.0)]
+        speed: f64,
+        /// Rehearsal: jump from one send to the next instead of waiting (needs --until).
+        #[arg(long)]
+        fast_forward: bool,
+        /// Stop once the clock passes this instant and nothing before it is due.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Rehearsal: deliver every mail to this address instead of its recipient.
+        #[arg(long, value_name = "EMAIL")]
+        redirect_to: Option<String>,
+        /// Log JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Show what was sent, failed, skipped or cancelled, and why.
+    History {
+        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled).
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Only the sends of this event or letter.
+        #[arg(long, value_name = "ID")]
+        event: Option<String>,
+        /// Only the sends to this address.
+        #[arg(long, value_name = "EMAIL")]
+        to: Option<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Plan failed sends again (one by key, or all of them).
+    Retry {
+        /// The key of the send (from `herald history --json`).
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        key: Option<String>,
+        /// Every failed send.
+        #[arg(long)]
+        all_failed: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Send a letter now to every focal point of its lists, one message each.
+    Send {
+        /// The letter's id.
+        #[arg(long, value_name = "ID")]
+        letter: String,
+        /// Show who would get it, and the subjects, without sending.
+        #[arg(long)]
+        dry_run: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Read the roadmap table of a circulated letter and print it as roadmap TOML.
     ImportRoadmap {
         /// The letter, as text (tab-separated table rows).
@@ -132,6 +201,30 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             letter.as_deref(),
             to,
         ),
+        Command::Run { state_dir, rehearse_from, speed, fast_forward, until, redirect_to, log_json } => run::run(
+            &cli.config,
+            &run::Args {
+                state_dir: state_dir.as_deref(),
+                rehearse_from: rehearse_from.as_deref(),
+                speed: *speed,
+                fast_forward: *fast_forward,
+                until: until.as_deref(),
+                redirect_to: redirect_to.as_deref(),
+                log_json: *log_json,
+            },
+        ),
+        Command::History { state, event, to, json, state_dir } => history::history(
+            &cli.config,
+            state_dir.as_deref(),
+            &history::Filter { state: state.as_deref(), event: event.as_deref(), to: to.as_deref() },
+            *json,
+        ),
+        Command::Retry { key, all_failed: _, state_dir } => {
+            history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock)
+        }
+        Command::Send { letter, dry_run, state_dir } => {
+            send::run(&cli.config, state_dir.as_deref(), letter, *dry_run, std::sync::Arc::new(SystemClock))
+        }
         Command::ImportRoadmap {
             file,
             time_zone,

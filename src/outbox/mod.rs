@@ -181,6 +181,9 @@ pub trait Outbox: Send + Sync {
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
     /// Claims up to `limit` planned sends due at `now`, marking them sending.
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
+    /// Claims the given planned sends whatever their due instant (a letter
+    /// sent on demand), marking them sending.
+    fn claim_keys(&self, keys: &[String], now: Timestamp) -> Result<Vec<Entry>, OutboxError>;
     /// Records outcomes of attempts, in one transaction.
     fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError>;
     /// The earliest instant at which a planned send is due.

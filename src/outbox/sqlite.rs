@@ -270,6 +270,27 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn claim_keys(&self, keys: &[String], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
+        let now = secs(now);
+        self.with("claiming sends", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut claimed = Vec::new();
+            {
+                let mut statement = tx.prepare(&format!(
+                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1
+                     WHERE key = ?2 AND state = 'planned' RETURNING {COLUMNS}"
+                ))?;
+                for key in keys {
+                    if let Some(entry) = statement.query_row(params![now, key], entry_from_row).optional()? {
+                        claimed.push(entry);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(claimed)
+        })
+    }
+
     fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError> {
         if outcomes.is_empty() {
             return Ok(());

@@ -40,6 +40,11 @@ pub fn build(
     if let Some(reply_to) = &sender.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
+    if let Some(redirect) = redirect {
+        let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![redirect.clone()])
+            .map_err(|err| RenderError::plain(format!("cannot redirect to {redirect}: {err}")))?;
+        builder = builder.envelope(envelope).raw_header(header("X-Herald-Rehearsal", &format!("for {}", focal_point.email))?);
+    }
     if let Some(list) = model.lists.get(&send.list) {
         // RFC 2919: a phrase, then the list's id under the sender's domain.
         let name = list.name.replace(['"', '\\'], "");

@@ -1,0 +1,143 @@
+//! `herald history` and `herald retry`: what was sent, failed, skipped and
+//! why; and sending failed sends again on the operator's word.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::config::Environment;
+use crate::outbox::{Entry, Outbox, SqliteOutbox, State};
+
+/// The state directory: `--state-dir`, else the configuration's (which needs
+/// only herald.toml to be readable), else `$HERALD_STATE_DIR`.
+pub fn state_dir(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = state_dir {
+        return Ok(dir.to_owned());
+    }
+    let env = Environment::from_process();
+    match crate::config::load(config, &env) {
+        Ok(model) => Ok(model.settings.delivery.state_dir),
+        Err(problems) => match env.var("HERALD_STATE_DIR") {
+            Some(dir) => Ok(PathBuf::from(dir)),
+            None => bail!(
+                "the configuration in {} has {} problem{} (see `herald check`), so its state directory is unknown; pass --state-dir",
+                config.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            ),
+        },
+    }
+}
+
+fn open(dir: &Path) -> anyhow::Result<SqliteOutbox> {
+    if !dir.join(SqliteOutbox::FILE).exists() {
+        bail!("no outbox in {}: herald has not run with this state directory yet", dir.display());
+    }
+    SqliteOutbox::open(dir).with_context(|| format!("cannot open the outbox in {}", dir.display()))
+}
+
+/// One row of `history --json`.
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    key: &'a str,
+    state: &'a str,
+    kind: &'a str,
+    event: Option<&'a str>,
+    letter: Option<&'a str>,
+    lead: Option<&'a str>,
+    to: &'a str,
+    due: String,
+    attempts: u32,
+    sent_at: Option<String>,
+    updated_at: String,
+    last_reply: Option<&'a str>,
+    reason: Option<&'a str>,
+}
+
+/// Filters of `herald history`.
+pub struct Filter<'a> {
+    pub state: Option<&'a str>,
+    pub event: Option<&'a str>,
+    pub to: Option<&'a str>,
+}
+
+pub fn history(config: &Path, state_dir_arg: Option<&Path>, filter: &Filter, json: bool) -> super::CommandResult {
+    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    if let Some(state) = filter.state
+        && State::parse(state).is_none()
+    {
+        bail!("unknown state {state:?}: use planned, sending, sent, failed, skipped or cancelled");
+    }
+    let entries: Vec<Entry> = outbox
+        .entries()?
+        .into_iter()
+        .filter(|e| filter.state.is_none_or(|s| e.state.as_str() == s))
+        .filter(|e| filter.event.is_none_or(|id| e.spec.subject == id))
+        .filter(|e| filter.to.is_none_or(|to| e.spec.recipient.eq_ignore_ascii_case(to)))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows: Vec<JsonEntry> = entries
+            .iter()
+            .map(|e| JsonEntry {
+                key: &e.spec.key,
+                state: e.state.as_str(),
+                kind: &e.spec.kind,
+                event: (e.spec.kind == "reminder").then_some(e.spec.subject.as_str()),
+                letter: (e.spec.kind == "letter").then_some(e.spec.subject.as_str()),
+                lead: e.spec.lead.as_deref(),
+                to: &e.spec.recipient,
+                due: e.spec.due.to_string(),
+                attempts: e.attempts,
+                sent_at: e.sent_at.map(|t| t.to_string()),
+                updated_at: e.updated_at.to_string(),
+                last_reply: e.last_reply.as_deref(),
+                reason: e.reason.as_deref(),
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  REPLY OR REASON", "DUE (UTC)", "STATE", "EVENT/LETTER", "LEAD", "TO", "TRY")?;
+    for e in &entries {
+        let due = e.spec.due.strftime("%Y-%m-%d %H:%M").to_string();
+        let why = e.reason.as_deref().or(e.last_reply.as_deref()).unwrap_or("");
+        writeln!(
+            out,
+            "{due:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  {why}",
+            e.state.as_str(),
+            e.spec.subject,
+            e.spec.lead.as_deref().unwrap_or(""),
+            e.spec.recipient,
+            e.attempts
+        )?;
+    }
+    let counts = outbox.counts()?;
+    writeln!(
+        out,
+        "{} planned, {} sending, {} sent, {} failed, {} skipped, {} cancelled",
+        counts.planned, counts.sending, counts.sent, counts.failed, counts.skipped, counts.cancelled
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn retry(config: &Path, state_dir_arg: Option<&Path>, key: Option<&str>, clock: &dyn Clock) -> super::CommandResult {
+    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let n = outbox.retry_failed(key, clock.now())?;
+    let mut out = std::io::stdout().lock();
+    match (n, key) {
+        (0, Some(key)) => bail!("no failed send with the key {key:?}; `herald history --state failed` lists them"),
+        (0, None) => writeln!(out, "no failed sends")?,
+        (n, _) => writeln!(
+            out,
+            "{n} failed send{} planned again; the running daemon sends {} within a minute",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

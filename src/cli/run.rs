@@ -1,0 +1,103 @@
+//! `herald run`: the daemon, with signals, logging and rehearsals.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::clock::{Clock, FastClock, SteppingClock, SystemClock, parse_instant};
+use crate::config::Environment;
+use crate::daemon::{self, Control, Options};
+
+/// The options of `herald run`.
+pub struct Args<'a> {
+    pub state_dir: Option<&'a Path>,
+    pub rehearse_from: Option<&'a str>,
+    pub speed: f64,
+    pub fast_forward: bool,
+    pub until: Option<&'a str>,
+    pub redirect_to: Option<&'a str>,
+    pub log_json: bool,
+}
+
+pub fn run(config: &Path, args: &Args) -> super::CommandResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_async(config, args))
+}
+
+async fn run_async(config: &Path, args: &Args) -> super::CommandResult {
+    // Signals first: SIGHUP's default action would kill a daemon that is
+    // still starting.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    init_logging(args.log_json);
+
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(anyhow!("--speed must be a positive number"));
+    }
+    let start = match args.rehearse_from {
+        Some(start) => Some(parse_instant(start, &SystemClock).map_err(|m| anyhow!("--rehearse-from: {m}"))?),
+        None => None,
+    };
+    let clock: Arc<dyn Clock> = match (start, args.fast_forward) {
+        (start, true) => Arc::new(SteppingClock::new(start.unwrap_or_else(|| SystemClock.now()))),
+        (Some(start), false) => Arc::new(FastClock::new(start, args.speed)),
+        (None, false) if args.speed != 1.0 => Arc::new(FastClock::new(SystemClock.now(), args.speed)),
+        (None, false) => Arc::new(SystemClock),
+    };
+    if args.fast_forward && args.until.is_none() {
+        return Err(anyhow!("--fast-forward needs --until, or it would run through the years at once"));
+    }
+    let until = args.until.map(|t| parse_instant(t, clock.as_ref()).map_err(|m| anyhow!("--until: {m}"))).transpose()?;
+    let mut env = Environment::from_process();
+    if let Some(address) = args.redirect_to {
+        env = env.with("HERALD_REDIRECT_TO", address);
+    }
+    let mut options = Options::new(config.to_owned(), env, clock);
+    options.state_dir = args.state_dir.map(PathBuf::from);
+    options.until = until;
+    if args.fast_forward {
+        // Jump from one send to the next rather than by minutes.
+        options.tick = jiff::SignedDuration::from_hours(24);
+    }
+
+    let (control, receiver) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                _ = hangup.recv() => Control::Reload,
+                _ = terminate.recv() => Control::Stop,
+                _ = interrupt.recv() => Control::Stop,
+            };
+            if control.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    match daemon::run(options, receiver).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => {
+            tracing::error!("{err:#}");
+            Err(err)
+        }
+    }
+}
+
+/// Human-readable logs on stderr, or JSON lines with `--log-json`; the level
+/// comes from `HERALD_LOG` (default `info`).
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = result;
+}

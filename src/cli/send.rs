@@ -1,0 +1,94 @@
+//! `herald send --letter ID`: a circular sent now, through the outbox, one
+//! message per recipient (never a Bcc fan-out).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+
+use crate::clock::Clock;
+use crate::config::Environment;
+use crate::daemon::{self, Options};
+use crate::outbox::{Changes, Outbox, SqliteOutbox, State};
+use crate::plan::{PlannedSend, SendKey, SendSubject};
+use crate::scheduler::{Scheduler, reconcile::spec_of};
+use crate::send::Mailer;
+
+pub fn run(config: &Path, state_dir: Option<&Path>, letter_id: &str, dry_run: bool, clock: Arc<dyn Clock>) -> super::CommandResult {
+    let mut options = Options::new(config.to_owned(), Environment::from_process(), clock.clone());
+    options.state_dir = state_dir.map(Path::to_owned);
+    let loaded = match daemon::load(&options) {
+        Ok(loaded) => loaded,
+        Err(problems) => return Ok(super::print_problems(config, &problems)),
+    };
+    let model = &loaded.model;
+    let letter = model
+        .letter(letter_id)
+        .ok_or_else(|| anyhow!("no letter {letter_id:?} in {}/letters", config.display()))?;
+    let now = clock.now();
+    let sends: Vec<PlannedSend> = model
+        .members_of(&letter.lists)
+        .map(|(focal_point, list)| PlannedSend {
+            due: now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
+            subject: SendSubject::Letter { letter: letter.id.clone() },
+            to: focal_point.email.to_string(),
+            list: list.to_owned(),
+            language: focal_point.language.clone(),
+            template: letter.template.clone(),
+            key: SendKey(format!("letter/{}/{}", letter.id, focal_point.email.to_string().to_lowercase())),
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if sends.is_empty() {
+        bail!("letter {letter_id:?} goes to no one: its lists ({}) have no focal points", letter.lists.join(", "));
+    }
+    if dry_run {
+        for send in &sends {
+            let rendered = loaded.renderer.render(model, send)?;
+            writeln!(out, "{}  {}  {}", send.to, rendered.language, rendered.subject)?;
+        }
+        writeln!(out, "dry run: {} messages would be sent, one per recipient; nothing was sent", sends.len())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let state_dir = model.settings.delivery.state_dir.clone();
+    let outbox = Arc::new(SqliteOutbox::open(&state_dir).with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?);
+    let existing: HashMap<String, State> = outbox.entries()?.into_iter().map(|e| (e.spec.key, e.state)).collect();
+    let mut changes = Changes::default();
+    let mut already_sent = 0;
+    for send in &sends {
+        match existing.get(&send.key.0) {
+            None => changes.insert.push(spec_of(send)),
+            Some(State::Sent) => already_sent += 1,
+            Some(State::Sending) => {}
+            Some(State::Failed) => {
+                outbox.retry_failed(Some(&send.key.0), now)?;
+                changes.reschedule.push(spec_of(send));
+            }
+            Some(State::Planned) => changes.reschedule.push(spec_of(send)),
+            Some(State::Cancelled | State::Skipped) => changes.revive.push(spec_of(send)),
+        }
+    }
+    outbox.apply(&changes, now)?;
+    if already_sent > 0 {
+        writeln!(out, "{already_sent} recipient{} already had this letter; not sent again", if already_sent == 1 { "" } else { "s" })?;
+    }
+    let keys: Vec<String> = sends.iter().map(|s| s.key.0.clone()).collect();
+    let mailer = Mailer::from_settings_with_clock(&model.settings.delivery, clock.clone()).map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock);
+    let done = runtime.block_on(async {
+        let done = scheduler.dispatch_keys(&keys).await;
+        scheduler.mailer().shutdown().await;
+        done
+    })?;
+    writeln!(
+        out,
+        "letter {letter_id}: {} sent, {} to retry (the daemon retries them), {} failed, {} skipped; `herald history --event {letter_id}` has the details",
+        done.sent, done.retried, done.failed, done.skipped
+    )?;
+    Ok(if done.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,269 @@
+//! `herald run`: wires the configuration, the outbox, the mailer and the
+//! scheduler together, and keeps them running through reloads and signals.
+//!
+//! The loop sleeps until the next due send (never longer than a tick),
+//! sends what is due, and wakes early for a reload or a stop. A reload
+//! validates the whole new configuration first; an invalid one is logged,
+//! problem by problem, and the last good one keeps running. On stop, no new
+//! send is started, sends in flight get a deadline to finish, and whatever
+//! is left is released to the outbox for the next start.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::config::Environment;
+use crate::diagnostics::Diagnostics;
+use crate::outbox::{Outbox, SqliteOutbox};
+use crate::scheduler::{Loaded, Scheduler, reconcile};
+use crate::send::Mailer;
+
+/// How the daemon is run.
+pub struct Options {
+    pub config_dir: PathBuf,
+    pub env: Environment,
+    pub clock: Arc<dyn Clock>,
+    /// Overrides the configured state directory.
+    pub state_dir: Option<PathBuf>,
+    /// Stop once the clock passes this instant and nothing before it is due
+    /// (rehearsals and tests).
+    pub until: Option<Timestamp>,
+    /// The longest sleep between two looks at the outbox. Default: 60 s.
+    pub tick: SignedDuration,
+    /// How often the outbox is reconciled with the plan even without a
+    /// reload (the tz database may have changed). Default: 1 hour.
+    pub reconcile_every: SignedDuration,
+    /// How long sends in flight may take to finish on stop. Default: 20 s.
+    pub shutdown_deadline: std::time::Duration,
+}
+
+impl Options {
+    pub fn new(config_dir: PathBuf, env: Environment, clock: Arc<dyn Clock>) -> Options {
+        Options {
+            config_dir,
+            env,
+            clock,
+            state_dir: None,
+            until: None,
+            tick: SignedDuration::from_secs(60),
+            reconcile_every: SignedDuration::from_hours(1),
+            shutdown_deadline: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+/// What wakes the daemon besides its timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Re-read the configuration (SIGHUP, or a change in the directory).
+    Reload,
+    /// Finish in-flight work and stop (SIGTERM, SIGINT).
+    Stop,
+}
+
+/// Loads and checks the whole configuration.
+pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
+    let mut model = crate::config::load(&options.config_dir, &options.env)?;
+    if let Some(dir) = &options.state_dir {
+        model.settings.delivery.state_dir = dir.clone();
+    }
+    let renderer = crate::render::prepare(&model)?;
+    Ok(Loaded { model, renderer })
+}
+
+fn mailer_for(loaded: &Loaded, clock: &Arc<dyn Clock>) -> anyhow::Result<Mailer> {
+    Mailer::from_settings_with_clock(&loaded.model.settings.delivery, clock.clone())
+        .map_err(|message| anyhow::anyhow!("cannot set up delivery: {message}"))
+}
+
+/// The name under which the rate limiter's state is kept in the outbox.
+const RATE_STATE: &str = "rate_limit";
+
+/// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).
+pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyhow::Result<()> {
+    let clock = options.clock.clone();
+    let loaded = load(&options).map_err(|problems| {
+        for problem in problems.iter() {
+            error!("{problem}");
+        }
+        anyhow::anyhow!(
+            "{} problem{} in {}; fix and start again (`herald check` lists them)",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            options.config_dir.display()
+        )
+    })?;
+    let state_dir = loaded.model.settings.delivery.state_dir.clone();
+    let outbox: Arc<dyn Outbox> = Arc::new(
+        SqliteOutbox::open(&state_dir).with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
+    );
+    let released = outbox.release_in_flight(
+        "herald stopped while sending; sending again (the recipient may get it twice, with the same Message-ID)",
+        clock.now(),
+    )?;
+    if released > 0 {
+        warn!(released, "sends were in flight when herald last stopped; they will be sent again");
+    }
+    let mailer = mailer_for(&loaded, &clock)?;
+    restore_rate(outbox.as_ref(), &mailer);
+    info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
+    let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock.clone());
+    let changes = scheduler.reconcile()?;
+    info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
+    log_status(&scheduler, "ready");
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut last_reconcile = clock.now();
+    loop {
+        let stop_flag = stopping.clone();
+        let is_stopping = move || stop_flag.load(Ordering::SeqCst);
+        // Stop signals arriving while sending must stop the claiming of new
+        // work, so the dispatch runs alongside the control channel.
+        let dispatch = scheduler.dispatch_due(&is_stopping);
+        tokio::pin!(dispatch);
+        // A reload waits for the batch in flight; a stop does not wait.
+        let mut reload_pending = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut dispatch => break result,
+                message = control.recv() => match message {
+                    Some(Control::Reload) => reload_pending = true,
+                    Some(Control::Stop) | None => {
+                        info!("stopping: no new sends; waiting for the sends in flight");
+                        stopping.store(true, Ordering::SeqCst);
+                        match tokio::time::timeout(options.shutdown_deadline, &mut dispatch).await {
+                            Ok(result) => break result,
+                            Err(_) => {
+                                warn!("sends still in flight at the shutdown deadline; they will be sent again at the next start");
+                                break Ok(Default::default());
+                            }
+                        }
+                    }
+                },
+            }
+        };
+        match result {
+            Ok(done) if done != Default::default() => {
+                info!(sent = done.sent, retried = done.retried, failed = done.failed, skipped = done.skipped, "dispatched");
+            }
+            Ok(_) => {}
+            // The outbox is the source of truth; if it cannot be written,
+            // sending more would risk repeats, so wait and try again.
+            Err(err) => error!(error = %err, "the outbox could not be updated; retrying at the next tick"),
+        }
+        save_rate(outbox.as_ref(), &scheduler.mailer());
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        if reload_pending {
+            reload(&options, &scheduler);
+        }
+        let now = clock.now();
+        if now.duration_since(last_reconcile) >= options.reconcile_every {
+            reconcile_logged(&scheduler, "periodic");
+            last_reconcile = now;
+        }
+        let next_due = scheduler.next_due().unwrap_or(None);
+        if let Some(until) = options.until
+            && now >= until
+            && next_due.is_none_or(|due| due >= until)
+        {
+            info!(%until, "the rehearsal has reached its end");
+            break;
+        }
+        let wait = crate::scheduler::wait_for(next_due, now, options.tick);
+        let sleep = tokio::time::sleep(clock.real_delay(wait));
+        tokio::select! {
+            _ = sleep => {}
+            message = control.recv() => match message {
+                Some(Control::Reload) => reload(&options, &scheduler),
+                Some(Control::Stop) | None => {
+                    info!("stopping");
+                    break;
+                }
+            },
+        }
+    }
+    let released = outbox.release_in_flight("herald was stopped before the server answered", clock.now())?;
+    if released > 0 {
+        warn!(released, "released sends in flight at stop; they go out at the next start");
+    }
+    scheduler.mailer().shutdown().await;
+    log_status(&scheduler, "stopped");
+    Ok(())
+}
+
+/// Re-reads the configuration; swaps it in only if it is valid.
+pub fn reload(options: &Options, scheduler: &Scheduler) {
+    info!(config = %options.config_dir.display(), "reloading the configuration");
+    match load(options) {
+        Ok(loaded) => {
+            let mailer = match mailer_for(&loaded, scheduler.clock()) {
+                Ok(mailer) => mailer,
+                Err(err) => {
+                    error!(error = %err, "the new configuration cannot deliver; keeping the last good one");
+                    return;
+                }
+            };
+            restore_rate(scheduler.outbox().as_ref(), &mailer);
+            match scheduler.replace(loaded, mailer) {
+                Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
+                Err(err) => error!(error = %err, "the outbox could not be reconciled with the new plan"),
+            }
+            log_status(scheduler, "reloaded");
+        }
+        Err(problems) => {
+            for problem in problems.iter() {
+                error!("{problem}");
+            }
+            error!(
+                problems = problems.len(),
+                "the new configuration has problems; keeping the last good one running"
+            );
+        }
+    }
+}
+
+fn reconcile_logged(scheduler: &Scheduler, why: &str) {
+    match scheduler.reconcile() {
+        Ok(changes) if !changes.is_empty() => info!(changes = %reconcile::summary(&changes), why, "outbox reconciled"),
+        Ok(_) => {}
+        Err(err) => error!(error = %err, "the outbox could not be reconciled"),
+    }
+}
+
+fn log_status(scheduler: &Scheduler, what: &str) {
+    let counts = scheduler.counts().unwrap_or_default();
+    let next = scheduler.next_due().ok().flatten();
+    info!(
+        planned = counts.planned,
+        sent = counts.sent,
+        failed = counts.failed,
+        skipped = counts.skipped,
+        cancelled = counts.cancelled,
+        next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
+        "{what}"
+    );
+}
+
+fn restore_rate(outbox: &dyn Outbox, mailer: &Mailer) {
+    let Ok(Some(saved)) = outbox.get_value(RATE_STATE) else { return };
+    let Some((tokens, at)) = saved.split_once('@') else { return };
+    if let (Ok(tokens), Ok(at)) = (tokens.parse::<f64>(), at.parse::<Timestamp>()) {
+        mailer.restore_rate_state(tokens, at);
+    }
+}
+
+fn save_rate(outbox: &dyn Outbox, mailer: &Mailer) {
+    if let Some((tokens, at)) = mailer.rate_state()
+        && let Err(err) = outbox.set_value(RATE_STATE, &format!("{tokens}@{at}"))
+    {
+        warn!(error = %err, "could not save the rate limit's state");
+    }
+}

@@ -1,0 +1,363 @@
+//! Decides what to send when, and hands it to the mailer.
+//!
+//! The outbox holds the schedule; the scheduler keeps it in line with the
+//! plan ([`reconcile`]), claims what is due, renders and sends it, and
+//! records every outcome, so that no failure is lost and none stops the
+//! daemon. It reads the time only through its `Clock`, and it does no I/O of
+//! its own but through the outbox and the mailer.
+
+pub mod reconcile;
+pub mod retry;
+
+use std::sync::{Arc, RwLock};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::model::Model;
+use crate::outbox::{Changes, Counts, Entry, Outbox, OutboxError, Recorded};
+use crate::plan::{self, PlannedSend, SendKey, SendSubject, Window};
+use crate::render::{Renderer, message};
+use crate::send::{Mailer, Outcome};
+
+pub use retry::RetryPolicy;
+
+/// One consistent configuration: the model and its compiled templates.
+pub struct Loaded {
+    pub model: Model,
+    pub renderer: Renderer,
+}
+
+/// The scheduler's parts, shared with the tasks that send.
+pub struct Scheduler {
+    outbox: Arc<dyn Outbox>,
+    mailer: RwLock<Arc<Mailer>>,
+    clock: Arc<dyn Clock>,
+    loaded: RwLock<Arc<Loaded>>,
+    retry: RetryPolicy,
+}
+
+/// What one dispatch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// How many sends are in flight at once: the relay's connection limit for
+/// SMTP; a few for a maildir.
+fn parallelism(model: &Model) -> usize {
+    match &model.settings.delivery.transport {
+        crate::model::Transport::Smtp(smtp) => smtp.max_connections.max(1),
+        crate::model::Transport::Maildir(_) => 4,
+    }
+}
+
+impl Scheduler {
+    pub fn new(loaded: Loaded, outbox: Arc<dyn Outbox>, mailer: Mailer, clock: Arc<dyn Clock>) -> Scheduler {
+        Scheduler {
+            outbox,
+            mailer: RwLock::new(Arc::new(mailer)),
+            clock,
+            loaded: RwLock::new(Arc::new(loaded)),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Scheduler {
+        self.retry = retry;
+        self
+    }
+
+    pub fn outbox(&self) -> &Arc<dyn Outbox> {
+        &self.outbox
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The configuration in use.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.loaded.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn mailer(&self) -> Arc<Mailer> {
+        self.mailer.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps in a new, valid configuration (and the mailer built from it)
+    /// and reconciles the outbox with its plan.
+    pub fn replace(&self, loaded: Loaded, mailer: Mailer) -> Result<Changes, OutboxError> {
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        *self.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
+        self.reconcile()
+    }
+
+    /// Brings the outbox in line with the plan of the current configuration.
+    pub fn reconcile(&self) -> Result<Changes, OutboxError> {
+        let loaded = self.loaded();
+        let model = &loaded.model;
+        let now = self.clock.now();
+        let sends = plan::plan(model, Window::default());
+        let entries = self.outbox.entries()?;
+        let changes = reconcile::reconcile(&sends, &entries, now, model.settings.delivery.late_window, |entry| {
+            let on_demand = entry.spec.kind == "letter"
+                && model.letter(&entry.spec.subject).is_some_and(|letter| letter.send_at.is_none());
+            (!on_demand).then(|| why_gone(model, entry))
+        });
+        self.outbox.apply(&changes, now)?;
+        Ok(changes)
+    }
+
+    pub fn next_due(&self) -> Result<Option<Timestamp>, OutboxError> {
+        self.outbox.next_due()
+    }
+
+    pub fn counts(&self) -> Result<Counts, OutboxError> {
+        self.outbox.counts()
+    }
+
+    /// Sends everything due now, a batch at a time, until nothing is due or
+    /// `stopping` says to stop taking new work; sends already handed to the
+    /// mailer are finished, and every outcome is recorded.
+    pub async fn dispatch_due(&self, stopping: &dyn Fn() -> bool) -> Result<Dispatched, OutboxError> {
+        let mut total = Dispatched::default();
+        loop {
+            if stopping() {
+                return Ok(total);
+            }
+            let loaded = self.loaded();
+            let batch_size = parallelism(&loaded.model) * 8;
+            let claimed = self.outbox.claim_due(self.clock.now(), batch_size)?;
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            let done = self.send_claimed(&loaded, claimed, stopping).await?;
+            total.sent += done.sent;
+            total.retried += done.retried;
+            total.failed += done.failed;
+            total.skipped += done.skipped;
+        }
+    }
+
+    /// Sends the given planned sends now, whatever their due instant.
+    pub async fn dispatch_keys(&self, keys: &[String]) -> Result<Dispatched, OutboxError> {
+        let loaded = self.loaded();
+        let claimed = self.outbox.claim_keys(keys, self.clock.now())?;
+        self.send_claimed(&loaded, claimed, &|| false).await
+    }
+
+    /// Sends the given claimed entries, at most `parallelism` at once.
+    async fn send_claimed(
+        &self,
+        loaded: &Arc<Loaded>,
+        claimed: Vec<Entry>,
+        stopping: &dyn Fn() -> bool,
+    ) -> Result<Dispatched, OutboxError> {
+        let mut done = Dispatched::default();
+        let limit = parallelism(&loaded.model);
+        let mailer = self.mailer();
+        let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
+        let mut queue = claimed.into_iter();
+        let mut unstarted: Vec<String> = Vec::new();
+        loop {
+            while tasks.len() < limit {
+                let Some(entry) = queue.next() else { break };
+                if stopping() {
+                    unstarted.push(entry.spec.key.clone());
+                    unstarted.extend(queue.by_ref().map(|e| e.spec.key));
+                    break;
+                }
+                let prepared = self.prepare(loaded, &entry);
+                let mailer = mailer.clone();
+                let clock = self.clock.clone();
+                let retry = self.retry;
+                tasks.spawn(async move { attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await });
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            // Commit together every outcome that is already in: one
+            // transaction for many, without holding any outcome back.
+            let mut outcomes = Vec::new();
+            let mut push = |joined: Result<(String, Recorded), tokio::task::JoinError>| match joined {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(err) => warn!(error = %err, "a send task failed; its send stays in flight and is retried after a restart"),
+            };
+            push(joined);
+            while let Some(joined) = tasks.try_join_next() {
+                push(joined);
+            }
+            for (_, recorded) in &outcomes {
+                match recorded {
+                    Recorded::Sent { .. } => done.sent += 1,
+                    Recorded::Retry { .. } => done.retried += 1,
+                    Recorded::Failed { .. } => done.failed += 1,
+                    Recorded::Skipped { .. } => done.skipped += 1,
+                }
+            }
+            self.outbox.record(&outcomes, self.clock.now())?;
+        }
+        if !unstarted.is_empty() {
+            // Claimed but never handed to the mailer: back to planned.
+            let outcomes: Vec<(String, Recorded)> = unstarted
+                .into_iter()
+                .map(|key| {
+                    let retry_at = self.clock.now();
+                    (key, Recorded::Retry { reply: "not sent: herald was stopping".to_owned(), retry_at })
+                })
+                .collect();
+            self.outbox.record(&outcomes, self.clock.now())?;
+        }
+        Ok(done)
+    }
+
+    /// Renders a claimed send into its message, or says why it will not go.
+    fn prepare(&self, loaded: &Loaded, entry: &Entry) -> Prepared {
+        let now = self.clock.now();
+        let model = &loaded.model;
+        let late_window = model.settings.delivery.late_window;
+        // A first attempt long after its due instant (the daemon was down)
+        // is not sent late; a retry is not late, it is the policy.
+        if entry.next_attempt.is_none() && now.duration_since(entry.spec.due) > late_window {
+            return Prepared::Skip(format!(
+                "missed: due at {}, and herald could only send it at {now}, more than the late window ({late_window:#}) after",
+                entry.spec.due
+            ));
+        }
+        let Some(send) = planned_send(model, entry) else {
+            return Prepared::Skip(why_gone(model, entry));
+        };
+        let rendered = match loaded.renderer.render(model, &send) {
+            Ok(rendered) => rendered,
+            Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
+        };
+        let redirect = model.settings.delivery.redirect_to.as_ref();
+        match message::build_for(model, &send, &rendered, now, redirect) {
+            Ok(message) => Prepared::Send(Box::new(message)),
+            Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
+        }
+    }
+}
+
+/// A claimed send, ready or not.
+enum Prepared {
+    Send(Box<lettre::Message>),
+    Skip(String),
+    Fail(String),
+}
+
+/// One attempt at one send, turned into what the outbox records.
+async fn attempt(
+    prepared: Prepared,
+    entry: &Entry,
+    mailer: &Mailer,
+    clock: &dyn Clock,
+    retry: RetryPolicy,
+) -> (String, Recorded) {
+    let key = entry.spec.key.clone();
+    let message = match prepared {
+        Prepared::Send(message) => message,
+        Prepared::Skip(reason) => {
+            info!(send = %key, %reason, "skipped");
+            return (key, Recorded::Skipped { reason });
+        }
+        Prepared::Fail(reason) => {
+            warn!(send = %key, %reason, "failed");
+            return (key, Recorded::Failed { reply: None, reason });
+        }
+    };
+    let recorded = match mailer.send(&message).await {
+        Outcome::Delivered { reply } => {
+            info!(send = %key, attempt = entry.attempts, %reply, "sent");
+            Recorded::Sent { reply }
+        }
+        Outcome::Transient { reply } => match retry.next_attempt(&key, entry.attempts, clock.now()) {
+            Some(retry_at) => {
+                warn!(send = %key, attempt = entry.attempts, %reply, %retry_at, "temporary failure; will retry");
+                Recorded::Retry { reply, retry_at }
+            }
+            None => {
+                warn!(send = %key, attempts = entry.attempts, %reply, "temporary failures; giving up");
+                let reason = format!("gave up after {} attempts", entry.attempts);
+                Recorded::Failed { reply: Some(reply), reason }
+            }
+        },
+        Outcome::Permanent { reply } => {
+            warn!(send = %key, %reply, "rejected by the server");
+            Recorded::Failed { reply: Some(reply), reason: "rejected by the server".to_owned() }
+        }
+    };
+    (key, recorded)
+}
+
+/// The planned send an outbox entry stands for, in the current model;
+/// `None` when its event, letter or recipient is gone.
+pub fn planned_send(model: &Model, entry: &Entry) -> Option<PlannedSend> {
+    let spec = &entry.spec;
+    let subject = match spec.kind.as_str() {
+        "reminder" => {
+            let (roadmap, event) = model.event(&spec.subject)?;
+            SendSubject::Reminder {
+                roadmap: roadmap.id.clone(),
+                event: event.id.clone(),
+                lead: spec.lead.clone()?,
+            }
+        }
+        "letter" => SendSubject::Letter { letter: model.letter(&spec.subject)?.id.clone() },
+        _ => return None,
+    };
+    model.focal_point(&spec.recipient)?;
+    let zone = jiff::tz::db().get(&spec.zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    Some(PlannedSend {
+        due: spec.due.to_zoned_datetime(zone),
+        subject,
+        to: spec.recipient.clone(),
+        list: spec.list.clone(),
+        language: spec.language.clone(),
+        template: spec.template.clone(),
+        key: SendKey(spec.key.clone()),
+    })
+}
+
+/// Why a send that was planned is not in the plan any more, in words.
+pub fn why_gone(model: &Model, entry: &Entry) -> String {
+    let spec = &entry.spec;
+    let subject_exists = match spec.kind.as_str() {
+        "reminder" => model.event(&spec.subject).is_some(),
+        _ => model.letter(&spec.subject).is_some(),
+    };
+    if !subject_exists {
+        return format!("the {} {:?} was removed from the configuration", kind_noun(spec), spec.subject);
+    }
+    if let Some((_, event)) = model.event(&spec.subject)
+        && event.status == crate::model::EventStatus::Cancelled
+    {
+        return format!("the event {:?} was cancelled", spec.subject);
+    }
+    match model.focal_point(&spec.recipient) {
+        None => format!("{} is no longer a focal point", spec.recipient),
+        Some(_) => format!(
+            "{} no longer gets this {} (lists, lead times or dates changed)",
+            spec.recipient,
+            kind_noun(spec)
+        ),
+    }
+}
+
+fn kind_noun(spec: &crate::outbox::SendSpec) -> &'static str {
+    if spec.kind == "reminder" { "event" } else { "letter" }
+}
+
+/// How long to wait before looking at the outbox again: until the next due
+/// send, but never longer than `tick`, so a changed wall clock or a send
+/// planned by another process (`herald send`, `herald retry`) is noticed.
+pub fn wait_for(next_due: Option<Timestamp>, now: Timestamp, tick: SignedDuration) -> SignedDuration {
+    match next_due {
+        Some(due) => now.duration_until(due).clamp(SignedDuration::ZERO, tick),
+        None => tick,
+    }
+}

@@ -1,0 +1,163 @@
+//! Plan vs. outbox: what to add, cancel, reschedule or record as skipped.
+//!
+//! A pure function, run at start, on every reload and periodically: a new
+//! focal point gets the future sends of its lists, a removed one loses
+//! those not yet sent, a moved event moves its sends. Sends already made
+//! (sent, failed, skipped) are history and never touched.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::outbox::{Changes, Entry, SendSpec, State};
+use crate::plan::{PlannedSend, SendSubject};
+
+/// The outbox's view of a planned send.
+pub fn spec_of(send: &PlannedSend) -> SendSpec {
+    let (subject, lead) = match &send.subject {
+        SendSubject::Reminder { event, lead, .. } => (event.clone(), Some(lead.clone())),
+        SendSubject::Letter { letter } => (letter.clone(), None),
+    };
+    SendSpec {
+        key: send.key.0.clone(),
+        kind: send.subject.kind().to_owned(),
+        subject,
+        lead,
+        recipient: send.to.clone(),
+        list: send.list.clone(),
+        language: send.language.clone(),
+        template: send.template.clone(),
+        due: send.due.timestamp(),
+        zone: send.due.time_zone().iana_name().unwrap_or("UTC").to_owned(),
+    }
+}
+
+/// The changes that bring the outbox in line with `plan` at `now`.
+///
+/// A send new to the outbox that was due more than `late_window` ago is
+/// recorded as skipped, with the reason, rather than sent late or dropped.
+/// `why_gone` says, for the log and `herald history`, why a planned send is
+/// no longer in the plan, or `None` to keep it (a letter sent on demand is
+/// in no plan, yet its retries must go on).
+pub fn reconcile(
+    plan: &[PlannedSend],
+    entries: &[Entry],
+    now: Timestamp,
+    late_window: SignedDuration,
+    why_gone: impl Fn(&Entry) -> Option<String>,
+) -> Changes {
+    let by_key: HashMap<&str, &Entry> = entries.iter().map(|e| (e.spec.key.as_str(), e)).collect();
+    let too_late = |due: Timestamp| now.duration_since(due) > late_window;
+    let mut changes = Changes::default();
+    let mut planned_keys = HashSet::with_capacity(plan.len());
+    for send in plan {
+        planned_keys.insert(send.key.0.as_str());
+        let spec = spec_of(send);
+        match by_key.get(send.key.0.as_str()) {
+            None if too_late(spec.due) => {
+                let reason = format!(
+                    "due at {} but planned only at {now}, more than the late window ({late_window:#}) after",
+                    spec.due
+                );
+                changes.insert_skipped.push((spec, reason));
+            }
+            None => changes.insert.push(spec),
+            Some(entry) if entry.state == State::Planned && entry.spec != spec => changes.reschedule.push(spec),
+            Some(entry) if entry.state == State::Cancelled && !too_late(spec.due) => changes.revive.push(spec),
+            Some(_) => {}
+        }
+    }
+    for entry in entries {
+        if entry.state == State::Planned
+            && !planned_keys.contains(entry.spec.key.as_str())
+            && let Some(why) = why_gone(entry)
+        {
+            changes.cancel.push((entry.spec.key.clone(), why));
+        }
+    }
+    changes
+}
+
+/// "+14 planned, 3 cancelled, 6 rescheduled, 2 skipped", for the log.
+pub fn summary(changes: &Changes) -> String {
+    format!(
+        "+{} planned, {} revived, {} cancelled, {} rescheduled, {} skipped as too late",
+        changes.insert.len(),
+        changes.revive.len(),
+        changes.cancel.len(),
+        changes.reschedule.len(),
+        changes.insert_skipped.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::SendKey;
+
+    fn send(key: &str, due: &str) -> PlannedSend {
+        PlannedSend {
+            due: due.parse().unwrap(),
+            subject: SendSubject::Reminder { roadmap: "r".into(), event: "e".into(), lead: "1d".into() },
+            to: "a@example.org".into(),
+            list: "l".into(),
+            language: "en".into(),
+            template: "reminder".into(),
+            key: SendKey(key.into()),
+        }
+    }
+
+    fn entry(send: &PlannedSend, state: State) -> Entry {
+        Entry {
+            spec: spec_of(send),
+            state,
+            revision: 1,
+            attempts: 0,
+            next_attempt: None,
+            last_reply: None,
+            reason: None,
+            updated_at: Timestamp::UNIX_EPOCH,
+            sent_at: None,
+        }
+    }
+
+    const NOW: &str = "2017-10-01T12:00:00Z";
+
+    fn run(plan: &[PlannedSend], entries: &[Entry]) -> Changes {
+        reconcile(plan, entries, NOW.parse().unwrap(), SignedDuration::from_hours(6), |_| Some("gone".into()))
+    }
+
+    #[test]
+    fn new_sends_are_planned_or_skipped_when_too_late() {
+        let future = send("a", "2017-10-02T09:00[UTC]");
+        let recent = send("b", "2017-10-01T08:00[UTC]");
+        let old = send("c", "2017-09-01T08:00[UTC]");
+        let changes = run(&[future.clone(), recent.clone(), old], &[]);
+        assert_eq!(changes.insert, vec![spec_of(&future), spec_of(&recent)]);
+        assert_eq!(changes.insert_skipped.len(), 1);
+        assert!(changes.insert_skipped[0].1.contains("late window (6h)"), "{}", changes.insert_skipped[0].1);
+    }
+
+    #[test]
+    fn moved_sends_are_rescheduled_removed_ones_cancelled_history_untouched() {
+        let before = send("a", "2017-10-02T09:00[UTC]");
+        let moved = send("a", "2017-10-03T09:00[UTC]");
+        let removed = send("b", "2017-10-02T09:00[UTC]");
+        let sent = send("c", "2017-09-30T09:00[UTC]");
+        let entries = [entry(&before, State::Planned), entry(&removed, State::Planned), entry(&sent, State::Sent)];
+        let changes = run(&[moved.clone()], &entries);
+        assert_eq!(changes.reschedule, vec![spec_of(&moved)]);
+        assert_eq!(changes.cancel, vec![("b".to_owned(), "gone".to_owned())]);
+        assert!(changes.insert.is_empty() && changes.revive.is_empty());
+        // The same plan again changes nothing.
+        let entries = [entry(&moved, State::Planned), entry(&sent, State::Sent)];
+        assert!(run(&[moved, sent], &entries).is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_send_back_in_the_plan_is_revived() {
+        let a = send("a", "2017-10-02T09:00[UTC]");
+        let changes = run(&[a.clone()], &[entry(&a, State::Cancelled)]);
+        assert_eq!(changes.revive, vec![spec_of(&a)]);
+    }
+}
