@@ -1,1 +1,2 @@
-
+mod send;
+mod support;
