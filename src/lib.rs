@@ -26,3 +26,4 @@ pub mod scheduler;
 pub mod daemon;
 pub mod plan;
 pub mod render;
+pub mod send;

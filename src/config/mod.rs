@@ -420,6 +420,7 @@ impl Loader<'_> {
                     username: env.var("HERALD_SMTP_USERNAME"),
                     password: secrets::password(env, None, &self.dir).ok().flatten(),
                     allow_plaintext_auth: false,
+                    ca_file: env.var("HERALD_SMTP_CA_FILE").map(PathBuf::from),
                     timeout: std::time::Duration::from_secs(60),
                     max_connections: 4,
                     per_minute: None,
@@ -503,6 +504,16 @@ impl Loader<'_> {
                 format!("refusing to send a password unencrypted to {host:?}: use security = \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"),
             ));
         }
+        let ca_file = env
+            .var("HERALD_SMTP_CA_FILE")
+            .map(PathBuf::from)
+            .or_else(|| table.ca_file.as_ref().map(|file| self.dir.join(file.get_ref())));
+        if let Some(file) = &ca_file
+            && !file.is_file()
+        {
+            let span = table.ca_file.as_ref().map_or(smtp.span(), Spanned::span);
+            d.push(src.at(span, format!("ca_file {} is not a readable file", file.display())));
+        }
         let timeout = match &table.timeout {
             Some(text) => check(src, text, values::duration, d)?.unsigned_abs(),
             None => std::time::Duration::from_secs(60),
@@ -522,6 +533,7 @@ impl Loader<'_> {
             username,
             password,
             allow_plaintext_auth: table.allow_plaintext_auth,
+            ca_file,
             timeout,
             max_connections,
             per_minute: table.per_minute,

@@ -88,6 +88,8 @@ pub struct SmtpTable {
     pub password: Option<Text>,
     #[serde(default)]
     pub allow_plaintext_auth: bool,
+    /// Extra trusted root certificates (PEM), relative to the config directory.
+    pub ca_file: Option<Text>,
     pub timeout: Option<Text>,
     pub max_connections: Option<Spanned<usize>>,
     pub per_minute: Option<u32>,

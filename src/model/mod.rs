@@ -97,6 +97,9 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     pub password: Option<String>,
     pub allow_plaintext_auth: bool,
+    /// Root certificates (PEM) to trust besides the system's, for a relay
+    /// whose certificate comes from a private CA.
+    pub ca_file: Option<PathBuf>,
     pub timeout: std::time::Duration,
     pub max_connections: usize,
     /// At most this many messages per minute; `None` is unlimited.
@@ -113,6 +116,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .field("ca_file", &self.ca_file)
             .field("timeout", &self.timeout)
             .field("max_connections", &self.max_connections)
             .field("per_minute", &self.per_minute)

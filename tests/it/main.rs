@@ -1,9 +1,11 @@
 //! herald's integration tests: one binary, one module per area.
 //!
 //! `harness` builds throwaway copies of the example configuration and runs
-//! the real `herald` binary against them.
+//! the real `herald` binary against them; `support` has the SMTP servers:
+//! a fault-injecting one written here, and aiosmtpd (a real one).
 
 mod harness;
+mod support;
 
 // `herald check` and the loader: every kind of bad input, each with its message and place.
 mod check;
@@ -13,5 +15,9 @@ mod plan;
 mod preview;
 // import-roadmap on the real letters, round-tripped through check and plan.
 mod import;
+// The mailer: SMTP outcomes for every fault, TLS and AUTH, connection and rate limits, maildir.
+mod send;
+// The daemon: delivery once over real SMTP, faults, restarts, a crash.
+mod daemon;
 // Rules about the source tree itself.
 mod tidy;

@@ -1,0 +1,358 @@
+//! Delivery to an SMTP relay through lettre's async transport, with the
+//! guard rails lettre leaves to its caller.
+//!
+//! lettre is built without its `pool` feature: each message gets its own
+//! connection, closed after use, because a pooled send dropped mid-way puts
+//! a desynchronised connection back in the pool (deps.md P2). That makes
+//! every send cancel-safe. Around each send this file adds what lettre
+//! lacks: a timeout on the whole conversation (lettre's own covers only the
+//! connect, P1), a cap on concurrent connections (P4), and the relay's rate
+//! limit. Retrying is the scheduler's business.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::response::Response;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Semaphore;
+
+use super::rate::RateLimit;
+use super::{Outcome, classify, one_recipient};
+use crate::clock::Clock;
+use crate::model::{Security, SmtpSettings};
+
+/// Sends through one relay, built once from the settings and shared by all
+/// sends.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// "smtp://host:port (security)", for logs and timeout messages.
+    endpoint: String,
+    /// Bounds a whole send: connect, TLS, AUTH, the transaction and QUIT.
+    timeout: Duration,
+    /// One permit per connection the relay lets us open at once. Closed at
+    /// shutdown, which turns away later sends.
+    connections: Semaphore,
+    rate: Option<RateLimit>,
+    clock: Arc<dyn Clock>,
+    /// Rehearsals: the envelope goes here instead; the headers are unchanged.
+    redirect_to: Option<Address>,
+}
+
+impl SmtpMailer {
+    /// Checks the settings and builds the transport. Nothing is sent and no
+    /// connection is opened yet.
+    pub fn new(
+        settings: &SmtpSettings,
+        redirect_to: Option<Address>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<SmtpMailer, String> {
+        let host = settings.host.trim();
+        if host.is_empty() {
+            return Err("the SMTP host is empty".into());
+        }
+        if settings.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if settings.timeout.is_zero() {
+            return Err("the SMTP timeout must be longer than zero".into());
+        }
+        if settings.per_minute == Some(0) {
+            return Err("per_minute must be at least 1 (leave it out for no limit)".into());
+        }
+        // The config loader refuses this too; a mailer built some other way
+        // must not leak a password either.
+        if let Some(username) = &settings.username
+            && settings.security == Security::None
+            && !settings.allow_plaintext_auth
+            && !is_loopback(host)
+        {
+            return Err(format!(
+                "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
+            ));
+        }
+
+        let tls = match settings.security {
+            Security::Tls => Tls::Wrapper(tls_parameters(host, settings)?),
+            Security::StartTls => Tls::Required(tls_parameters(host, settings)?),
+            Security::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(settings.port)
+            .tls(tls)
+            .timeout(Some(settings.timeout));
+        match (&settings.username, &settings.password) {
+            (Some(username), Some(password)) => {
+                builder = builder.credentials(Credentials::new(username.clone(), password.clone()));
+            }
+            (Some(username), None) => {
+                return Err(format!(
+                    "a username ({username:?}) is set but no password was given"
+                ));
+            }
+            // A password with no username (say, a stray systemd credential)
+            // is not used: there is nobody to log in as.
+            (None, _) => {}
+        }
+
+        let security = match settings.security {
+            Security::Tls => "tls",
+            Security::StartTls => "starttls",
+            Security::None => "none",
+        };
+        let shown_host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            endpoint: format!("smtp://{shown_host}:{} ({security})", settings.port),
+            timeout: settings.timeout,
+            connections: Semaphore::new(settings.max_connections),
+            rate: settings.per_minute.map(RateLimit::per_minute),
+            clock,
+            redirect_to,
+        })
+    }
+
+    /// Sends one message; see [`super::Mailer::send`].
+    pub async fn send(&self, message: &Message) -> Outcome {
+        if let Err(refused) = one_recipient(message) {
+            return refused;
+        }
+        // Held until lettre has closed the connection, or until this future
+        // is dropped, which closes it too.
+        let Ok(_permit) = self.connections.acquire().await else {
+            return Outcome::Transient {
+                reply: "not sent: herald is shutting down".into(),
+            };
+        };
+        // After the permit, so that sends stuck behind a slow relay cannot
+        // bank turns and then leave all at once.
+        if let Some(rate) = &self.rate {
+            let turn = rate.reserve(&*self.clock);
+            if !turn.wait().is_zero() {
+                tokio::time::sleep(turn.wait()).await;
+            }
+            turn.use_it();
+        }
+
+        let envelope = match &self.redirect_to {
+            Some(to) => match Envelope::new(message.envelope().from().cloned(), vec![to.clone()]) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    return Outcome::Permanent {
+                        reply: format!("cannot redirect to {to}: {error}"),
+                    };
+                }
+            },
+            None => message.envelope().clone(),
+        };
+        let bytes = message.formatted();
+        match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, &bytes)).await {
+            Ok(Ok(response)) => Outcome::Delivered {
+                reply: reply_text(&response),
+            },
+            Ok(Err(error)) => classify(&error),
+            // Also the rare relay that takes the message and then never
+            // answers QUIT: a retry then delivers it twice, with the same
+            // Message-ID.
+            Err(_elapsed) => Outcome::Transient {
+                reply: format!(
+                    "timed out after {:?} talking to {}; the relay may or may not have taken the message",
+                    self.timeout, self.endpoint
+                ),
+            },
+        }
+    }
+
+    /// Turns away later sends; those under way finish.
+    pub async fn shutdown(&self) {
+        self.connections.close();
+        self.transport.shutdown().await;
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.redirect_to {
+            Some(to) => format!("{}, every message redirected to {to}", self.endpoint),
+            None => self.endpoint.clone(),
+        }
+    }
+
+    /// The rate bucket as of now, or `None` with no rate limit.
+    pub fn rate_state(&self) -> Option<(f64, Timestamp)> {
+        self.rate.as_ref().map(|rate| rate.state(&*self.clock))
+    }
+
+    /// Puts back a bucket saved before a restart; ignored with no limit.
+    pub fn restore_rate_state(&self, tokens: f64, at: Timestamp) {
+        if let Some(rate) = &self.rate {
+            rate.restore(tokens, at);
+        }
+    }
+}
+
+impl fmt::Debug for SmtpMailer {
+    // By hand: the transport's settings hold the credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .field("rate", &self.rate)
+            .field("redirect_to", &self.redirect_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TLS settings for `host`: the system's roots, plus those of
+/// `ca_file` for a relay with a certificate from a private CA.
+fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(file) = &settings.ca_file {
+        let pem = std::fs::read(file)
+            .map_err(|error| format!("cannot read ca_file {}: {error}", file.display()))?;
+        // lettre would accept a file with no certificate in it, silently.
+        if !pem
+            .windows(27)
+            .any(|window| window == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(format!("ca_file {} holds no PEM certificate", file.display()));
+        }
+        let certificate = Certificate::from_pem(&pem)
+            .map_err(|error| format!("ca_file {} is not usable: {error}", file.display()))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
+        .build()
+        .map_err(|error| format!("cannot set up TLS for {host}: {error}"))
+}
+
+/// "250 2.0.0 Ok: queued as X": the code and every line of the reply.
+fn reply_text(response: &Response) -> String {
+    let lines: Vec<&str> = response.message().collect();
+    format!("{} {}", response.code(), lines.join(" "))
+        .trim_end()
+        .to_owned()
+}
+
+/// The same test as the config loader's: a password may cross loopback in
+/// clear, nothing else. (Duplicated so that `send` does not depend on
+/// `config`.)
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn settings(security: Security) -> SmtpSettings {
+        SmtpSettings {
+            host: "relay.example.org".into(),
+            port: 587,
+            security,
+            username: Some("secretariat".into()),
+            password: Some("hunter2-not-for-logs".into()),
+            allow_plaintext_auth: false,
+            ca_file: None,
+            timeout: Duration::from_secs(30),
+            max_connections: 2,
+            per_minute: Some(60),
+        }
+    }
+
+    fn build(settings: &SmtpSettings) -> Result<SmtpMailer, String> {
+        SmtpMailer::new(settings, None, Arc::new(SystemClock))
+    }
+
+    #[test]
+    fn describe_names_the_relay_and_never_the_password() {
+        let mailer = build(&settings(Security::StartTls)).unwrap();
+        assert_eq!(mailer.describe(), "smtp://relay.example.org:587 (starttls)");
+        let debug = format!("{mailer:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+
+        let mut tls = settings(Security::Tls);
+        tls.port = 465;
+        let redirect = "rehearsal@example.org".parse().ok();
+        let mailer = SmtpMailer::new(&tls, redirect, Arc::new(SystemClock)).unwrap();
+        assert_eq!(
+            mailer.describe(),
+            "smtp://relay.example.org:465 (tls), every message redirected to rehearsal@example.org"
+        );
+    }
+
+    #[test]
+    fn a_password_never_crosses_the_network_in_clear() {
+        let error = build(&settings(Security::None)).unwrap_err();
+        assert!(error.starts_with("refusing to send the password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+
+        // Allowed when asked for, and on loopback.
+        let mut allowed = settings(Security::None);
+        allowed.allow_plaintext_auth = true;
+        assert!(build(&allowed).is_ok());
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            let mut local = settings(Security::None);
+            local.host = host.into();
+            assert!(build(&local).is_ok(), "{host}");
+        }
+        // And no password, no problem.
+        let mut anonymous = settings(Security::None);
+        anonymous.username = None;
+        anonymous.password = None;
+        assert!(build(&anonymous).is_ok());
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused() {
+        type Change = fn(&mut SmtpSettings);
+        let cases: [(Change, &str); 5] = [
+            (|s| s.max_connections = 0, "max_connections must be at least 1"),
+            (|s| s.per_minute = Some(0), "per_minute must be at least 1"),
+            (|s| s.timeout = Duration::ZERO, "timeout must be longer than zero"),
+            (|s| s.password = None, "no password was given"),
+            (
+                |s| s.ca_file = Some("/nonexistent/herald-ca.pem".into()),
+                "cannot read ca_file /nonexistent/herald-ca.pem",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut settings = settings(Security::StartTls);
+            change(&mut settings);
+            let error = build(&settings).unwrap_err();
+            assert!(error.contains(expected), "{error:?} should say {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, "this is not a certificate\n").unwrap();
+        let mut settings = settings(Security::Tls);
+        settings.ca_file = Some(file);
+        let error = build(&settings).unwrap_err();
+        assert!(error.ends_with("holds no PEM certificate"), "{error}");
+    }
+
+    #[test]
+    fn replies_keep_code_and_every_line() {
+        use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+        let code = Code::new(Severity::PositiveCompletion, Category::MailSystem, Detail::Zero);
+        let response = Response::new(code, vec!["2.0.0 Ok: queued as 4Xy".into(), "thanks".into()]);
+        assert_eq!(reply_text(&response), "250 2.0.0 Ok: queued as 4Xy thanks");
+    }
+}
