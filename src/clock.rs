@@ -97,7 +97,9 @@ pub struct SteppingClock {
 
 impl SteppingClock {
     pub fn new(start: Timestamp) -> SteppingClock {
-        SteppingClock { now: Mutex::new(start) }
+        SteppingClock {
+            now: Mutex::new(start),
+        }
     }
 }
 
@@ -151,7 +153,10 @@ mod tests {
     #[test]
     fn the_stepping_clock_jumps_when_waited_on() {
         let clock = SteppingClock::new("2017-09-14T10:00:00Z".parse().unwrap());
-        assert_eq!(clock.real_delay(SignedDuration::from_hours(48)), std::time::Duration::ZERO);
+        assert_eq!(
+            clock.real_delay(SignedDuration::from_hours(48)),
+            std::time::Duration::ZERO
+        );
         assert_eq!(clock.now().to_string(), "2017-09-16T10:00:00Z");
     }
 

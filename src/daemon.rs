@@ -101,14 +101,18 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
     })?;
     let state_dir = loaded.model.settings.delivery.state_dir.clone();
     let outbox: Arc<dyn Outbox> = Arc::new(
-        SqliteOutbox::open(&state_dir).with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
+        SqliteOutbox::open(&state_dir)
+            .with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
     );
     let released = outbox.release_in_flight(
         "herald stopped while sending; sending again (the recipient may get it twice, with the same Message-ID)",
         clock.now(),
     )?;
     if released > 0 {
-        warn!(released, "sends were in flight when herald last stopped; they will be sent again");
+        warn!(
+            released,
+            "sends were in flight when herald last stopped; they will be sent again"
+        );
     }
     let mailer = mailer_for(&loaded, &clock)?;
     restore_rate(outbox.as_ref(), &mailer);
@@ -150,7 +154,13 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
         };
         match result {
             Ok(done) if done != Default::default() => {
-                info!(sent = done.sent, retried = done.retried, failed = done.failed, skipped = done.skipped, "dispatched");
+                info!(
+                    sent = done.sent,
+                    retried = done.retried,
+                    failed = done.failed,
+                    skipped = done.skipped,
+                    "dispatched"
+                );
             }
             Ok(_) => {}
             // The outbox is the source of truth; if it cannot be written,
@@ -177,7 +187,11 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             info!(%until, "the rehearsal has reached its end");
             break;
         }
-        let wait = crate::scheduler::wait_for(next_due, now, options.tick);
+        let mut wait = crate::scheduler::wait_for(next_due, now, options.tick);
+        if let Some(until) = options.until {
+            // A rehearsal ends at `until`, not at the first send after it.
+            wait = wait.min(now.duration_until(until).max(SignedDuration::ZERO));
+        }
         let sleep = tokio::time::sleep(clock.real_delay(wait));
         tokio::select! {
             _ = sleep => {}
@@ -192,7 +206,10 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
     }
     let released = outbox.release_in_flight("herald was stopped before the server answered", clock.now())?;
     if released > 0 {
-        warn!(released, "released sends in flight at stop; they go out at the next start");
+        warn!(
+            released,
+            "released sends in flight at stop; they go out at the next start"
+        );
     }
     scheduler.mailer().shutdown().await;
     log_status(&scheduler, "stopped");
@@ -232,7 +249,9 @@ pub fn reload(options: &Options, scheduler: &Scheduler) {
 
 fn reconcile_logged(scheduler: &Scheduler, why: &str) {
     match scheduler.reconcile() {
-        Ok(changes) if !changes.is_empty() => info!(changes = %reconcile::summary(&changes), why, "outbox reconciled"),
+        Ok(changes) if !changes.is_empty() => {
+            info!(changes = %reconcile::summary(&changes), why, "outbox reconciled")
+        }
         Ok(_) => {}
         Err(err) => error!(error = %err, "the outbox could not be reconciled"),
     }
@@ -253,8 +272,12 @@ fn log_status(scheduler: &Scheduler, what: &str) {
 }
 
 fn restore_rate(outbox: &dyn Outbox, mailer: &Mailer) {
-    let Ok(Some(saved)) = outbox.get_value(RATE_STATE) else { return };
-    let Some((tokens, at)) = saved.split_once('@') else { return };
+    let Ok(Some(saved)) = outbox.get_value(RATE_STATE) else {
+        return;
+    };
+    let Some((tokens, at)) = saved.split_once('@') else {
+        return;
+    };
     if let (Ok(tokens), Ok(at)) = (tokens.parse::<f64>(), at.parse::<Timestamp>()) {
         mailer.restore_rate_state(tokens, at);
     }

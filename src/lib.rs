@@ -18,12 +18,12 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod diagnostics;
 pub mod import;
 pub mod model;
 pub mod outbox;
-pub mod scheduler;
-pub mod daemon;
 pub mod plan;
 pub mod render;
+pub mod scheduler;
 pub mod send;

@@ -35,7 +35,10 @@ pub fn state_dir(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<Path
 
 fn open(dir: &Path) -> anyhow::Result<SqliteOutbox> {
     if !dir.join(SqliteOutbox::FILE).exists() {
-        bail!("no outbox in {}: herald has not run with this state directory yet", dir.display());
+        bail!(
+            "no outbox in {}: herald has not run with this state directory yet",
+            dir.display()
+        );
     }
     SqliteOutbox::open(dir).with_context(|| format!("cannot open the outbox in {}", dir.display()))
 }
@@ -65,7 +68,12 @@ pub struct Filter<'a> {
     pub to: Option<&'a str>,
 }
 
-pub fn history(config: &Path, state_dir_arg: Option<&Path>, filter: &Filter, json: bool) -> super::CommandResult {
+pub fn history(
+    config: &Path,
+    state_dir_arg: Option<&Path>,
+    filter: &Filter,
+    json: bool,
+) -> super::CommandResult {
     let outbox = open(&state_dir(config, state_dir_arg)?)?;
     if let Some(state) = filter.state
         && State::parse(state).is_none()
@@ -77,7 +85,11 @@ pub fn history(config: &Path, state_dir_arg: Option<&Path>, filter: &Filter, jso
         .into_iter()
         .filter(|e| filter.state.is_none_or(|s| e.state.as_str() == s))
         .filter(|e| filter.event.is_none_or(|id| e.spec.subject == id))
-        .filter(|e| filter.to.is_none_or(|to| e.spec.recipient.eq_ignore_ascii_case(to)))
+        .filter(|e| {
+            filter
+                .to
+                .is_none_or(|to| e.spec.recipient.eq_ignore_ascii_case(to))
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
@@ -102,7 +114,11 @@ pub fn history(config: &Path, state_dir_arg: Option<&Path>, filter: &Filter, jso
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "{:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  REPLY OR REASON", "DUE (UTC)", "STATE", "EVENT/LETTER", "LEAD", "TO", "TRY")?;
+    writeln!(
+        out,
+        "{:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  REPLY OR REASON",
+        "DUE (UTC)", "STATE", "EVENT/LETTER", "LEAD", "TO", "TRY"
+    )?;
     for e in &entries {
         let due = e.spec.due.strftime("%Y-%m-%d %H:%M").to_string();
         let why = e.reason.as_deref().or(e.last_reply.as_deref()).unwrap_or("");
@@ -125,12 +141,19 @@ pub fn history(config: &Path, state_dir_arg: Option<&Path>, filter: &Filter, jso
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn retry(config: &Path, state_dir_arg: Option<&Path>, key: Option<&str>, clock: &dyn Clock) -> super::CommandResult {
+pub fn retry(
+    config: &Path,
+    state_dir_arg: Option<&Path>,
+    key: Option<&str>,
+    clock: &dyn Clock,
+) -> super::CommandResult {
     let outbox = open(&state_dir(config, state_dir_arg)?)?;
     let n = outbox.retry_failed(key, clock.now())?;
     let mut out = std::io::stdout().lock();
     match (n, key) {
-        (0, Some(key)) => bail!("no failed send with the key {key:?}; `herald history --state failed` lists them"),
+        (0, Some(key)) => {
+            bail!("no failed send with the key {key:?}; `herald history --state failed` lists them")
+        }
         (0, None) => writeln!(out, "no failed sends")?,
         (n, _) => writeln!(
             out,

@@ -201,7 +201,15 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             letter.as_deref(),
             to,
         ),
-        Command::Run { state_dir, rehearse_from, speed, fast_forward, until, redirect_to, log_json } => run::run(
+        Command::Run {
+            state_dir,
+            rehearse_from,
+            speed,
+            fast_forward,
+            until,
+            redirect_to,
+            log_json,
+        } => run::run(
             &cli.config,
             &run::Args {
                 state_dir: state_dir.as_deref(),
@@ -213,18 +221,38 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 log_json: *log_json,
             },
         ),
-        Command::History { state, event, to, json, state_dir } => history::history(
+        Command::History {
+            state,
+            event,
+            to,
+            json,
+            state_dir,
+        } => history::history(
             &cli.config,
             state_dir.as_deref(),
-            &history::Filter { state: state.as_deref(), event: event.as_deref(), to: to.as_deref() },
+            &history::Filter {
+                state: state.as_deref(),
+                event: event.as_deref(),
+                to: to.as_deref(),
+            },
             *json,
         ),
-        Command::Retry { key, all_failed: _, state_dir } => {
-            history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock)
-        }
-        Command::Send { letter, dry_run, state_dir } => {
-            send::run(&cli.config, state_dir.as_deref(), letter, *dry_run, std::sync::Arc::new(SystemClock))
-        }
+        Command::Retry {
+            key,
+            all_failed: _,
+            state_dir,
+        } => history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock),
+        Command::Send {
+            letter,
+            dry_run,
+            state_dir,
+        } => send::run(
+            &cli.config,
+            state_dir.as_deref(),
+            letter,
+            *dry_run,
+            std::sync::Arc::new(SystemClock),
+        ),
         Command::ImportRoadmap {
             file,
             time_zone,

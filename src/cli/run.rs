@@ -32,7 +32,7 @@ pub fn run(config: &Path, args: &Args) -> super::CommandResult {
     runtime.block_on(run_async(config, args))
 }
 
-async fn run_async(config: &Path, args: &Args) -> super::CommandResult {
+async fn run_async(config: &Path, args: &Args<'_>) -> super::CommandResult {
     // Signals first: SIGHUP's default action would kill a daemon that is
     // still starting.
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
@@ -54,9 +54,14 @@ async fn run_async(config: &Path, args: &Args) -> super::CommandResult {
         (None, false) => Arc::new(SystemClock),
     };
     if args.fast_forward && args.until.is_none() {
-        return Err(anyhow!("--fast-forward needs --until, or it would run through the years at once"));
+        return Err(anyhow!(
+            "--fast-forward needs --until, or it would run through the years at once"
+        ));
     }
-    let until = args.until.map(|t| parse_instant(t, clock.as_ref()).map_err(|m| anyhow!("--until: {m}"))).transpose()?;
+    let until = args
+        .until
+        .map(|t| parse_instant(t, clock.as_ref()).map_err(|m| anyhow!("--until: {m}")))
+        .transpose()?;
     let mut env = Environment::from_process();
     if let Some(address) = args.redirect_to {
         env = env.with("HERALD_REDIRECT_TO", address);
@@ -96,8 +101,14 @@ async fn run_async(config: &Path, args: &Args) -> super::CommandResult {
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     // A second initialisation (tests) keeps the first subscriber.
     let _ = result;
 }

@@ -17,7 +17,13 @@ use crate::plan::{PlannedSend, SendKey, SendSubject};
 use crate::scheduler::{Scheduler, reconcile::spec_of};
 use crate::send::Mailer;
 
-pub fn run(config: &Path, state_dir: Option<&Path>, letter_id: &str, dry_run: bool, clock: Arc<dyn Clock>) -> super::CommandResult {
+pub fn run(
+    config: &Path,
+    state_dir: Option<&Path>,
+    letter_id: &str,
+    dry_run: bool,
+    clock: Arc<dyn Clock>,
+) -> super::CommandResult {
     let mut options = Options::new(config.to_owned(), Environment::from_process(), clock.clone());
     options.state_dir = state_dir.map(Path::to_owned);
     let loaded = match daemon::load(&options) {
@@ -33,30 +39,50 @@ pub fn run(config: &Path, state_dir: Option<&Path>, letter_id: &str, dry_run: bo
         .members_of(&letter.lists)
         .map(|(focal_point, list)| PlannedSend {
             due: now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
-            subject: SendSubject::Letter { letter: letter.id.clone() },
+            subject: SendSubject::Letter {
+                letter: letter.id.clone(),
+            },
             to: focal_point.email.to_string(),
             list: list.to_owned(),
             language: focal_point.language.clone(),
             template: letter.template.clone(),
-            key: SendKey(format!("letter/{}/{}", letter.id, focal_point.email.to_string().to_lowercase())),
+            key: SendKey(format!(
+                "letter/{}/{}",
+                letter.id,
+                focal_point.email.to_string().to_lowercase()
+            )),
         })
         .collect();
     let mut out = std::io::stdout().lock();
     if sends.is_empty() {
-        bail!("letter {letter_id:?} goes to no one: its lists ({}) have no focal points", letter.lists.join(", "));
+        bail!(
+            "letter {letter_id:?} goes to no one: its lists ({}) have no focal points",
+            letter.lists.join(", ")
+        );
     }
     if dry_run {
         for send in &sends {
             let rendered = loaded.renderer.render(model, send)?;
             writeln!(out, "{}  {}  {}", send.to, rendered.language, rendered.subject)?;
         }
-        writeln!(out, "dry run: {} messages would be sent, one per recipient; nothing was sent", sends.len())?;
+        writeln!(
+            out,
+            "dry run: {} messages would be sent, one per recipient; nothing was sent",
+            sends.len()
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
 
     let state_dir = model.settings.delivery.state_dir.clone();
-    let outbox = Arc::new(SqliteOutbox::open(&state_dir).with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?);
-    let existing: HashMap<String, State> = outbox.entries()?.into_iter().map(|e| (e.spec.key, e.state)).collect();
+    let outbox = Arc::new(
+        SqliteOutbox::open(&state_dir)
+            .with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?,
+    );
+    let existing: HashMap<String, State> = outbox
+        .entries()?
+        .into_iter()
+        .map(|e| (e.spec.key, e.state))
+        .collect();
     let mut changes = Changes::default();
     let mut already_sent = 0;
     for send in &sends {
@@ -74,11 +100,19 @@ pub fn run(config: &Path, state_dir: Option<&Path>, letter_id: &str, dry_run: bo
     }
     outbox.apply(&changes, now)?;
     if already_sent > 0 {
-        writeln!(out, "{already_sent} recipient{} already had this letter; not sent again", if already_sent == 1 { "" } else { "s" })?;
+        writeln!(
+            out,
+            "{already_sent} recipient{} already had this letter; not sent again",
+            if already_sent == 1 { "" } else { "s" }
+        )?;
     }
     let keys: Vec<String> = sends.iter().map(|s| s.key.0.clone()).collect();
-    let mailer = Mailer::from_settings_with_clock(&model.settings.delivery, clock.clone()).map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mailer = Mailer::from_settings_with_clock(&model.settings.delivery, clock.clone())
+        .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock);
     let done = runtime.block_on(async {
         let done = scheduler.dispatch_keys(&keys).await;
@@ -90,5 +124,9 @@ pub fn run(config: &Path, state_dir: Option<&Path>, letter_id: &str, dry_run: bo
         "letter {letter_id}: {} sent, {} to retry (the daemon retries them), {} failed, {} skipped; `herald history --event {letter_id}` has the details",
         done.sent, done.retried, done.failed, done.skipped
     )?;
-    Ok(if done.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if done.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -281,7 +281,10 @@ impl Outbox for SqliteOutbox {
                      WHERE key = ?2 AND state = 'planned' RETURNING {COLUMNS}"
                 ))?;
                 for key in keys {
-                    if let Some(entry) = statement.query_row(params![now, key], entry_from_row).optional()? {
+                    if let Some(entry) = statement
+                        .query_row(params![now, key], entry_from_row)
+                        .optional()?
+                    {
                         claimed.push(entry);
                     }
                 }

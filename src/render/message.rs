@@ -25,6 +25,19 @@ pub fn build(
     rendered: &Rendered,
     date: Timestamp,
 ) -> Result<Message, RenderError> {
+    build_for(model, send, rendered, date, None)
+}
+
+/// Builds the message, delivered to `redirect` instead of its recipient when
+/// set (rehearsals): the headers still name the real recipient, so the
+/// rehearsal shows who would have got what.
+pub fn build_for(
+    model: &Model,
+    send: &PlannedSend,
+    rendered: &Rendered,
+    date: Timestamp,
+    redirect: Option<&lettre::Address>,
+) -> Result<Message, RenderError> {
     let sender = &model.settings.sender;
     let focal_point = model
         .focal_point(&send.to)
@@ -41,9 +54,13 @@ pub fn build(
         builder = builder.reply_to(reply_to.clone());
     }
     if let Some(redirect) = redirect {
-        let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![redirect.clone()])
-            .map_err(|err| RenderError::plain(format!("cannot redirect to {redirect}: {err}")))?;
-        builder = builder.envelope(envelope).raw_header(header("X-Herald-Rehearsal", &format!("for {}", focal_point.email))?);
+        let envelope =
+            lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![redirect.clone()])
+                .map_err(|err| RenderError::plain(format!("cannot redirect to {redirect}: {err}")))?;
+        builder = builder.envelope(envelope).raw_header(header(
+            "X-Herald-Rehearsal",
+            &format!("for {}", focal_point.email),
+        )?);
     }
     if let Some(list) = model.lists.get(&send.list) {
         // RFC 2919: a phrase, then the list's id under the sender's domain.

@@ -105,11 +105,19 @@ impl Scheduler {
         let now = self.clock.now();
         let sends = plan::plan(model, Window::default());
         let entries = self.outbox.entries()?;
-        let changes = reconcile::reconcile(&sends, &entries, now, model.settings.delivery.late_window, |entry| {
-            let on_demand = entry.spec.kind == "letter"
-                && model.letter(&entry.spec.subject).is_some_and(|letter| letter.send_at.is_none());
-            (!on_demand).then(|| why_gone(model, entry))
-        });
+        let changes = reconcile::reconcile(
+            &sends,
+            &entries,
+            now,
+            model.settings.delivery.late_window,
+            |entry| {
+                let on_demand = entry.spec.kind == "letter"
+                    && model
+                        .letter(&entry.spec.subject)
+                        .is_some_and(|letter| letter.send_at.is_none());
+                (!on_demand).then(|| why_gone(model, entry))
+            },
+        );
         self.outbox.apply(&changes, now)?;
         Ok(changes)
     }
@@ -179,13 +187,17 @@ impl Scheduler {
                 let retry = self.retry;
                 tasks.spawn(async move { attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await });
             }
-            let Some(joined) = tasks.join_next().await else { break };
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
             // Commit together every outcome that is already in: one
             // transaction for many, without holding any outcome back.
             let mut outcomes = Vec::new();
             let mut push = |joined: Result<(String, Recorded), tokio::task::JoinError>| match joined {
                 Ok(outcome) => outcomes.push(outcome),
-                Err(err) => warn!(error = %err, "a send task failed; its send stays in flight and is retried after a restart"),
+                Err(err) => {
+                    warn!(error = %err, "a send task failed; its send stays in flight and is retried after a restart")
+                }
             };
             push(joined);
             while let Some(joined) = tasks.try_join_next() {
@@ -207,7 +219,13 @@ impl Scheduler {
                 .into_iter()
                 .map(|key| {
                     let retry_at = self.clock.now();
-                    (key, Recorded::Retry { reply: "not sent: herald was stopping".to_owned(), retry_at })
+                    (
+                        key,
+                        Recorded::Retry {
+                            reply: "not sent: herald was stopping".to_owned(),
+                            retry_at,
+                        },
+                    )
                 })
                 .collect();
             self.outbox.record(&outcomes, self.clock.now())?;
@@ -283,12 +301,18 @@ async fn attempt(
             None => {
                 warn!(send = %key, attempts = entry.attempts, %reply, "temporary failures; giving up");
                 let reason = format!("gave up after {} attempts", entry.attempts);
-                Recorded::Failed { reply: Some(reply), reason }
+                Recorded::Failed {
+                    reply: Some(reply),
+                    reason,
+                }
             }
         },
         Outcome::Permanent { reply } => {
             warn!(send = %key, %reply, "rejected by the server");
-            Recorded::Failed { reply: Some(reply), reason: "rejected by the server".to_owned() }
+            Recorded::Failed {
+                reply: Some(reply),
+                reason: "rejected by the server".to_owned(),
+            }
         }
     };
     (key, recorded)
@@ -307,7 +331,9 @@ pub fn planned_send(model: &Model, entry: &Entry) -> Option<PlannedSend> {
                 lead: spec.lead.clone()?,
             }
         }
-        "letter" => SendSubject::Letter { letter: model.letter(&spec.subject)?.id.clone() },
+        "letter" => SendSubject::Letter {
+            letter: model.letter(&spec.subject)?.id.clone(),
+        },
         _ => return None,
     };
     model.focal_point(&spec.recipient)?;
@@ -331,7 +357,11 @@ pub fn why_gone(model: &Model, entry: &Entry) -> String {
         _ => model.letter(&spec.subject).is_some(),
     };
     if !subject_exists {
-        return format!("the {} {:?} was removed from the configuration", kind_noun(spec), spec.subject);
+        return format!(
+            "the {} {:?} was removed from the configuration",
+            kind_noun(spec),
+            spec.subject
+        );
     }
     if let Some((_, event)) = model.event(&spec.subject)
         && event.status == crate::model::EventStatus::Cancelled
@@ -349,7 +379,11 @@ pub fn why_gone(model: &Model, entry: &Entry) -> String {
 }
 
 fn kind_noun(spec: &crate::outbox::SendSpec) -> &'static str {
-    if spec.kind == "reminder" { "event" } else { "letter" }
+    if spec.kind == "reminder" {
+        "event"
+    } else {
+        "letter"
+    }
 }
 
 /// How long to wait before looking at the outbox again: until the next due

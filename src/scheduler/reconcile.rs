@@ -62,8 +62,12 @@ pub fn reconcile(
                 changes.insert_skipped.push((spec, reason));
             }
             None => changes.insert.push(spec),
-            Some(entry) if entry.state == State::Planned && entry.spec != spec => changes.reschedule.push(spec),
-            Some(entry) if entry.state == State::Cancelled && !too_late(spec.due) => changes.revive.push(spec),
+            Some(entry) if entry.state == State::Planned && entry.spec != spec => {
+                changes.reschedule.push(spec)
+            }
+            Some(entry) if entry.state == State::Cancelled && !too_late(spec.due) => {
+                changes.revive.push(spec)
+            }
             Some(_) => {}
         }
     }
@@ -98,7 +102,11 @@ mod tests {
     fn send(key: &str, due: &str) -> PlannedSend {
         PlannedSend {
             due: due.parse().unwrap(),
-            subject: SendSubject::Reminder { roadmap: "r".into(), event: "e".into(), lead: "1d".into() },
+            subject: SendSubject::Reminder {
+                roadmap: "r".into(),
+                event: "e".into(),
+                lead: "1d".into(),
+            },
             to: "a@example.org".into(),
             list: "l".into(),
             language: "en".into(),
@@ -124,7 +132,13 @@ mod tests {
     const NOW: &str = "2017-10-01T12:00:00Z";
 
     fn run(plan: &[PlannedSend], entries: &[Entry]) -> Changes {
-        reconcile(plan, entries, NOW.parse().unwrap(), SignedDuration::from_hours(6), |_| Some("gone".into()))
+        reconcile(
+            plan,
+            entries,
+            NOW.parse().unwrap(),
+            SignedDuration::from_hours(6),
+            |_| Some("gone".into()),
+        )
     }
 
     #[test]
@@ -135,7 +149,11 @@ mod tests {
         let changes = run(&[future.clone(), recent.clone(), old], &[]);
         assert_eq!(changes.insert, vec![spec_of(&future), spec_of(&recent)]);
         assert_eq!(changes.insert_skipped.len(), 1);
-        assert!(changes.insert_skipped[0].1.contains("late window (6h)"), "{}", changes.insert_skipped[0].1);
+        assert!(
+            changes.insert_skipped[0].1.contains("late window (6h)"),
+            "{}",
+            changes.insert_skipped[0].1
+        );
     }
 
     #[test]
@@ -144,8 +162,12 @@ mod tests {
         let moved = send("a", "2017-10-03T09:00[UTC]");
         let removed = send("b", "2017-10-02T09:00[UTC]");
         let sent = send("c", "2017-09-30T09:00[UTC]");
-        let entries = [entry(&before, State::Planned), entry(&removed, State::Planned), entry(&sent, State::Sent)];
-        let changes = run(&[moved.clone()], &entries);
+        let entries = [
+            entry(&before, State::Planned),
+            entry(&removed, State::Planned),
+            entry(&sent, State::Sent),
+        ];
+        let changes = run(std::slice::from_ref(&moved), &entries);
         assert_eq!(changes.reschedule, vec![spec_of(&moved)]);
         assert_eq!(changes.cancel, vec![("b".to_owned(), "gone".to_owned())]);
         assert!(changes.insert.is_empty() && changes.revive.is_empty());
@@ -157,7 +179,7 @@ mod tests {
     #[test]
     fn a_cancelled_send_back_in_the_plan_is_revived() {
         let a = send("a", "2017-10-02T09:00[UTC]");
-        let changes = run(&[a.clone()], &[entry(&a, State::Cancelled)]);
+        let changes = run(std::slice::from_ref(&a), &[entry(&a, State::Cancelled)]);
         assert_eq!(changes.revive, vec![spec_of(&a)]);
     }
 }

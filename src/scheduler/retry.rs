@@ -20,7 +20,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
-        RetryPolicy { first: SignedDuration::from_mins(1), max: SignedDuration::from_hours(1), attempts: 8 }
+        RetryPolicy {
+            first: SignedDuration::from_mins(1),
+            max: SignedDuration::from_hours(1),
+            attempts: 8,
+        }
     }
 }
 
@@ -60,7 +64,11 @@ mod tests {
     fn waits_grow_with_jitter_up_to_the_limit() {
         let policy = RetryPolicy::default();
         let now = Timestamp::UNIX_EPOCH;
-        let wait = |attempt| policy.next_attempt("k", attempt, now).map(|t| t.duration_since(now).as_secs());
+        let wait = |attempt| {
+            policy
+                .next_attempt("k", attempt, now)
+                .map(|t| t.duration_since(now).as_secs())
+        };
         let first = wait(1).unwrap();
         assert!((48..=72).contains(&first), "{first}");
         let third = wait(3).unwrap();

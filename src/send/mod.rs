@@ -90,9 +90,7 @@ impl Mailer {
     /// tests).
     pub fn from_settings_with_clock(delivery: &Delivery, clock: Arc<dyn Clock>) -> Result<Mailer, String> {
         match &delivery.transport {
-            Transport::Smtp(settings) => {
-                SmtpMailer::new(settings, delivery.redirect_to.clone(), clock).map(Mailer::Smtp)
-            }
+            Transport::Smtp(settings) => SmtpMailer::new(settings, clock).map(Mailer::Smtp),
             Transport::Maildir(dir) => Ok(Mailer::Maildir(MaildirMailer::new(dir.clone(), clock))),
         }
     }

@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::response::Response;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Semaphore;
 
 use super::rate::RateLimit;
@@ -40,18 +39,12 @@ pub struct SmtpMailer {
     connections: Semaphore,
     rate: Option<RateLimit>,
     clock: Arc<dyn Clock>,
-    /// Rehearsals: the envelope goes here instead; the headers are unchanged.
-    redirect_to: Option<Address>,
 }
 
 impl SmtpMailer {
     /// Checks the settings and builds the transport. Nothing is sent and no
     /// connection is opened yet.
-    pub fn new(
-        settings: &SmtpSettings,
-        redirect_to: Option<Address>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<SmtpMailer, String> {
+    pub fn new(settings: &SmtpSettings, clock: Arc<dyn Clock>) -> Result<SmtpMailer, String> {
         let host = settings.host.trim();
         if host.is_empty() {
             return Err("the SMTP host is empty".into());
@@ -117,7 +110,6 @@ impl SmtpMailer {
             connections: Semaphore::new(settings.max_connections),
             rate: settings.per_minute.map(RateLimit::per_minute),
             clock,
-            redirect_to,
         })
     }
 
@@ -143,17 +135,8 @@ impl SmtpMailer {
             turn.use_it();
         }
 
-        let envelope = match &self.redirect_to {
-            Some(to) => match Envelope::new(message.envelope().from().cloned(), vec![to.clone()]) {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    return Outcome::Permanent {
-                        reply: format!("cannot redirect to {to}: {error}"),
-                    };
-                }
-            },
-            None => message.envelope().clone(),
-        };
+        // Rehearsals redirect in the message's envelope (render::message).
+        let envelope = message.envelope().clone();
         let bytes = message.formatted();
         match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, &bytes)).await {
             Ok(Ok(response)) => Outcome::Delivered {
@@ -179,10 +162,7 @@ impl SmtpMailer {
     }
 
     pub fn describe(&self) -> String {
-        match &self.redirect_to {
-            Some(to) => format!("{}, every message redirected to {to}", self.endpoint),
-            None => self.endpoint.clone(),
-        }
+        self.endpoint.clone()
     }
 
     /// The rate bucket as of now, or `None` with no rate limit.
@@ -205,7 +185,6 @@ impl fmt::Debug for SmtpMailer {
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .field("rate", &self.rate)
-            .field("redirect_to", &self.redirect_to)
             .finish_non_exhaustive()
     }
 }
@@ -274,7 +253,7 @@ mod tests {
     }
 
     fn build(settings: &SmtpSettings) -> Result<SmtpMailer, String> {
-        SmtpMailer::new(settings, None, Arc::new(SystemClock))
+        SmtpMailer::new(settings, Arc::new(SystemClock))
     }
 
     #[test]
@@ -286,12 +265,8 @@ mod tests {
 
         let mut tls = settings(Security::Tls);
         tls.port = 465;
-        let redirect = "rehearsal@example.org".parse().ok();
-        let mailer = SmtpMailer::new(&tls, redirect, Arc::new(SystemClock)).unwrap();
-        assert_eq!(
-            mailer.describe(),
-            "smtp://relay.example.org:465 (tls), every message redirected to rehearsal@example.org"
-        );
+        let mailer = SmtpMailer::new(&tls, Arc::new(SystemClock)).unwrap();
+        assert_eq!(mailer.describe(), "smtp://relay.example.org:465 (tls)");
     }
 
     #[test]

@@ -257,23 +257,30 @@ async fn a_delivered_message_carries_the_final_reply_and_its_exact_bytes() {
 #[tokio::test]
 async fn a_rehearsal_redirects_the_envelope_and_keeps_the_headers() {
     let server = FaultServer::start(Fault::Accept).await;
-    let mailer = Mailer::from_settings(&Delivery {
-        redirect_to: Some("rehearsal@example.org".parse().unwrap()),
-        ..delivery(Transport::Smtp(smtp(server.port())))
-    })
-    .unwrap();
-    assert!(
-        mailer
-            .describe()
-            .ends_with("every message redirected to rehearsal@example.org")
-    );
-    assert!(mailer.send(&reminder(3)).await.is_delivered());
+    let config = crate::harness::ConfigDir::example();
+    let model = config.load().unwrap();
+    let renderer = herald::render::prepare(&model).unwrap();
+    let send = herald::plan::plan(&model, herald::plan::Window::default())
+        .into_iter()
+        .find(|s| s.to == "k.watanabe@japan-mission.example.org")
+        .unwrap();
+    let rendered = renderer.render(&model, &send).unwrap();
+    let rehearsal: lettre::Address = "rehearsal@example.org".parse().unwrap();
+    let message =
+        herald::render::message::build_for(&model, &send, &rendered, send.due.timestamp(), Some(&rehearsal))
+            .unwrap();
+    let mailer = Mailer::from_settings(&delivery(Transport::Smtp(smtp(server.port())))).unwrap();
+    assert!(mailer.send(&message).await.is_delivered());
     let accepted = &server.accepted()[0];
-    assert_eq!(accepted.mail_from, "FROM:<gcm@example.org>");
+    assert_eq!(accepted.mail_from, "FROM:<secretariat@gcm.example.org>");
     assert_eq!(accepted.rcpt_to, ["TO:<rehearsal@example.org>"]);
     let text = String::from_utf8_lossy(&accepted.bytes);
     assert!(
-        text.contains("To: \"Focal Point 3\" <fp3@mission.example.net>"),
+        text.contains("To: \"Kenji Watanabe\" <k.watanabe@japan-mission.example.org>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X-Herald-Rehearsal: for k.watanabe@japan-mission.example.org"),
         "{text}"
     );
 }
