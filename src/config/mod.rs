@@ -380,8 +380,8 @@ impl Loader<'_> {
                 let dir = env
                     .var("HERALD_MAILDIR")
                     .map(PathBuf::from)
-                    .or_else(|| raw.maildir.as_ref().map(|m| self.dir.join(m.get_ref())))
-                    .unwrap_or_else(|| state_dir.join("maildir"));
+                    .or_else(|| raw.maildir.as_ref().map(|m| PathBuf::from(m.get_ref())))
+                    .unwrap_or_else(|| PathBuf::from("maildir"));
                 Transport::Maildir(dir)
             }
             "smtp" => Transport::Smtp(self.smtp(src, raw, d)?),

@@ -83,7 +83,7 @@ pub struct Delivery {
 pub enum Transport {
     Smtp(SmtpSettings),
     /// One file per message in a maildir (`new/`), for rehearsals and
-    /// machines with no relay.
+    /// machines with no relay. A relative path is inside the state directory.
     Maildir(PathBuf),
 }
 

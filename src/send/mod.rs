@@ -91,7 +91,11 @@ impl Mailer {
     pub fn from_settings_with_clock(delivery: &Delivery, clock: Arc<dyn Clock>) -> Result<Mailer, String> {
         match &delivery.transport {
             Transport::Smtp(settings) => SmtpMailer::new(settings, clock).map(Mailer::Smtp),
-            Transport::Maildir(dir) => Ok(Mailer::Maildir(MaildirMailer::new(dir.clone(), clock))),
+            // A relative maildir is inside the state directory.
+            Transport::Maildir(dir) => Ok(Mailer::Maildir(MaildirMailer::new(
+                delivery.state_dir.join(dir),
+                clock,
+            ))),
         }
     }
 

@@ -22,9 +22,14 @@ pub fn smtp_config(port: u16, max_connections: usize) -> ConfigDir {
     let config = ConfigDir::example();
     config.edit(
         "config/herald.toml",
-        "transport = \"maildir\"\nmaildir = \"maildir\"",
+        "transport = \"maildir\"",
+        "transport = \"smtp\"",
+    );
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write(
+        "herald.toml",
         &format!(
-            "transport = \"smtp\"\nlate_window = \"6h\"\n\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"3s\"\nmax_connections = {max_connections}"
+            "{text}\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\ntimeout = \"3s\"\nmax_connections = {max_connections}\n"
         ),
     );
     config

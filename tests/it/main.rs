@@ -19,5 +19,7 @@ mod import;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// The commands around the daemon: rehearsal, signals, history, retry, send.
+mod commands;
 // Rules about the source tree itself.
 mod tidy;
