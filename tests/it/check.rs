@@ -313,3 +313,39 @@ fn a_password_in_the_config_is_refused() {
         "the password is only quoted as the source line: {problems}"
     );
 }
+
+#[test]
+fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
+    use herald::config::Environment;
+    use herald::model::Transport;
+    let config = ConfigDir::example();
+    config.edit(HERALD_TOML, "transport = \"maildir\"", "transport = \"smtp\"");
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    let smtp = "\n[delivery.smtp]\nhost = \"relay.example.org\"\nusername = \"herald\"\n";
+    config.write("herald.toml", &format!("{text}{smtp}"));
+    let problems = config.problems().join("\n");
+    assert!(problems.contains("`username` is set but no password was found"), "{problems}");
+
+    let smtp_of = |model: herald::model::Model| match model.settings.delivery.transport {
+        Transport::Smtp(smtp) => smtp,
+        Transport::Maildir(_) => panic!("smtp expected"),
+    };
+    // A systemd credential (LoadCredential=smtp-password:...).
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("smtp-password"), "s3cret from systemd\n").unwrap();
+    let env = Environment::default()
+        .with("CREDENTIALS_DIRECTORY", &credentials.path().display().to_string())
+        .with("HERALD_SMTP_HOST", "relay2.example.org");
+    let model = herald::config::load(&config.path(), &env).unwrap();
+    assert!(!format!("{model:?}").contains("s3cret"), "the password must never be printed");
+    let settings = smtp_of(model);
+    assert_eq!(settings.password.as_deref(), Some("s3cret from systemd"));
+    assert_eq!(settings.host, "relay2.example.org", "HERALD_SMTP_HOST overrides herald.toml");
+    assert_eq!(settings.port, 587);
+
+    // A password file named in herald.toml, relative to the config directory.
+    config.write("smtp-password", "s3cret from a file\n");
+    config.write("herald.toml", &format!("{text}{smtp}password_file = \"smtp-password\"\n"));
+    let settings = smtp_of(config.load().unwrap());
+    assert_eq!(settings.password.as_deref(), Some("s3cret from a file"));
+}
