@@ -15,6 +15,7 @@
 //! * [`import`]: a roadmap table in a letter -> roadmap TOML.
 //! * [`cli`]: the commands; the only module that prints.
 
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;

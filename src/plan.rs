@@ -44,6 +44,13 @@ pub enum SendSubject {
     Letter {
         letter: String,
     },
+    /// A change to an event (update) or its cancellation, with the new
+    /// invitation; made by the daemon from what calendars were told, never
+    /// by the planner.
+    Notice {
+        event: String,
+        cancel: bool,
+    },
 }
 
 /// The identity of a send, stable across plans, restarts and reloads:
@@ -62,6 +69,8 @@ impl SendSubject {
         match self {
             SendSubject::Reminder { .. } => "reminder",
             SendSubject::Letter { .. } => "letter",
+            SendSubject::Notice { cancel: false, .. } => "update",
+            SendSubject::Notice { cancel: true, .. } => "cancellation",
         }
     }
 }

@@ -77,6 +77,7 @@ fn json_row(send: &PlannedSend) -> JsonSend<'_> {
             None,
         ),
         SendSubject::Letter { letter } => (None, None, None, Some(letter.as_str())),
+        SendSubject::Notice { event, .. } => (None, Some(event.as_str()), None, None),
     };
     JsonSend {
         due: send.due.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
@@ -102,6 +103,7 @@ fn print_table(out: &mut impl Write, sends: &[PlannedSend]) -> std::io::Result<(
             let (what, lead) = match &send.subject {
                 SendSubject::Reminder { event, lead, .. } => (event.clone(), lead.clone()),
                 SendSubject::Letter { letter } => (letter.clone(), String::new()),
+                SendSubject::Notice { event, .. } => (event.clone(), String::new()),
             };
             [
                 send.due.strftime("%Y-%m-%d %H:%M %Z").to_string(),

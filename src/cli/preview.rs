@@ -68,7 +68,7 @@ pub fn run(
                         .iter()
                         .filter_map(|s| match &s.subject {
                             SendSubject::Reminder { lead, .. } => Some(lead.clone()),
-                            SendSubject::Letter { .. } => None,
+                            SendSubject::Letter { .. } | SendSubject::Notice { .. } => None,
                         })
                         .collect();
                     anyhow!("{to} gets no {wanted} reminder of this event; the leads are: {}", leads.join(", "))

@@ -597,6 +597,7 @@ impl Loader<'_> {
             id: id?,
             title: title?,
             events,
+            notices: raw.notices.unwrap_or(true),
         })
     }
 

@@ -106,6 +106,7 @@ pub struct RoadmapFile {
     pub lists: Option<Vec<Text>>,
     pub leads: Option<Vec<Text>>,
     pub template: Option<Text>,
+    pub notices: Option<bool>,
     #[serde(default)]
     pub events: Vec<Spanned<EventTable>>,
 }

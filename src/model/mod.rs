@@ -141,6 +141,9 @@ pub struct Roadmap {
     pub id: String,
     pub title: String,
     pub events: Vec<Event>,
+    /// Whether changes to its events are announced (update and
+    /// cancellation notices with their invitations). Default: true.
+    pub notices: bool,
 }
 
 /// The template files, read at load time so rendering never touches the disk.

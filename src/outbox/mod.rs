@@ -129,6 +129,28 @@ pub struct Changes {
     pub revive: Vec<SendSpec>,
     /// Planned sends that are no longer in the plan, with why.
     pub cancel: Vec<(String, String)>,
+    /// What calendars now know of events (inserted or replaced).
+    pub calendar: Vec<CalendarRow>,
+}
+
+/// What herald has told calendars about one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarRow {
+    pub event: String,
+    /// The invitation's SEQUENCE (RFC 5546): raised when start, end or
+    /// status change.
+    pub sequence: u32,
+    /// Start, end and status, as last announced.
+    pub signature: String,
+    pub location: Option<String>,
+    /// The event as last announced (`calendar::EventSnapshot`, as JSON).
+    pub snapshot: String,
+    /// The event as announced before the last change, for "what changed".
+    pub previous: Option<String>,
+    /// The event is gone from the configuration (and was cancelled).
+    pub removed: bool,
+    /// How many notices were sent about the event; part of their keys.
+    pub notices: u32,
 }
 
 impl Changes {
@@ -138,6 +160,7 @@ impl Changes {
             && self.reschedule.is_empty()
             && self.revive.is_empty()
             && self.cancel.is_empty()
+            && self.calendar.is_empty()
     }
 }
 
@@ -194,6 +217,8 @@ pub trait Outbox: Send + Sync {
     /// Plans failed sends again on the operator's word; `key` `None` means all.
     fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError>;
     fn counts(&self) -> Result<Counts, OutboxError>;
+    /// What calendars know of each event.
+    fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
     /// Small named values that must survive a restart (the rate limit).
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;

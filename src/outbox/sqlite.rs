@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::outbox::{Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
+use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
 
 /// The migrations, in order; the schema's version is their count.
 const MIGRATIONS: &[&str] = &[
@@ -49,6 +49,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attempts_by_key ON attempts (key);
     CREATE TABLE kv (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: what calendars know of each event, for invitation SEQUENCEs and
+    // update and cancellation notices.
+    "CREATE TABLE calendar (
+        event     TEXT PRIMARY KEY,
+        sequence  INTEGER NOT NULL,
+        signature TEXT NOT NULL,
+        location  TEXT,
+        snapshot  TEXT NOT NULL,
+        previous  TEXT,
+        removed   INTEGER NOT NULL DEFAULT 0,
+        notices   INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
@@ -237,6 +249,25 @@ impl Outbox for SqliteOutbox {
                     params![spec.key, secs(spec.due), spec.zone, spec.list, spec.language, spec.template, spec.lead, now],
                 )?;
             }
+            for row in &changes.calendar {
+                tx.execute(
+                    "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (event) DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature,
+                        location = excluded.location, snapshot = excluded.snapshot, previous = excluded.previous,
+                        removed = excluded.removed, notices = excluded.notices",
+                    params![
+                        row.event,
+                        row.sequence,
+                        row.signature,
+                        row.location,
+                        row.snapshot,
+                        row.previous,
+                        row.removed,
+                        row.notices
+                    ],
+                )?;
+            }
             for (key, reason) in &changes.cancel {
                 tx.execute(
                     "UPDATE sends SET state = 'cancelled', reason = ?2, updated_at = ?3 WHERE key = ?1 AND state = 'planned'",
@@ -389,6 +420,27 @@ impl Outbox for SqliteOutbox {
                 }
             }
             Ok(counts)
+        })
+    }
+
+    fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError> {
+        self.with("reading the calendar state", |c| {
+            let mut statement = c.prepare(
+                "SELECT event, sequence, signature, location, snapshot, previous, removed, notices FROM calendar ORDER BY event",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(CalendarRow {
+                    event: row.get(0)?,
+                    sequence: row.get(1)?,
+                    signature: row.get(2)?,
+                    location: row.get(3)?,
+                    snapshot: row.get(4)?,
+                    previous: row.get(5)?,
+                    removed: row.get(6)?,
+                    notices: row.get(7)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

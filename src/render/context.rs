@@ -79,6 +79,29 @@ pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Re
     })
 }
 
+/// The context of an update or cancellation notice.
+pub fn notice(
+    model: &Model,
+    localizer: &Localizer,
+    notice: &crate::render::Notice,
+    reader: &Reader,
+) -> Value {
+    let language = reader.language;
+    let roadmap = model
+        .roadmap(&notice.event.roadmap)
+        .map_or(Value::Null, |roadmap| roadmap_value(localizer, roadmap, language));
+    json!({
+        "lang": language,
+        "event": event_value(localizer, notice.event, Some(reader.focal_point), language),
+        "previous": notice.previous.map(|previous| event_value(localizer, previous, Some(reader.focal_point), language)),
+        "cancelled": notice.cancel,
+        "roadmap": roadmap,
+        "recipient": recipient_value(reader.focal_point),
+        "sender": sender_value(model),
+        "list": list_value(model, reader.list),
+    })
+}
+
 fn event_value(localizer: &Localizer, event: &Event, reader: Option<&FocalPoint>, language: &str) -> Value {
     let schedule = &event.schedule;
     let hours = schedule.hours();

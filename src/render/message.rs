@@ -11,9 +11,11 @@ use std::time::SystemTime;
 
 use jiff::Timestamp;
 use lettre::Message;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 
+use crate::calendar::{self, Method};
 use crate::model::Model;
 use crate::plan::PlannedSend;
 use crate::render::{RenderError, Rendered};
@@ -77,10 +79,7 @@ pub fn build_for(
         }
     }
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text.clone(),
-            rendered.html.clone(),
-        ))
+        .multipart(body(rendered))
         .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))
 }
 
@@ -96,4 +95,55 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, RenderError> {
     let name = HeaderName::new_from_ascii(name.to_owned())
         .map_err(|_| RenderError::plain(format!("invalid header name {name}")))?;
     Ok(HeaderValue::new(name, value.to_owned()))
+}
+
+/// Text and HTML as alternatives, and the invitation as a third alternative
+/// `text/calendar; method=…`: the form Outlook, Gmail and Apple Mail all
+/// turn into "accept / decline" (Outlook ignores invitations whose
+/// Content-Type lacks the method).
+fn body(rendered: &Rendered) -> MultiPart {
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(rendered.text.clone());
+    let html = SinglePart::builder()
+        .header(ContentType::TEXT_HTML)
+        .body(rendered.html.clone());
+    let mut alternative = MultiPart::alternative().singlepart(text).singlepart(html);
+    if let Some((method, ics)) = &rendered.calendar {
+        let content_type = format!("text/calendar; method={}; charset=utf-8", method.as_str());
+        if let Ok(content_type) = ContentType::parse(&content_type) {
+            alternative =
+                alternative.singlepart(SinglePart::builder().header(content_type).body(ics.clone()));
+        }
+    }
+    alternative
+}
+
+/// The invitation a send carries, if any: meeting reminders and updates ask
+/// calendars to add or update the event (REQUEST), cancellations to remove
+/// it (CANCEL); letters and deadlines carry none.
+pub fn invitation(
+    model: &Model,
+    send: &PlannedSend,
+    event: &crate::model::Event,
+    sequence: u32,
+    stamp: Timestamp,
+) -> Option<(Method, String)> {
+    let method = match &send.subject {
+        crate::plan::SendSubject::Reminder { .. } if event.kind == "meeting" => Method::Request,
+        crate::plan::SendSubject::Notice { cancel: false, .. } => Method::Request,
+        crate::plan::SendSubject::Notice { cancel: true, .. } => Method::Cancel,
+        _ => return None,
+    };
+    let attendee = model.focal_point(&send.to)?;
+    let text = calendar::invitation(&calendar::Invitation {
+        event,
+        method,
+        sequence,
+        organizer: &model.settings.sender.from,
+        attendee,
+        stamp,
+        domain: &model.settings.sender.domain,
+    })?;
+    Some((method, text))
 }

@@ -51,6 +51,15 @@ struct Registries {
     files: BTreeMap<String, PathBuf>,
 }
 
+/// What an update or cancellation notice is about.
+pub struct Notice<'a> {
+    /// The event as it is now (or was, when it was removed).
+    pub event: &'a crate::model::Event,
+    /// The event as calendars knew it before the change.
+    pub previous: Option<&'a crate::model::Event>,
+    pub cancel: bool,
+}
+
 /// A rendered message before it becomes MIME.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -59,6 +68,9 @@ pub struct Rendered {
     pub html: String,
     /// The language of the templates actually used, after fallback.
     pub language: String,
+    /// An iCalendar invitation to carry, with its method; set by the
+    /// caller, who knows the event's SEQUENCE (see [`message::invitation`]).
+    pub calendar: Option<(crate::calendar::Method, String)>,
 }
 
 /// Why a send could not be rendered.
@@ -85,7 +97,7 @@ impl std::fmt::Display for RenderError {
 impl std::error::Error for RenderError {}
 
 impl RenderError {
-    fn plain(message: impl Into<String>) -> RenderError {
+    pub fn plain(message: impl Into<String>) -> RenderError {
         RenderError {
             file: None,
             line: None,
@@ -231,7 +243,39 @@ impl Renderer {
                     .ok_or_else(|| RenderError::plain(format!("no letter {letter:?}")))?;
                 context::letter(model, &self.localizer, letter, &reader)
             }
+            SendSubject::Notice { event, cancel } => {
+                let (_, event) = model
+                    .event(event)
+                    .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
+                let notice = Notice {
+                    event,
+                    previous: None,
+                    cancel: *cancel,
+                };
+                context::notice(model, &self.localizer, &notice, &reader)
+            }
         };
+        self.render_family(&send.template, &language, &data)
+    }
+
+    /// Renders an update or cancellation notice about `notice.event`, which
+    /// may be gone from the model (a removed event, from its snapshot).
+    pub fn render_notice(
+        &self,
+        model: &Model,
+        send: &PlannedSend,
+        notice: &Notice,
+    ) -> Result<Rendered, RenderError> {
+        let focal_point = model
+            .focal_point(&send.to)
+            .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
+        let language = self.resolve_language(&send.language).to_owned();
+        let reader = context::Reader {
+            focal_point,
+            list: &send.list,
+            language: &language,
+        };
+        let data = context::notice(model, &self.localizer, notice, &reader);
         self.render_family(&send.template, &language, &data)
     }
 
@@ -272,6 +316,7 @@ impl Renderer {
             text,
             html,
             language: language.to_owned(),
+            calendar: None,
         })
     }
 
@@ -282,6 +327,9 @@ impl Renderer {
             families.extend(roadmap.events.iter().map(|e| e.template.as_str()));
         }
         families.extend(model.letters.iter().map(|l| l.template.as_str()));
+        if model.roadmaps.iter().any(|r| r.notices) {
+            families.extend(["update", "cancellation"]);
+        }
         let Some(default) = self.languages.get(&self.default_language) else {
             return;
         };
@@ -333,6 +381,44 @@ impl Renderer {
                             problem,
                             format!("rendering a reminder of {} in {language}", event.id),
                         );
+                    }
+                }
+            }
+            for roadmap in model.roadmaps.iter().filter(|r| r.notices) {
+                for event in &roadmap.events {
+                    for cancel in [false, true] {
+                        let send = PlannedSend {
+                            due: event.zone.at(
+                                event.schedule.first_day().unwrap_or_default(),
+                                jiff::civil::Time::midnight(),
+                            ),
+                            subject: SendSubject::Notice {
+                                event: event.id.clone(),
+                                cancel,
+                            },
+                            to: sample.email.to_string(),
+                            list: event.lists.first().cloned().unwrap_or_default(),
+                            language: language.clone(),
+                            template: if cancel { "cancellation" } else { "update" }.to_owned(),
+                            key: crate::plan::SendKey(String::new()),
+                        };
+                        let notice = Notice {
+                            event,
+                            previous: Some(event),
+                            cancel,
+                        };
+                        let reader = context::Reader {
+                            focal_point: &sample,
+                            list: &send.list,
+                            language,
+                        };
+                        let data = context::notice(model, &self.localizer, &notice, &reader);
+                        if let Err(problem) = self.render_family(&send.template, language, &data) {
+                            report(
+                                problem,
+                                format!("rendering a notice about {} in {language}", event.id),
+                            );
+                        }
                     }
                 }
             }

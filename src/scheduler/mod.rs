@@ -6,18 +6,21 @@
 //! daemon. It reads the time only through its `Clock`, and it does no I/O of
 //! its own but through the outbox and the mailer.
 
+pub mod notices;
 pub mod reconcile;
 pub mod retry;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::calendar::EventSnapshot;
 use crate::clock::Clock;
 use crate::model::Model;
-use crate::outbox::{Changes, Counts, Entry, Outbox, OutboxError, Recorded};
+use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded};
 use crate::plan::{self, PlannedSend, SendKey, SendSubject, Window};
 use crate::render::{Renderer, message};
 use crate::send::{Mailer, Outcome};
@@ -105,6 +108,7 @@ impl Scheduler {
         let now = self.clock.now();
         let sends = plan::plan(model, Window::default());
         let entries = self.outbox.entries()?;
+        let calendar_rows = self.outbox.calendar_rows()?;
         let changes = reconcile::reconcile(
             &sends,
             &entries,
@@ -115,9 +119,16 @@ impl Scheduler {
                     && model
                         .letter(&entry.spec.subject)
                         .is_some_and(|letter| letter.send_at.is_none());
-                (!on_demand).then(|| why_gone(model, entry))
+                // Letters sent on demand and notices are in no plan; their
+                // retries must go on.
+                let notice = entry.spec.kind == notices::UPDATE || entry.spec.kind == notices::CANCELLATION;
+                (!on_demand && !notice).then(|| why_gone(model, entry))
             },
         );
+        let mut changes = changes;
+        let (calendar, notices) = notices::calendar_changes(model, &calendar_rows, now);
+        changes.calendar = calendar;
+        changes.insert.extend(notices);
         self.outbox.apply(&changes, now)?;
         Ok(changes)
     }
@@ -173,6 +184,12 @@ impl Scheduler {
         let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
         let mut unstarted: Vec<String> = Vec::new();
+        let calendar: HashMap<String, CalendarRow> = self
+            .outbox
+            .calendar_rows()?
+            .into_iter()
+            .map(|row| (row.event.clone(), row))
+            .collect();
         loop {
             while tasks.len() < limit {
                 let Some(entry) = queue.next() else { break };
@@ -181,7 +198,7 @@ impl Scheduler {
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     break;
                 }
-                let prepared = self.prepare(loaded, &entry);
+                let prepared = self.prepare(loaded, &entry, &calendar);
                 let mailer = mailer.clone();
                 let clock = self.clock.clone();
                 let retry = self.retry;
@@ -234,7 +251,7 @@ impl Scheduler {
     }
 
     /// Renders a claimed send into its message, or says why it will not go.
-    fn prepare(&self, loaded: &Loaded, entry: &Entry) -> Prepared {
+    fn prepare(&self, loaded: &Loaded, entry: &Entry, calendar: &HashMap<String, CalendarRow>) -> Prepared {
         let now = self.clock.now();
         let model = &loaded.model;
         let late_window = model.settings.delivery.late_window;
@@ -249,7 +266,7 @@ impl Scheduler {
         let Some(send) = planned_send(model, entry) else {
             return Prepared::Skip(why_gone(model, entry));
         };
-        let rendered = match loaded.renderer.render(model, &send) {
+        let rendered = match self.render_with_invitation(loaded, &send, calendar) {
             Ok(rendered) => rendered,
             Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
         };
@@ -257,6 +274,55 @@ impl Scheduler {
         match message::build_for(model, &send, &rendered, now, redirect) {
             Ok(message) => Prepared::Send(Box::new(message)),
             Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
+        }
+    }
+}
+
+impl Scheduler {
+    /// Renders a send, with the invitation it carries at the event's current
+    /// SEQUENCE; notices about removed events are rendered from what
+    /// calendars were last told.
+    fn render_with_invitation(
+        &self,
+        loaded: &Loaded,
+        send: &PlannedSend,
+        calendar: &HashMap<String, CalendarRow>,
+    ) -> Result<crate::render::Rendered, crate::render::RenderError> {
+        let model = &loaded.model;
+        let now = self.clock.now();
+        let snapshot = |json: &str| {
+            serde_json::from_str::<EventSnapshot>(json)
+                .ok()
+                .and_then(|s| s.to_event())
+        };
+        match &send.subject {
+            SendSubject::Notice { event, cancel } => {
+                let row = calendar.get(event);
+                let current = model
+                    .event(event)
+                    .map(|(_, e)| e.clone())
+                    .or_else(|| row.and_then(|r| snapshot(&r.snapshot)))
+                    .ok_or_else(|| crate::render::RenderError::plain(format!("no event {event:?}")))?;
+                let previous = row.and_then(|r| r.previous.as_deref()).and_then(snapshot);
+                let notice = crate::render::Notice {
+                    event: &current,
+                    previous: previous.as_ref(),
+                    cancel: *cancel,
+                };
+                let mut rendered = loaded.renderer.render_notice(model, send, &notice)?;
+                let sequence = row.map_or(0, |r| r.sequence);
+                rendered.calendar = message::invitation(model, send, &current, sequence, now);
+                Ok(rendered)
+            }
+            SendSubject::Reminder { event, .. } => {
+                let mut rendered = loaded.renderer.render(model, send)?;
+                if let Some((_, event)) = model.event(event) {
+                    let sequence = calendar.get(&event.id).map_or(0, |r| r.sequence);
+                    rendered.calendar = message::invitation(model, send, event, sequence, now);
+                }
+                Ok(rendered)
+            }
+            SendSubject::Letter { .. } => loaded.renderer.render(model, send),
         }
     }
 }
@@ -333,6 +399,15 @@ pub fn planned_send(model: &Model, entry: &Entry) -> Option<PlannedSend> {
         }
         "letter" => SendSubject::Letter {
             letter: model.letter(&spec.subject)?.id.clone(),
+        },
+        // The event of a cancellation may be gone from the model.
+        notices::UPDATE => SendSubject::Notice {
+            event: spec.subject.clone(),
+            cancel: false,
+        },
+        notices::CANCELLATION => SendSubject::Notice {
+            event: spec.subject.clone(),
+            cancel: true,
         },
         _ => return None,
     };

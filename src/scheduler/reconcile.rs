@@ -17,6 +17,7 @@ pub fn spec_of(send: &PlannedSend) -> SendSpec {
     let (subject, lead) = match &send.subject {
         SendSubject::Reminder { event, lead, .. } => (event.clone(), Some(lead.clone())),
         SendSubject::Letter { letter } => (letter.clone(), None),
+        SendSubject::Notice { event, .. } => (event.clone(), None),
     };
     SendSpec {
         key: send.key.0.clone(),

@@ -324,7 +324,10 @@ fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
     let smtp = "\n[delivery.smtp]\nhost = \"relay.example.org\"\nusername = \"herald\"\n";
     config.write("herald.toml", &format!("{text}{smtp}"));
     let problems = config.problems().join("\n");
-    assert!(problems.contains("`username` is set but no password was found"), "{problems}");
+    assert!(
+        problems.contains("`username` is set but no password was found"),
+        "{problems}"
+    );
 
     let smtp_of = |model: herald::model::Model| match model.settings.delivery.transport {
         Transport::Smtp(smtp) => smtp,
@@ -337,15 +340,24 @@ fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
         .with("CREDENTIALS_DIRECTORY", &credentials.path().display().to_string())
         .with("HERALD_SMTP_HOST", "relay2.example.org");
     let model = herald::config::load(&config.path(), &env).unwrap();
-    assert!(!format!("{model:?}").contains("s3cret"), "the password must never be printed");
+    assert!(
+        !format!("{model:?}").contains("s3cret"),
+        "the password must never be printed"
+    );
     let settings = smtp_of(model);
     assert_eq!(settings.password.as_deref(), Some("s3cret from systemd"));
-    assert_eq!(settings.host, "relay2.example.org", "HERALD_SMTP_HOST overrides herald.toml");
+    assert_eq!(
+        settings.host, "relay2.example.org",
+        "HERALD_SMTP_HOST overrides herald.toml"
+    );
     assert_eq!(settings.port, 587);
 
     // A password file named in herald.toml, relative to the config directory.
     config.write("smtp-password", "s3cret from a file\n");
-    config.write("herald.toml", &format!("{text}{smtp}password_file = \"smtp-password\"\n"));
+    config.write(
+        "herald.toml",
+        &format!("{text}{smtp}password_file = \"smtp-password\"\n"),
+    );
     let settings = smtp_of(config.load().unwrap());
     assert_eq!(settings.password.as_deref(), Some("s3cret from a file"));
 }

@@ -162,6 +162,7 @@ fn model_with(events: Vec<Event>, leads_of: Vec<Option<Vec<Lead>>>) -> Model {
         id: "generated".into(),
         title: "Generated".into(),
         events,
+        notices: true,
     }];
     model.letters.clear();
     for (focal_point, leads) in model.focal_points.iter_mut().zip(leads_of) {
@@ -337,6 +338,7 @@ fn seven_days_before_across_a_dst_change() {
         id: "r".into(),
         title: "r".into(),
         events: vec![event],
+        notices: true,
     }];
     model.letters.clear();
     model
