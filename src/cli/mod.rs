@@ -73,6 +73,10 @@ pub enum Command {
         /// A letter (circular).
         #[arg(long, value_name = "ID")]
         letter: Option<String>,
+        /// Instead of a reminder, the notice sent when the event changes
+        /// ("update") or is cancelled ("cancellation").
+        #[arg(long, value_name = "KIND", requires = "event", conflicts_with = "lead")]
+        notice: Option<String>,
         /// The recipient's address.
         #[arg(long, value_name = "EMAIL")]
         to: String,
@@ -192,6 +196,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             event,
             lead,
             letter,
+            notice,
             to,
         } => preview::run(
             &cli.config,
@@ -199,6 +204,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             event.as_deref(),
             lead.as_deref(),
             letter.as_deref(),
+            notice.as_deref(),
             to,
         ),
         Command::Run {

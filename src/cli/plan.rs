@@ -46,7 +46,8 @@ pub fn run(
             .map(|u| parse_instant(u, clock).map_err(|m| anyhow!("--until: {m}")))
             .transpose()?,
     };
-    let sends = plan::plan(&model, window);
+    let mut sends = pending_notices(&model, clock.now(), window);
+    sends.extend(plan::plan(&model, window));
     let mut out = std::io::stdout().lock();
     if json {
         let rows: Vec<JsonSend> = sends.iter().map(json_row).collect();
@@ -139,4 +140,34 @@ fn print_table(out: &mut impl Write, sends: &[PlannedSend]) -> std::io::Result<(
         if recipients == 1 { "" } else { "s" }
     )?;
     Ok(())
+}
+
+/// The update and cancellation notices the daemon would send now, because
+/// the roadmap changed since calendars were last told (read from the
+/// outbox, when herald has run with this configuration's state directory).
+fn pending_notices(model: &crate::model::Model, now: jiff::Timestamp, window: Window) -> Vec<PlannedSend> {
+    use crate::outbox::{Outbox, SqliteOutbox};
+    let dir = &model.settings.delivery.state_dir;
+    if !window.contains(now) || !dir.join(SqliteOutbox::FILE).exists() {
+        return Vec::new();
+    }
+    let Ok(rows) = SqliteOutbox::open(dir).and_then(|outbox| outbox.calendar_rows()) else {
+        return Vec::new();
+    };
+    let (_, notices) = crate::scheduler::notices::calendar_changes(model, &rows, now);
+    notices
+        .into_iter()
+        .map(|spec| PlannedSend {
+            due: now.to_zoned_datetime(jiff::tz::db().get(&spec.zone).unwrap_or(jiff::tz::TimeZone::UTC)),
+            subject: SendSubject::Notice {
+                event: spec.subject.clone(),
+                cancel: spec.kind == "cancellation",
+            },
+            to: spec.recipient,
+            list: spec.list,
+            language: spec.language,
+            template: spec.template,
+            key: plan::SendKey(spec.key),
+        })
+        .collect()
 }

@@ -3,9 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+
 use anyhow::{anyhow, bail};
 
 use crate::clock::Clock;
+use crate::outbox::{CalendarRow, Outbox, SqliteOutbox};
 use crate::plan::{self, SendSubject, Window};
 use crate::render::message;
 
@@ -15,6 +18,7 @@ pub fn run(
     event: Option<&str>,
     lead: Option<&str>,
     letter: Option<&str>,
+    notice: Option<&str>,
     to: &str,
 ) -> super::CommandResult {
     let (model, renderer) = match super::load(config) {
@@ -24,6 +28,16 @@ pub fn run(
     let focal_point = model
         .focal_point(to)
         .ok_or_else(|| anyhow!("{to} is not a focal point in any list of {}", config.display()))?;
+    if let (Some(event), Some(kind)) = (event, notice) {
+        let send = notice_send(&model, event, kind, focal_point, clock.now())?;
+        let calendar = calendar_rows(&model);
+        let loaded = crate::scheduler::Loaded { model, renderer };
+        let rendered = crate::scheduler::render_send(&loaded, &send, &calendar, send.due.timestamp())?;
+        let message = message::build(&loaded.model, &send, &rendered, send.due.timestamp())?;
+        use std::io::Write;
+        std::io::stdout().write_all(&message.formatted())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let all = plan::plan(&model, Window::default());
     let to_key = focal_point.email.to_string();
     let candidates: Vec<_> = all
@@ -80,8 +94,10 @@ pub fn run(
             None => on_demand_letter(&model, letter, focal_point, clock.now())?,
         },
     };
-    let rendered = renderer.render(&model, &send)?;
-    let message = message::build(&model, &send, &rendered, send.due.timestamp())?;
+    let calendar = calendar_rows(&model);
+    let loaded = crate::scheduler::Loaded { model, renderer };
+    let rendered = crate::scheduler::render_send(&loaded, &send, &calendar, send.due.timestamp())?;
+    let message = message::build(&loaded.model, &send, &rendered, send.due.timestamp())?;
     let bytes = message.formatted();
     use std::io::Write;
     std::io::stdout().write_all(&bytes)?;
@@ -119,6 +135,58 @@ fn on_demand_letter(
         template: letter.template.clone(),
         key: plan::SendKey(format!(
             "letter/{id}/{}",
+            focal_point.email.to_string().to_lowercase()
+        )),
+    })
+}
+
+/// What calendars were told of each event, from the outbox when herald has
+/// run with this configuration; empty (SEQUENCE 0) otherwise.
+fn calendar_rows(model: &crate::model::Model) -> HashMap<String, CalendarRow> {
+    let dir = &model.settings.delivery.state_dir;
+    if !dir.join(SqliteOutbox::FILE).exists() {
+        return HashMap::new();
+    }
+    SqliteOutbox::open(dir)
+        .and_then(|outbox| outbox.calendar_rows())
+        .map(|rows| rows.into_iter().map(|row| (row.event.clone(), row)).collect())
+        .unwrap_or_default()
+}
+
+/// An update or cancellation notice about `event`, as it would go out now.
+pub fn notice_send(
+    model: &crate::model::Model,
+    event: &str,
+    kind: &str,
+    focal_point: &crate::model::FocalPoint,
+    now: jiff::Timestamp,
+) -> anyhow::Result<plan::PlannedSend> {
+    let Some((_, found)) = model.event(event) else {
+        bail!("no event {event:?} in the roadmaps");
+    };
+    let cancel = match kind {
+        "update" => false,
+        "cancellation" => true,
+        other => bail!("--notice {other:?}: use update or cancellation"),
+    };
+    let Some(list) = found.lists.iter().find(|l| focal_point.lists.contains(l)) else {
+        bail!(
+            "{} is on none of the lists of {event:?}, so gets no notice of it",
+            focal_point.email
+        );
+    };
+    Ok(plan::PlannedSend {
+        due: now.to_zoned_datetime(found.zone.tz.clone()),
+        subject: SendSubject::Notice {
+            event: event.to_owned(),
+            cancel,
+        },
+        to: focal_point.email.to_string(),
+        list: list.clone(),
+        language: focal_point.language.clone(),
+        template: kind.to_owned(),
+        key: plan::SendKey(format!(
+            "{kind}/{event}/preview/{}",
             focal_point.email.to_string().to_lowercase()
         )),
     })

@@ -266,7 +266,7 @@ impl Scheduler {
         let Some(send) = planned_send(model, entry) else {
             return Prepared::Skip(why_gone(model, entry));
         };
-        let rendered = match self.render_with_invitation(loaded, &send, calendar) {
+        let rendered = match render_send(loaded, &send, calendar, now) {
             Ok(rendered) => rendered,
             Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
         };
@@ -278,52 +278,49 @@ impl Scheduler {
     }
 }
 
-impl Scheduler {
-    /// Renders a send, with the invitation it carries at the event's current
-    /// SEQUENCE; notices about removed events are rendered from what
-    /// calendars were last told.
-    fn render_with_invitation(
-        &self,
-        loaded: &Loaded,
-        send: &PlannedSend,
-        calendar: &HashMap<String, CalendarRow>,
-    ) -> Result<crate::render::Rendered, crate::render::RenderError> {
-        let model = &loaded.model;
-        let now = self.clock.now();
-        let snapshot = |json: &str| {
-            serde_json::from_str::<EventSnapshot>(json)
-                .ok()
-                .and_then(|s| s.to_event())
-        };
-        match &send.subject {
-            SendSubject::Notice { event, cancel } => {
-                let row = calendar.get(event);
-                let current = model
-                    .event(event)
-                    .map(|(_, e)| e.clone())
-                    .or_else(|| row.and_then(|r| snapshot(&r.snapshot)))
-                    .ok_or_else(|| crate::render::RenderError::plain(format!("no event {event:?}")))?;
-                let previous = row.and_then(|r| r.previous.as_deref()).and_then(snapshot);
-                let notice = crate::render::Notice {
-                    event: &current,
-                    previous: previous.as_ref(),
-                    cancel: *cancel,
-                };
-                let mut rendered = loaded.renderer.render_notice(model, send, &notice)?;
-                let sequence = row.map_or(0, |r| r.sequence);
-                rendered.calendar = message::invitation(model, send, &current, sequence, now);
-                Ok(rendered)
-            }
-            SendSubject::Reminder { event, .. } => {
-                let mut rendered = loaded.renderer.render(model, send)?;
-                if let Some((_, event)) = model.event(event) {
-                    let sequence = calendar.get(&event.id).map_or(0, |r| r.sequence);
-                    rendered.calendar = message::invitation(model, send, event, sequence, now);
-                }
-                Ok(rendered)
-            }
-            SendSubject::Letter { .. } => loaded.renderer.render(model, send),
+/// Renders a send, with the invitation it carries at the event's current
+/// SEQUENCE (from `calendar`, the outbox's calendar rows); notices about
+/// removed events are rendered from what calendars were last told.
+pub fn render_send(
+    loaded: &Loaded,
+    send: &PlannedSend,
+    calendar: &HashMap<String, CalendarRow>,
+    now: Timestamp,
+) -> Result<crate::render::Rendered, crate::render::RenderError> {
+    let model = &loaded.model;
+    let snapshot = |json: &str| {
+        serde_json::from_str::<EventSnapshot>(json)
+            .ok()
+            .and_then(|s| s.to_event())
+    };
+    match &send.subject {
+        SendSubject::Notice { event, cancel } => {
+            let row = calendar.get(event);
+            let current = model
+                .event(event)
+                .map(|(_, e)| e.clone())
+                .or_else(|| row.and_then(|r| snapshot(&r.snapshot)))
+                .ok_or_else(|| crate::render::RenderError::plain(format!("no event {event:?}")))?;
+            let previous = row.and_then(|r| r.previous.as_deref()).and_then(snapshot);
+            let notice = crate::render::Notice {
+                event: &current,
+                previous: previous.as_ref(),
+                cancel: *cancel,
+            };
+            let mut rendered = loaded.renderer.render_notice(model, send, &notice)?;
+            let sequence = row.map_or(0, |r| r.sequence);
+            rendered.calendar = message::invitation(model, send, &current, sequence, now);
+            Ok(rendered)
         }
+        SendSubject::Reminder { event, .. } => {
+            let mut rendered = loaded.renderer.render(model, send)?;
+            if let Some((_, event)) = model.event(event) {
+                let sequence = calendar.get(&event.id).map_or(0, |r| r.sequence);
+                rendered.calendar = message::invitation(model, send, event, sequence, now);
+            }
+            Ok(rendered)
+        }
+        SendSubject::Letter { .. } => loaded.renderer.render(model, send),
     }
 }
 

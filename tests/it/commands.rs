@@ -62,14 +62,14 @@ fn a_rehearsal_replays_the_2017_roadmap_into_a_maildir() {
 }
 
 /// A daemon process whose log lines can be waited for.
-struct Daemon {
+pub struct Daemon {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Daemon {
-    fn start(config: &ConfigDir, state: &std::path::Path) -> Daemon {
+    pub fn start(config: &ConfigDir, state: &std::path::Path) -> Daemon {
         let mut child = herald_command(&config.path())
             .arg("run")
             .arg("--state-dir")
@@ -94,7 +94,7 @@ impl Daemon {
     }
 
     /// Waits (up to 20 s) for a log line containing `text`.
-    fn wait_for(&mut self, text: &str) -> String {
+    pub fn wait_for(&mut self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
@@ -113,7 +113,7 @@ impl Daemon {
         );
     }
 
-    fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())

@@ -19,6 +19,8 @@ mod import;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// Calendar invitations, updates and cancellations, read by a real iCalendar parser.
+mod calendar;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // Rules about the source tree itself.

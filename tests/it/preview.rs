@@ -177,7 +177,18 @@ fn headers_of_list_mail() {
             .content_type()
             .is_some_and(|ct| ct.subtype() == Some("alternative"))
     );
-    assert_eq!(message.parts.len(), 3, "multipart with a text and an HTML part");
+    // A meeting's reminder: text, HTML and the invitation, as alternatives.
+    assert_eq!(
+        message.parts.len(),
+        4,
+        "multipart with text, HTML and calendar parts"
+    );
+    let calendar = &message.parts[3];
+    assert!(
+        calendar
+            .content_type()
+            .is_some_and(|ct| ct.subtype() == Some("calendar") && ct.attribute("method") == Some("REQUEST"))
+    );
     assert!(message.body_text(0).is_some() && message.body_html(0).is_some());
     // The Message-ID is the same on every run for the same send, and differs between sends.
     let again = preview(
