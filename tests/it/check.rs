@@ -65,7 +65,7 @@ fn duplicate_event_id_across_roadmaps() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{ROADMAP_2017}:22:6: duplicate event id \"elements-paper\": already used at ROOT/{ROADMAP_2016}:27:6"
+            "ROOT/{ROADMAP_2017}:25:6: duplicate event id \"elements-paper\": already used at ROOT/{ROADMAP_2016}:27:6"
         )),
         "{}",
         problems[0]
@@ -111,7 +111,7 @@ fn unparseable_lead_time_and_date() {
     );
     assert!(
         problems[1].starts_with(&format!(
-            "ROOT/{ROADMAP_2017}:45:8: invalid date \"2017-10-32\": write it as YYYY-MM-DD, like \"2017-10-02\""
+            "ROOT/{ROADMAP_2017}:48:8: invalid date \"2017-10-32\": write it as YYYY-MM-DD, like \"2017-10-02\""
         )),
         "{}",
         problems[1]
