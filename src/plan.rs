@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::model::{Event, EventStatus, FocalPoint, Lead, Model};
+use crate::model::{Event, EventStatus, FocalPoint, Lead, Letter, Model};
 
 /// One message herald will send.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,17 +102,7 @@ pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
             continue;
         }
         for (focal_point, list) in model.members_of(&letter.lists) {
-            sends.push(PlannedSend {
-                due: due.clone(),
-                subject: SendSubject::Letter {
-                    letter: letter.id.clone(),
-                },
-                to: focal_point.email.to_string(),
-                list: list.to_owned(),
-                language: focal_point.language.clone(),
-                template: letter.template.clone(),
-                key: SendKey(format!("letter/{}/{}", letter.id, key_address(focal_point))),
-            });
+            sends.push(letter_send(letter, focal_point, list, due.clone()));
         }
     }
     sends.sort_by(|a, b| {
@@ -123,6 +113,22 @@ pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     });
     sends.dedup_by(|a, b| a.key == b.key);
     sends
+}
+
+/// The send of `letter` to `focal_point` (through `list`) at `due`: the
+/// same key whether it goes out at its `send_at` or on demand.
+pub fn letter_send(letter: &Letter, focal_point: &FocalPoint, list: &str, due: ZonedDateTime) -> PlannedSend {
+    PlannedSend {
+        due,
+        subject: SendSubject::Letter {
+            letter: letter.id.clone(),
+        },
+        to: focal_point.email.to_string(),
+        list: list.to_owned(),
+        language: focal_point.language.clone(),
+        template: letter.template.clone(),
+        key: SendKey(format!("letter/{}/{}", letter.id, key_address(focal_point))),
+    }
 }
 
 fn plan_event(model: &Model, event: &Event, window: Window, sends: &mut Vec<PlannedSend>) {

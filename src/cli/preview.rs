@@ -124,20 +124,12 @@ fn on_demand_letter(
             letter.lists.join(", ")
         );
     };
-    Ok(plan::PlannedSend {
-        due: now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
-        subject: SendSubject::Letter {
-            letter: id.to_owned(),
-        },
-        to: focal_point.email.to_string(),
-        list: list.clone(),
-        language: focal_point.language.clone(),
-        template: letter.template.clone(),
-        key: plan::SendKey(format!(
-            "letter/{id}/{}",
-            focal_point.email.to_string().to_lowercase()
-        )),
-    })
+    Ok(plan::letter_send(
+        letter,
+        focal_point,
+        list,
+        now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
+    ))
 }
 
 /// What calendars were told of each event, from the outbox when herald has

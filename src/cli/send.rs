@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Environment;
 use crate::daemon::{self, Options};
 use crate::outbox::{Changes, Outbox, SqliteOutbox, State};
-use crate::plan::{PlannedSend, SendKey, SendSubject};
+use crate::plan::{self, PlannedSend};
 use crate::scheduler::{Scheduler, reconcile::spec_of};
 use crate::send::Mailer;
 
@@ -37,20 +37,13 @@ pub fn run(
     let now = clock.now();
     let sends: Vec<PlannedSend> = model
         .members_of(&letter.lists)
-        .map(|(focal_point, list)| PlannedSend {
-            due: now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
-            subject: SendSubject::Letter {
-                letter: letter.id.clone(),
-            },
-            to: focal_point.email.to_string(),
-            list: list.to_owned(),
-            language: focal_point.language.clone(),
-            template: letter.template.clone(),
-            key: SendKey(format!(
-                "letter/{}/{}",
-                letter.id,
-                focal_point.email.to_string().to_lowercase()
-            )),
+        .map(|(focal_point, list)| {
+            plan::letter_send(
+                letter,
+                focal_point,
+                list,
+                now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
+            )
         })
         .collect();
     let mut out = std::io::stdout().lock();

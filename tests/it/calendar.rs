@@ -168,10 +168,7 @@ fn a_cancellation_notice_cancels_the_same_uid() {
 #[test]
 fn moving_then_cancelling_an_event_in_a_running_daemon() {
     let config = ConfigDir::example();
-    config.write(
-        "roadmaps/future.toml",
-        "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-02\"\nstart = \"15:00\"\nend = \"18:00\"\n",
-    );
+    config.with_future_meeting();
     let state = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(&config, state.path());
     daemon.wait_for("herald::daemon: ready");

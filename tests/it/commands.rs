@@ -136,10 +136,7 @@ impl Drop for Daemon {
 fn signals_reload_and_stop_the_daemon() {
     let config = ConfigDir::example();
     // A roadmap in the future, so the daemon has sends to plan.
-    config.write(
-        "roadmaps/future.toml",
-        "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-01\"\nstart = \"15:00\"\n",
-    );
+    config.with_future_meeting();
     let state = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(&config, state.path());
     let ready = daemon.wait_for("herald::daemon: ready");
@@ -152,7 +149,7 @@ fn signals_reload_and_stop_the_daemon() {
 
     config.edit(
         "config/roadmaps/future.toml",
-        "date = \"2099-03-01\"",
+        "date = \"2099-03-02\"",
         "date = \"2099-02-30\"",
     );
     daemon.signal("HUP");
@@ -231,11 +228,7 @@ async fn a_failed_send_is_sent_again_on_the_operators_word() {
         .start()
         .await;
     let config = smtp_config(server.port(), 1);
-    config.write("lists/civil-society.toml", "");
-    config.write(
-        "lists/permanent-missions.csv",
-        "name,email,lists\nKenji Watanabe,k.watanabe@japan-mission.example.org,member-states\n",
-    );
+    config.with_one_focal_point(None);
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().display().to_string();
     let sent = config.herald(&[

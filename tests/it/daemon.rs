@@ -213,11 +213,7 @@ async fn faults_end_delivered_retried_or_failed_with_the_reply() {
             .start()
             .await;
         let config = smtp_config(server.port(), 1);
-        config.write("lists/civil-society.toml", "");
-        config.write(
-            "lists/permanent-missions.csv",
-            "name,email,lists,leads\nKenji Watanabe,k.watanabe@japan-mission.example.org,member-states,2h\n",
-        );
+        config.with_one_focal_point(Some("2h"));
         let expected = expected_keys(&config, from, until);
         assert_eq!(expected.len(), 1, "{expected:?}");
         let state = tempfile::tempdir().unwrap();
@@ -258,11 +254,7 @@ async fn faults_end_delivered_retried_or_failed_with_the_reply() {
 async fn a_send_missed_while_down_goes_out_late_or_is_skipped() {
     let server = FaultServer::start(Fault::Accept).await;
     let config = smtp_config(server.port(), 2);
-    config.write("lists/civil-society.toml", "");
-    config.write(
-        "lists/permanent-missions.csv",
-        "name,email,lists,leads\nKenji Watanabe,k.watanabe@japan-mission.example.org,member-states,2h\n",
-    );
+    config.with_one_focal_point(Some("2h"));
     let state = tempfile::tempdir().unwrap();
     // Due 2017-10-02T17:00Z (13:00 New York). The daemon runs until 16:00, then is down.
     let outbox = run_between(

@@ -49,6 +49,29 @@ impl ConfigDir {
         self
     }
 
+    /// A roadmap with one meeting on 2 March 2099, 15:00 to 18:00 New York,
+    /// for the member-states list: sends to plan for a running daemon.
+    pub fn with_future_meeting(&self) -> &ConfigDir {
+        self.write(
+            "roadmaps/future.toml",
+            "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-02\"\nstart = \"15:00\"\nend = \"18:00\"\n",
+        )
+    }
+
+    /// Only one focal point, Kenji Watanabe on member-states, with `leads`
+    /// of his own if given: one send per event and lead.
+    pub fn with_one_focal_point(&self, leads: Option<&str>) -> &ConfigDir {
+        self.write("lists/civil-society.toml", "");
+        let csv = match leads {
+            Some(leads) => format!(
+                "name,email,lists,leads\nKenji Watanabe,k.watanabe@japan-mission.example.org,member-states,{leads}\n"
+            ),
+            None => "name,email,lists\nKenji Watanabe,k.watanabe@japan-mission.example.org,member-states\n"
+                .to_owned(),
+        };
+        self.write("lists/permanent-missions.csv", &csv)
+    }
+
     pub fn load(&self) -> Result<Model, Diagnostics> {
         herald::config::load(&self.path(), &Environment::default())
     }
