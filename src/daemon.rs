@@ -7,6 +7,12 @@
 //! problem by problem, and the last good one keeps running. On stop, no new
 //! send is started, sends in flight get a deadline to finish, and whatever
 //! is left is released to the outbox for the next start.
+//!
+//! The service manager hears of each step through a [`Notifier`]: ready
+//! after the first reconcile, reloading and ready again around a reload, a
+//! watchdog ping from this loop (never from a thread of its own, so a stuck
+//! loop is restarted), the next send and the count pending as the status,
+//! and stopping.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +29,7 @@ use crate::diagnostics::Diagnostics;
 use crate::outbox::{Outbox, SqliteOutbox};
 use crate::scheduler::{Loaded, Scheduler, reconcile};
 use crate::send::Mailer;
+use crate::systemd::Notifier;
 
 /// How the daemon is run.
 pub struct Options {
@@ -41,6 +48,9 @@ pub struct Options {
     pub reconcile_every: SignedDuration,
     /// How long sends in flight may take to finish on stop. Default: 20 s.
     pub shutdown_deadline: std::time::Duration,
+    /// Where READY, RELOADING, WATCHDOG, STATUS and STOPPING go, and the
+    /// watchdog interval. Default: nowhere, no watchdog.
+    pub notifier: Notifier,
 }
 
 impl Options {
@@ -54,6 +64,7 @@ impl Options {
             tick: SignedDuration::from_secs(60),
             reconcile_every: SignedDuration::from_hours(1),
             shutdown_deadline: std::time::Duration::from_secs(20),
+            notifier: Notifier::silent(),
         }
     }
 }
@@ -88,6 +99,9 @@ const RATE_STATE: &str = "rate_limit";
 /// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).
 pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyhow::Result<()> {
     let clock = options.clock.clone();
+    let notifier = options.notifier.clone();
+    // The loop must come round at least twice per watchdog interval.
+    let watchdog_every = notifier.watchdog_interval().map(|interval| interval / 2);
     let loaded = load(&options).map_err(|problems| {
         for problem in problems.iter() {
             error!("{problem}");
@@ -115,16 +129,22 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
         );
     }
     let mailer = mailer_for(&loaded, &clock)?;
+    check_watchdog(&loaded, &notifier);
     restore_rate(outbox.as_ref(), &mailer);
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
     let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock.clone());
     let changes = scheduler.reconcile()?;
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
     log_status(&scheduler, "ready");
+    // How many problems the configuration on disk has while the last good
+    // one runs; shown in the status until a valid one is loaded.
+    let mut problems: Option<usize> = None;
+    notifier.ready(&status_line(&scheduler, problems));
 
     let stopping = Arc::new(AtomicBool::new(false));
     let mut last_reconcile = clock.now();
     loop {
+        notifier.watchdog();
         let stop_flag = stopping.clone();
         let is_stopping = move || stop_flag.load(Ordering::SeqCst);
         // Stop signals arriving while sending must stop the claiming of new
@@ -136,10 +156,14 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
         let result = loop {
             tokio::select! {
                 result = &mut dispatch => break result,
+                // A long batch (a rate limit, a slow relay) keeps the
+                // watchdog fed only while sends keep finishing.
+                () = scheduler.progressed() => notifier.watchdog(),
                 message = control.recv() => match message {
                     Some(Control::Reload) => reload_pending = true,
                     Some(Control::Stop) | None => {
                         info!("stopping: no new sends; waiting for the sends in flight");
+                        notifier.stopping("stopping: waiting for the sends in flight");
                         stopping.store(true, Ordering::SeqCst);
                         match tokio::time::timeout(options.shutdown_deadline, &mut dispatch).await {
                             Ok(result) => break result,
@@ -172,7 +196,7 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             break;
         }
         if reload_pending {
-            reload(&options, &scheduler);
+            problems = reload(&options, &scheduler);
         }
         let now = clock.now();
         if now.duration_since(last_reconcile) >= options.reconcile_every {
@@ -192,17 +216,28 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             // A rehearsal ends at `until`, not at the first send after it.
             wait = wait.min(now.duration_until(until).max(SignedDuration::ZERO));
         }
-        let sleep = tokio::time::sleep(clock.real_delay(wait));
+        notifier.status(&status_line(&scheduler, problems));
+        let mut delay = clock.real_delay(wait);
+        if let Some(every) = watchdog_every {
+            delay = delay.min(every);
+        }
+        let sleep = tokio::time::sleep(delay);
         tokio::select! {
             _ = sleep => {}
             message = control.recv() => match message {
-                Some(Control::Reload) => reload(&options, &scheduler),
+                Some(Control::Reload) => problems = reload(&options, &scheduler),
                 Some(Control::Stop) | None => {
                     info!("stopping");
+                    stopping.store(true, Ordering::SeqCst);
+                    notifier.stopping("stopping");
                     break;
                 }
             },
         }
+    }
+    if !stopping.load(Ordering::SeqCst) {
+        // The end of a rehearsal.
+        notifier.stopping("stopping: the rehearsal has reached its end");
     }
     let released = outbox.release_in_flight("herald was stopped before the server answered", clock.now())?;
     if released > 0 {
@@ -216,25 +251,30 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
     Ok(())
 }
 
-/// Re-reads the configuration; swaps it in only if it is valid.
-pub fn reload(options: &Options, scheduler: &Scheduler) {
+/// Re-reads the configuration and swaps it in only if it is valid,
+/// between `RELOADING=1` and `READY=1`. Returns how many problems keep the
+/// new configuration out (`None` when it is the one running now).
+pub fn reload(options: &Options, scheduler: &Scheduler) -> Option<usize> {
+    let notifier = &options.notifier;
+    notifier.reloading();
     info!(config = %options.config_dir.display(), "reloading the configuration");
-    match load(options) {
-        Ok(loaded) => {
-            let mailer = match mailer_for(&loaded, scheduler.clock()) {
-                Ok(mailer) => mailer,
-                Err(err) => {
-                    error!(error = %err, "the new configuration cannot deliver; keeping the last good one");
-                    return;
+    let problems = match load(options) {
+        Ok(loaded) => match mailer_for(&loaded, scheduler.clock()) {
+            Ok(mailer) => {
+                check_watchdog(&loaded, notifier);
+                restore_rate(scheduler.outbox().as_ref(), &mailer);
+                match scheduler.replace(loaded, mailer) {
+                    Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
+                    Err(err) => error!(error = %err, "the outbox could not be reconciled with the new plan"),
                 }
-            };
-            restore_rate(scheduler.outbox().as_ref(), &mailer);
-            match scheduler.replace(loaded, mailer) {
-                Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
-                Err(err) => error!(error = %err, "the outbox could not be reconciled with the new plan"),
+                log_status(scheduler, "reloaded");
+                None
             }
-            log_status(scheduler, "reloaded");
-        }
+            Err(err) => {
+                error!(error = %err, "the new configuration cannot deliver; keeping the last good one running");
+                Some(1)
+            }
+        },
         Err(problems) => {
             for problem in problems.iter() {
                 error!("{problem}");
@@ -243,7 +283,48 @@ pub fn reload(options: &Options, scheduler: &Scheduler) {
                 problems = problems.len(),
                 "the new configuration has problems; keeping the last good one running"
             );
+            Some(problems.len())
         }
+    };
+    notifier.ready(&status_line(scheduler, problems));
+    problems
+}
+
+/// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
+/// 12 pending", after the problems of a rejected configuration if any.
+pub fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
+    let pending = scheduler.counts().map(|counts| counts.planned);
+    let next = scheduler.next_due();
+    let plan = match (pending, next) {
+        (Ok(0), _) => "nothing pending".to_owned(),
+        (Ok(pending), Ok(Some(due))) => {
+            format!("next send {}, {pending} pending", due.strftime("%Y-%m-%dT%H:%MZ"))
+        }
+        (Ok(pending), _) => format!("{pending} pending"),
+        (Err(_), _) => "the outbox cannot be read".to_owned(),
+    };
+    match problems {
+        None => plan,
+        Some(n) => format!(
+            "configuration has {n} problem{}; running the last good one; {plan}",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// Warns when the watchdog could fire on a healthy daemon: the loop only
+/// comes round between sends, and one send may take the whole SMTP timeout.
+fn check_watchdog(loaded: &Loaded, notifier: &Notifier) {
+    if let (Some(interval), crate::model::Transport::Smtp(smtp)) = (
+        notifier.watchdog_interval(),
+        &loaded.model.settings.delivery.transport,
+    ) && smtp.timeout >= interval
+    {
+        warn!(
+            watchdog = ?interval,
+            smtp_timeout = ?smtp.timeout,
+            "the watchdog interval (WatchdogSec=) is not longer than the SMTP timeout; a slow send could get herald restarted"
+        );
     }
 }
 

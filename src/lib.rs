@@ -12,6 +12,8 @@
 //! * [`outbox`]: the durable state of every send.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
+//! * [`systemd`]: READY, RELOADING, WATCHDOG, STATUS, STOPPING.
+//! * [`watch`]: an edit in the configuration directory -> a reload.
 //! * [`import`]: a roadmap table in a letter -> roadmap TOML.
 //! * [`cli`]: the commands; the only module that prints.
 
@@ -28,3 +30,5 @@ pub mod plan;
 pub mod render;
 pub mod scheduler;
 pub mod send;
+pub mod systemd;
+pub mod watch;

@@ -101,9 +101,12 @@ pub enum Command {
         /// Rehearsal: deliver every mail to this address instead of its recipient.
         #[arg(long, value_name = "EMAIL")]
         redirect_to: Option<String>,
-        /// Log JSON lines instead of text.
+        /// Log JSON lines on stderr instead of text (or the journal, under systemd).
         #[arg(long)]
         log_json: bool,
+        /// Do not reload when the configuration directory changes (SIGHUP still reloads).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Show what was sent, failed, skipped or cancelled, and why.
     History {
@@ -154,7 +157,7 @@ pub enum Command {
         /// The time zone of events that name no venue.
         #[arg(long, value_name = "ZONE")]
         time_zone: Option<String>,
-        /// The venue id of events that name none (from [venues] in herald.toml).
+        /// The venue id of events that name none (one of the venues of herald.toml).
         #[arg(long, value_name = "ID")]
         venue: Option<String>,
         /// The year of the first row, when the letter carries no date.
@@ -215,6 +218,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             until,
             redirect_to,
             log_json,
+            no_watch,
         } => run::run(
             &cli.config,
             &run::Args {
@@ -225,6 +229,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 until: until.as_deref(),
                 redirect_to: redirect_to.as_deref(),
                 log_json: *log_json,
+                watch: !*no_watch,
             },
         ),
         Command::History {

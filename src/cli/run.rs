@@ -1,4 +1,5 @@
-//! `herald run`: the daemon, with signals, logging and rehearsals.
+//! `herald run`: the daemon, with signals, logging, the service manager,
+//! the configuration watch and rehearsals.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::clock::{Clock, FastClock, SteppingClock, SystemClock, parse_instant};
 use crate::config::Environment;
 use crate::daemon::{self, Control, Options};
+use crate::systemd::Notifier;
 
 /// The options of `herald run`.
 pub struct Args<'a> {
@@ -21,6 +23,8 @@ pub struct Args<'a> {
     pub until: Option<&'a str>,
     pub redirect_to: Option<&'a str>,
     pub log_json: bool,
+    /// Reload on a change in the configuration directory.
+    pub watch: bool,
 }
 
 pub fn run(config: &Path, args: &Args) -> super::CommandResult {
@@ -69,12 +73,29 @@ async fn run_async(config: &Path, args: &Args<'_>) -> super::CommandResult {
     let mut options = Options::new(config.to_owned(), env, clock);
     options.state_dir = args.state_dir.map(PathBuf::from);
     options.until = until;
+    options.notifier = Notifier::from_env();
     if args.fast_forward {
         // Jump from one send to the next rather than by minutes.
         options.tick = jiff::SignedDuration::from_hours(24);
     }
 
     let (control, receiver) = mpsc::channel(8);
+    // Kept until the daemon returns; dropping it stops the watch.
+    let _watch = if args.watch {
+        match crate::watch::start(config, control.clone()) {
+            Ok(watch) => Some(watch),
+            Err(err) => {
+                tracing::warn!(
+                    config = %config.display(),
+                    error = %err,
+                    "cannot watch the configuration directory; reload with SIGHUP (systemctl reload herald) after an edit"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -90,27 +111,63 @@ async fn run_async(config: &Path, args: &Args<'_>) -> super::CommandResult {
     match daemon::run(options, receiver).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(err) => {
+            // Logged, not also printed: under systemd both would reach the
+            // journal.
             tracing::error!("{err:#}");
-            Err(err)
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// Human-readable logs on stderr, or JSON lines with `--log-json`; the level
-/// comes from `HERALD_LOG` (default `info`).
+/// Where the logs go: exactly one of the journal (under systemd, with
+/// structured fields), JSON lines on stderr (`--log-json`, which wins), or
+/// text on stderr. The level comes from `HERALD_LOG` (default `info`).
 fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let text = || {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    };
     let result = if json {
-        builder.json().try_init()
+        registry.with(text().json()).try_init()
+    } else if let Some(journal) = journal() {
+        registry.with(journal).try_init()
     } else {
-        builder.try_init()
+        registry.with(text()).try_init()
     };
     // A second initialisation (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// The journal, when stderr is connected to it (systemd's `JOURNAL_STREAM`
+/// names stderr's device and inode) and its socket answers; otherwise
+/// `None`, and the logs go to stderr as text.
+fn journal() -> Option<tracing_journald::Layer> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    // An inherited JOURNAL_STREAM (a shell started from a service) names a
+    // stream that is not this stderr; then stderr is where logs belong.
+    let stream = std::env::var("JOURNAL_STREAM").ok()?;
+    let (device, inode) = stream.split_once(':')?;
+    let (device, inode) = (device.parse::<u64>().ok()?, inode.parse::<u64>().ok()?);
+    let stderr = std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned().ok()?);
+    let metadata = stderr.metadata().ok()?;
+    if metadata.dev() != device || metadata.ino() != inode {
+        return None;
+    }
+    let layer = tracing_journald::layer().ok()?;
+    // Fields keep their names (`journalctl -u herald SEND=…`); the journal
+    // upper-cases them.
+    Some(
+        layer
+            .with_syslog_identifier("herald".to_owned())
+            .with_field_prefix(None),
+    )
 }

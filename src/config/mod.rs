@@ -25,10 +25,29 @@ use crate::model::{
     Security, Sender, Settings, SmtpSettings, Transport, Venue, Zone,
 };
 
-pub use secrets::Environment;
+pub use secrets::{Environment, PASSWORD_CREDENTIAL};
 
 /// The file of daemon-wide settings inside the configuration directory.
 pub const SETTINGS_FILE: &str = "herald.toml";
+
+/// The subdirectories of the configuration directory that hold its files.
+pub const SUBDIRECTORIES: [&str; 3] = ["roadmaps", "lists", "letters"];
+
+/// The template directory that herald.toml names (default `templates`),
+/// read leniently: the file watcher must know where to look even while
+/// herald.toml has problems, or is missing.
+pub fn templates_dir(dir: &Path) -> PathBuf {
+    let setting = std::fs::read_to_string(dir.join(SETTINGS_FILE))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| table.get("templates")?.as_str().map(str::to_owned));
+    resolve_templates(dir, setting.as_deref())
+}
+
+/// The template directory for herald.toml's `templates` setting.
+fn resolve_templates(dir: &Path, setting: Option<&str>) -> PathBuf {
+    normalize(&dir.join(setting.unwrap_or("templates")))
+}
 
 /// Reads and validates the whole configuration directory.
 pub fn load(dir: &Path, env: &Environment) -> Result<Model, Diagnostics> {
@@ -120,10 +139,10 @@ impl Loader<'_> {
 
         let (_, raw) = herald?;
         let parts = parts?;
-        let templates_dir = normalize(&match &raw.templates {
-            Some(dir) => self.dir.join(dir.get_ref()),
-            None => self.dir.join("templates"),
-        });
+        let templates_dir = resolve_templates(
+            &self.dir,
+            raw.templates.as_ref().map(|dir| dir.get_ref().as_str()),
+        );
         let templates = templates::load(&templates_dir, &parts.default_language, &mut self.diagnostics);
         let settings = parts.settings?;
         Some(Model {

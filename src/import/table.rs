@@ -36,7 +36,7 @@ pub(crate) enum RowContent {
 enum Candidate<'a> {
     Blank,
     Prose,
-    /// A header row ("Date<TAB>Activity"): part of a table, but not an event.
+    /// A header row (`Date<TAB>Activity`): part of a table, but not an event.
     Header,
     /// A line with a tab.
     Tabbed {

@@ -40,6 +40,9 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     loaded: RwLock<Arc<Loaded>>,
     retry: RetryPolicy,
+    /// Signalled each time outcomes are recorded, so the daemon can feed
+    /// the watchdog during a long batch only while sends keep finishing.
+    progress: tokio::sync::Notify,
 }
 
 /// What one dispatch did.
@@ -68,6 +71,7 @@ impl Scheduler {
             clock,
             loaded: RwLock::new(Arc::new(loaded)),
             retry: RetryPolicy::default(),
+            progress: tokio::sync::Notify::new(),
         }
     }
 
@@ -139,6 +143,12 @@ impl Scheduler {
 
     pub fn counts(&self) -> Result<Counts, OutboxError> {
         self.outbox.counts()
+    }
+
+    /// Completes when outcomes have been recorded since the last call
+    /// completed (at once if they were recorded while nobody waited).
+    pub async fn progressed(&self) {
+        self.progress.notified().await
     }
 
     /// Sends everything due now, a batch at a time, until nothing is due or
@@ -229,6 +239,7 @@ impl Scheduler {
                 }
             }
             self.outbox.record(&outcomes, self.clock.now())?;
+            self.progress.notify_one();
         }
         if !unstarted.is_empty() {
             // Claimed but never handed to the mailer: back to planned.

@@ -83,16 +83,63 @@ pub fn reconcile(
     changes
 }
 
-/// "+14 planned, 3 cancelled, 6 rescheduled, 2 skipped", for the log.
+/// What changed in the plan, for the log: "+14 planned (8 for
+/// first-reading, 6 for geneva-consultations), 0 revived, 3 cancelled (3 for
+/// old-meeting), 6 rescheduled (6 for first-reading), 0 skipped as too late".
 pub fn summary(changes: &Changes) -> String {
+    let subjects = |specs: &[SendSpec]| by_subject(specs.iter().map(|spec| spec.subject.as_str()));
     format!(
-        "+{} planned, {} revived, {} cancelled, {} rescheduled, {} skipped as too late",
+        "+{} planned{}, {} revived{}, {} cancelled{}, {} rescheduled{}, {} skipped as too late{}",
         changes.insert.len(),
+        subjects(&changes.insert),
         changes.revive.len(),
+        subjects(&changes.revive),
         changes.cancel.len(),
+        // Keys read `reminder/<event>/…` or `letter/<letter>/…`.
+        by_subject(
+            changes
+                .cancel
+                .iter()
+                .map(|(key, _)| key.split('/').nth(1).unwrap_or(key.as_str()))
+        ),
         changes.reschedule.len(),
-        changes.insert_skipped.len()
+        subjects(&changes.reschedule),
+        changes.insert_skipped.len(),
+        by_subject(
+            changes
+                .insert_skipped
+                .iter()
+                .map(|(spec, _)| spec.subject.as_str())
+        ),
     )
+}
+
+/// " (8 for first-reading, 6 for geneva-consultations)": the events and
+/// letters concerned, most sends first, at most three named; empty for none.
+fn by_subject<'a>(subjects: impl Iterator<Item = &'a str>) -> String {
+    const NAMED: usize = 3;
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for subject in subjects {
+        match counts.iter_mut().find(|(seen, _)| *seen == subject) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((subject, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    // Stable: equal counts keep the plan's order.
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let mut parts: Vec<String> = counts
+        .iter()
+        .take(NAMED)
+        .map(|(subject, n)| format!("{n} for {subject}"))
+        .collect();
+    if counts.len() > NAMED {
+        let rest: usize = counts[NAMED..].iter().map(|(_, n)| n).sum();
+        parts.push(format!("{rest} for {} more", counts.len() - NAMED));
+    }
+    format!(" ({})", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -175,6 +222,33 @@ mod tests {
         // The same plan again changes nothing.
         let entries = [entry(&moved, State::Planned), entry(&sent, State::Sent)];
         assert!(run(&[moved, sent], &entries).is_empty());
+    }
+
+    #[test]
+    fn the_summary_names_the_events_concerned() {
+        let mut changes = Changes::default();
+        for (key, event) in [("k1", "first"), ("k2", "second"), ("k3", "first")] {
+            let mut spec = spec_of(&send(key, "2017-10-02T09:00[UTC]"));
+            spec.subject = event.into();
+            changes.insert.push(spec);
+        }
+        changes
+            .cancel
+            .push(("reminder/old/1d/a@example.org".into(), "gone".into()));
+        assert_eq!(
+            summary(&changes),
+            "+3 planned (2 for first, 1 for second), 0 revived, 1 cancelled (1 for old), 0 rescheduled, 0 skipped as too late"
+        );
+        for (i, event) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            let mut spec = spec_of(&send(&format!("r{i}"), "2017-10-02T09:00[UTC]"));
+            spec.subject = event.into();
+            changes.reschedule.push(spec);
+        }
+        assert!(
+            summary(&changes).contains("5 rescheduled (1 for a, 1 for b, 1 for c, 2 for 2 more)"),
+            "{}",
+            summary(&changes)
+        );
     }
 
     #[test]

@@ -7,8 +7,7 @@ use std::process::{Command, Stdio};
 use herald::outbox::{Outbox, SqliteOutbox, State};
 use serde_json::Value;
 
-use crate::commands::Daemon;
-use crate::harness::{ConfigDir, repo, stderr, stdout};
+use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, repo, stderr, stdout};
 
 /// What a calendar client sees in `message`, with times in `zone`.
 fn ics_facts(message: &[u8], zone: &str) -> Value {
@@ -168,9 +167,10 @@ fn a_cancellation_notice_cancels_the_same_uid() {
 #[test]
 fn moving_then_cancelling_an_event_in_a_running_daemon() {
     let config = ConfigDir::example();
-    config.with_future_meeting();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let state = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(&config, state.path());
+    // Without the watch, so that only the signals reload.
+    let mut daemon = Daemon::spawn(config.run_command(state.path()).arg("--no-watch"));
     daemon.wait_for("herald::daemon: ready");
     let maildir = state.path().join("maildir/new");
     let read_maildir = || -> Vec<Vec<u8>> {
@@ -211,7 +211,11 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
             (facts["method"].as_str(), facts["sequence"].as_i64()),
             (Some("REQUEST"), Some(1))
         );
-        assert_eq!(facts["dtstart"]["instant"], "2099-03-02T16:00:00-05:00");
+        assert_eq!(facts["dtstart"]["instant"], "2099-03-01T16:00:00-05:00");
+        assert_eq!(
+            facts["dtend"]["instant"], "2099-03-01T17:00:00-05:00",
+            "an hour when no end is given"
+        );
     }
     let outbox = SqliteOutbox::open(state.path()).unwrap();
     let reminders: Vec<_> = outbox
@@ -227,7 +231,7 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
             .all(|e| e.state == State::Planned && e.revision == 2),
         "{reminders:?}"
     );
-    let old_2h: jiff::Timestamp = "2099-03-02T18:00:00Z".parse().unwrap();
+    let old_2h: jiff::Timestamp = "2099-03-01T18:00:00Z".parse().unwrap();
     assert!(
         reminders.iter().all(|e| e.spec.due != old_2h),
         "a reminder is left at the old time"
@@ -235,14 +239,14 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
     assert!(
         reminders
             .iter()
-            .any(|e| e.spec.due == "2099-03-02T19:00:00Z".parse::<jiff::Timestamp>().unwrap())
+            .any(|e| e.spec.due == "2099-03-01T19:00:00Z".parse::<jiff::Timestamp>().unwrap())
     );
     drop(outbox);
 
     config.edit(
         "config/roadmaps/future.toml",
-        "end = \"18:00\"",
-        "end = \"18:00\"\nstatus = \"cancelled\"",
+        "start = \"16:00\"",
+        "start = \"16:00\"\nstatus = \"cancelled\"",
     );
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");

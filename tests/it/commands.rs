@@ -1,13 +1,8 @@
 //! The daemon's commands as an operator runs them: a rehearsal into a
 //! maildir, signals, `history`, `retry` and `send --letter`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
 use crate::daemon::smtp_config;
-use crate::harness::{ConfigDir, herald_command, stderr, stdout};
+use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, NEW_FOCAL_POINT, stderr, stdout};
 use crate::support::aiosmtpd::Sink;
 use crate::support::smtp_faults::{Fault, FaultServer};
 
@@ -61,95 +56,27 @@ fn a_rehearsal_replays_the_2017_roadmap_into_a_maildir() {
     assert!(rows.iter().any(|r| r["letter"] == "modalities-roadmap-2017"));
 }
 
-/// A daemon process whose log lines can be waited for.
-pub struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Daemon {
-    pub fn start(config: &ConfigDir, state: &std::path::Path) -> Daemon {
-        let mut child = herald_command(&config.path())
-            .arg("run")
-            .arg("--state-dir")
-            .arg(state)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (up to 20 s) for a log line containing `text`.
-    pub fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "no log line with {text:?}; the log was:\n{}",
-            self.seen.join("\n")
-        );
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// SIGHUP reloads a valid config and keeps the last good one on a bad
 /// edit; SIGTERM stops the daemon cleanly.
 #[test]
 fn signals_reload_and_stop_the_daemon() {
     let config = ConfigDir::example();
     // A roadmap in the future, so the daemon has sends to plan.
-    config.with_future_meeting();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let state = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(&config, state.path());
+    // Without the watch, so that only the signals reload.
+    let mut daemon = Daemon::spawn(config.run_command(state.path()).arg("--no-watch"));
     let ready = daemon.wait_for("herald::daemon: ready");
     assert!(ready.contains("planned=27"), "{ready}");
 
-    config.write("lists/new.toml", "[[focal_points]]\nname = \"Nour Haddad\"\nemail = \"nour.haddad@example.org\"\nlists = [\"member-states\"]\n");
+    config.write("lists/new.toml", NEW_FOCAL_POINT);
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");
     assert!(reloaded.contains("+3 planned"), "{reloaded}");
 
     config.edit(
         "config/roadmaps/future.toml",
-        "date = \"2099-03-02\"",
+        "date = \"2099-03-01\"",
         "date = \"2099-02-30\"",
     );
     daemon.signal("HUP");
@@ -159,7 +86,7 @@ fn signals_reload_and_stop_the_daemon() {
 
     daemon.signal("TERM");
     daemon.wait_for("stopped");
-    let status = daemon.child.wait().unwrap();
+    let status = daemon.wait();
     assert!(status.success(), "{status:?}");
 }
 

@@ -1,7 +1,12 @@
-//! A throwaway copy of the example configuration, and ways to run herald on it.
+//! A throwaway copy of the example configuration, and ways to run herald on
+//! it: once (`ConfigDir::herald`) or as a daemon whose log can be waited for
+//! (`Daemon`).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use herald::config::Environment;
 use herald::diagnostics::Diagnostics;
@@ -11,6 +16,14 @@ use herald::model::Model;
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A roadmap with one meeting far in the future, so a daemon has sends to
+/// plan: 27 reminders (9 focal points, 7d, 1d and 2h before), the first due
+/// at 2099-02-22T20:00Z.
+pub const FUTURE_ROADMAP: &str = "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-01\"\nstart = \"15:00\"\n";
+
+/// A focal point to add on the list of [`FUTURE_ROADMAP`]: 3 more reminders.
+pub const NEW_FOCAL_POINT: &str = "[[focal_points]]\nname = \"Nour Haddad\"\nemail = \"nour.haddad@example.org\"\nlists = [\"member-states\"]\n";
 
 /// A copy of `config/` and `templates/` in a temporary directory, laid out
 /// as in the repository, so herald.toml's `templates = "../templates"` holds.
@@ -49,15 +62,6 @@ impl ConfigDir {
         self
     }
 
-    /// A roadmap with one meeting on 2 March 2099, 15:00 to 18:00 New York,
-    /// for the member-states list: sends to plan for a running daemon.
-    pub fn with_future_meeting(&self) -> &ConfigDir {
-        self.write(
-            "roadmaps/future.toml",
-            "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-02\"\nstart = \"15:00\"\nend = \"18:00\"\n",
-        )
-    }
-
     /// Only one focal point, Kenji Watanabe on member-states, with `leads`
     /// of his own if given: one send per event and lead.
     pub fn with_one_focal_point(&self, leads: Option<&str>) -> &ConfigDir {
@@ -70,6 +74,33 @@ impl ConfigDir {
                 .to_owned(),
         };
         self.write("lists/permanent-missions.csv", &csv)
+    }
+
+    /// Replaces a file relative to the configuration directory the way
+    /// editors save: a new file next to it, renamed over the old one, so
+    /// the old inode is never written.
+    pub fn save_by_rename(&self, relative: &str, text: &str) -> &ConfigDir {
+        let path = self.path().join(relative);
+        let name = path.file_name().expect("a file name").to_string_lossy();
+        let temporary = path.with_file_name(format!(".{name}.tmp"));
+        std::fs::write(&temporary, text).expect("write");
+        std::fs::rename(&temporary, &path).expect("rename");
+        self
+    }
+
+    /// [`ConfigDir::edit`] saved by rename; `relative` to the configuration
+    /// directory.
+    pub fn edit_by_rename(&self, relative: &str, from: &str, to: &str) -> &ConfigDir {
+        let text = std::fs::read_to_string(self.path().join(relative)).expect("read");
+        assert!(text.contains(from), "{relative} does not contain {from:?}");
+        self.save_by_rename(relative, &text.replacen(from, to, 1))
+    }
+
+    /// `herald run` on this configuration with its outbox in `state`.
+    pub fn run_command(&self, state: &Path) -> Command {
+        let mut command = herald_command(&self.path());
+        command.arg("run").arg("--state-dir").arg(state);
+        command
     }
 
     pub fn load(&self) -> Result<Model, Diagnostics> {
@@ -106,7 +137,9 @@ impl ConfigDir {
     }
 }
 
-/// The herald binary with `--config DIR` and a clean environment.
+/// The herald binary with `--config DIR` and a clean environment: none of
+/// herald's variables, and none of systemd's, so tests run under a service
+/// neither notify nor log to it unless they say so.
 pub fn herald_command(config: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
     command.arg("--config").arg(config);
@@ -114,6 +147,9 @@ pub fn herald_command(config: &Path) -> Command {
         if name.starts_with("HERALD_") || name == "CREDENTIALS_DIRECTORY" || name == "STATE_DIRECTORY" {
             command.env_remove(name);
         }
+    }
+    for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"] {
+        command.env_remove(name);
     }
     command
 }
@@ -136,5 +172,79 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).expect("copy");
         }
+    }
+}
+
+/// A daemon process whose log lines can be waited for.
+pub struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Daemon {
+    /// `herald run` on `config` with its outbox in `state`.
+    pub fn start(config: &ConfigDir, state: &Path) -> Daemon {
+        Daemon::spawn(&mut config.run_command(state))
+    }
+
+    /// Runs `command`, reading its stderr line by line.
+    pub fn spawn(command: &mut Command) -> Daemon {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (up to 20 s) for a log line containing `text`.
+    pub fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no log line with {text:?}; the log was:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the daemon to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

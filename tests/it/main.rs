@@ -23,5 +23,9 @@ mod daemon;
 mod calendar;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
+// herald under systemd: sd_notify, reloads on edits of the config directory, logs.
+mod service;
+// The file watch's debounce, on a paused clock.
+mod watch;
 // Rules about the source tree itself.
 mod tidy;
