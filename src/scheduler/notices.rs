@@ -153,18 +153,28 @@ mod tests {
     use crate::config::{Environment, load};
 
     fn model() -> Model {
-        load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), &Environment::default()).unwrap()
+        load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            &Environment::default(),
+        )
+        .unwrap()
     }
 
     fn event_mut<'a>(model: &'a mut Model, id: &str) -> &'a mut Event {
-        model.roadmaps.iter_mut().flat_map(|r| r.events.iter_mut()).find(|e| e.id == id).unwrap()
+        model
+            .roadmaps
+            .iter_mut()
+            .flat_map(|r| r.events.iter_mut())
+            .find(|e| e.id == id)
+            .unwrap()
     }
 
     const BEFORE: &str = "2017-09-20T00:00:00Z";
 
     /// Applies `saved` over `rows`, as the outbox does.
     fn merge(rows: &[CalendarRow], saved: Vec<CalendarRow>) -> Vec<CalendarRow> {
-        let mut all: HashMap<String, CalendarRow> = rows.iter().map(|r| (r.event.clone(), r.clone())).collect();
+        let mut all: HashMap<String, CalendarRow> =
+            rows.iter().map(|r| (r.event.clone(), r.clone())).collect();
         for row in saved {
             all.insert(row.event.clone(), row);
         }
@@ -179,14 +189,24 @@ mod tests {
         assert!(notices.is_empty());
         assert_eq!(saved.len(), 12, "every dated event, not the ongoing one");
         let rows = merge(&[], saved);
-        assert!(calendar_changes(&model, &rows, now).0.is_empty(), "no change, nothing to save");
+        assert!(
+            calendar_changes(&model, &rows, now).0.is_empty(),
+            "no change, nothing to save"
+        );
 
         // The first reading moves a day: SEQUENCE 1 and an update to its 9 readers.
         let event = event_mut(&mut model, "first-reading");
-        event.schedule = Schedule::Day { date: jiff::civil::date(2017, 10, 3), hours: event.schedule.hours().cloned() };
+        event.schedule = Schedule::Day {
+            date: jiff::civil::date(2017, 10, 3),
+            hours: event.schedule.hours().cloned(),
+        };
         let (saved, notices) = calendar_changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
-        assert!(notices.iter().all(|n| n.kind == UPDATE && n.key.starts_with("update/first-reading/1/")));
+        assert!(
+            notices
+                .iter()
+                .all(|n| n.kind == UPDATE && n.key.starts_with("update/first-reading/1/"))
+        );
         assert_eq!(saved[0].sequence, 1);
         let rows = merge(&rows, saved);
 
@@ -200,7 +220,10 @@ mod tests {
         // Cancelled: a cancellation, SEQUENCE 2.
         event_mut(&mut model, "first-reading").status = EventStatus::Cancelled;
         let (saved, notices) = calendar_changes(&model, &rows, now);
-        assert_eq!((saved[0].sequence, notices.len(), notices[0].kind.as_str()), (2, 9, CANCELLATION));
+        assert_eq!(
+            (saved[0].sequence, notices.len(), notices[0].kind.as_str()),
+            (2, 9, CANCELLATION)
+        );
     }
 
     #[test]
@@ -209,17 +232,29 @@ mod tests {
         let now = BEFORE.parse().unwrap();
         let rows = merge(&[], calendar_changes(&model, &[], now).0);
         // Removed from the configuration.
-        model.roadmaps[1].events.retain(|e| e.id != "informal-consultations-2017-10-05");
+        model.roadmaps[1]
+            .events
+            .retain(|e| e.id != "informal-consultations-2017-10-05");
         let (saved, notices) = calendar_changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
-        assert!(notices.iter().all(|n| n.kind == CANCELLATION && n.subject == "informal-consultations-2017-10-05"));
+        assert!(
+            notices
+                .iter()
+                .all(|n| n.kind == CANCELLATION && n.subject == "informal-consultations-2017-10-05")
+        );
         assert!(saved.iter().any(|r| r.removed && r.sequence == 1));
         let rows = merge(&rows, saved);
-        assert!(calendar_changes(&model, &rows, now).1.is_empty(), "cancelled once");
+        assert!(
+            calendar_changes(&model, &rows, now).1.is_empty(),
+            "cancelled once"
+        );
 
         // Moved, but into the past: remembered, not announced.
         let event = event_mut(&mut model, "first-reading");
-        event.schedule = Schedule::Day { date: jiff::civil::date(2017, 9, 1), hours: None };
+        event.schedule = Schedule::Day {
+            date: jiff::civil::date(2017, 9, 1),
+            hours: None,
+        };
         let (saved, notices) = calendar_changes(&model, &rows, now);
         assert!(notices.is_empty());
         assert_eq!(saved.len(), 1);
