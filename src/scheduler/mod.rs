@@ -184,7 +184,10 @@ impl Scheduler {
         stopping: &dyn Fn() -> bool,
     ) -> Result<Dispatched, OutboxError> {
         let mut done = Dispatched::default();
-        let limit = parallelism(&loaded.model);
+        // Twice the connections: the extra tasks render their messages while
+        // the others talk to the relay, then wait for a connection (the
+        // mailer's semaphore still caps those at `parallelism`).
+        let limit = parallelism(&loaded.model) * 2;
         let mailer = self.mailer();
         let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
