@@ -153,6 +153,7 @@ impl Loader<'_> {
             focal_points,
             letters,
             templates,
+            focal_index: Default::default(),
         })
     }
 

@@ -31,7 +31,16 @@ pub struct Model {
     pub focal_points: Vec<FocalPoint>,
     pub letters: Vec<Letter>,
     pub templates: TemplateSources,
+    /// Where each focal point is in `focal_points`, by lower-cased address,
+    /// built on the first lookup. Every hit is checked against the vector,
+    /// and a miss falls back to a scan, so a vector changed after the
+    /// index was built still gives right answers.
+    pub focal_index: FocalIndex,
 }
+
+/// A lazily built index of focal points by address; see [`Model::focal_point`].
+#[derive(Debug, Clone, Default)]
+pub struct FocalIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
 
 /// The daemon-wide settings of `herald.toml`.
 #[derive(Debug, Clone)]
@@ -184,10 +193,31 @@ impl Model {
     }
 
     /// Finds a focal point by address, ignoring the case of the domain.
+    ///
+    /// A daemon sending to 10,000 focal points looks each one up several
+    /// times per send, so this goes through an index rather than a scan of
+    /// every address (which made sending quadratic in the focal points).
     pub fn focal_point(&self, email: &str) -> Option<&FocalPoint> {
-        self.focal_points
-            .iter()
-            .find(|fp| fp.email.to_string().eq_ignore_ascii_case(email.trim()))
+        let wanted = email.trim();
+        let matches = |fp: &FocalPoint| fp.email.to_string().eq_ignore_ascii_case(wanted);
+        let index = self.focal_index.0.get_or_init(|| {
+            let mut index = std::collections::HashMap::with_capacity(self.focal_points.len());
+            for (i, fp) in self.focal_points.iter().enumerate() {
+                // The first of two equal addresses wins, as with a scan.
+                index
+                    .entry(fp.email.to_string().to_ascii_lowercase())
+                    .or_insert(i);
+            }
+            index
+        });
+        if let Some(fp) = index
+            .get(&wanted.to_ascii_lowercase())
+            .and_then(|&i| self.focal_points.get(i))
+            .filter(|fp| matches(fp))
+        {
+            return Some(fp);
+        }
+        self.focal_points.iter().find(|fp| matches(fp))
     }
 
     /// The focal points on any of `lists`, each once, in config order, with

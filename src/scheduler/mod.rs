@@ -158,12 +158,15 @@ impl Scheduler {
         let mut total = Dispatched::default();
         loop {
             if stopping() {
+                self.mailer().release_idle().await;
                 return Ok(total);
             }
             let loaded = self.loaded();
             let batch_size = parallelism(&loaded.model) * 8;
             let claimed = self.outbox.claim_due(self.clock.now(), batch_size)?;
             if claimed.is_empty() {
+                // Nothing more due: no connection stays open while idle.
+                self.mailer().release_idle().await;
                 return Ok(total);
             }
             let done = self.send_claimed(&loaded, claimed, stopping).await?;
@@ -178,7 +181,9 @@ impl Scheduler {
     pub async fn dispatch_keys(&self, keys: &[String]) -> Result<Dispatched, OutboxError> {
         let loaded = self.loaded();
         let claimed = self.outbox.claim_keys(keys, self.clock.now())?;
-        self.send_claimed(&loaded, claimed, &|| false).await
+        let done = self.send_claimed(&loaded, claimed, &|| false).await;
+        self.mailer().release_idle().await;
+        done
     }
 
     /// Sends the given claimed entries, at most `parallelism` at once.
@@ -189,17 +194,21 @@ impl Scheduler {
         stopping: &dyn Fn() -> bool,
     ) -> Result<Dispatched, OutboxError> {
         let mut done = Dispatched::default();
-        let limit = parallelism(&loaded.model);
+        // Twice the connections: the extra tasks render their messages while
+        // the others talk to the relay, then wait for a connection (the
+        // mailer's semaphore still caps those at `parallelism`).
+        let limit = parallelism(&loaded.model) * 2;
         let mailer = self.mailer();
         let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
         let mut unstarted: Vec<String> = Vec::new();
-        let calendar: HashMap<String, CalendarRow> = self
-            .outbox
-            .calendar_rows()?
-            .into_iter()
-            .map(|row| (row.event.clone(), row))
-            .collect();
+        let calendar: Arc<HashMap<String, CalendarRow>> = Arc::new(
+            self.outbox
+                .calendar_rows()?
+                .into_iter()
+                .map(|row| (row.event.clone(), row))
+                .collect(),
+        );
         loop {
             while tasks.len() < limit {
                 let Some(entry) = queue.next() else { break };
@@ -208,11 +217,17 @@ impl Scheduler {
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     break;
                 }
-                let prepared = self.prepare(loaded, &entry, &calendar);
                 let mailer = mailer.clone();
                 let clock = self.clock.clone();
                 let retry = self.retry;
-                tasks.spawn(async move { attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await });
+                let loaded = loaded.clone();
+                let calendar = calendar.clone();
+                // Rendering runs in the task too, so that it uses every core
+                // and overlaps the other sends' network waits.
+                tasks.spawn(async move {
+                    let prepared = prepare(clock.as_ref(), &loaded, &entry, &calendar);
+                    attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await
+                });
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
@@ -260,32 +275,37 @@ impl Scheduler {
         }
         Ok(done)
     }
+}
 
-    /// Renders a claimed send into its message, or says why it will not go.
-    fn prepare(&self, loaded: &Loaded, entry: &Entry, calendar: &HashMap<String, CalendarRow>) -> Prepared {
-        let now = self.clock.now();
-        let model = &loaded.model;
-        let late_window = model.settings.delivery.late_window;
-        // A first attempt long after its due instant (the daemon was down)
-        // is not sent late; a retry is not late, it is the policy.
-        if entry.next_attempt.is_none() && now.duration_since(entry.spec.due) > late_window {
-            return Prepared::Skip(format!(
-                "missed: due at {}, and herald could only send it at {now}, more than the late window ({late_window:#}) after",
-                entry.spec.due
-            ));
-        }
-        let Some(send) = planned_send(model, entry) else {
-            return Prepared::Skip(why_gone(model, entry));
-        };
-        let rendered = match render_send(loaded, &send, calendar, now) {
-            Ok(rendered) => rendered,
-            Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
-        };
-        let redirect = model.settings.delivery.redirect_to.as_ref();
-        match message::build_for(model, &send, &rendered, now, redirect) {
-            Ok(message) => Prepared::Send(Box::new(message)),
-            Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
-        }
+/// Renders a claimed send into its message, or says why it will not go.
+fn prepare(
+    clock: &dyn Clock,
+    loaded: &Loaded,
+    entry: &Entry,
+    calendar: &HashMap<String, CalendarRow>,
+) -> Prepared {
+    let now = clock.now();
+    let model = &loaded.model;
+    let late_window = model.settings.delivery.late_window;
+    // A first attempt long after its due instant (the daemon was down)
+    // is not sent late; a retry is not late, it is the policy.
+    if entry.next_attempt.is_none() && now.duration_since(entry.spec.due) > late_window {
+        return Prepared::Skip(format!(
+            "missed: due at {}, and herald could only send it at {now}, more than the late window ({late_window:#}) after",
+            entry.spec.due
+        ));
+    }
+    let Some(send) = planned_send(model, entry) else {
+        return Prepared::Skip(why_gone(model, entry));
+    };
+    let rendered = match render_send(loaded, &send, calendar, now) {
+        Ok(rendered) => rendered,
+        Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
+    };
+    let redirect = model.settings.delivery.redirect_to.as_ref();
+    match message::build_for(model, &send, &rendered, now, redirect) {
+        Ok(message) => Prepared::Send(Box::new(message)),
+        Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
     }
 }
 

@@ -104,11 +104,20 @@ impl Mailer {
     /// fail them all, and the outbox tracks one recipient per row.
     ///
     /// Dropping the returned future (an outer timeout, shutdown) is safe:
-    /// the connection it used is closed, not reused.
+    /// the connection it used is closed, not reused. Only a connection
+    /// whose transaction succeeded is kept for the next send.
     pub async fn send(&self, message: &Message) -> Outcome {
         match self {
             Mailer::Smtp(mailer) => mailer.send(message).await,
             Mailer::Maildir(mailer) => mailer.send(message).await,
+        }
+    }
+
+    /// Closes the connections kept open between sends (SMTP); the
+    /// scheduler calls this when nothing more is due.
+    pub async fn release_idle(&self) {
+        if let Mailer::Smtp(mailer) = self {
+            mailer.release_idle().await;
         }
     }
 

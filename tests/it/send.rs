@@ -334,7 +334,8 @@ async fn at_most_max_connections_are_open_at_once() {
     let elapsed = started.elapsed();
     assert!(outcomes.iter().all(Outcome::is_delivered), "{outcomes:?}");
     assert_eq!(server.accepted().len(), 6);
-    assert_eq!(server.connections(), 6, "one connection per message");
+    // Each slot keeps its connection for its next message (RSET between).
+    assert!(server.connections() <= 6, "{}", server.connections());
     assert_eq!(server.max_concurrent(), 2, "two connections, and both used");
     // Three rounds of two, each held 300 ms by the server.
     assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
@@ -371,6 +372,45 @@ async fn a_send_cancelled_mid_data_leaves_the_mailer_usable() {
     let accepted = server.accepted();
     assert_eq!(accepted.len(), 1);
     assert!(String::from_utf8_lossy(&accepted[0].bytes).contains(&message_id(2)));
+}
+
+#[tokio::test]
+async fn one_connection_carries_consecutive_sends_and_is_closed_when_idle() {
+    let server = FaultServer::start(Fault::Accept).await;
+    let mailer = mailer(SmtpSettings {
+        max_connections: 1,
+        ..smtp(server.port())
+    });
+    for n in 1..=5 {
+        let outcome = mailer.send(&reminder(n)).await;
+        assert!(outcome.is_delivered(), "{outcome:?}");
+    }
+    assert_eq!(server.accepted().len(), 5);
+    assert_eq!(server.connections(), 1, "kept open between sends, with RSET");
+    mailer.release_idle().await;
+    // And a send after that opens a new one.
+    assert!(mailer.send(&reminder(6)).await.is_delivered());
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_connection_whose_send_failed_is_never_reused() {
+    // The first connection refuses the recipient; the next ones accept.
+    let server = FaultServer::builder()
+        .first(Fault::AtRcpt("550 5.1.1 no such user"))
+        .start()
+        .await;
+    let mailer = mailer(SmtpSettings {
+        max_connections: 1,
+        ..smtp(server.port())
+    });
+    assert!(matches!(
+        mailer.send(&reminder(1)).await,
+        Outcome::Permanent { .. }
+    ));
+    assert!(mailer.send(&reminder(2)).await.is_delivered());
+    assert_eq!(server.connections(), 2, "a new connection after the failure");
+    assert_eq!(server.accepted().len(), 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""herald's benchmarks; see bench/README.md. Run through bench/run.sh.
+
+Each part prints one line per figure, "name<TAB>value<TAB>unit<TAB>note",
+and nothing here fails on a number: these are figures, not tests.
+"""
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+HERALD = os.path.join(REPO, "target", "release", "herald")
+GEN = os.path.join(HERE, "gen_config.py")
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def figure(name, value, unit, note=""):
+    print("%s\t%s\t%s\t%s" % (name, value, unit, note), flush=True)
+
+
+def gen(out, *args):
+    subprocess.run([sys.executable, GEN, "--out", out] + [str(a) for a in args], check=True,
+                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(cmd, **kw):
+    """Wall seconds and peak RSS (MiB) of a command."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, **kw)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - start, usage.ru_maxrss / 1024, proc.returncode
+
+
+class Sink:
+    """Postfix's smtp-sink on a free loopback port."""
+
+    def __init__(self):
+        if not shutil.which("smtp-sink") and not os.path.exists("/usr/sbin/smtp-sink"):
+            sys.exit("smtp-sink is missing: apt-get install postfix (choose 'No configuration')")
+        self.port = free_port()
+        cmd = ["/usr/sbin/smtp-sink", "-c", "127.0.0.1:%d" % self.port, "1000"]
+        if os.geteuid() == 0:
+            cmd[1:1] = ["-u", "nobody"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def proc_cpu(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def proc_mem(pid):
+    text = open("/proc/%d/status" % pid).read()
+    get = lambda key: int(re.search(r"^%s:\s+(\d+) kB" % key, text, re.M).group(1)) / 1024
+    return get("VmRSS"), get("VmHWM")
+
+
+def log_time(line):
+    stamp = line.split()[0]
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def wait_for_line(path, pattern, timeout, after=0):
+    """The first log line matching `pattern` past byte `after`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            f.seek(after)
+            for line in f:
+                if re.search(pattern, line):
+                    return line
+        time.sleep(0.01)
+    return None
+
+
+# --------------------------------------------------------------------------
+
+def throughput(work, n, connections):
+    sink = Sink()
+    try:
+        due = "2030-01-01T09:00:00Z"
+        config = os.path.join(work, "burst")
+        gen(config, "--focal", n, "--burst", due, "--smtp-port", sink.port, "--max-connections", connections)
+        sample = subprocess.run([HERALD, "--config", config, "preview", "--event", "burst-meeting",
+                                 "--to", "fp1@mission1.example.org"], capture_output=True, check=True).stdout
+        size = len(sample)
+        figure("message size", size, "bytes", "one herald reminder (text+HTML+ics), used for smtp-source -l")
+
+        secs, _, _ = timed(["/usr/sbin/smtp-source", "-c", "-l", str(size), "-m", str(n), "-s", str(connections),
+                            "-f", "from@bench.example.org", "-t", "to@bench.example.org",
+                            "127.0.0.1:%d" % sink.port], stdout=subprocess.DEVNULL)
+        source = n / secs
+        figure("smtp-source", "%.0f" % source, "msg/s", "%d msgs, %d connections" % (n, connections))
+
+        state = os.path.join(work, "burst-state")
+        shutil.rmtree(state, ignore_errors=True)
+        secs, rss, code = timed([HERALD, "--config", config, "run", "--state-dir", state, "--fast-forward",
+                                 "--rehearse-from", "2030-01-01T08:59:00Z", "--until", "2030-01-01T09:01:00Z"],
+                                stderr=open(os.path.join(work, "burst.log"), "w"))
+        log = open(os.path.join(work, "burst.log")).read()
+        sent = re.search(r"stopped .*sent=(\d+)", log)
+        sent = int(sent.group(1)) if sent else 0
+        rate = sent / secs
+        figure("herald run", "%.0f" % rate, "msg/s",
+               "%d sent in %.2f s (start, plan, outbox and exit included), peak RSS %.0f MiB" % (sent, secs, rss))
+        figure("herald / smtp-source", "%.2f" % (rate / source), "ratio", "target >= 0.6")
+
+        py = os.path.join(HERE, "smtplib_jinja.py")
+        secs, _, code = timed([sys.executable, py, "--port", str(sink.port), "--count", str(n),
+                               "--threads", str(connections)], stdout=subprocess.DEVNULL)
+        python = n / secs
+        figure("python smtplib+jinja2", "%.0f" % python, "msg/s", "%d threads, one connection each" % connections)
+        figure("herald / python", "%.1f" % (rate / python), "ratio", "target >= 20")
+    finally:
+        sink.stop()
+
+
+def idle(work, seconds):
+    config = os.path.join(work, "idle")
+    gen(config, "--focal", 1000, "--events", 200)
+    state = os.path.join(work, "idle-state")
+    shutil.rmtree(state, ignore_errors=True)
+    logpath = os.path.join(work, "idle.log")
+    proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state], stderr=open(logpath, "w"))
+    try:
+        if not wait_for_line(logpath, r"herald::daemon: ready", 300):
+            figure("idle", "n/a", "", "the daemon did not get ready")
+            return
+        time.sleep(2)
+        cpu0 = proc_cpu(proc.pid)
+        time.sleep(seconds)
+        cpu1 = proc_cpu(proc.pid)
+        rss, hwm = proc_mem(proc.pid)
+        figure("idle CPU", "%.0f" % ((cpu1 - cpu0) * 1000 * 60 / seconds), "ms/min",
+               "over %d s after READY, 1,000 focal points, 200 events; clock ticks of %.0f ms" % (seconds, 1000 / CLK))
+        figure("idle RSS", "%.1f" % rss, "MiB", "VmRSS at the end; target < 15")
+        figure("peak RSS (start)", "%.1f" % hwm, "MiB", "VmHWM: the start-up reconcile")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+
+
+def scale(work, sizes, events):
+    for n in sizes:
+        config = os.path.join(work, "scale-%d" % n)
+        gen(config, "--focal", n, "--events", events)
+        secs, rss, _ = timed([HERALD, "--config", config, "check"], stdout=subprocess.DEVNULL)
+        figure("check %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
+        secs, rss, _ = timed([HERALD, "--config", config, "plan"], stdout=subprocess.DEVNULL)
+        figure("plan %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
+
+
+def start_reload(work, n, events):
+    config = os.path.join(work, "scale-%d" % n)
+    gen(config, "--focal", n, "--events", events)
+    state = os.path.join(work, "start-state")
+    shutil.rmtree(state, ignore_errors=True)
+    for label in ("first start (empty outbox)", "restart (outbox filled)"):
+        logpath = os.path.join(work, "start.log")
+        t0 = time.time()
+        proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state],
+                                stderr=open(logpath, "w"))
+        line = wait_for_line(logpath, r"herald::daemon: ready", 600)
+        if line:
+            figure("start to READY, %s" % label, "%.0f" % ((log_time(line) - t0) * 1000), "ms",
+                   "%d focal points, %d events" % (n, events))
+        if label.startswith("restart") and line:
+            size = os.path.getsize(logpath)
+            t1 = time.time()
+            proc.send_signal(signal.SIGHUP)
+            done = wait_for_line(logpath, r"configuration reloaded|refused", 600, after=size)
+            if done:
+                figure("reload (SIGHUP to reconciled)", "%.0f" % ((log_time(done) - t1) * 1000), "ms",
+                       "unchanged configuration")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+
+
+def precision(work, per_minute, minutes):
+    sink = Sink()
+    try:
+        config = os.path.join(work, "precision")
+        first = subprocess.run([sys.executable, GEN, "--out", config, "--precision", str(per_minute),
+                                "--events", str(minutes), "--smtp-port", str(sink.port)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        first = dt.datetime.fromisoformat(first.replace("Z", "+00:00"))
+        state = os.path.join(work, "precision-state")
+        shutil.rmtree(state, ignore_errors=True)
+        logpath = os.path.join(work, "precision.log")
+        until = (first + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        subprocess.run([HERALD, "--config", config, "run", "--state-dir", state, "--until", until],
+                       stderr=open(logpath, "w"), check=False)
+        precision_figures(logpath, first, per_minute)
+    finally:
+        sink.stop()
+
+
+def precision_figures(logpath, first, per_minute):
+    """Lateness of each "sent" line: its timestamp minus its due instant,
+    one minute (the lead) before its event, precision-K at `first` + K min."""
+    late = []
+    for line in open(logpath):
+        key = re.search(r"herald::scheduler: sent send=reminder/precision-(\d+)/", line)
+        if key:
+            due = first + dt.timedelta(minutes=int(key.group(1)) - 1)
+            late.append(log_time(line) - due.timestamp())
+    if not late:
+        figure("precision", "n/a", "", "no sends logged")
+        return
+    late.sort()
+    pct = lambda p: late[min(len(late) - 1, int(p * len(late)))]
+    figure("lateness p50", "%.0f" % (pct(0.50) * 1000), "ms", "%d sends, %d due each minute" % (len(late), per_minute))
+    figure("lateness p99", "%.0f" % (pct(0.99) * 1000), "ms", "target < 1000")
+    figure("lateness max", "%.0f" % (late[-1] * 1000), "ms", "")
+    figure("lateness min", "%.0f" % (late[0] * 1000), "ms", "negative would mean sent early")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("parts", nargs="*", default=["throughput", "idle", "scale", "start", "precision"])
+    ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--idle-seconds", type=int, default=60)
+    ap.add_argument("--sizes", default="1000,10000", help="focal points for the scale part (100000 needs ~20 GiB)")
+    ap.add_argument("--events", type=int, default=500)
+    ap.add_argument("--precision-minutes", type=int, default=3)
+    ap.add_argument("--precision-per-minute", type=int, default=50)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    print("# %s, %d cores, load average %s" % (dt.date.today(), os.cpu_count(), os.getloadavg()[0]))
+    for part in a.parts:
+        if part == "throughput":
+            throughput(a.work, a.messages, a.connections)
+        elif part == "idle":
+            idle(a.work, a.idle_seconds)
+        elif part == "scale":
+            scale(a.work, [int(s) for s in a.sizes.split(",")], a.events)
+        elif part == "start":
+            start_reload(a.work, 10000, a.events)
+        elif part == "precision":
+            precision(a.work, a.precision_per_minute, a.precision_minutes)
+        else:
+            sys.exit("unknown part %s" % part)
+    print("# load average at the end %s" % os.getloadavg()[0])
+
+
+if __name__ == "__main__":
+    main()
