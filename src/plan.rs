@@ -91,20 +91,7 @@ impl Window {
 /// Every send due in `window`, ordered by due instant, then key.
 pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     let mut sends = Vec::new();
-    for roadmap in &model.roadmaps {
-        for event in &roadmap.events {
-            plan_event(model, event, window, &mut sends);
-        }
-    }
-    for letter in &model.letters {
-        let Some(due) = &letter.send_at else { continue };
-        if !window.contains(due.timestamp()) {
-            continue;
-        }
-        for (focal_point, list) in model.members_of(&letter.lists) {
-            sends.push(letter_send(letter, focal_point, list, due.clone()));
-        }
-    }
+    for_each_send(model, window, |send| sends.push(send));
     sends.sort_by(|a, b| {
         a.due
             .timestamp()
@@ -131,7 +118,26 @@ pub fn letter_send(letter: &Letter, focal_point: &FocalPoint, list: &str, due: Z
     }
 }
 
-fn plan_event(model: &Model, event: &Event, window: Window, sends: &mut Vec<PlannedSend>) {
+/// Every send due in `window`, one at a time and in no particular order,
+/// without keeping them: for counting or streaming large plans.
+pub fn for_each_send(model: &Model, window: Window, mut f: impl FnMut(PlannedSend)) {
+    for roadmap in &model.roadmaps {
+        for event in &roadmap.events {
+            plan_event(model, event, window, &mut f);
+        }
+    }
+    for letter in &model.letters {
+        let Some(due) = &letter.send_at else { continue };
+        if !window.contains(due.timestamp()) {
+            continue;
+        }
+        for (focal_point, list) in model.members_of(&letter.lists) {
+            f(letter_send(letter, focal_point, list, due.clone()));
+        }
+    }
+}
+
+fn plan_event(model: &Model, event: &Event, window: Window, f: &mut impl FnMut(PlannedSend)) {
     if event.status == EventStatus::Cancelled {
         return;
     }
@@ -144,7 +150,7 @@ fn plan_event(model: &Model, event: &Event, window: Window, sends: &mut Vec<Plan
             if !window.contains(due.timestamp()) {
                 continue;
             }
-            sends.push(PlannedSend {
+            f(PlannedSend {
                 due,
                 subject: SendSubject::Reminder {
                     roadmap: event.roadmap.clone(),

@@ -13,11 +13,13 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         Err(code) => return Ok(code),
     };
     let n_events: usize = model.roadmaps.iter().map(|r| r.events.len()).sum();
-    let all = plan::plan(&model, Window::default());
-    let upcoming = all
-        .iter()
-        .filter(|send| send.due.timestamp() >= clock.now())
-        .count();
+    // Counted as they are planned, not kept: a large plan need not fit in memory.
+    let now = clock.now();
+    let (mut n_sends, mut upcoming) = (0usize, 0usize);
+    plan::for_each_send(&model, Window::default(), |send| {
+        n_sends += 1;
+        upcoming += usize::from(send.due.timestamp() >= now);
+    });
     let languages: Vec<&str> = model
         .templates
         .files
@@ -42,7 +44,7 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     writeln!(
         out,
         "  {} sends planned in all, {upcoming} of them still to come",
-        all.len()
+        n_sends
     )?;
     Ok(ExitCode::SUCCESS)
 }

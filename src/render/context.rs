@@ -34,7 +34,10 @@ pub fn reminder(
             "text": lead.as_str(),
             "in_words": localizer.lead_in_words(lead.span(), language),
         },
-        "roadmap": roadmap_value(localizer, roadmap, language),
+        // The roadmap's id and title only: the table of all its events is
+        // for letters, and building it for each reminder made rendering
+        // (and `herald check`) grow with the square of a roadmap's events.
+        "roadmap": { "id": roadmap.id, "title": roadmap.title },
         "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
         "list": list_value(model, reader.list),
@@ -87,9 +90,10 @@ pub fn notice(
     reader: &Reader,
 ) -> Value {
     let language = reader.language;
-    let roadmap = model
-        .roadmap(&notice.event.roadmap)
-        .map_or(Value::Null, |roadmap| roadmap_value(localizer, roadmap, language));
+    let roadmap = model.roadmap(&notice.event.roadmap).map_or(
+        Value::Null,
+        |roadmap| json!({ "id": roadmap.id, "title": roadmap.title }),
+    );
     json!({
         "lang": language,
         "event": event_value(localizer, notice.event, Some(reader.focal_point), language),
