@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use herald::outbox::{Outbox, SqliteOutbox, State};
 use serde_json::Value;
 
-use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, repo, stderr, stdout};
+use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, repo, stdout};
 
 /// What a calendar client sees in `message`, with times in `zone`.
 fn ics_facts(message: &[u8], zone: &str) -> Value {
@@ -31,11 +31,7 @@ fn ics_facts(message: &[u8], zone: &str) -> Value {
 }
 
 fn preview(config: &ConfigDir, args: &[&str]) -> Vec<u8> {
-    let mut all = vec!["preview"];
-    all.extend_from_slice(args);
-    let output = config.herald(&all);
-    assert!(output.status.success(), "{}", stderr(&output));
-    output.stdout
+    config.preview(args)
 }
 
 #[test]

@@ -129,6 +129,15 @@ impl ConfigDir {
         }
     }
 
+    /// `herald preview ARGS`: the raw message; a failure fails the test.
+    pub fn preview(&self, args: &[&str]) -> Vec<u8> {
+        let mut all = vec!["preview"];
+        all.extend_from_slice(args);
+        let output = self.herald(&all);
+        assert!(output.status.success(), "{}", stderr(&output));
+        output.stdout
+    }
+
     pub fn herald(&self, args: &[&str]) -> Output {
         herald_command(&self.path())
             .args(args)

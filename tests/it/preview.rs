@@ -2,15 +2,11 @@
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::harness::{ConfigDir, stderr, stdout};
+use crate::harness::{ConfigDir, stderr};
 
 /// Runs `preview` and returns the raw message.
 fn preview(config: &ConfigDir, args: &[&str]) -> String {
-    let mut all = vec!["preview"];
-    all.extend_from_slice(args);
-    let output = config.herald(&all);
-    assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output)
+    String::from_utf8(config.preview(args)).expect("a message is ASCII or UTF-8")
 }
 
 /// The message as a reviewer reads it: the top-level headers as sent, then
