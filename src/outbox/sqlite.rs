@@ -481,15 +481,20 @@ mod tests {
         }
     }
 
+    /// Plans `specs` in a fresh outbox, as a first reconcile would.
+    fn plan(outbox: &SqliteOutbox, specs: Vec<SendSpec>) {
+        let changes = Changes {
+            insert: specs,
+            ..Changes::default()
+        };
+        outbox.apply(&changes, from_secs(0)).unwrap();
+    }
+
     #[test]
     fn a_send_goes_planned_sending_sent_once() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        let changes = Changes {
-            insert: vec![spec("a", 100), spec("b", 200)],
-            ..Changes::default()
-        };
-        outbox.apply(&changes, from_secs(0)).unwrap();
+        plan(&outbox, vec![spec("a", 100), spec("b", 200)]);
         assert_eq!(outbox.next_due().unwrap(), Some(from_secs(100)));
         assert!(outbox.claim_due(from_secs(99), 10).unwrap().is_empty());
         let claimed = outbox.claim_due(from_secs(150), 10).unwrap();
@@ -518,15 +523,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let outbox = SqliteOutbox::open(dir.path()).unwrap();
-            outbox
-                .apply(
-                    &Changes {
-                        insert: vec![spec("a", 100)],
-                        ..Changes::default()
-                    },
-                    from_secs(0),
-                )
-                .unwrap();
+            plan(&outbox, vec![spec("a", 100)]);
             assert_eq!(outbox.claim_due(from_secs(100), 10).unwrap().len(), 1);
         }
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
@@ -539,15 +536,7 @@ mod tests {
     fn retries_wait_and_failures_can_be_retried() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        outbox
-            .apply(
-                &Changes {
-                    insert: vec![spec("a", 100)],
-                    ..Changes::default()
-                },
-                from_secs(0),
-            )
-            .unwrap();
+        plan(&outbox, vec![spec("a", 100)]);
         outbox.claim_due(from_secs(100), 1).unwrap();
         let retry = Recorded::Retry {
             reply: "451 later".to_owned(),
@@ -577,15 +566,7 @@ mod tests {
     fn reschedule_cancel_and_revive() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        outbox
-            .apply(
-                &Changes {
-                    insert: vec![spec("a", 100), spec("b", 100)],
-                    ..Changes::default()
-                },
-                from_secs(0),
-            )
-            .unwrap();
+        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
         let changes = Changes {
             reschedule: vec![spec("a", 300)],
             cancel: vec![("b".to_owned(), "removed".to_owned())],

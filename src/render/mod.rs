@@ -214,14 +214,18 @@ impl Renderer {
         let focal_point = model
             .focal_point(&send.to)
             .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
-        self.render_for(model, send, focal_point)
+        self.render_for(model, send, focal_point, None)
     }
 
+    /// Renders `send` for `focal_point`; a notice's event and previous state
+    /// come from `notice` when given (a removed event exists only there),
+    /// else from the model.
     fn render_for(
         &self,
         model: &Model,
         send: &PlannedSend,
         focal_point: &FocalPoint,
+        notice: Option<&Notice>,
     ) -> Result<Rendered, RenderError> {
         let language = self.resolve_language(&send.language).to_owned();
         let reader = context::Reader {
@@ -243,17 +247,20 @@ impl Renderer {
                     .ok_or_else(|| RenderError::plain(format!("no letter {letter:?}")))?;
                 context::letter(model, &self.localizer, letter, &reader)
             }
-            SendSubject::Notice { event, cancel } => {
-                let (_, event) = model
-                    .event(event)
-                    .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
-                let notice = Notice {
-                    event,
-                    previous: None,
-                    cancel: *cancel,
-                };
-                context::notice(model, &self.localizer, &notice, &reader)
-            }
+            SendSubject::Notice { event, cancel } => match notice {
+                Some(notice) => context::notice(model, &self.localizer, notice, &reader),
+                None => {
+                    let (_, event) = model
+                        .event(event)
+                        .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
+                    let notice = Notice {
+                        event,
+                        previous: None,
+                        cancel: *cancel,
+                    };
+                    context::notice(model, &self.localizer, &notice, &reader)
+                }
+            },
         };
         self.render_family(&send.template, &language, &data)
     }
@@ -269,14 +276,7 @@ impl Renderer {
         let focal_point = model
             .focal_point(&send.to)
             .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
-        let language = self.resolve_language(&send.language).to_owned();
-        let reader = context::Reader {
-            focal_point,
-            list: &send.list,
-            language: &language,
-        };
-        let data = context::notice(model, &self.localizer, notice, &reader);
-        self.render_family(&send.template, &language, &data)
+        self.render_for(model, send, focal_point, Some(notice))
     }
 
     fn render_family(
@@ -376,7 +376,7 @@ impl Renderer {
                         template: event.template.clone(),
                         key: crate::plan::SendKey(String::new()),
                     };
-                    if let Err(problem) = self.render_for(model, &send, &sample) {
+                    if let Err(problem) = self.render_for(model, &send, &sample, None) {
                         report(
                             problem,
                             format!("rendering a reminder of {} in {language}", event.id),
@@ -407,13 +407,7 @@ impl Renderer {
                             previous: Some(event),
                             cancel,
                         };
-                        let reader = context::Reader {
-                            focal_point: &sample,
-                            list: &send.list,
-                            language,
-                        };
-                        let data = context::notice(model, &self.localizer, &notice, &reader);
-                        if let Err(problem) = self.render_family(&send.template, language, &data) {
+                        if let Err(problem) = self.render_for(model, &send, &sample, Some(&notice)) {
                             report(
                                 problem,
                                 format!("rendering a notice about {} in {language}", event.id),
@@ -436,7 +430,7 @@ impl Renderer {
                     template: letter.template.clone(),
                     key: crate::plan::SendKey(String::new()),
                 };
-                if let Err(problem) = self.render_for(model, &send, &sample) {
+                if let Err(problem) = self.render_for(model, &send, &sample, None) {
                     report(problem, format!("rendering letter {} in {language}", letter.id));
                 }
             }
