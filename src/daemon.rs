@@ -199,7 +199,10 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             problems = reload(&options, &scheduler);
         }
         let now = clock.now();
-        if now.duration_since(last_reconcile) >= options.reconcile_every {
+        // The outbox holds only the next part of the plan: take in more
+        // before it runs out, and at least every `reconcile_every`.
+        let refill_due = scheduler.refill_at().ok().flatten().is_none_or(|at| now >= at);
+        if refill_due || now.duration_since(last_reconcile) >= options.reconcile_every {
             reconcile_logged(&scheduler, "periodic");
             last_reconcile = now;
         }
@@ -212,6 +215,9 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             break;
         }
         let mut wait = crate::scheduler::wait_for(next_due, now, options.tick);
+        if let Ok(Some(refill_at)) = scheduler.refill_at() {
+            wait = wait.min(now.duration_until(refill_at).max(SignedDuration::ZERO));
+        }
         if let Some(until) = options.until {
             // A rehearsal ends at `until`, not at the first send after it.
             wait = wait.min(now.duration_until(until).max(SignedDuration::ZERO));
@@ -291,12 +297,18 @@ pub fn reload(options: &Options, scheduler: &Scheduler) -> Option<usize> {
 }
 
 /// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
-/// 12 pending", after the problems of a rejected configuration if any.
+/// 12 pending" (the pending sends are those of the outbox's horizon) or
+/// "nothing due before …", after the problems of a rejected configuration
+/// if any.
 pub fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
-    let pending = scheduler.counts().map(|counts| counts.planned);
+    let pending = scheduler.outbox().pending();
     let next = scheduler.next_due();
     let plan = match (pending, next) {
-        (Ok(0), _) => "nothing pending".to_owned(),
+        // The outbox holds only the next part of the plan.
+        (Ok(0), _) => match scheduler.outbox().planned_until() {
+            Ok(Some(until)) => format!("nothing due before {}", until.strftime("%Y-%m-%dT%H:%MZ")),
+            _ => "nothing pending".to_owned(),
+        },
         (Ok(pending), Ok(Some(due))) => {
             format!("next send {}, {pending} pending", due.strftime("%Y-%m-%dT%H:%MZ"))
         }

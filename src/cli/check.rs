@@ -13,13 +13,15 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         Err(code) => return Ok(code),
     };
     let n_events: usize = model.roadmaps.iter().map(|r| r.events.len()).sum();
-    // Counted as they are planned, not kept: a large plan need not fit in memory.
-    let now = clock.now();
-    let (mut n_sends, mut upcoming) = (0usize, 0usize);
-    plan::for_each_send(&model, Window::default(), |send| {
-        n_sends += 1;
-        upcoming += usize::from(send.due.timestamp() >= now);
-    });
+    // Counted, not made: a large plan need not fit in memory.
+    let n_sends = plan::count(&model, Window::default());
+    let upcoming = plan::count(
+        &model,
+        Window {
+            from: Some(clock.now()),
+            until: None,
+        },
+    );
     let languages: Vec<&str> = model
         .templates
         .files

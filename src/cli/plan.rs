@@ -1,5 +1,6 @@
 //! `herald plan`: what will be sent, when, to whom.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,25 +9,25 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::clock::{Clock, parse_instant};
-use crate::plan::{self, PlannedSend, SendSubject, Window};
+use crate::plan::{self, PlannedSend, Planner, SendSubject, Slot, Source, Window};
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
 #[derive(Serialize)]
-struct JsonSend<'a> {
+struct JsonSend {
     due: String,
     due_utc: String,
-    time_zone: &'a str,
+    time_zone: String,
     kind: &'static str,
-    roadmap: Option<&'a str>,
-    event: Option<&'a str>,
-    letter: Option<&'a str>,
-    lead: Option<&'a str>,
-    to: &'a str,
-    list: &'a str,
-    language: &'a str,
-    template: &'a str,
-    key: &'a str,
+    roadmap: Option<String>,
+    event: Option<String>,
+    letter: Option<String>,
+    lead: Option<String>,
+    to: String,
+    list: String,
+    language: String,
+    template: String,
+    key: String,
 }
 
 pub fn run(
@@ -46,18 +47,27 @@ pub fn run(
             .map(|u| parse_instant(u, clock).map_err(|m| anyhow!("--until: {m}")))
             .transpose()?,
     };
-    let mut sends = pending_notices(&model, clock.now(), window);
-    sends.extend(plan::plan(&model, window));
-    let mut out = std::io::stdout().lock();
+    let notices = pending_notices(&model, clock.now(), window);
+    let planner = Planner::new(&model);
+    let slots = planner.slots(window);
+    // A plan can have millions of lines: they are written as they are
+    // made, never all kept.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        let rows: Vec<JsonSend> = sends.iter().map(json_row).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        let sends = notices
+            .into_iter()
+            .chain(slots.iter().flat_map(|slot| planner.sends(slot)));
+        let mut serializer = serde_json::Serializer::pretty(&mut out);
+        serde::Serializer::collect_seq(&mut serializer, sends.map(json_row))?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    print_table(&mut out, &sends)?;
-    if sends.is_empty() {
-        let all = plan::plan(&model, Window::default());
-        if let (Some(first), Some(last)) = (all.first(), all.last()) {
+    let total = print_table(&mut out, &planner, &notices, &slots)?;
+    if total == 0 {
+        let all = planner.slots(Window::default());
+        let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
+        if let (Some(first), Some(last)) = (all.iter().find(has_sends), all.iter().rev().find(has_sends)) {
             writeln!(
                 out,
                 "(the whole plan runs from {} to {}; use --from and --until to see other times)",
@@ -66,80 +76,150 @@ pub fn run(
             )?;
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn json_row(send: &PlannedSend) -> JsonSend<'_> {
-    let (roadmap, event, lead, letter) = match &send.subject {
-        SendSubject::Reminder { roadmap, event, lead } => (
-            Some(roadmap.as_str()),
-            Some(event.as_str()),
-            Some(lead.as_str()),
-            None,
-        ),
-        SendSubject::Letter { letter } => (None, None, None, Some(letter.as_str())),
-        SendSubject::Notice { event, .. } => (None, Some(event.as_str()), None, None),
+fn json_row(send: PlannedSend) -> JsonSend {
+    let kind = send.subject.kind();
+    let (roadmap, event, lead, letter) = match send.subject {
+        SendSubject::Reminder { roadmap, event, lead } => (Some(roadmap), Some(event), Some(lead), None),
+        SendSubject::Letter { letter } => (None, None, None, Some(letter)),
+        SendSubject::Notice { event, .. } => (None, Some(event), None, None),
     };
     JsonSend {
         due: send.due.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
         due_utc: send.due.timestamp().to_string(),
-        time_zone: send.due.time_zone().iana_name().unwrap_or("UTC"),
-        kind: send.subject.kind(),
+        time_zone: send.due.time_zone().iana_name().unwrap_or("UTC").to_owned(),
+        kind,
         roadmap,
         event,
         letter,
         lead,
-        to: &send.to,
-        list: &send.list,
-        language: &send.language,
-        template: &send.template,
-        key: &send.key.0,
+        to: send.to,
+        list: send.list,
+        language: send.language,
+        template: send.template,
+        key: send.key.0,
     }
 }
 
-fn print_table(out: &mut impl Write, sends: &[PlannedSend]) -> std::io::Result<()> {
-    let rows: Vec<[String; 6]> = sends
-        .iter()
-        .map(|send| {
-            let (what, lead) = match &send.subject {
-                SendSubject::Reminder { event, lead, .. } => (event.clone(), lead.clone()),
-                SendSubject::Letter { letter } => (letter.clone(), String::new()),
-                SendSubject::Notice { event, .. } => (event.clone(), String::new()),
-            };
-            [
-                send.due.strftime("%Y-%m-%d %H:%M %Z").to_string(),
-                send.subject.kind().to_owned(),
-                what,
-                lead,
-                send.to.clone(),
-                send.language.clone(),
-            ]
-        })
-        .collect();
-    let header = ["DUE", "KIND", "EVENT/LETTER", "LEAD", "TO", "LANG"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
+/// One line of the table: the due instant as shown, what, and to whom.
+struct Row<'a> {
+    due: &'a str,
+    kind: &'static str,
+    what: &'a str,
+    lead: &'a str,
+    to: &'a str,
+    language: &'a str,
+}
+
+const HEADER: Row<'static> = Row {
+    due: "DUE",
+    kind: "KIND",
+    what: "EVENT/LETTER",
+    lead: "LEAD",
+    to: "TO",
+    language: "LANG",
+};
+
+/// Prints the notices, then every send of `slots`, as a table with aligned
+/// columns, and a summary line; returns how many sends it printed.
+///
+/// The rows are made twice, once to measure the columns and once to print
+/// them, so that the table never has to be held in memory.
+fn print_table(
+    out: &mut impl Write,
+    planner: &Planner<'_>,
+    notices: &[PlannedSend],
+    slots: &[Slot<'_>],
+) -> std::io::Result<usize> {
+    let mut widths = [0usize; 5];
+    let mut sends = 0usize;
+    let mut recipients: HashSet<String> = HashSet::new();
+    for_each_row(planner, notices, slots, |row| {
+        for (width, cell) in widths.iter_mut().zip([row.due, row.kind, row.what, row.lead, row.to]) {
             *width = (*width).max(cell.chars().count());
         }
+        sends += 1;
+        if !recipients.contains(row.to) {
+            recipients.insert(row.to.to_owned());
+        }
+        Ok(())
+    })?;
+    for (width, cell) in widths
+        .iter_mut()
+        .zip([HEADER.due, HEADER.kind, HEADER.what, HEADER.lead, HEADER.to])
+    {
+        *width = (*width).max(cell.chars().count());
     }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
-    let recipients = plan::recipients(sends).len();
+    let mut write_row = |row: Row<'_>| {
+        let [due, kind, what, lead, to] = widths;
+        writeln!(
+            out,
+            "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  {:<to$}  {}",
+            row.due, row.kind, row.what, row.lead, row.to, row.language
+        )
+    };
+    write_row(HEADER)?;
+    for_each_row(planner, notices, slots, write_row)?;
+    let recipients = recipients.len();
     writeln!(
         out,
-        "{} send{} to {recipients} recipient{}",
-        sends.len(),
-        if sends.len() == 1 { "" } else { "s" },
+        "{sends} send{} to {recipients} recipient{}",
+        if sends == 1 { "" } else { "s" },
         if recipients == 1 { "" } else { "s" }
     )?;
+    Ok(sends)
+}
+
+/// Calls `f` with each row of the table, in order.
+fn for_each_row(
+    planner: &Planner<'_>,
+    notices: &[PlannedSend],
+    slots: &[Slot<'_>],
+    mut f: impl FnMut(Row<'_>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for send in notices {
+        let due = shown(&send.due);
+        let (what, lead) = match &send.subject {
+            SendSubject::Reminder { event, lead, .. } => (event.as_str(), lead.as_str()),
+            SendSubject::Letter { letter } => (letter.as_str(), ""),
+            SendSubject::Notice { event, .. } => (event.as_str(), ""),
+        };
+        f(Row {
+            due: &due,
+            kind: send.subject.kind(),
+            what,
+            lead,
+            to: &send.to,
+            language: &send.language,
+        })?;
+    }
+    for slot in slots {
+        let due = shown(&slot.due);
+        let (kind, what, lead) = match slot.source {
+            Source::Reminder { event, lead } => ("reminder", event.id.as_str(), lead.as_str()),
+            Source::Letter(letter) => ("letter", letter.id.as_str(), ""),
+        };
+        for recipient in planner.recipients(slot) {
+            let focal_point = recipient.focal_point;
+            f(Row {
+                due: &due,
+                kind,
+                what,
+                lead,
+                to: focal_point.email.as_ref(),
+                language: &focal_point.language,
+            })?;
+        }
+    }
     Ok(())
+}
+
+/// A due instant as the table shows it, in its own zone.
+fn shown(due: &jiff::ZonedDateTime) -> String {
+    due.strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 /// The update and cancellation notices the daemon would send now, because

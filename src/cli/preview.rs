@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail};
 
 use crate::clock::Clock;
 use crate::outbox::{CalendarRow, Outbox, SqliteOutbox};
-use crate::plan::{self, SendSubject, Window};
+use crate::plan::{self, SendSubject, Source, Window};
 use crate::render::message;
 
 pub fn run(
@@ -38,16 +38,20 @@ pub fn run(
         std::io::stdout().write_all(&message.formatted())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let all = plan::plan(&model, Window::default());
+    // Only the slots of the wanted event or letter are expanded: a plan can
+    // hold millions of sends.
+    let planner = plan::Planner::new(&model);
     let to_key = focal_point.email.to_string();
-    let candidates: Vec<_> = all
+    let candidates: Vec<_> = planner
+        .slots(Window::default())
         .iter()
-        .filter(|send| send.to == to_key)
-        .filter(|send| match (&send.subject, event, letter) {
-            (SendSubject::Reminder { event: e, .. }, Some(wanted), _) => e == wanted,
-            (SendSubject::Letter { letter: l }, _, Some(wanted)) => l == wanted,
+        .filter(|slot| match (slot.source, event, letter) {
+            (Source::Reminder { event: e, .. }, Some(wanted), _) => e.id == wanted,
+            (Source::Letter(l), _, Some(wanted)) => l.id == wanted,
             _ => false,
         })
+        .flat_map(|slot| planner.sends(slot))
+        .filter(|send| send.to == to_key)
         .collect();
     if let Some(id) = event {
         if model.event(id).is_none() {
@@ -76,7 +80,6 @@ pub fn run(
             candidates
                 .iter()
                 .find(|send| matches!(&send.subject, SendSubject::Reminder { lead, .. } if *lead == wanted.as_str()))
-                .copied()
                 .ok_or_else(|| {
                     let leads: Vec<String> = candidates
                         .iter()
@@ -90,7 +93,7 @@ pub fn run(
                 .clone()
         }
         None => match candidates.first() {
-            Some(send) => (*send).clone(),
+            Some(send) => send.clone(),
             None => on_demand_letter(&model, letter, focal_point, clock.now())?,
         },
     };

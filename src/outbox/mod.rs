@@ -131,6 +131,9 @@ pub struct Changes {
     pub cancel: Vec<(String, String)>,
     /// What calendars now know of events (inserted or replaced).
     pub calendar: Vec<CalendarRow>,
+    /// The outbox now holds every send due before this instant: the end
+    /// of the window just planned (see `Outbox::planned_until`).
+    pub planned_until: Option<Timestamp>,
 }
 
 /// What herald has told calendars about one event.
@@ -200,6 +203,14 @@ pub struct Counts {
 pub trait Outbox: Send + Sync {
     /// Every entry, in due order.
     fn entries(&self) -> Result<Vec<Entry>, OutboxError>;
+    /// The entries with these keys (those that exist), in no order.
+    fn entries_for(&self, keys: &[&str]) -> Result<Vec<Entry>, OutboxError>;
+    /// The entries in `state`, in due order.
+    fn entries_in(&self, state: State) -> Result<Vec<Entry>, OutboxError>;
+    /// Up to when the plan is in the outbox: every send due before this
+    /// instant has an entry, later ones may not have one yet. `None` for an
+    /// outbox never reconciled.
+    fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError>;
     /// Applies the changes of a reconcile at once.
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
     /// Claims up to `limit` planned sends due at `now`, marking them sending.
@@ -217,6 +228,9 @@ pub trait Outbox: Send + Sync {
     /// Plans failed sends again on the operator's word; `key` `None` means all.
     fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError>;
     fn counts(&self) -> Result<Counts, OutboxError>;
+    /// How many sends are planned (cheaper than `counts`, which reads
+    /// the whole history).
+    fn pending(&self) -> Result<usize, OutboxError>;
     /// What calendars know of each event.
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
     /// Small named values that must survive a restart (the rate limit).

@@ -15,6 +15,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
 
+/// The `kv` entry behind `Outbox::planned_until` (Unix seconds).
+const PLANNED_UNTIL: &str = "planned_until";
+
 /// The migrations, in order; the schema's version is their count.
 const MIGRATIONS: &[&str] = &[
     // 1: the outbox itself, and a key-value table for state that must
@@ -228,8 +231,41 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn entries_for(&self, keys: &[&str]) -> Result<Vec<Entry>, OutboxError> {
+        self.with("reading the outbox", |c| {
+            let tx = c.transaction()?;
+            let mut found = Vec::new();
+            {
+                let mut statement = tx.prepare(&format!("SELECT {COLUMNS} FROM sends WHERE key = ?1"))?;
+                for key in keys {
+                    if let Some(entry) = statement.query_row([key], entry_from_row).optional()? {
+                        found.push(entry);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(found)
+        })
+    }
+
+    fn entries_in(&self, state: State) -> Result<Vec<Entry>, OutboxError> {
+        self.with("reading the outbox", |c| {
+            let mut statement =
+                c.prepare(&format!("SELECT {COLUMNS} FROM sends WHERE state = ?1 ORDER BY due, key"))?;
+            let rows = statement.query_map([state.as_str()], entry_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError> {
+        Ok(self
+            .get_value(PLANNED_UNTIL)?
+            .and_then(|text| text.parse::<i64>().ok())
+            .map(from_secs))
+    }
+
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError> {
-        if changes.is_empty() {
+        if changes.is_empty() && changes.planned_until.is_none() {
             return Ok(());
         }
         let now = secs(now);
@@ -272,6 +308,13 @@ impl Outbox for SqliteOutbox {
                 tx.execute(
                     "UPDATE sends SET state = 'cancelled', reason = ?2, updated_at = ?3 WHERE key = ?1 AND state = 'planned'",
                     params![key, reason, now],
+                )?;
+            }
+            // In the same transaction as the sends it vouches for.
+            if let Some(until) = changes.planned_until {
+                tx.execute(
+                    "INSERT INTO kv (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![PLANNED_UNTIL, secs(until).to_string()],
                 )?;
             }
             tx.commit()
@@ -420,6 +463,15 @@ impl Outbox for SqliteOutbox {
                 }
             }
             Ok(counts)
+        })
+    }
+
+    fn pending(&self) -> Result<usize, OutboxError> {
+        self.with("counting planned sends", |c| {
+            c.query_row("SELECT COUNT(*) FROM sends WHERE state = 'planned'", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n as usize)
         })
     }
 

@@ -10,7 +10,7 @@ pub mod notices;
 pub mod reconcile;
 pub mod retry;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use jiff::{SignedDuration, Timestamp};
@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use crate::calendar::EventSnapshot;
 use crate::clock::Clock;
 use crate::model::Model;
-use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded};
-use crate::plan::{self, PlannedSend, SendKey, SendSubject, Window};
+use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, State};
+use crate::plan::{PlannedSend, Planner, SendKey, SendSubject, Window};
 use crate::render::{Renderer, message};
 use crate::send::{Mailer, Outcome};
 
@@ -52,6 +52,27 @@ pub struct Dispatched {
     pub retried: usize,
     pub failed: usize,
     pub skipped: usize,
+}
+
+/// How far ahead the outbox holds the plan.
+///
+/// A plan can hold millions of sends over years; keeping them all in the
+/// outbox made each start and reload reconcile all of them. The outbox holds
+/// the sends due in the next two days instead, and is reconciled again
+/// (every hour, and before half of that is used up) to take in the next
+/// ones. The planner is the source of truth for anything later.
+pub const HORIZON: SignedDuration = SignedDuration::from_hours(48);
+
+/// The due instants to plan at `now`: from where the last plan ended (so
+/// that the sends due while herald was down are recorded, sent late or
+/// skipped, never silently dropped) or `late_window` ago, whichever is
+/// earlier, to `HORIZON` from now.
+fn plan_window(planned_until: Option<Timestamp>, now: Timestamp, late_window: SignedDuration) -> Window {
+    let recent = now.checked_sub(late_window).unwrap_or(Timestamp::MIN);
+    Window {
+        from: Some(planned_until.map_or(recent, |until| until.min(recent))),
+        until: Some(now.checked_add(HORIZON).unwrap_or(Timestamp::MAX)),
+    }
 }
 
 /// How many sends are in flight at once: the relay's connection limit for
@@ -105,36 +126,62 @@ impl Scheduler {
         self.reconcile()
     }
 
-    /// Brings the outbox in line with the plan of the current configuration.
+    /// Brings the outbox in line with the plan of the current
+    /// configuration, for the sends due up to [`HORIZON`] from now.
     pub fn reconcile(&self) -> Result<Changes, OutboxError> {
         let loaded = self.loaded();
         let model = &loaded.model;
         let now = self.clock.now();
-        let sends = plan::plan(model, Window::default());
-        let entries = self.outbox.entries()?;
+        let late_window = model.settings.delivery.late_window;
+        let window = plan_window(self.outbox.planned_until()?, now, late_window);
+        let planner = Planner::new(model);
+        let sends = planner.plan(window);
+        // The planned entries (wherever they are due: the plan may have
+        // moved them out of the window) and the history of the plan's keys.
+        let mut entries = self.outbox.entries_in(State::Planned)?;
+        let unseen: Vec<&str> = {
+            let planned: HashSet<&str> = entries.iter().map(|e| e.spec.key.as_str()).collect();
+            sends
+                .iter()
+                .map(|send| send.key.0.as_str())
+                .filter(|key| !planned.contains(key))
+                .collect()
+        };
+        entries.extend(self.outbox.entries_for(&unseen)?);
+        let mut changes = reconcile::reconcile(&sends, &entries, now, late_window, |entry| {
+            let spec = &entry.spec;
+            let on_demand = spec.kind == "letter"
+                && model
+                    .letter(&spec.subject)
+                    .is_some_and(|letter| letter.send_at.is_none());
+            // Letters sent on demand and notices are in no plan; their
+            // retries must go on.
+            let notice = spec.kind == notices::UPDATE || spec.kind == notices::CANCELLATION;
+            if on_demand || notice {
+                return reconcile::Outside::Keep;
+            }
+            match planner.send_for(&spec.kind, &spec.subject, spec.lead.as_deref(), &spec.recipient) {
+                Some(send) => reconcile::Outside::Moved(send),
+                None => reconcile::Outside::Gone(why_gone(model, entry)),
+            }
+        });
         let calendar_rows = self.outbox.calendar_rows()?;
-        let changes = reconcile::reconcile(
-            &sends,
-            &entries,
-            now,
-            model.settings.delivery.late_window,
-            |entry| {
-                let on_demand = entry.spec.kind == "letter"
-                    && model
-                        .letter(&entry.spec.subject)
-                        .is_some_and(|letter| letter.send_at.is_none());
-                // Letters sent on demand and notices are in no plan; their
-                // retries must go on.
-                let notice = entry.spec.kind == notices::UPDATE || entry.spec.kind == notices::CANCELLATION;
-                (!on_demand && !notice).then(|| why_gone(model, entry))
-            },
-        );
-        let mut changes = changes;
         let (calendar, notices) = notices::calendar_changes(model, &calendar_rows, now);
         changes.calendar = calendar;
         changes.insert.extend(notices);
+        changes.planned_until = window.until;
         self.outbox.apply(&changes, now)?;
         Ok(changes)
+    }
+
+    /// When the outbox should be reconciled again, at the latest, so that
+    /// it always holds the sends of the next `HORIZON / 2`; `None` before
+    /// the first reconcile.
+    pub fn refill_at(&self) -> Result<Option<Timestamp>, OutboxError> {
+        Ok(self
+            .outbox
+            .planned_until()?
+            .and_then(|until| until.checked_sub(HORIZON / 2).ok()))
     }
 
     pub fn next_due(&self) -> Result<Option<Timestamp>, OutboxError> {

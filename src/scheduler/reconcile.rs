@@ -33,19 +33,32 @@ pub fn spec_of(send: &PlannedSend) -> SendSpec {
     }
 }
 
-/// The changes that bring the outbox in line with `plan` at `now`.
+/// What becomes of a planned entry that is not in the plan of the window.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outside {
+    /// The model still makes it, due outside the window (its event
+    /// moved): it stays, with its new details.
+    Moved(PlannedSend),
+    /// The model no longer makes it: cancelled, with why in words.
+    Gone(String),
+    /// Not the planner's to judge (a letter sent on demand, a notice).
+    Keep,
+}
+
+/// The changes that bring the outbox in line with `plan`, the sends due in
+/// the window just planned, at `now`.
 ///
-/// A send new to the outbox that was due more than `late_window` ago is
-/// recorded as skipped, with the reason, rather than sent late or dropped.
-/// `why_gone` says, for the log and `herald history`, why a planned send is
-/// no longer in the plan, or `None` to keep it (a letter sent on demand is
-/// in no plan, yet its retries must go on).
+/// `entries` are the outbox's entries with the plan's keys and every
+/// planned entry, each once. A send new to the outbox that was due more
+/// than `late_window` ago is recorded as skipped, with the reason, rather
+/// than sent late or dropped. `outside` says what becomes of a planned
+/// entry that is not in the plan.
 pub fn reconcile(
     plan: &[PlannedSend],
     entries: &[Entry],
     now: Timestamp,
     late_window: SignedDuration,
-    why_gone: impl Fn(&Entry) -> Option<String>,
+    outside: impl Fn(&Entry) -> Outside,
 ) -> Changes {
     let by_key: HashMap<&str, &Entry> = entries.iter().map(|e| (e.spec.key.as_str(), e)).collect();
     let too_late = |due: Timestamp| now.duration_since(due) > late_window;
@@ -73,11 +86,18 @@ pub fn reconcile(
         }
     }
     for entry in entries {
-        if entry.state == State::Planned
-            && !planned_keys.contains(entry.spec.key.as_str())
-            && let Some(why) = why_gone(entry)
-        {
-            changes.cancel.push((entry.spec.key.clone(), why));
+        if entry.state != State::Planned || planned_keys.contains(entry.spec.key.as_str()) {
+            continue;
+        }
+        match outside(entry) {
+            Outside::Moved(send) => {
+                let spec = spec_of(&send);
+                if spec != entry.spec {
+                    changes.reschedule.push(spec);
+                }
+            }
+            Outside::Gone(why) => changes.cancel.push((entry.spec.key.clone(), why)),
+            Outside::Keep => {}
         }
     }
     changes
@@ -185,7 +205,7 @@ mod tests {
             entries,
             NOW.parse().unwrap(),
             SignedDuration::from_hours(6),
-            |_| Some("gone".into()),
+            |_| Outside::Gone("gone".into()),
         )
     }
 

@@ -34,7 +34,9 @@ fn a_rehearsal_replays_the_2017_roadmap_into_a_maildir() {
     assert_eq!(files, 117);
     let history = config.herald(&["history", "--state-dir", &state_dir]);
     assert!(
-        stdout(&history).contains("0 planned, 0 sending, 117 sent, 0 failed, 141 skipped, 0 cancelled"),
+        // What was due before the rehearsal is not recorded: a first start
+        // does not fill the history with the past.
+        stdout(&history).contains("0 planned, 0 sending, 117 sent, 0 failed, 0 skipped, 0 cancelled"),
         "{}",
         stdout(&history)
     );
@@ -65,7 +67,7 @@ fn signals_reload_and_stop_the_daemon() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let state = tempfile::tempdir().unwrap();
     // Without the watch, so that only the signals reload.
-    let mut daemon = Daemon::spawn(config.run_command(state.path()).arg("--no-watch"));
+    let mut daemon = Daemon::spawn(config.run_before_the_future_meeting(state.path()).arg("--no-watch"));
     let ready = daemon.wait_for("herald::daemon: ready");
     assert!(ready.contains("planned=27"), "{ready}");
 

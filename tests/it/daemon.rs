@@ -133,13 +133,13 @@ async fn every_planned_mail_arrives_once_at_a_real_smtp_server() {
             entry.last_reply
         );
     }
-    // What was due before the rehearsal started is recorded as skipped, with why.
-    let skipped: Vec<_> = entries.iter().filter(|e| e.state == State::Skipped).collect();
-    assert!(!skipped.is_empty());
+    // A first start does not fill the history with the past: nothing due
+    // before the late window (6 hours) before it is in the outbox.
+    let first_start = FROM.parse::<Timestamp>().unwrap() - SignedDuration::from_hours(6);
     assert!(
-        skipped
-            .iter()
-            .all(|e| e.reason.as_deref().is_some_and(|r| r.contains("late window")))
+        entries.iter().all(|e| e.spec.due >= first_start),
+        "{:?}",
+        entries.iter().map(|e| e.spec.due).min()
     );
 }
 
@@ -303,12 +303,13 @@ async fn a_send_missed_while_down_goes_out_late_or_is_skipped() {
         .into_iter()
         .find(|e| e.spec.subject == "informal-consultations-2017-10-05")
         .unwrap();
+    // It was beyond the outbox's horizon when herald stopped, so the
+    // restart finds it in the plan of the time it was down, too late.
     assert_eq!(second.state, State::Skipped);
     assert!(
-        second
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with("missed: due at 2017-10-05T12:00:00Z")),
+        second.reason.as_deref().is_some_and(|r| r.starts_with(
+            "due at 2017-10-05T12:00:00Z but planned only at 2017-10-05T19:00:00Z, more than the late window (6h) after"
+        )),
         "{:?}",
         second.reason
     );
@@ -335,7 +336,7 @@ async fn reconcile_follows_the_config() {
         &config,
         state.path(),
         "2017-09-13T00:00:00Z",
-        "2017-09-20T00:00:00Z",
+        "2017-09-25T00:00:00Z",
     )
     .await;
     let planned_before = outbox.counts().unwrap().planned;
@@ -351,8 +352,8 @@ async fn reconcile_follows_the_config() {
     let outbox = run_between(
         &config,
         state.path(),
-        "2017-09-20T00:00:00Z",
-        "2017-09-20T00:00:01Z",
+        "2017-09-25T00:00:00Z",
+        "2017-09-25T00:00:01Z",
     )
     .await;
     let entries = outbox.entries().unwrap();
@@ -360,7 +361,7 @@ async fn reconcile_follows_the_config() {
         .iter()
         .filter(|e| {
             e.spec.recipient.starts_with("k.watanabe")
-                && e.spec.due >= "2017-09-20T00:00:00Z".parse::<Timestamp>().unwrap()
+                && e.spec.due >= "2017-09-25T00:00:00Z".parse::<Timestamp>().unwrap()
         })
         .collect();
     assert!(

@@ -20,7 +20,12 @@ pub fn repo() -> PathBuf {
 /// A roadmap with one meeting far in the future, so a daemon has sends to
 /// plan: 27 reminders (9 focal points, 7d, 1d and 2h before), the first due
 /// at 2099-02-22T20:00Z.
-pub const FUTURE_ROADMAP: &str = "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-01\"\nstart = \"15:00\"\n";
+pub const FUTURE_ROADMAP: &str = "id = \"future\"\ntitle = \"Future\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"future-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"2099-03-01\"\nstart = \"15:00\"\nleads = [\"1d\", \"2h\", \"30m\"]\n";
+
+/// A day before the meeting of [`FUTURE_ROADMAP`]: a daemon whose clock starts
+/// here has its three reminders (2099-02-28T20:00Z, 2099-03-01T18:00Z and
+/// 18:30Z) within the outbox's horizon, and none due yet.
+pub const BEFORE_THE_FUTURE_MEETING: &str = "2099-02-28T15:00:00Z";
 
 /// A focal point to add on the list of [`FUTURE_ROADMAP`]: 3 more reminders.
 pub const NEW_FOCAL_POINT: &str = "[[focal_points]]\nname = \"Nour Haddad\"\nemail = \"nour.haddad@example.org\"\nlists = [\"member-states\"]\n";
@@ -100,6 +105,14 @@ impl ConfigDir {
     pub fn run_command(&self, state: &Path) -> Command {
         let mut command = herald_command(&self.path());
         command.arg("run").arg("--state-dir").arg(state);
+        command
+    }
+
+    /// `herald run`, its clock starting at [`BEFORE_THE_FUTURE_MEETING`]
+    /// and running at the speed of the real one.
+    pub fn run_before_the_future_meeting(&self, state: &Path) -> Command {
+        let mut command = self.run_command(state);
+        command.args(["--rehearse-from", BEFORE_THE_FUTURE_MEETING]);
         command
     }
 
@@ -192,11 +205,6 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// `herald run` on `config` with its outbox in `state`.
-    pub fn start(config: &ConfigDir, state: &Path) -> Daemon {
-        Daemon::spawn(&mut config.run_command(state))
-    }
-
     /// Runs `command`, reading its stderr line by line.
     pub fn spawn(command: &mut Command) -> Daemon {
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
