@@ -129,14 +129,24 @@ pub struct Recipient<'m> {
     pub focal_point: &'m FocalPoint,
     /// The list through which they get it.
     pub list: &'m str,
+    /// Where the focal point is in `model.focal_points`.
+    pub index: usize,
 }
 
-/// A model ready to be planned: the members of each list, found once.
+/// A model ready to be planned: what every slot needs, found once.
+///
+/// A slot has thousands of recipients and a plan thousands of slots, so the
+/// work per recipient is kept to a few lookups by index: no string is
+/// compared or made for a recipient until a send is made of it.
 pub struct Planner<'m> {
     model: &'m Model,
     /// Each list's focal points, as indices into `model.focal_points`, in
     /// config order.
     members: HashMap<&'m str, Vec<usize>>,
+    /// Each focal point's address as keys have it (lower case).
+    key_addresses: Vec<String>,
+    /// Each focal point's place in the order of `key_addresses`.
+    rank: Vec<usize>,
     /// Every lead any focal point has of its own: with the event's and its
     /// lists', the leads a slot can have.
     own_leads: Vec<&'m Lead>,
@@ -146,6 +156,13 @@ impl<'m> Planner<'m> {
     pub fn new(model: &'m Model) -> Planner<'m> {
         let mut members: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut own_leads: Vec<&Lead> = Vec::new();
+        let key_addresses: Vec<String> = model.focal_points.iter().map(key_address).collect();
+        let mut by_key: Vec<usize> = (0..key_addresses.len()).collect();
+        by_key.sort_by(|&a, &b| key_addresses[a].cmp(&key_addresses[b]));
+        let mut rank = vec![0; by_key.len()];
+        for (place, &index) in by_key.iter().enumerate() {
+            rank[index] = place;
+        }
         for (index, focal_point) in model.focal_points.iter().enumerate() {
             for list in &focal_point.lists {
                 let list_members = members.entry(list.as_str()).or_default();
@@ -163,6 +180,8 @@ impl<'m> Planner<'m> {
         Planner {
             model,
             members,
+            key_addresses,
+            rank,
             own_leads,
         }
     }
@@ -248,14 +267,17 @@ impl<'m> Planner<'m> {
             }
             Source::Letter(letter) => self.members_of(&letter.lists).collect(),
         };
-        let mut keyed: Vec<(String, Recipient<'m>)> = recipients
-            .into_iter()
-            .map(|recipient| (key_address(recipient.focal_point), recipient))
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.dedup_by(|a, b| a.0 == b.0);
-        recipients = keyed.into_iter().map(|(_, recipient)| recipient).collect();
+        // Stable: a focal point on two of the lists keeps the first.
+        recipients.sort_by_key(|recipient| self.rank[recipient.index]);
+        // Equal addresses are refused at load; two in one plan would be
+        // one send.
+        recipients.dedup_by(|a, b| self.key_addresses[a.index] == self.key_addresses[b.index]);
         recipients
+    }
+
+    /// The address of `recipient` as its send's key has it.
+    pub fn key_address(&self, recipient: &Recipient<'_>) -> &str {
+        &self.key_addresses[recipient.index]
     }
 
     /// The sends of `slot`, in key order.
@@ -265,7 +287,10 @@ impl<'m> Planner<'m> {
         self.recipients(slot)
             .into_iter()
             .map(move |recipient| match source {
-                Source::Reminder { event, lead } => reminder_send(event, lead, recipient, due.clone()),
+                Source::Reminder { event, lead } => {
+                    let key_address = self.key_address(&recipient);
+                    reminder_send(event, lead, recipient.focal_point, recipient.list, key_address, due.clone())
+                }
                 Source::Letter(letter) => letter_send(letter, recipient.focal_point, recipient.list, due.clone()),
             })
     }
@@ -275,23 +300,20 @@ impl<'m> Planner<'m> {
         self.slots(window).iter().flat_map(|slot| self.sends(slot)).collect()
     }
 
-    /// The focal points on any of `lists`, each once, in config order, with
-    /// the first of those lists they are on (as [`Model::members_of`]).
+    /// The focal points on any of `lists`, with the list through which
+    /// they get it; one on several of them comes once for each, first for
+    /// the first of them.
     fn members_of(&self, lists: &'m [String]) -> impl Iterator<Item = Recipient<'m>> + use<'m, '_> {
-        let mut indices: Vec<usize> = lists
-            .iter()
-            .filter_map(|list| self.members.get(list.as_str()))
-            .flatten()
-            .copied()
-            .collect();
-        if lists.len() > 1 {
-            indices.sort_unstable();
-            indices.dedup();
-        }
-        indices.into_iter().filter_map(move |index| {
-            let focal_point = &self.model.focal_points[index];
-            let list = lists.iter().find(|list| focal_point.lists.contains(list))?;
-            Some(Recipient { focal_point, list })
+        lists.iter().flat_map(move |list| {
+            self.members
+                .get(list.as_str())
+                .into_iter()
+                .flatten()
+                .map(move |&index| Recipient {
+                    focal_point: &self.model.focal_points[index],
+                    list,
+                    index,
+                })
         })
     }
 
@@ -301,6 +323,7 @@ impl<'m> Planner<'m> {
     pub fn send_for(&self, kind: &str, subject: &str, lead: Option<&str>, recipient: &str) -> Option<PlannedSend> {
         let model = self.model;
         let focal_point = model.focal_point(recipient)?;
+        let key_address = key_address(focal_point);
         let on_list = |lists: &'m [String]| lists.iter().find(|list| focal_point.lists.contains(list));
         match kind {
             "reminder" => {
@@ -313,7 +336,7 @@ impl<'m> Planner<'m> {
                     .into_iter()
                     .find(|l| Some(l.as_str()) == lead)?;
                 let due = lead.before(&event.anchor(model.settings.reminders.all_day_at)?)?;
-                Some(reminder_send(event, lead, Recipient { focal_point, list }, due))
+                Some(reminder_send(event, lead, focal_point, list, &key_address, due))
             }
             "letter" => {
                 let letter = model.letter(subject)?;
@@ -330,18 +353,14 @@ pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     Planner::new(model).plan(window)
 }
 
-/// How many sends are due in `window`, without making them.
-pub fn count(model: &Model, window: Window) -> usize {
-    let planner = Planner::new(model);
-    planner
-        .slots(window)
-        .iter()
-        .map(|slot| planner.recipients(slot).len())
-        .sum()
-}
-
-fn reminder_send(event: &Event, lead: &Lead, recipient: Recipient<'_>, due: ZonedDateTime) -> PlannedSend {
-    let focal_point = recipient.focal_point;
+fn reminder_send(
+    event: &Event,
+    lead: &Lead,
+    focal_point: &FocalPoint,
+    list: &str,
+    key_address: &str,
+    due: ZonedDateTime,
+) -> PlannedSend {
     PlannedSend {
         due,
         subject: SendSubject::Reminder {
@@ -350,15 +369,10 @@ fn reminder_send(event: &Event, lead: &Lead, recipient: Recipient<'_>, due: Zone
             lead: lead.as_str().to_owned(),
         },
         to: focal_point.email.to_string(),
-        list: recipient.list.to_owned(),
+        list: list.to_owned(),
         language: focal_point.language.clone(),
         template: event.template.clone(),
-        key: SendKey(format!(
-            "reminder/{}/{}/{}",
-            event.id,
-            lead,
-            key_address(focal_point)
-        )),
+        key: SendKey(format!("reminder/{}/{lead}/{key_address}", event.id)),
     }
 }
 

@@ -14,14 +14,16 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     };
     let n_events: usize = model.roadmaps.iter().map(|r| r.events.len()).sum();
     // Counted, not made: a large plan need not fit in memory.
-    let n_sends = plan::count(&model, Window::default());
-    let upcoming = plan::count(
-        &model,
-        Window {
-            from: Some(clock.now()),
-            until: None,
-        },
-    );
+    let planner = plan::Planner::new(&model);
+    let now = clock.now();
+    let (mut n_sends, mut upcoming) = (0usize, 0usize);
+    for slot in planner.slots(Window::default()) {
+        let n = planner.recipients(&slot).len();
+        n_sends += n;
+        if slot.due.timestamp() >= now {
+            upcoming += n;
+        }
+    }
     let languages: Vec<&str> = model
         .templates
         .files

@@ -1,5 +1,6 @@
 //! `herald plan`: what will be sent, when, to whom.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -9,25 +10,43 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::clock::{Clock, parse_instant};
+use crate::model::Model;
 use crate::plan::{self, PlannedSend, Planner, SendSubject, Slot, Source, Window};
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
 #[derive(Serialize)]
-struct JsonSend {
-    due: String,
-    due_utc: String,
-    time_zone: String,
+struct JsonSend<'a> {
+    due: &'a str,
+    due_utc: &'a str,
+    time_zone: &'a str,
     kind: &'static str,
-    roadmap: Option<String>,
-    event: Option<String>,
-    letter: Option<String>,
-    lead: Option<String>,
-    to: String,
-    list: String,
-    language: String,
-    template: String,
-    key: String,
+    roadmap: Option<&'a str>,
+    event: Option<&'a str>,
+    letter: Option<&'a str>,
+    lead: Option<&'a str>,
+    to: &'a str,
+    list: &'a str,
+    language: &'a str,
+    template: &'a str,
+    key: &'a str,
+}
+
+/// The due instant of a row as `plan --json` shows it.
+struct JsonDue {
+    local: String,
+    utc: String,
+    time_zone: String,
+}
+
+impl JsonDue {
+    fn of(due: &jiff::ZonedDateTime) -> JsonDue {
+        JsonDue {
+            local: due.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            utc: due.timestamp().to_string(),
+            time_zone: due.time_zone().iana_name().unwrap_or("UTC").to_owned(),
+        }
+    }
 }
 
 pub fn run(
@@ -54,16 +73,11 @@ pub fn run(
     // made, never all kept.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        let sends = notices
-            .into_iter()
-            .chain(slots.iter().flat_map(|slot| planner.sends(slot)));
-        let mut serializer = serde_json::Serializer::pretty(&mut out);
-        serde::Serializer::collect_seq(&mut serializer, sends.map(json_row))?;
-        writeln!(out)?;
+        print_json(&mut out, &planner, &notices, &slots)?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let total = print_table(&mut out, &planner, &notices, &slots)?;
+    let total = print_table(&mut out, &model, &planner, &notices, &slots)?;
     if total == 0 {
         let all = planner.slots(Window::default());
         let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
@@ -80,33 +94,83 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-fn json_row(send: PlannedSend) -> JsonSend {
-    let kind = send.subject.kind();
-    let (roadmap, event, lead, letter) = match send.subject {
-        SendSubject::Reminder { roadmap, event, lead } => (Some(roadmap), Some(event), Some(lead), None),
-        SendSubject::Letter { letter } => (None, None, None, Some(letter)),
-        SendSubject::Notice { event, .. } => (None, Some(event), None, None),
-    };
-    JsonSend {
-        due: send.due.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
-        due_utc: send.due.timestamp().to_string(),
-        time_zone: send.due.time_zone().iana_name().unwrap_or("UTC").to_owned(),
-        kind,
-        roadmap,
-        event,
-        letter,
-        lead,
-        to: send.to,
-        list: send.list,
-        language: send.language,
-        template: send.template,
-        key: send.key.0,
+/// Prints the notices, then every send of `slots`, as one JSON array.
+fn print_json(
+    out: &mut impl Write,
+    planner: &Planner<'_>,
+    notices: &[PlannedSend],
+    slots: &[Slot<'_>],
+) -> anyhow::Result<()> {
+    use serde::ser::{SerializeSeq, Serializer};
+    let mut serializer = serde_json::Serializer::pretty(&mut *out);
+    let mut rows = serializer.serialize_seq(None)?;
+    for send in notices {
+        let due = JsonDue::of(&send.due);
+        let event = match &send.subject {
+            SendSubject::Notice { event, .. } => Some(event.as_str()),
+            SendSubject::Reminder { .. } | SendSubject::Letter { .. } => None,
+        };
+        rows.serialize_element(&JsonSend {
+            due: &due.local,
+            due_utc: &due.utc,
+            time_zone: &due.time_zone,
+            kind: send.subject.kind(),
+            roadmap: None,
+            event,
+            letter: None,
+            lead: None,
+            to: &send.to,
+            list: &send.list,
+            language: &send.language,
+            template: &send.template,
+            key: &send.key.0,
+        })?;
     }
+    for slot in slots {
+        // What every send of the slot shares is made once.
+        let due = JsonDue::of(&slot.due);
+        let prefix = slot.key_prefix();
+        let (kind, roadmap, event, lead, letter, template) = match slot.source {
+            Source::Reminder { event, lead } => (
+                "reminder",
+                Some(event.roadmap.as_str()),
+                Some(event.id.as_str()),
+                Some(lead.as_str()),
+                None,
+                event.template.as_str(),
+            ),
+            Source::Letter(letter) => ("letter", None, None, None, Some(letter.id.as_str()), letter.template.as_str()),
+        };
+        let mut key = String::new();
+        for recipient in planner.recipients(slot) {
+            key.clear();
+            key.push_str(&prefix);
+            key.push_str(planner.key_address(&recipient));
+            rows.serialize_element(&JsonSend {
+                due: &due.local,
+                due_utc: &due.utc,
+                time_zone: &due.time_zone,
+                kind,
+                roadmap,
+                event,
+                letter,
+                lead,
+                to: recipient.focal_point.email.as_ref(),
+                list: recipient.list,
+                language: &recipient.focal_point.language,
+                template,
+                key: &key,
+            })?;
+        }
+    }
+    rows.end()?;
+    writeln!(out)?;
+    Ok(())
 }
 
 /// One line of the table: the due instant as shown, what, and to whom.
 struct Row<'a> {
-    due: &'a str,
+    due: Cow<'a, str>,
     kind: &'static str,
     what: &'a str,
     lead: &'a str,
@@ -115,7 +179,7 @@ struct Row<'a> {
 }
 
 const HEADER: Row<'static> = Row {
-    due: "DUE",
+    due: Cow::Borrowed("DUE"),
     kind: "KIND",
     what: "EVENT/LETTER",
     lead: "LEAD",
@@ -126,43 +190,75 @@ const HEADER: Row<'static> = Row {
 /// Prints the notices, then every send of `slots`, as a table with aligned
 /// columns, and a summary line; returns how many sends it printed.
 ///
-/// The rows are made twice, once to measure the columns and once to print
-/// them, so that the table never has to be held in memory.
+/// The recipients are found twice, once to measure the columns and once to
+/// print them, so that the table is never held in memory; what a slot's
+/// rows share is formatted once per slot.
 fn print_table(
     out: &mut impl Write,
+    model: &Model,
     planner: &Planner<'_>,
     notices: &[PlannedSend],
     slots: &[Slot<'_>],
 ) -> std::io::Result<usize> {
-    let mut widths = [0usize; 5];
-    let mut sends = 0usize;
-    let mut recipients: HashSet<String> = HashSet::new();
-    for_each_row(planner, notices, slots, |row| {
-        for (width, cell) in widths.iter_mut().zip([row.due, row.kind, row.what, row.lead, row.to]) {
-            *width = (*width).max(cell.chars().count());
-        }
-        sends += 1;
-        if !recipients.contains(row.to) {
-            recipients.insert(row.to.to_owned());
-        }
-        Ok(())
-    })?;
-    for (width, cell) in widths
-        .iter_mut()
-        .zip([HEADER.due, HEADER.kind, HEADER.what, HEADER.lead, HEADER.to])
-    {
-        *width = (*width).max(cell.chars().count());
+    let width = |text: &str| text.chars().count();
+    let address_widths: Vec<usize> = model.focal_points.iter().map(|fp| width(fp.email.as_ref())).collect();
+    let notice_rows: Vec<Row<'_>> = notices.iter().map(notice_row).collect();
+    let slot_rows: Vec<SlotRow<'_>> = slots.iter().map(SlotRow::of).collect();
+    let mut widths = HEADER.widths(width);
+    for row in &notice_rows {
+        widths = max_widths(widths, row.widths(width));
     }
-    let mut write_row = |row: Row<'_>| {
-        let [due, kind, what, lead, to] = widths;
+    let mut sends = notice_rows.len();
+    let mut on_a_slot = vec![false; model.focal_points.len()];
+    for (slot, row) in slots.iter().zip(&slot_rows) {
+        widths = max_widths(widths, [width(&row.due), width(row.kind), width(row.what), width(row.lead), 0]);
+        for recipient in planner.recipients(slot) {
+            widths[4] = widths[4].max(address_widths[recipient.index]);
+            on_a_slot[recipient.index] = true;
+            sends += 1;
+        }
+    }
+    let recipients: HashSet<&str> = notices
+        .iter()
+        .map(|send| send.to.as_str())
+        .chain(
+            model
+                .focal_points
+                .iter()
+                .zip(&on_a_slot)
+                .filter(|(_, on)| **on)
+                .map(|(fp, _)| fp.email.as_ref()),
+        )
+        .collect();
+
+    let [due, kind, what, lead, to] = widths;
+    let mut write_row = |row: &Row<'_>| {
         writeln!(
             out,
             "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  {:<to$}  {}",
             row.due, row.kind, row.what, row.lead, row.to, row.language
         )
     };
-    write_row(HEADER)?;
-    for_each_row(planner, notices, slots, write_row)?;
+    write_row(&HEADER)?;
+    for row in &notice_rows {
+        write_row(row)?;
+    }
+    let padding = " ".repeat(to);
+    for (slot, row) in slots.iter().zip(&slot_rows) {
+        let head = format!(
+            "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  ",
+            row.due, row.kind, row.what, row.lead
+        );
+        for recipient in planner.recipients(slot) {
+            out.write_all(head.as_bytes())?;
+            let address: &str = recipient.focal_point.email.as_ref();
+            out.write_all(address.as_bytes())?;
+            out.write_all(padding[..to - address_widths[recipient.index]].as_bytes())?;
+            out.write_all(b"  ")?;
+            out.write_all(recipient.focal_point.language.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
     let recipients = recipients.len();
     writeln!(
         out,
@@ -173,48 +269,55 @@ fn print_table(
     Ok(sends)
 }
 
-/// Calls `f` with each row of the table, in order.
-fn for_each_row(
-    planner: &Planner<'_>,
-    notices: &[PlannedSend],
-    slots: &[Slot<'_>],
-    mut f: impl FnMut(Row<'_>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    for send in notices {
-        let due = shown(&send.due);
-        let (what, lead) = match &send.subject {
-            SendSubject::Reminder { event, lead, .. } => (event.as_str(), lead.as_str()),
-            SendSubject::Letter { letter } => (letter.as_str(), ""),
-            SendSubject::Notice { event, .. } => (event.as_str(), ""),
-        };
-        f(Row {
-            due: &due,
-            kind: send.subject.kind(),
-            what,
-            lead,
-            to: &send.to,
-            language: &send.language,
-        })?;
+impl Row<'_> {
+    /// The widths of the first five columns (the last is not padded).
+    fn widths(&self, width: impl Fn(&str) -> usize) -> [usize; 5] {
+        [&self.due, self.kind, self.what, self.lead, self.to].map(|cell| width(cell))
     }
-    for slot in slots {
-        let due = shown(&slot.due);
+}
+
+fn max_widths(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
+    std::array::from_fn(|i| a[i].max(b[i]))
+}
+
+/// The row of a notice.
+fn notice_row(send: &PlannedSend) -> Row<'_> {
+    let (what, lead) = match &send.subject {
+        SendSubject::Reminder { event, lead, .. } => (event.as_str(), lead.as_str()),
+        SendSubject::Letter { letter } => (letter.as_str(), ""),
+        SendSubject::Notice { event, .. } => (event.as_str(), ""),
+    };
+    Row {
+        due: Cow::Owned(shown(&send.due)),
+        kind: send.subject.kind(),
+        what,
+        lead,
+        to: &send.to,
+        language: &send.language,
+    }
+}
+
+/// The cells that every row of a slot shares.
+struct SlotRow<'a> {
+    due: String,
+    kind: &'static str,
+    what: &'a str,
+    lead: &'a str,
+}
+
+impl<'a> SlotRow<'a> {
+    fn of(slot: &Slot<'a>) -> SlotRow<'a> {
         let (kind, what, lead) = match slot.source {
             Source::Reminder { event, lead } => ("reminder", event.id.as_str(), lead.as_str()),
             Source::Letter(letter) => ("letter", letter.id.as_str(), ""),
         };
-        for recipient in planner.recipients(slot) {
-            let focal_point = recipient.focal_point;
-            f(Row {
-                due: &due,
-                kind,
-                what,
-                lead,
-                to: focal_point.email.as_ref(),
-                language: &focal_point.language,
-            })?;
+        SlotRow {
+            due: shown(&slot.due),
+            kind,
+            what,
+            lead,
         }
     }
-    Ok(())
 }
 
 /// A due instant as the table shows it, in its own zone.
