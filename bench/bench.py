@@ -141,17 +141,37 @@ def throughput(work, n, connections):
         sink.stop()
 
 
+# The daemon's clock starts here for the idle and start parts: the middle
+# of the generated schedule (two years from 2030-01-06), so that the outbox's
+# 48-hour horizon is as full as on a working day, and at 00:00Z, hours before
+# the first send due (reminders go out at 08:00 and 13:00 in New York and
+# Geneva), so that the daemon stays idle.
+REHEARSE_FROM = "2031-01-05T00:00:00Z"
+
+
+def planned_at_start(logpath):
+    """How many sends the start-up reconcile put in the outbox."""
+    for line in open(logpath):
+        found = re.search(r"outbox reconciled with the plan changes=\+(\d+) planned", line)
+        if found:
+            return int(found.group(1))
+    return 0
+
+
 def idle(work, seconds):
     config = os.path.join(work, "idle")
     gen(config, "--focal", 1000, "--events", 200)
     state = os.path.join(work, "idle-state")
     shutil.rmtree(state, ignore_errors=True)
     logpath = os.path.join(work, "idle.log")
-    proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state], stderr=open(logpath, "w"))
+    proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state,
+                             "--rehearse-from", REHEARSE_FROM], stderr=open(logpath, "w"))
     try:
         if not wait_for_line(logpath, r"herald::daemon: ready", 300):
             figure("idle", "n/a", "", "the daemon did not get ready")
             return
+        figure("idle: sends in the outbox", "%d" % planned_at_start(logpath), "",
+               "the 48 hours from %s" % REHEARSE_FROM)
         time.sleep(2)
         cpu0 = proc_cpu(proc.pid)
         time.sleep(seconds)
@@ -184,12 +204,13 @@ def start_reload(work, n, events):
     for label in ("first start (empty outbox)", "restart (outbox filled)"):
         logpath = os.path.join(work, "start.log")
         t0 = time.time()
-        proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state],
-                                stderr=open(logpath, "w"))
+        proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state,
+                                 "--rehearse-from", REHEARSE_FROM], stderr=open(logpath, "w"))
         line = wait_for_line(logpath, r"herald::daemon: ready", 600)
         if line:
             figure("start to READY, %s" % label, "%.0f" % ((log_time(line) - t0) * 1000), "ms",
-                   "%d focal points, %d events" % (n, events))
+                   "%d focal points, %d events; %d sends put in the outbox"
+                   % (n, events, planned_at_start(logpath)))
         if label.startswith("restart") and line:
             size = os.path.getsize(logpath)
             t1 = time.time()

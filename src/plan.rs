@@ -289,15 +289,27 @@ impl<'m> Planner<'m> {
             .map(move |recipient| match source {
                 Source::Reminder { event, lead } => {
                     let key_address = self.key_address(&recipient);
-                    reminder_send(event, lead, recipient.focal_point, recipient.list, key_address, due.clone())
+                    reminder_send(
+                        event,
+                        lead,
+                        recipient.focal_point,
+                        recipient.list,
+                        key_address,
+                        due.clone(),
+                    )
                 }
-                Source::Letter(letter) => letter_send(letter, recipient.focal_point, recipient.list, due.clone()),
+                Source::Letter(letter) => {
+                    letter_send(letter, recipient.focal_point, recipient.list, due.clone())
+                }
             })
     }
 
     /// Every send due in `window`, ordered by due instant, then key.
     pub fn plan(&self, window: Window) -> Vec<PlannedSend> {
-        self.slots(window).iter().flat_map(|slot| self.sends(slot)).collect()
+        self.slots(window)
+            .iter()
+            .flat_map(|slot| self.sends(slot))
+            .collect()
     }
 
     /// The focal points on any of `lists`, with the list through which
@@ -320,7 +332,13 @@ impl<'m> Planner<'m> {
     /// The send that an outbox entry with this key stands for in the
     /// current model, wherever its due instant now is; `None` when the
     /// model no longer makes it.
-    pub fn send_for(&self, kind: &str, subject: &str, lead: Option<&str>, recipient: &str) -> Option<PlannedSend> {
+    pub fn send_for(
+        &self,
+        kind: &str,
+        subject: &str,
+        lead: Option<&str>,
+        recipient: &str,
+    ) -> Option<PlannedSend> {
         let model = self.model;
         let focal_point = model.focal_point(recipient)?;
         let key_address = key_address(focal_point);

@@ -139,7 +139,14 @@ fn print_json(
                 None,
                 event.template.as_str(),
             ),
-            Source::Letter(letter) => ("letter", None, None, None, Some(letter.id.as_str()), letter.template.as_str()),
+            Source::Letter(letter) => (
+                "letter",
+                None,
+                None,
+                None,
+                Some(letter.id.as_str()),
+                letter.template.as_str(),
+            ),
         };
         let mut key = String::new();
         for recipient in planner.recipients(slot) {
@@ -201,7 +208,11 @@ fn print_table(
     slots: &[Slot<'_>],
 ) -> std::io::Result<usize> {
     let width = |text: &str| text.chars().count();
-    let address_widths: Vec<usize> = model.focal_points.iter().map(|fp| width(fp.email.as_ref())).collect();
+    let address_widths: Vec<usize> = model
+        .focal_points
+        .iter()
+        .map(|fp| width(fp.email.as_ref()))
+        .collect();
     let notice_rows: Vec<Row<'_>> = notices.iter().map(notice_row).collect();
     let slot_rows: Vec<SlotRow<'_>> = slots.iter().map(SlotRow::of).collect();
     let mut widths = HEADER.widths(width);
@@ -211,7 +222,16 @@ fn print_table(
     let mut sends = notice_rows.len();
     let mut on_a_slot = vec![false; model.focal_points.len()];
     for (slot, row) in slots.iter().zip(&slot_rows) {
-        widths = max_widths(widths, [width(&row.due), width(row.kind), width(row.what), width(row.lead), 0]);
+        widths = max_widths(
+            widths,
+            [
+                width(&row.due),
+                width(row.kind),
+                width(row.what),
+                width(row.lead),
+                0,
+            ],
+        );
         for recipient in planner.recipients(slot) {
             widths[4] = widths[4].max(address_widths[recipient.index]);
             on_a_slot[recipient.index] = true;

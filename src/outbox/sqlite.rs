@@ -200,10 +200,12 @@ fn insert(
     reason: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    // Cached: a reconcile inserts thousands of rows with this statement.
+    tx.prepare_cached(
         "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-        params![
+    )?
+    .execute(params![
             spec.key,
             spec.kind,
             spec.subject,
@@ -217,8 +219,7 @@ fn insert(
             state.as_str(),
             reason,
             now
-        ],
-    )?;
+    ])?;
     Ok(())
 }
 
@@ -250,8 +251,9 @@ impl Outbox for SqliteOutbox {
 
     fn entries_in(&self, state: State) -> Result<Vec<Entry>, OutboxError> {
         self.with("reading the outbox", |c| {
-            let mut statement =
-                c.prepare(&format!("SELECT {COLUMNS} FROM sends WHERE state = ?1 ORDER BY due, key"))?;
+            let mut statement = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM sends WHERE state = ?1 ORDER BY due, key"
+            ))?;
             let rows = statement.query_map([state.as_str()], entry_from_row)?;
             rows.collect()
         })
@@ -278,21 +280,22 @@ impl Outbox for SqliteOutbox {
                 insert(&tx, spec, State::Skipped, Some(reason), now)?;
             }
             for spec in changes.reschedule.iter().chain(&changes.revive) {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE sends SET due = ?2, zone = ?3, list = ?4, language = ?5, template = ?6, lead = ?7,
                             revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8
                      WHERE key = ?1 AND state IN ('planned', 'cancelled')",
-                    params![spec.key, secs(spec.due), spec.zone, spec.list, spec.language, spec.template, spec.lead, now],
-                )?;
+                )?
+                .execute(params![spec.key, secs(spec.due), spec.zone, spec.list, spec.language, spec.template, spec.lead, now])?;
             }
             for row in &changes.calendar {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (event) DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature,
                         location = excluded.location, snapshot = excluded.snapshot, previous = excluded.previous,
                         removed = excluded.removed, notices = excluded.notices",
-                    params![
+                )?
+                .execute(params![
                         row.event,
                         row.sequence,
                         row.signature,
@@ -301,21 +304,20 @@ impl Outbox for SqliteOutbox {
                         row.previous,
                         row.removed,
                         row.notices
-                    ],
-                )?;
+                    ])?;
             }
             for (key, reason) in &changes.cancel {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE sends SET state = 'cancelled', reason = ?2, updated_at = ?3 WHERE key = ?1 AND state = 'planned'",
-                    params![key, reason, now],
-                )?;
+                )?
+                .execute(params![key, reason, now])?;
             }
             // In the same transaction as the sends it vouches for.
             if let Some(until) = changes.planned_until {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO kv (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    params![PLANNED_UNTIL, secs(until).to_string()],
-                )?;
+                )?
+                .execute(params![PLANNED_UNTIL, secs(until).to_string()])?;
             }
             tx.commit()
         })

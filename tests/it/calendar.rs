@@ -166,7 +166,11 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let state = tempfile::tempdir().unwrap();
     // Without the watch, so that only the signals reload.
-    let mut daemon = Daemon::spawn(config.run_before_the_future_meeting(state.path()).arg("--no-watch"));
+    let mut daemon = Daemon::spawn(
+        config
+            .run_before_the_future_meeting(state.path())
+            .arg("--no-watch"),
+    );
     daemon.wait_for("herald::daemon: ready");
     let maildir = state.path().join("maildir/new");
     let read_maildir = || -> Vec<Vec<u8>> {

@@ -67,7 +67,11 @@ fn signals_reload_and_stop_the_daemon() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let state = tempfile::tempdir().unwrap();
     // Without the watch, so that only the signals reload.
-    let mut daemon = Daemon::spawn(config.run_before_the_future_meeting(state.path()).arg("--no-watch"));
+    let mut daemon = Daemon::spawn(
+        config
+            .run_before_the_future_meeting(state.path())
+            .arg("--no-watch"),
+    );
     let ready = daemon.wait_for("herald::daemon: ready");
     assert!(ready.contains("planned=27"), "{ready}");
 
