@@ -25,25 +25,51 @@ const CSV_COLUMNS: &[&str] = &[
     "leads",
 ];
 
+/// Where a field or row was written. Only a problem's place is ever shown,
+/// so it is worked out then: finding the line of a span scans the file, and
+/// doing it for every field of 10,000 focal points made loading quadratic.
+#[derive(Clone)]
+enum At {
+    /// A span of a TOML file.
+    Span(std::ops::Range<usize>),
+    /// A CSV line, and the column (named in the message, as a spreadsheet
+    /// user looks for it).
+    Cell { line: usize, column: &'static str },
+}
+
+impl At {
+    fn error(&self, src: &SourceFile<'_>, message: String) -> Diagnostic {
+        match self {
+            At::Span(span) => src.at(span.clone(), message),
+            At::Cell { line, column } => Diagnostic {
+                file: src.path.to_owned(),
+                place: Place::Line(*line),
+                message: if column.is_empty() {
+                    message
+                } else {
+                    format!("column {column}: {message}")
+                },
+                snippet: None,
+            },
+        }
+    }
+}
+
 /// One field of a focal point, with where it was written.
 struct Field {
     text: String,
-    at: Diagnostic,
+    at: At,
 }
 
 impl Field {
-    /// A diagnostic at this field; CSV fields carry a "column NAME: " prefix.
-    fn error(&self, message: String) -> Diagnostic {
-        Diagnostic {
-            message: format!("{}{message}", self.at.message),
-            ..self.at.clone()
-        }
+    fn error(&self, src: &SourceFile<'_>, message: String) -> Diagnostic {
+        self.at.error(src, message)
     }
 }
 
 /// A focal point as read, before checking; the same for TOML and CSV.
 struct Row {
-    at: Diagnostic,
+    at: At,
     name: Field,
     email: Field,
     mission: Option<Field>,
@@ -65,7 +91,9 @@ pub fn load_all(
     diagnostics: &mut Diagnostics,
 ) -> Vec<FocalPoint> {
     let mut focal_points = Vec::new();
-    let mut seen: HashMap<String, Diagnostic> = HashMap::new();
+    // Each address's first place: its file (in `texts`) and field.
+    let mut seen: HashMap<String, (usize, At)> = HashMap::new();
+    let mut texts: Vec<(&Path, String)> = Vec::new();
     for path in files {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -74,10 +102,11 @@ pub fn load_all(
                 continue;
             }
         };
+        let src = SourceFile { path, text: &text };
         let rows = if path.extension().is_some_and(|e| e == "csv") {
-            csv_rows(path, &text, diagnostics)
+            csv_rows(&src, diagnostics)
         } else {
-            toml_rows(path, &text, diagnostics)
+            toml_rows(&src, diagnostics)
         };
         let file_list = path
             .file_stem()
@@ -85,21 +114,30 @@ pub fn load_all(
             .unwrap_or_default()
             .to_owned();
         for row in rows {
-            let Some(focal_point) = check_row(&row, &file_list, lists, default_language, diagnostics) else {
+            let Some(focal_point) = check_row(&src, &row, &file_list, lists, default_language, diagnostics)
+            else {
                 continue;
             };
             let key = focal_point.email.to_string().to_lowercase();
-            if let Some(first) = seen.get(&key) {
-                diagnostics.push(row.email.error(format!(
-                    "{} is listed twice; the first is at {}: merge the two (a focal point can be on several lists)",
-                    focal_point.email,
-                    where_of(first)
-                )));
+            if let Some((file, at)) = seen.get(&key) {
+                let first = match texts.get(*file) {
+                    Some((path, text)) => at.error(&SourceFile { path, text }, String::new()),
+                    None => at.error(&src, String::new()),
+                };
+                diagnostics.push(row.email.error(
+                    &src,
+                    format!(
+                        "{} is listed twice; the first is at {}: merge the two (a focal point can be on several lists)",
+                        focal_point.email,
+                        where_of(&first)
+                    ),
+                ));
                 continue;
             }
-            seen.insert(key, row.email.at.clone());
+            seen.insert(key, (texts.len(), row.email.at.clone()));
             focal_points.push(focal_point);
         }
+        texts.push((path, text));
     }
     focal_points
 }
@@ -113,6 +151,7 @@ fn where_of(at: &Diagnostic) -> String {
 }
 
 fn check_row(
+    src: &SourceFile<'_>,
     row: &Row,
     file_list: &str,
     lists: Option<&BTreeMap<String, List>>,
@@ -123,7 +162,7 @@ fn check_row(
     let mut run = |field: &Field, result: Result<_, String>| match result {
         Ok(value) => Some(value),
         Err(message) => {
-            diagnostics.push(field.error(message));
+            diagnostics.push(field.error(src, message));
             None
         }
     };
@@ -131,24 +170,25 @@ fn check_row(
     let email = match values::address(&row.email.text) {
         Ok(address) => Some(address),
         Err(message) => {
-            diagnostics.push(row.email.error(message));
+            diagnostics.push(row.email.error(src, message));
             None
         }
     };
-    let mission = optional(&row.mission, |t| values::one_line(t, "the mission"), diagnostics);
+    let mission = optional(src, &row.mission, |t| values::one_line(t, "the mission"), diagnostics);
     let honorific = optional(
+        src,
         &row.honorific,
         |t| values::one_line(t, "the honorific"),
         diagnostics,
     );
-    let language =
-        optional(&row.language, values::language, diagnostics).unwrap_or_else(|| default_language.to_owned());
-    let zone = optional(&row.time_zone, values::zone, diagnostics);
+    let language = optional(src, &row.language, values::language, diagnostics)
+        .unwrap_or_else(|| default_language.to_owned());
+    let zone = optional(src, &row.time_zone, values::zone, diagnostics);
     let mut list_ids = Vec::new();
     for field in &row.lists {
         match lists {
             Some(lists) if !lists.contains_key(&field.text) => {
-                diagnostics.push(field.error(unknown_list_message(&field.text, lists)));
+                diagnostics.push(field.error(src, unknown_list_message(&field.text, lists)));
             }
             _ => list_ids.push(field.text.clone()),
         }
@@ -157,19 +197,19 @@ fn check_row(
         if lists.is_none_or(|lists| lists.contains_key(file_list)) {
             list_ids.push(file_list.to_owned());
         } else {
-            diagnostics.push(Diagnostic {
-                message: format!(
+            diagnostics.push(row.at.error(
+                src,
+                format!(
                     "this focal point names no list, and there is no list {file_list:?} named like the file: add `lists`, or declare [lists.{file_list}] in herald.toml"
                 ),
-                ..row.at.clone()
-            });
+            ));
         }
     }
     let mut leads = Vec::new();
     for field in &row.leads {
         match values::lead(&field.text) {
             Ok(lead) => leads.push(lead),
-            Err(message) => diagnostics.push(field.error(message)),
+            Err(message) => diagnostics.push(field.error(src, message)),
         }
     }
     if diagnostics.len() > errors_before {
@@ -188,6 +228,7 @@ fn check_row(
 }
 
 fn optional<T>(
+    src: &SourceFile<'_>,
     field: &Option<Field>,
     validate: impl FnOnce(&str) -> Result<T, String>,
     diagnostics: &mut Diagnostics,
@@ -196,22 +237,21 @@ fn optional<T>(
     match validate(&field.text) {
         Ok(value) => Some(value),
         Err(message) => {
-            diagnostics.push(field.error(message));
+            diagnostics.push(field.error(src, message));
             None
         }
     }
 }
 
-fn toml_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> {
-    let src = SourceFile { path, text };
-    let file: raw::FocalPointsFile = match toml::from_str(text) {
+fn toml_rows(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Vec<Row> {
+    let file: raw::FocalPointsFile = match toml::from_str(src.text) {
         Ok(file) => file,
         Err(err) => {
             let message = err.message().trim_end().to_owned();
             diagnostics.push(match err.span() {
                 Some(span) => src.at(span, message),
                 None => Diagnostic {
-                    file: path.to_owned(),
+                    file: src.path.to_owned(),
                     place: Place::File,
                     message,
                     snippet: None,
@@ -222,14 +262,14 @@ fn toml_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row>
     };
     let field = |text: &raw::Text| Field {
         text: text.get_ref().clone(),
-        at: src.at(text.span(), ""),
+        at: At::Span(text.span()),
     };
     file.focal_points
         .iter()
         .map(|spanned| {
             let fp = spanned.get_ref();
             Row {
-                at: src.at(spanned.span(), ""),
+                at: At::Span(spanned.span()),
                 name: field(&fp.name),
                 email: field(&fp.email),
                 mission: fp.mission.as_ref().map(field),
@@ -243,10 +283,11 @@ fn toml_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row>
         .collect()
 }
 
-fn csv_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> {
+fn csv_rows(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Vec<Row> {
+    let path = src.path;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(src.text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(headers) => headers
             .iter()
@@ -300,21 +341,15 @@ fn csv_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> 
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
-        // CSV diagnostics name the column, as a spreadsheet user looks for it.
-        let at = |name: &str| Diagnostic {
-            file: path.to_owned(),
-            place: Place::Line(line),
-            message: format!("column {name}: "),
-            snippet: None,
-        };
-        let cell = |name: &str| -> Option<Field> {
+        let at = |column: &'static str| At::Cell { line, column };
+        let cell = |name: &'static str| -> Option<Field> {
             let text = record.get(column(name)?)?;
             (!text.is_empty()).then(|| Field {
                 text: text.to_owned(),
                 at: at(name),
             })
         };
-        let split = |name: &str| -> Vec<Field> {
+        let split = |name: &'static str| -> Vec<Field> {
             cell(name)
                 .map(|field| {
                     field
@@ -330,17 +365,14 @@ fn csv_rows(path: &Path, text: &str, diagnostics: &mut Diagnostics) -> Vec<Row> 
                 })
                 .unwrap_or_default()
         };
-        let required = |name: &str| {
+        let required = |name: &'static str| {
             cell(name).unwrap_or(Field {
                 text: String::new(),
                 at: at(name),
             })
         };
         rows.push(Row {
-            at: Diagnostic {
-                message: String::new(),
-                ..at("name")
-            },
+            at: at(""),
             name: required("name"),
             email: required("email"),
             mission: cell("mission"),

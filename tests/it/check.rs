@@ -361,3 +361,20 @@ fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
     let settings = smtp_of(config.load().unwrap());
     assert_eq!(settings.password.as_deref(), Some("s3cret from a file"));
 }
+
+/// An address on two list files: reported at the second, naming the first
+/// by its line (and column, in TOML).
+#[test]
+fn an_address_listed_twice() {
+    let config = ConfigDir::example();
+    config.write(
+        "lists/zz-again.toml",
+        "[[focal_points]]\nname = \"Amina again\"\nemail = \"Amina.Diallo@senegal-mission.example.org\"\nlists = [\"member-states\"]\n",
+    );
+    assert_eq!(
+        config.problems(),
+        [format!(
+            "ROOT/config/lists/zz-again.toml:3:9: Amina.Diallo@senegal-mission.example.org is listed twice; the first is at ROOT/{CSV}:2: merge the two (a focal point can be on several lists)\n    | email = \"Amina.Diallo@senegal-mission.example.org\"\n    |         ^"
+        )]
+    );
+}
