@@ -141,12 +141,16 @@ pub struct Recipient<'m> {
 pub struct Planner<'m> {
     model: &'m Model,
     /// Each list's focal points, as indices into `model.focal_points`, in
-    /// config order.
+    /// key order, so that a slot's recipients come out (nearly) sorted.
     members: HashMap<&'m str, Vec<usize>>,
     /// Each focal point's address as keys have it (lower case).
     key_addresses: Vec<String>,
     /// Each focal point's place in the order of `key_addresses`.
     rank: Vec<usize>,
+    /// Whether two focal points have the same key address. `config::load`
+    /// refuses that, so recipients are told apart by index alone, unless a
+    /// model made otherwise has such twins.
+    twins: bool,
     /// Every lead any focal point has of its own: with the event's and its
     /// lists', the leads a slot can have.
     own_leads: Vec<&'m Lead>,
@@ -159,6 +163,9 @@ impl<'m> Planner<'m> {
         let key_addresses: Vec<String> = model.focal_points.iter().map(key_address).collect();
         let mut by_key: Vec<usize> = (0..key_addresses.len()).collect();
         by_key.sort_by(|&a, &b| key_addresses[a].cmp(&key_addresses[b]));
+        let twins = by_key
+            .windows(2)
+            .any(|pair| key_addresses[pair[0]] == key_addresses[pair[1]]);
         let mut rank = vec![0; by_key.len()];
         for (place, &index) in by_key.iter().enumerate() {
             rank[index] = place;
@@ -177,11 +184,15 @@ impl<'m> Planner<'m> {
                 }
             }
         }
+        for list_members in members.values_mut() {
+            list_members.sort_by_key(|&index| rank[index]);
+        }
         Planner {
             model,
             members,
             key_addresses,
             rank,
+            twins,
             own_leads,
         }
     }
@@ -267,11 +278,16 @@ impl<'m> Planner<'m> {
             }
             Source::Letter(letter) => self.members_of(&letter.lists).collect(),
         };
-        // Stable: a focal point on two of the lists keeps the first.
+        // The members of each list come in key order: this only merges the
+        // lists of the slot (stable: a focal point on two of them keeps the
+        // first).
         recipients.sort_by_key(|recipient| self.rank[recipient.index]);
-        // Equal addresses are refused at load; two in one plan would be
-        // one send.
-        recipients.dedup_by(|a, b| self.key_addresses[a.index] == self.key_addresses[b.index]);
+        // A focal point on two of the lists, or twins (one key, one send).
+        if self.twins {
+            recipients.dedup_by(|a, b| self.key_addresses[a.index] == self.key_addresses[b.index]);
+        } else {
+            recipients.dedup_by_key(|recipient| recipient.index);
+        }
         recipients
     }
 
