@@ -273,7 +273,7 @@ fn print_table(
             out.write_all(head.as_bytes())?;
             let address: &str = recipient.focal_point.email.as_ref();
             out.write_all(address.as_bytes())?;
-            out.write_all(padding[..to - address_widths[recipient.index]].as_bytes())?;
+            out.write_all(&padding.as_bytes()[..to - address_widths[recipient.index]])?;
             out.write_all(b"  ")?;
             out.write_all(recipient.focal_point.language.as_bytes())?;
             out.write_all(b"\n")?;
@@ -292,7 +292,7 @@ fn print_table(
 impl Row<'_> {
     /// The widths of the first five columns (the last is not padded).
     fn widths(&self, width: impl Fn(&str) -> usize) -> [usize; 5] {
-        [&self.due, self.kind, self.what, self.lead, self.to].map(|cell| width(cell))
+        [&*self.due, self.kind, self.what, self.lead, self.to].map(width)
     }
 }
 

@@ -174,7 +174,12 @@ fn check_row(
             None
         }
     };
-    let mission = optional(src, &row.mission, |t| values::one_line(t, "the mission"), diagnostics);
+    let mission = optional(
+        src,
+        &row.mission,
+        |t| values::one_line(t, "the mission"),
+        diagnostics,
+    );
     let honorific = optional(
         src,
         &row.honorific,

@@ -161,7 +161,7 @@ impl Scheduler {
                 return reconcile::Outside::Keep;
             }
             match planner.send_for(&spec.kind, &spec.subject, spec.lead.as_deref(), &spec.recipient) {
-                Some(send) => reconcile::Outside::Moved(send),
+                Some(send) => reconcile::Outside::Moved(Box::new(send)),
                 None => reconcile::Outside::Gone(why_gone(model, entry)),
             }
         });
@@ -543,5 +543,37 @@ pub fn wait_for(next_due: Option<Timestamp>, now: Timestamp, tick: SignedDuratio
     match next_due {
         Some(due) => now.duration_until(due).clamp(SignedDuration::ZERO, tick),
         None => tick,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_plan_window_starts_where_the_last_one_ended_or_at_the_late_window() {
+        let late = SignedDuration::from_hours(6);
+        let now = at("2017-10-05T19:00:00Z");
+        let until = Some(at("2017-10-07T19:00:00Z"));
+        // A first start: the late window back, the horizon ahead.
+        let first = plan_window(None, now, late);
+        assert_eq!(
+            (first.from, first.until),
+            (Some(at("2017-10-05T13:00:00Z")), until)
+        );
+        // After three days down: from where the last plan ended.
+        let after_downtime = plan_window(Some(at("2017-10-02T19:30:00Z")), now, late);
+        assert_eq!(after_downtime.from, Some(at("2017-10-02T19:30:00Z")));
+        // Running: the late window, so a send new to the plan and due a
+        // moment ago still goes out.
+        let running = plan_window(Some(at("2017-10-07T10:00:00Z")), now, late);
+        assert_eq!(
+            (running.from, running.until),
+            (Some(at("2017-10-05T13:00:00Z")), until)
+        );
     }
 }

@@ -38,7 +38,7 @@ pub fn spec_of(send: &PlannedSend) -> SendSpec {
 pub enum Outside {
     /// The model still makes it, due outside the window (its event
     /// moved): it stays, with its new details.
-    Moved(PlannedSend),
+    Moved(Box<PlannedSend>),
     /// The model no longer makes it: cancelled, with why in words.
     Gone(String),
     /// Not the planner's to judge (a letter sent on demand, a notice).
@@ -269,6 +269,37 @@ mod tests {
             "{}",
             summary(&changes)
         );
+    }
+
+    #[test]
+    fn planned_entries_outside_the_window_are_moved_cancelled_or_kept() {
+        let moved_before = send("moved", "2017-10-02T09:00[UTC]");
+        let moved_after = send("moved", "2017-12-02T09:00[UTC]");
+        let unchanged = send("unchanged", "2017-12-01T09:00[UTC]");
+        let gone = send("gone", "2017-10-02T09:00[UTC]");
+        let on_demand = send("on-demand", "2017-10-02T09:00[UTC]");
+        let entries = [
+            entry(&moved_before, State::Planned),
+            entry(&unchanged, State::Planned),
+            entry(&gone, State::Planned),
+            entry(&on_demand, State::Planned),
+        ];
+        // The window's plan is empty: every entry is outside it.
+        let changes = reconcile(
+            &[],
+            &entries,
+            NOW.parse().unwrap(),
+            SignedDuration::from_hours(6),
+            |entry| match entry.spec.key.as_str() {
+                "moved" => Outside::Moved(Box::new(moved_after.clone())),
+                "unchanged" => Outside::Moved(Box::new(unchanged.clone())),
+                "gone" => Outside::Gone("removed".into()),
+                _ => Outside::Keep,
+            },
+        );
+        assert_eq!(changes.reschedule, vec![spec_of(&moved_after)]);
+        assert_eq!(changes.cancel, vec![("gone".to_owned(), "removed".to_owned())]);
+        assert!(changes.insert.is_empty() && changes.revive.is_empty() && changes.insert_skipped.is_empty());
     }
 
     #[test]

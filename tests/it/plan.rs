@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use herald::config::Environment;
 use herald::model::{Event, EventStatus, Hours, Lead, Model, Roadmap, Schedule, Zone};
-use herald::plan::{PlannedSend, SendSubject, Window, plan};
+use herald::plan::{PlannedSend, Planner, SendSubject, Window, plan};
 use jiff::civil::{Date, Time};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -315,6 +315,21 @@ proptest! {
         let after = plan(&model, Window { from: Some(at), until: None });
         prop_assert_eq!(before.len() + after.len(), all.len());
         prop_assert!(before.iter().all(|s| s.due.timestamp() < at));
+    }
+
+    /// The daemon finds the send an outbox row stands for by its parts
+    /// (`Planner::send_for`): it must be exactly the send the plan makes.
+    #[test]
+    fn every_send_is_found_again_from_its_key(model in arb_model()) {
+        let planner = Planner::new(&model);
+        for send in planner.plan(Window::default()) {
+            let SendSubject::Reminder { event, lead, .. } = &send.subject else { continue };
+            let found = planner.send_for("reminder", event, Some(lead), &send.to);
+            prop_assert_eq!(found.as_ref(), Some(&send));
+        }
+        // A lead the recipient does not get, or an address on no list, is no send.
+        prop_assert_eq!(planner.send_for("reminder", "event-0", Some("13d"), "k.watanabe@japan-mission.example.org"), None);
+        prop_assert_eq!(planner.send_for("reminder", "event-0", Some("1d"), "nobody@example.org"), None);
     }
 }
 
