@@ -346,95 +346,121 @@ impl Renderer {
         }
     }
 
-    /// Renders every event's reminder and every letter in every language,
-    /// with a reader in a far time zone so the reader-zone text is exercised.
+    /// Renders every event's reminder and notices and every letter in every
+    /// language, with a reader in a far time zone so the reader-zone text is
+    /// exercised.
+    ///
+    /// The languages are checked at once, each on a thread of its own: the
+    /// daemon's start and every reload wait for this, and with hundreds of
+    /// events it is most of their time.
     fn check_renders(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
+        let found: Vec<Vec<(RenderError, String)>> = std::thread::scope(|scope| {
+            let checks: Vec<_> = self
+                .languages
+                .keys()
+                .map(|language| scope.spawn(move || self.check_language(model, language)))
+                .collect();
+            checks
+                .into_iter()
+                .map(|check| {
+                    check
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
         // A mistake in a template shows on every event; report it once.
         let mut seen = BTreeSet::new();
-        let mut report = |problem: RenderError, context: String| {
+        for (problem, context) in found.into_iter().flatten() {
             if seen.insert(problem.clone()) {
                 problems.insert(with_context(problem, &context));
             }
-        };
-        for language in self.languages.keys() {
-            let sample = sample_reader(language, &model.lists);
-            for roadmap in &model.roadmaps {
-                for event in &roadmap.events {
+        }
+    }
+
+    /// [`Renderer::check_renders`] in one language: the problems, each with
+    /// what was being rendered, in the order found.
+    fn check_language(&self, model: &Model, language: &String) -> Vec<(RenderError, String)> {
+        let mut found = Vec::new();
+        let mut report = |problem: RenderError, context: String| found.push((problem, context));
+        let sample = sample_reader(language, &model.lists);
+        for roadmap in &model.roadmaps {
+            for event in &roadmap.events {
+                let send = PlannedSend {
+                    due: event.zone.at(
+                        event.schedule.first_day().unwrap_or_default(),
+                        jiff::civil::Time::midnight(),
+                    ),
+                    subject: SendSubject::Reminder {
+                        roadmap: roadmap.id.clone(),
+                        event: event.id.clone(),
+                        lead: "1d".to_owned(),
+                    },
+                    to: sample.email.to_string(),
+                    list: event.lists.first().cloned().unwrap_or_default(),
+                    language: language.clone(),
+                    template: event.template.clone(),
+                    key: crate::plan::SendKey(String::new()),
+                };
+                if let Err(problem) = self.render_for(model, &send, &sample, None) {
+                    report(
+                        problem,
+                        format!("rendering a reminder of {} in {language}", event.id),
+                    );
+                }
+            }
+        }
+        for roadmap in model.roadmaps.iter().filter(|r| r.notices) {
+            for event in &roadmap.events {
+                for cancel in [false, true] {
                     let send = PlannedSend {
                         due: event.zone.at(
                             event.schedule.first_day().unwrap_or_default(),
                             jiff::civil::Time::midnight(),
                         ),
-                        subject: SendSubject::Reminder {
-                            roadmap: roadmap.id.clone(),
+                        subject: SendSubject::Notice {
                             event: event.id.clone(),
-                            lead: "1d".to_owned(),
+                            cancel,
                         },
                         to: sample.email.to_string(),
                         list: event.lists.first().cloned().unwrap_or_default(),
                         language: language.clone(),
-                        template: event.template.clone(),
+                        template: if cancel { "cancellation" } else { "update" }.to_owned(),
                         key: crate::plan::SendKey(String::new()),
                     };
-                    if let Err(problem) = self.render_for(model, &send, &sample, None) {
+                    let notice = Notice {
+                        event,
+                        previous: Some(event),
+                        cancel,
+                    };
+                    if let Err(problem) = self.render_for(model, &send, &sample, Some(&notice)) {
                         report(
                             problem,
-                            format!("rendering a reminder of {} in {language}", event.id),
+                            format!("rendering a notice about {} in {language}", event.id),
                         );
                     }
                 }
             }
-            for roadmap in model.roadmaps.iter().filter(|r| r.notices) {
-                for event in &roadmap.events {
-                    for cancel in [false, true] {
-                        let send = PlannedSend {
-                            due: event.zone.at(
-                                event.schedule.first_day().unwrap_or_default(),
-                                jiff::civil::Time::midnight(),
-                            ),
-                            subject: SendSubject::Notice {
-                                event: event.id.clone(),
-                                cancel,
-                            },
-                            to: sample.email.to_string(),
-                            list: event.lists.first().cloned().unwrap_or_default(),
-                            language: language.clone(),
-                            template: if cancel { "cancellation" } else { "update" }.to_owned(),
-                            key: crate::plan::SendKey(String::new()),
-                        };
-                        let notice = Notice {
-                            event,
-                            previous: Some(event),
-                            cancel,
-                        };
-                        if let Err(problem) = self.render_for(model, &send, &sample, Some(&notice)) {
-                            report(
-                                problem,
-                                format!("rendering a notice about {} in {language}", event.id),
-                            );
-                        }
-                    }
-                }
-            }
-            for letter in &model.letters {
-                let send = PlannedSend {
-                    due: letter.send_at.clone().unwrap_or_else(|| {
-                        jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                    }),
-                    subject: SendSubject::Letter {
-                        letter: letter.id.clone(),
-                    },
-                    to: sample.email.to_string(),
-                    list: letter.lists.first().cloned().unwrap_or_default(),
-                    language: language.clone(),
-                    template: letter.template.clone(),
-                    key: crate::plan::SendKey(String::new()),
-                };
-                if let Err(problem) = self.render_for(model, &send, &sample, None) {
-                    report(problem, format!("rendering letter {} in {language}", letter.id));
-                }
+        }
+        for letter in &model.letters {
+            let send = PlannedSend {
+                due: letter.send_at.clone().unwrap_or_else(|| {
+                    jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                }),
+                subject: SendSubject::Letter {
+                    letter: letter.id.clone(),
+                },
+                to: sample.email.to_string(),
+                list: letter.lists.first().cloned().unwrap_or_default(),
+                language: language.clone(),
+                template: letter.template.clone(),
+                key: crate::plan::SendKey(String::new()),
+            };
+            if let Err(problem) = self.render_for(model, &send, &sample, None) {
+                report(problem, format!("rendering letter {} in {language}", letter.id));
             }
         }
+        found
     }
 }
 
