@@ -78,13 +78,22 @@ pub enum Control {
     Stop,
 }
 
+/// How long after its start an event is still rendered when the daemon
+/// checks the templates: reminders come before the start, notices only
+/// about events to come, and retries give up within hours, so an event
+/// that started a week ago can send nothing more. Roadmaps keep their past
+/// events; checking them all made every start and reload slower for
+/// nothing (`herald check` still renders every event).
+const CHECKED_AFTER_START: SignedDuration = SignedDuration::from_hours(7 * 24);
+
 /// Loads and checks the whole configuration.
 pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
     let mut model = crate::config::load(&options.config_dir, &options.env)?;
     if let Some(dir) = &options.state_dir {
         model.settings.delivery.state_dir = dir.clone();
     }
-    let renderer = crate::render::prepare(&model)?;
+    let since = options.clock.now().checked_sub(CHECKED_AFTER_START).ok();
+    let renderer = crate::render::prepare_for(&model, since)?;
     Ok(Loaded { model, renderer })
 }
 

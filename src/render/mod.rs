@@ -124,11 +124,18 @@ impl RenderError {
 /// Compiles the templates and renders every one of them against the model's
 /// events and letters in every language; every problem is reported.
 pub fn prepare(model: &Model) -> Result<Renderer, Diagnostics> {
+    prepare_for(model, None)
+}
+
+/// [`prepare`], rendering only the events whose start is at or after
+/// `since` (and every letter): the daemon leaves out the events that can
+/// send nothing any more.
+pub fn prepare_for(model: &Model, since: Option<jiff::Timestamp>) -> Result<Renderer, Diagnostics> {
     let renderer = Renderer::new(model)?;
     let mut problems = BTreeSet::new();
     renderer.check_families(model, &mut problems);
     if problems.is_empty() {
-        renderer.check_renders(model, &mut problems);
+        renderer.check_renders(model, since, &mut problems);
     }
     if problems.is_empty() {
         Ok(renderer)
@@ -353,12 +360,17 @@ impl Renderer {
     /// The languages are checked at once, each on a thread of its own: the
     /// daemon's start and every reload wait for this, and with hundreds of
     /// events it is most of their time.
-    fn check_renders(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
+    fn check_renders(
+        &self,
+        model: &Model,
+        since: Option<jiff::Timestamp>,
+        problems: &mut BTreeSet<RenderError>,
+    ) {
         let found: Vec<Vec<(RenderError, String)>> = std::thread::scope(|scope| {
             let checks: Vec<_> = self
                 .languages
                 .keys()
-                .map(|language| scope.spawn(move || self.check_language(model, language)))
+                .map(|language| scope.spawn(move || self.check_language(model, since, language)))
                 .collect();
             checks
                 .into_iter()
@@ -380,12 +392,25 @@ impl Renderer {
 
     /// [`Renderer::check_renders`] in one language: the problems, each with
     /// what was being rendered, in the order found.
-    fn check_language(&self, model: &Model, language: &String) -> Vec<(RenderError, String)> {
+    fn check_language(
+        &self,
+        model: &Model,
+        since: Option<jiff::Timestamp>,
+        language: &String,
+    ) -> Vec<(RenderError, String)> {
+        let all_day_at = model.settings.reminders.all_day_at;
+        let to_check = |event: &&crate::model::Event| {
+            since.is_none_or(|since| {
+                event
+                    .anchor(all_day_at)
+                    .is_some_and(|start| start.timestamp() >= since)
+            })
+        };
         let mut found = Vec::new();
         let mut report = |problem: RenderError, context: String| found.push((problem, context));
         let sample = sample_reader(language, &model.lists);
         for roadmap in &model.roadmaps {
-            for event in &roadmap.events {
+            for event in roadmap.events.iter().filter(to_check) {
                 let send = PlannedSend {
                     due: event.zone.at(
                         event.schedule.first_day().unwrap_or_default(),
@@ -411,7 +436,7 @@ impl Renderer {
             }
         }
         for roadmap in model.roadmaps.iter().filter(|r| r.notices) {
-            for event in &roadmap.events {
+            for event in roadmap.events.iter().filter(to_check) {
                 for cancel in [false, true] {
                     let send = PlannedSend {
                         due: event.zone.at(

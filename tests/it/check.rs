@@ -378,3 +378,35 @@ fn an_address_listed_twice() {
         )]
     );
 }
+
+/// The daemon renders only the events that can still send: a template
+/// mistake that only past events would show does not stop it, and one that
+/// an event to come shows does.
+#[test]
+fn the_daemon_checks_the_templates_against_the_events_to_come() {
+    use herald::clock::{Clock, ManualClock};
+    use herald::daemon::{Options, load};
+
+    let config = ConfigDir::example();
+    config.edit(
+        "templates/en/reminder.txt.hbs",
+        "{{> event-details}}",
+        "{{event.titel}}",
+    );
+    let options_at = |now: &str| {
+        let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(ManualClock::new(now.parse().unwrap()));
+        Options::new(config.path(), herald::config::Environment::default(), clock)
+    };
+    // In 2026 the example's roadmaps (2016 and 2017) are long past.
+    assert!(load(&options_at("2026-11-25T12:00:00Z")).is_ok());
+    // While they were to come, the mistake stops the daemon, with its place.
+    let problems = load(&options_at("2017-09-13T00:00:00Z"))
+        .err()
+        .expect("the template mistake is found");
+    assert!(
+        problems.iter().any(|p| p.to_string().contains(
+            "templates/en/reminder.txt.hbs:7:1: the template names \"event.titel\", which the data does not have"
+        )),
+        "{problems:?}"
+    );
+}
