@@ -64,6 +64,11 @@ const MIGRATIONS: &[&str] = &[
         removed   INTEGER NOT NULL DEFAULT 0,
         notices   INTEGER NOT NULL DEFAULT 0
     );",
+    // 3: the planned sends in the order they fall due (a retry at its
+    // next attempt), so that finding the next due send and claiming the
+    // due ones read only those, not every planned row. The expression is
+    // the one `next_due` and `claim_due` use, as SQLite requires.
+    "CREATE INDEX sends_by_state_effective_due ON sends (state, COALESCE(next_attempt, due), key);",
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
