@@ -204,10 +204,15 @@ def scale(work, sizes, events):
     for n in sizes:
         config = os.path.join(work, "scale-%d" % n)
         gen(config, "--focal", n, "--events", events)
-        secs, rss, _ = timed([HERALD, "--config", config, "check"], stdout=subprocess.DEVNULL)
-        figure("check %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
+        out = os.path.join(work, "check.out")
+        secs, rss, _ = timed([HERALD, "--config", config, "check"], stdout=open(out, "w"))
+        sends = re.search(r"(\d+) sends planned in all", open(out).read())
+        figure("check %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB; %s sends"
+               % (rss, sends.group(1) if sends else "?"))
         secs, rss, _ = timed([HERALD, "--config", config, "plan"], stdout=subprocess.DEVNULL)
-        figure("plan %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
+        figure("plan %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB; one line a send, to /dev/null" % rss)
+        secs, rss, _ = timed([HERALD, "--config", config, "plan", "--json"], stdout=subprocess.DEVNULL)
+        figure("plan --json %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
 
 
 def start_reload(work, n, events):
@@ -283,7 +288,7 @@ def main():
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--idle-seconds", type=int, default=60)
-    ap.add_argument("--sizes", default="1000,10000", help="focal points for the scale part (100000 needs ~20 GiB)")
+    ap.add_argument("--sizes", default="1000,10000,100000", help="focal points for the scale part")
     ap.add_argument("--events", type=int, default=500)
     ap.add_argument("--precision-minutes", type=int, default=3)
     ap.add_argument("--precision-per-minute", type=int, default=50)
