@@ -224,8 +224,12 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             break;
         }
         let mut wait = crate::scheduler::wait_for(next_due, now, options.tick);
-        if let Ok(Some(refill_at)) = scheduler.refill_at() {
-            wait = wait.min(now.duration_until(refill_at).max(SignedDuration::ZERO));
+        // Wake to take in more of the plan; not if that failed just now
+        // (it is tried again at the next tick, not in a busy loop).
+        if let Ok(Some(refill_at)) = scheduler.refill_at()
+            && refill_at > now
+        {
+            wait = wait.min(now.duration_until(refill_at));
         }
         if let Some(until) = options.until {
             // A rehearsal ends at `until`, not at the first send after it.
@@ -359,15 +363,14 @@ fn reconcile_logged(scheduler: &Scheduler, why: &str) {
     }
 }
 
+/// Logs what is pending. Only the planned sends are counted: counting the
+/// history too reads every row the outbox ever had, which grows for years
+/// (`herald history` shows it).
 fn log_status(scheduler: &Scheduler, what: &str) {
-    let counts = scheduler.counts().unwrap_or_default();
+    let planned = scheduler.outbox().pending().unwrap_or_default();
     let next = scheduler.next_due().ok().flatten();
     info!(
-        planned = counts.planned,
-        sent = counts.sent,
-        failed = counts.failed,
-        skipped = counts.skipped,
-        cancelled = counts.cancelled,
+        planned,
         next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
         "{what}"
     );

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::calendar::EventSnapshot;
 use crate::clock::Clock;
 use crate::model::Model;
-use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, State};
+use crate::outbox::{CalendarRow, Changes, Entry, Outbox, OutboxError, Recorded, State};
 use crate::plan::{PlannedSend, Planner, SendKey, SendSubject, Window};
 use crate::render::{Renderer, message};
 use crate::send::{Mailer, Outcome};
@@ -186,10 +186,6 @@ impl Scheduler {
 
     pub fn next_due(&self) -> Result<Option<Timestamp>, OutboxError> {
         self.outbox.next_due()
-    }
-
-    pub fn counts(&self) -> Result<Counts, OutboxError> {
-        self.outbox.counts()
     }
 
     /// Completes when outcomes have been recorded since the last call
