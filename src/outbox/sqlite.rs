@@ -333,7 +333,7 @@ impl Outbox for SqliteOutbox {
         self.with("claiming due sends", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let claimed = {
-                let mut statement = tx.prepare(&format!(
+                let mut statement = tx.prepare_cached(&format!(
                     "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1
                      WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND COALESCE(next_attempt, due) <= ?1
                                    ORDER BY COALESCE(next_attempt, due), key LIMIT ?2)
@@ -393,16 +393,16 @@ impl Outbox for SqliteOutbox {
                     }
                     Recorded::Skipped { reason } => (State::Skipped, None, Some(reason.as_str()), None, None, "skipped"),
                 };
-                tx.execute(
+                // Cached statements: recording runs after every few sends,
+                // and parsing the SQL anew each time cost more than running it.
+                tx.prepare_cached(
                     "UPDATE sends SET state = ?2, last_reply = COALESCE(?3, last_reply), reason = ?4, next_attempt = ?5,
                             sent_at = COALESCE(?6, sent_at), updated_at = ?7
                      WHERE key = ?1",
-                    params![key, state.as_str(), reply, reason, next_attempt, sent_at, now],
-                )?;
-                tx.execute(
-                    "INSERT INTO attempts (key, at, outcome, reply) VALUES (?1, ?2, ?3, ?4)",
-                    params![key, now, label, reply.or(reason)],
-                )?;
+                )?
+                .execute(params![key, state.as_str(), reply, reason, next_attempt, sent_at, now])?;
+                tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![key, now, label, reply.or(reason)])?;
             }
             tx.commit()
         })

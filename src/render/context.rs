@@ -4,9 +4,9 @@
 //! that names a key the data does not have fails in strict mode on the first
 //! render, at `herald check`, whatever the event it is tried on.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::model::{Event, FocalPoint, Letter, Model, Roadmap, Schedule};
+use crate::model::{Event, FocalPoint, Letter, Model, Roadmap, Schedule, Zone};
 use crate::render::locale::{self, DateStyle, Localizer};
 
 /// Who a message is for, and in which language and through which list.
@@ -17,19 +17,24 @@ pub struct Reader<'a> {
     pub language: &'a str,
 }
 
-/// The context of a reminder of `event` to `reader`.
-pub fn reminder(
+/// The part of a reminder's context that is the same for every reader of
+/// `event`, `lead` and `language` whose time zone is `zone` (the event as
+/// seen from that zone is part of it). A burst of reminders of one event
+/// builds it once, which saves formatting its dates and phrases anew for
+/// every reader (see `render::SharedContexts`); [`for_reader`] adds the
+/// reader's own part.
+pub fn reminder_shared(
     model: &Model,
     localizer: &Localizer,
     roadmap: &Roadmap,
     event: &Event,
     lead: &crate::model::Lead,
-    reader: &Reader,
-) -> Value {
-    let language = reader.language;
-    json!({
+    language: &str,
+    zone: Option<&Zone>,
+) -> Map<String, Value> {
+    let shared = json!({
         "lang": language,
-        "event": event_value(localizer, event, Some(reader.focal_point), language),
+        "event": event_value(localizer, event, zone, language),
         "lead": {
             "text": lead.as_str(),
             "in_words": localizer.lead_in_words(lead.span(), language),
@@ -38,10 +43,19 @@ pub fn reminder(
         // for letters, and building it for each reminder made rendering
         // (and `herald check`) grow with the square of a roadmap's events.
         "roadmap": { "id": roadmap.id, "title": roadmap.title },
-        "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
-        "list": list_value(model, reader.list),
-    })
+    });
+    match shared {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// A reminder's context: its shared part with the reader's own added.
+pub fn for_reader(mut shared: Map<String, Value>, model: &Model, reader: &Reader) -> Value {
+    shared.insert("recipient".to_owned(), recipient_value(reader.focal_point));
+    shared.insert("list".to_owned(), list_value(model, reader.list));
+    Value::Object(shared)
 }
 
 /// The context of `letter` to `focal_point`.
@@ -96,8 +110,8 @@ pub fn notice(
     );
     json!({
         "lang": language,
-        "event": event_value(localizer, notice.event, Some(reader.focal_point), language),
-        "previous": notice.previous.map(|previous| event_value(localizer, previous, Some(reader.focal_point), language)),
+        "event": event_value(localizer, notice.event, reader.focal_point.zone.as_ref(), language),
+        "previous": notice.previous.map(|previous| event_value(localizer, previous, reader.focal_point.zone.as_ref(), language)),
         "cancelled": notice.cancel,
         "roadmap": roadmap,
         "recipient": recipient_value(reader.focal_point),
@@ -106,7 +120,9 @@ pub fn notice(
     })
 }
 
-fn event_value(localizer: &Localizer, event: &Event, reader: Option<&FocalPoint>, language: &str) -> Value {
+/// The event as templates see it; `reader_zone` is the reader's time zone,
+/// for `local_when` (none in a roadmap table).
+fn event_value(localizer: &Localizer, event: &Event, reader_zone: Option<&Zone>, language: &str) -> Value {
     let schedule = &event.schedule;
     let hours = schedule.hours();
     json!({
@@ -132,7 +148,7 @@ fn event_value(localizer: &Localizer, event: &Event, reader: Option<&FocalPoint>
         "zone_name": localizer.phrase(language, "zone_time", &[("city", &event.zone_city())]),
         "when": when(localizer, event, language, DateStyle::Full, true),
         "when_short": when(localizer, event, language, DateStyle::DayMonth, false),
-        "local_when": reader.and_then(|fp| local_when(localizer, event, fp, language)),
+        "local_when": reader_zone.and_then(|zone| local_when(localizer, event, zone, language)),
         "past": event.past,
     })
 }
@@ -184,8 +200,7 @@ pub fn when(
 
 /// The start (and end) of a timed event in the reader's own zone, when that
 /// differs from the event's: "Tuesday, 5 December 2016, from 21:00 to 00:00".
-fn local_when(localizer: &Localizer, event: &Event, reader: &FocalPoint, language: &str) -> Option<String> {
-    let zone = reader.zone.as_ref()?;
+fn local_when(localizer: &Localizer, event: &Event, zone: &Zone, language: &str) -> Option<String> {
     if *zone == event.zone {
         return None;
     }

@@ -55,11 +55,14 @@ pub fn build_for(
     if let Some(reply_to) = &sender.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
-    if let Some(redirect) = redirect {
-        let envelope =
-            lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![redirect.clone()])
-                .map_err(|err| RenderError::plain(format!("cannot redirect to {redirect}: {err}")))?;
-        builder = builder.envelope(envelope).raw_header(header(
+    // The envelope is given rather than left to lettre, which would parse
+    // it back out of the From and To headers, for every message.
+    let recipient = redirect.unwrap_or(&focal_point.email);
+    let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![recipient.clone()])
+        .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
+    builder = builder.envelope(envelope);
+    if redirect.is_some() {
+        builder = builder.raw_header(header(
             "X-Herald-Rehearsal",
             &format!("for {}", focal_point.email),
         )?);

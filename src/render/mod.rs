@@ -14,11 +14,12 @@ mod helpers;
 pub mod locale;
 pub mod message;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use handlebars::Handlebars;
+use serde_json::{Map, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Place};
 use crate::model::{FocalPoint, Model};
@@ -30,10 +31,53 @@ pub use locale::Localizer;
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
 /// Compiled templates for every language of the template directory.
+///
+/// A Renderer must only render for the model it was made from (as `Loaded`
+/// keeps them together): it keeps parts of contexts built from that model
+/// ([`SharedContexts`]), and a new configuration gets a new Renderer.
 pub struct Renderer {
     languages: BTreeMap<String, Registries>,
     default_language: String,
     localizer: Arc<Localizer>,
+    shared: SharedContexts,
+}
+
+/// The shared parts of reminder contexts ([`context::reminder_shared`]) last
+/// built, by event, lead, language and the reader's time zone. A burst
+/// sends one event to thousands of readers; formatting its dates and phrases
+/// for each of them (and dropping the result) was a large part of a send.
+/// Small on purpose: it forgets everything when full, since the sends due
+/// at one time are about a few events, and an idle daemon should not hold
+/// the contexts of every event it ever reminded of.
+#[derive(Default)]
+struct SharedContexts(Mutex<HashMap<SharedKey, Arc<Map<String, Value>>>>);
+
+/// Event id, lead, language (of the templates), reader's time zone.
+type SharedKey = (String, String, String, Option<String>);
+
+impl SharedContexts {
+    const CAPACITY: usize = 64;
+
+    /// The shared part for `key`, built by `build` unless it is kept.
+    fn get_or_build(
+        &self,
+        key: SharedKey,
+        build: impl FnOnce() -> Result<Map<String, Value>, RenderError>,
+    ) -> Result<Arc<Map<String, Value>>, RenderError> {
+        let lock = || self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(shared) = lock().get(&key) {
+            return Ok(shared.clone());
+        }
+        // Built without the lock: two threads may both build the same part,
+        // which is harmless, rather than wait for each other.
+        let shared = Arc::new(build()?);
+        let mut kept = lock();
+        if kept.len() >= Self::CAPACITY {
+            kept.clear();
+        }
+        kept.insert(key, shared.clone());
+        Ok(shared)
+    }
 }
 
 impl std::fmt::Debug for Renderer {
@@ -201,6 +245,7 @@ impl Renderer {
             languages: registries,
             default_language,
             localizer,
+            shared: SharedContexts::default(),
         })
     }
 
@@ -245,8 +290,26 @@ impl Renderer {
                 let (roadmap, event) = model
                     .event(event)
                     .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
-                let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
-                context::reminder(model, &self.localizer, roadmap, event, &lead, &reader)
+                let zone = focal_point.zone.as_ref();
+                let key = (
+                    event.id.clone(),
+                    lead.clone(),
+                    language.clone(),
+                    zone.map(|z| z.name.clone()),
+                );
+                let shared = self.shared.get_or_build(key, || {
+                    let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
+                    Ok(context::reminder_shared(
+                        model,
+                        &self.localizer,
+                        roadmap,
+                        event,
+                        &lead,
+                        &language,
+                        zone,
+                    ))
+                })?;
+                context::for_reader(Map::clone(&shared), model, &reader)
             }
             SendSubject::Letter { letter } => {
                 let letter = model
@@ -269,7 +332,7 @@ impl Renderer {
                 }
             },
         };
-        self.render_family(&send.template, &language, &data)
+        self.render_family(&send.template, &language, data)
     }
 
     /// Renders an update or cancellation notice about `notice.event`, which
@@ -286,17 +349,15 @@ impl Renderer {
         self.render_for(model, send, focal_point, Some(notice))
     }
 
-    fn render_family(
-        &self,
-        family: &str,
-        language: &str,
-        data: &serde_json::Value,
-    ) -> Result<Rendered, RenderError> {
+    fn render_family(&self, family: &str, language: &str, data: Value) -> Result<Rendered, RenderError> {
         let registries = self
             .languages
             .get(language)
             .ok_or_else(|| RenderError::plain(format!("no templates for {language:?}")))?;
-        let subject = registries.render_text(&format!("{family}.subject"), data)?;
+        // One context for the three parts: rendering with a plain value
+        // would copy all of it into a new context for each.
+        let data = handlebars::Context::from(data);
+        let subject = registries.render_text(&format!("{family}.subject"), &data)?;
         let subject = subject.trim().to_owned();
         if subject.contains(['\r', '\n']) {
             return Err(RenderError {
@@ -316,8 +377,8 @@ impl Renderer {
                 message: "the subject renders empty".to_owned(),
             });
         }
-        let text = registries.render_text(&format!("{family}.txt"), data)?;
-        let html = registries.render_html(&format!("{family}.html"), data)?;
+        let text = registries.render_text(&format!("{family}.txt"), &data)?;
+        let html = registries.render_html(&format!("{family}.html"), &data)?;
         Ok(Rendered {
             subject,
             text,
@@ -549,15 +610,15 @@ impl Registries {
         })
     }
 
-    fn render_text(&self, name: &str, data: &serde_json::Value) -> Result<String, RenderError> {
+    fn render_text(&self, name: &str, data: &handlebars::Context) -> Result<String, RenderError> {
         self.text
-            .render(name, data)
+            .render_with_context(name, data)
             .map_err(|err| self.render_error(name, &err))
     }
 
-    fn render_html(&self, name: &str, data: &serde_json::Value) -> Result<String, RenderError> {
+    fn render_html(&self, name: &str, data: &handlebars::Context) -> Result<String, RenderError> {
         self.html
-            .render(name, data)
+            .render_with_context(name, data)
             .map_err(|err| self.render_error(name, &err))
     }
 

@@ -205,7 +205,13 @@ impl Scheduler {
                 return Ok(total);
             }
             let loaded = self.loaded();
-            let batch_size = parallelism(&loaded.model) * 8;
+            // Large batches: each claim reads and sorts every due send, and
+            // each batch ends with its last sends in flight alone, so a
+            // burst claimed 32 at a time spent a tenth of its time claiming.
+            // Sends claimed and not started when herald stops go back to
+            // planned (`send_claimed`); after a crash, the next start
+            // releases them with the sends that were in flight.
+            let batch_size = parallelism(&loaded.model) * 64;
             let claimed = self.outbox.claim_due(self.clock.now(), batch_size)?;
             if claimed.is_empty() {
                 // Nothing more due: no connection stays open while idle.
