@@ -386,11 +386,29 @@ async fn one_connection_carries_consecutive_sends_and_is_closed_when_idle() {
         assert!(outcome.is_delivered(), "{outcome:?}");
     }
     assert_eq!(server.accepted().len(), 5);
-    assert_eq!(server.connections(), 1, "kept open between sends, with RSET");
+    assert_eq!(server.connections(), 1, "kept open between sends");
     mailer.release_idle().await;
     // And a send after that opens a new one.
     assert!(mailer.send(&reminder(6)).await.is_delivered());
     assert_eq!(server.connections(), 2);
+}
+
+/// A relay that closes the connection after each message: the next send
+/// sees it closed before it starts, and delivers on a new one, once.
+#[tokio::test]
+async fn a_connection_the_relay_closed_while_idle_is_not_used() {
+    let server = FaultServer::start(Fault::HangUpAfterMessage).await;
+    let mailer = mailer(SmtpSettings {
+        max_connections: 1,
+        ..smtp(server.port())
+    });
+    for n in 1..=3 {
+        assert!(mailer.send(&reminder(n)).await.is_delivered());
+        // Until the 421 and the hang-up have reached this side.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.accepted().len(), 3, "each message once");
+    assert_eq!(server.connections(), 3, "a new connection for each");
 }
 
 #[tokio::test]

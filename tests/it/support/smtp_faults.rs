@@ -34,6 +34,9 @@ pub enum Fault {
     DropMidData,
     /// Never answers the final dot, and keeps the connection open.
     StallAfterData,
+    /// Accepts one message, then says 421 and hangs up, as a relay does
+    /// with a connection it will not keep.
+    HangUpAfterMessage,
 }
 
 /// A message the server answered 250 to.
@@ -309,6 +312,10 @@ async fn serve(stream: TcpStream, fault: Fault, rules: Arc<Rules>, counters: Arc
                             accepted.len()
                         };
                         reply!(format!("250 2.0.0 Ok: queued as F{number}"));
+                        if matches!(fault, Fault::HangUpAfterMessage) {
+                            reply!("421 4.4.2 faults.test closing the connection");
+                            return;
+                        }
                     }
                 }
                 rcpt_to.clear();
