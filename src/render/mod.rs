@@ -34,7 +34,7 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 ///
 /// A Renderer must only render for the model it was made from (as `Loaded`
 /// keeps them together): it keeps parts of contexts built from that model
-/// ([`SharedContexts`]), and a new configuration gets a new Renderer.
+/// (`SharedContexts`), and a new configuration gets a new Renderer.
 pub struct Renderer {
     languages: BTreeMap<String, Registries>,
     default_language: String,
