@@ -88,17 +88,16 @@ const CHECKED_AFTER_START: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 /// Loads and checks the whole configuration.
 pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
-    let mut model = crate::config::load(&options.config_dir, &options.env)?;
-    if let Some(dir) = &options.state_dir {
-        model.settings.delivery.state_dir = dir.clone();
-    }
     let since = options.clock.now().checked_sub(CHECKED_AFTER_START).ok();
-    let renderer = crate::render::prepare_for(&model, since)?;
-    Ok(Loaded { model, renderer })
+    let mut loaded = Loaded::load(&options.config_dir, &options.env, since)?;
+    if let Some(dir) = &options.state_dir {
+        loaded.delivery.state_dir = dir.clone();
+    }
+    Ok(loaded)
 }
 
 fn mailer_for(loaded: &Loaded, clock: &Arc<dyn Clock>) -> anyhow::Result<Mailer> {
-    Mailer::from_settings_with_clock(&loaded.model.settings.delivery, clock.clone())
+    Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
         .map_err(|message| anyhow::anyhow!("cannot set up delivery: {message}"))
 }
 
@@ -122,7 +121,7 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             options.config_dir.display()
         )
     })?;
-    let state_dir = loaded.model.settings.delivery.state_dir.clone();
+    let state_dir = loaded.delivery.state_dir.clone();
     let outbox: Arc<dyn Outbox> = Arc::new(
         SqliteOutbox::open(&state_dir)
             .with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
@@ -340,10 +339,9 @@ pub fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
 /// Warns when the watchdog could fire on a healthy daemon: the loop only
 /// comes round between sends, and one send may take the whole SMTP timeout.
 fn check_watchdog(loaded: &Loaded, notifier: &Notifier) {
-    if let (Some(interval), crate::model::Transport::Smtp(smtp)) = (
-        notifier.watchdog_interval(),
-        &loaded.model.settings.delivery.transport,
-    ) && smtp.timeout >= interval
+    if let (Some(interval), crate::send::Transport::Smtp(smtp)) =
+        (notifier.watchdog_interval(), &loaded.delivery.transport)
+        && smtp.timeout >= interval
     {
         warn!(
             watchdog = ?interval,

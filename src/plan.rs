@@ -129,7 +129,7 @@ pub struct Recipient<'m> {
     pub focal_point: &'m FocalPoint,
     /// The list through which they get it.
     pub list: &'m str,
-    /// Where the focal point is in `model.focal_points`.
+    /// Where the focal point is in `model.focal_points()`.
     pub index: usize,
 }
 
@@ -140,7 +140,7 @@ pub struct Recipient<'m> {
 /// compared or made for a recipient until a send is made of it.
 pub struct Planner<'m> {
     model: &'m Model,
-    /// Each list's focal points, as indices into `model.focal_points`, in
+    /// Each list's focal points, as indices into `model.focal_points()`, in
     /// key order, so that a slot's recipients come out (nearly) sorted.
     members: HashMap<&'m str, Vec<usize>>,
     /// Each focal point's address as keys have it (lower case).
@@ -160,7 +160,7 @@ impl<'m> Planner<'m> {
     pub fn new(model: &'m Model) -> Planner<'m> {
         let mut members: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut own_leads: Vec<&Lead> = Vec::new();
-        let key_addresses: Vec<String> = model.focal_points.iter().map(key_address).collect();
+        let key_addresses: Vec<String> = model.focal_points().iter().map(key_address).collect();
         let mut by_key: Vec<usize> = (0..key_addresses.len()).collect();
         by_key.sort_by(|&a, &b| key_addresses[a].cmp(&key_addresses[b]));
         let twins = by_key
@@ -170,7 +170,7 @@ impl<'m> Planner<'m> {
         for (place, &index) in by_key.iter().enumerate() {
             rank[index] = place;
         }
-        for (index, focal_point) in model.focal_points.iter().enumerate() {
+        for (index, focal_point) in model.focal_points().iter().enumerate() {
             for list in &focal_point.lists {
                 let list_members = members.entry(list.as_str()).or_default();
                 // A list named twice on one line counts once.
@@ -204,11 +204,11 @@ impl<'m> Planner<'m> {
     pub fn slots(&self, window: Window) -> Vec<Slot<'m>> {
         let model = self.model;
         let mut slots = Vec::new();
-        for event in model.roadmaps.iter().flat_map(|roadmap| &roadmap.events) {
+        for event in model.roadmaps().iter().flat_map(|roadmap| &roadmap.events) {
             if event.status == EventStatus::Cancelled {
                 continue;
             }
-            let Some(anchor) = event.anchor(model.settings.reminders.all_day_at) else {
+            let Some(anchor) = event.anchor(model.settings().reminders.all_day_at) else {
                 continue;
             };
             for lead in self.possible_leads(event) {
@@ -222,7 +222,7 @@ impl<'m> Planner<'m> {
                 }
             }
         }
-        for letter in &model.letters {
+        for letter in model.letters() {
             if let Some(due) = &letter.send_at
                 && window.contains(due.timestamp())
             {
@@ -246,7 +246,7 @@ impl<'m> Planner<'m> {
         let from_lists = event
             .lists
             .iter()
-            .filter_map(|list| self.model.lists.get(list))
+            .filter_map(|list| self.model.lists().get(list))
             .flat_map(|list| list.leads.iter().flatten());
         for lead in from_lists.chain(self.own_leads.iter().copied()) {
             if !leads.contains(&lead) {
@@ -264,7 +264,7 @@ impl<'m> Planner<'m> {
                 let lists_have_leads = event
                     .lists
                     .iter()
-                    .filter_map(|list| self.model.lists.get(list))
+                    .filter_map(|list| self.model.lists().get(list))
                     .any(|list| list.leads.as_ref().is_some_and(|leads| !leads.is_empty()));
                 let policy_has = policy_leads(self.model, event).contains(lead);
                 self.members_of(&event.lists)
@@ -338,7 +338,7 @@ impl<'m> Planner<'m> {
                 .into_iter()
                 .flatten()
                 .map(move |&index| Recipient {
-                    focal_point: &self.model.focal_points[index],
+                    focal_point: &self.model.focal_points()[index],
                     list,
                     index,
                 })
@@ -369,7 +369,7 @@ impl<'m> Planner<'m> {
                 let lead = leads_for(model, event, focal_point)
                     .into_iter()
                     .find(|l| Some(l.as_str()) == lead)?;
-                let due = lead.before(&event.anchor(model.settings.reminders.all_day_at)?)?;
+                let due = lead.before(&event.anchor(model.settings().reminders.all_day_at)?)?;
                 Some(reminder_send(event, lead, focal_point, list, &key_address, due))
             }
             "letter" => {
@@ -472,12 +472,12 @@ fn list_leads<'a>(
         .lists
         .iter()
         .filter(|list| focal_point.lists.contains(list))
-        .filter_map(|list| model.lists.get(list)?.leads.as_deref())
+        .filter_map(|list| model.lists().get(list)?.leads.as_deref())
 }
 
 /// The event's leads when neither the focal point nor a list sets them.
 fn policy_leads<'a>(model: &'a Model, event: &'a Event) -> &'a [Lead] {
-    let policy = &model.settings.reminders;
+    let policy = &model.settings().reminders;
     event
         .leads
         .as_ref()

@@ -8,13 +8,14 @@ use crate::clock::Clock;
 use crate::plan::{self, Window};
 
 pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
-    let (model, _renderer) = match super::load(config) {
+    let loaded = match super::load(config) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let n_events: usize = model.roadmaps.iter().map(|r| r.events.len()).sum();
+    let model = &loaded.model;
+    let n_events: usize = model.roadmaps().iter().map(|r| r.events.len()).sum();
     // Counted, not made: a large plan need not fit in memory.
-    let planner = plan::Planner::new(&model);
+    let planner = plan::Planner::new(model);
     let now = clock.now();
     let (mut n_sends, mut upcoming) = (0usize, 0usize);
     for slot in planner.slots(Window::default()) {
@@ -25,7 +26,7 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         }
     }
     let languages: Vec<&str> = model
-        .templates
+        .templates()
         .files
         .keys()
         .map(|(l, _)| l.as_str())
@@ -37,12 +38,12 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     writeln!(
         out,
         "  {} roadmap{}, {n_events} events; {} focal points on {} lists; {} letter{}",
-        model.roadmaps.len(),
-        plural(model.roadmaps.len()),
-        model.focal_points.len(),
-        model.lists.len(),
-        model.letters.len(),
-        plural(model.letters.len()),
+        model.roadmaps().len(),
+        plural(model.roadmaps().len()),
+        model.focal_points().len(),
+        model.lists().len(),
+        model.letters().len(),
+        plural(model.letters().len()),
     )?;
     writeln!(out, "  templates in {}", languages.join(", "))?;
     writeln!(

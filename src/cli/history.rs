@@ -20,7 +20,7 @@ pub fn state_dir(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<Path
     }
     let env = Environment::from_process();
     match crate::config::load(config, &env) {
-        Ok(model) => Ok(model.settings.delivery.state_dir),
+        Ok(loaded) => Ok(loaded.delivery.state_dir),
         Err(problems) => match env.var("HERALD_STATE_DIR") {
             Some(dir) => Ok(PathBuf::from(dir)),
             None => bail!(

@@ -78,8 +78,9 @@ fn known_venues(config: &Path) -> Vec<KnownVenue> {
         return KnownVenue::defaults();
     }
     match crate::config::load(config, &Environment::from_process()) {
-        Ok(model) => model
-            .venues
+        Ok(config) => config
+            .model
+            .venues()
             .values()
             .map(|venue| KnownVenue {
                 id: venue.id.clone(),

@@ -20,8 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::config::Environment;
 use crate::diagnostics::Diagnostics;
-use crate::model::Model;
-use crate::render::Renderer;
+use crate::scheduler::Loaded;
 
 /// herald: reminders and circulars for the focal points of a process.
 #[derive(Debug, Parser)]
@@ -304,11 +303,10 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 
 /// Loads the config and compiles and checks the templates; on failure
 /// prints every problem and gives the exit code to return.
-fn load(config: &std::path::Path) -> Result<(Model, Renderer), ExitCode> {
-    let model =
-        crate::config::load(config, &Environment::from_process()).map_err(|d| print_problems(config, &d))?;
-    let renderer = crate::render::prepare(&model).map_err(|d| print_problems(config, &d))?;
-    Ok((model, renderer))
+/// Loads and checks the whole configuration as the daemon does, every event
+/// included; prints every problem and gives the exit code if there is one.
+fn load(config: &std::path::Path) -> Result<Loaded, ExitCode> {
+    Loaded::load(config, &Environment::from_process(), None).map_err(|d| print_problems(config, &d))
 }
 
 fn print_problems(config: &std::path::Path, diagnostics: &Diagnostics) -> ExitCode {

@@ -56,18 +56,19 @@ pub fn run(
     until: Option<&str>,
     json: bool,
 ) -> super::CommandResult {
-    let (model, _renderer) = match super::load(config) {
+    let loaded = match super::load(config) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    let model = &loaded.model;
     let window = Window {
         from: Some(parse_instant(from.unwrap_or("now"), clock).map_err(|m| anyhow!("--from: {m}"))?),
         until: until
             .map(|u| parse_instant(u, clock).map_err(|m| anyhow!("--until: {m}")))
             .transpose()?,
     };
-    let notices = pending_notices(&model, clock.now(), window);
-    let planner = Planner::new(&model);
+    let notices = pending_notices(&loaded, clock.now(), window);
+    let planner = Planner::new(model);
     let slots = planner.slots(window);
     // A plan can have millions of lines: they are written as they are
     // made, never all kept.
@@ -77,7 +78,7 @@ pub fn run(
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let total = print_table(&mut out, &model, &planner, &notices, &slots)?;
+    let total = print_table(&mut out, model, &planner, &notices, &slots)?;
     if total == 0 {
         let all = planner.slots(Window::default());
         let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
@@ -209,7 +210,7 @@ fn print_table(
 ) -> std::io::Result<usize> {
     let width = |text: &str| text.chars().count();
     let address_widths: Vec<usize> = model
-        .focal_points
+        .focal_points()
         .iter()
         .map(|fp| width(fp.email.as_ref()))
         .collect();
@@ -220,7 +221,7 @@ fn print_table(
         widths = max_widths(widths, row.widths(width));
     }
     let mut sends = notice_rows.len();
-    let mut on_a_slot = vec![false; model.focal_points.len()];
+    let mut on_a_slot = vec![false; model.focal_points().len()];
     for (slot, row) in slots.iter().zip(&slot_rows) {
         widths = max_widths(
             widths,
@@ -243,7 +244,7 @@ fn print_table(
         .map(|send| send.to.as_str())
         .chain(
             model
-                .focal_points
+                .focal_points()
                 .iter()
                 .zip(&on_a_slot)
                 .filter(|(_, on)| **on)
@@ -348,9 +349,14 @@ fn shown(due: &jiff::ZonedDateTime) -> String {
 /// The update and cancellation notices the daemon would send now, because
 /// the roadmap changed since calendars were last told (read from the
 /// outbox, when herald has run with this configuration's state directory).
-fn pending_notices(model: &crate::model::Model, now: jiff::Timestamp, window: Window) -> Vec<PlannedSend> {
+fn pending_notices(
+    loaded: &crate::scheduler::Loaded,
+    now: jiff::Timestamp,
+    window: Window,
+) -> Vec<PlannedSend> {
     use crate::outbox::{Outbox, SqliteOutbox};
-    let dir = &model.settings.delivery.state_dir;
+    let model = &loaded.model;
+    let dir = &loaded.delivery.state_dir;
     if !window.contains(now) || !dir.join(SqliteOutbox::FILE).exists() {
         return Vec::new();
     }

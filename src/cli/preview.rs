@@ -21,17 +21,17 @@ pub fn run(
     notice: Option<&str>,
     to: &str,
 ) -> super::CommandResult {
-    let (model, renderer) = match super::load(config) {
+    let loaded = match super::load(config) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    let model = &loaded.model;
     let focal_point = model
         .focal_point(to)
         .ok_or_else(|| anyhow!("{to} is not a focal point in any list of {}", config.display()))?;
     if let (Some(event), Some(kind)) = (event, notice) {
-        let send = notice_send(&model, event, kind, focal_point, clock.now())?;
-        let calendar = calendar_rows(&model);
-        let loaded = crate::scheduler::Loaded { model, renderer };
+        let send = notice_send(model, event, kind, focal_point, clock.now())?;
+        let calendar = calendar_rows(&loaded);
         let rendered = crate::scheduler::render_send(&loaded, &send, &calendar, send.due.timestamp())?;
         let message = message::build(&loaded.model, &send, &rendered, send.due.timestamp())?;
         use std::io::Write;
@@ -40,7 +40,7 @@ pub fn run(
     }
     // Only the slots of the wanted event or letter are expanded: a plan can
     // hold millions of sends.
-    let planner = plan::Planner::new(&model);
+    let planner = plan::Planner::new(model);
     let to_key = focal_point.email.to_string();
     let candidates: Vec<_> = planner
         .slots(Window::default())
@@ -94,11 +94,10 @@ pub fn run(
         }
         None => match candidates.first() {
             Some(send) => send.clone(),
-            None => on_demand_letter(&model, letter, focal_point, clock.now())?,
+            None => on_demand_letter(model, letter, focal_point, clock.now())?,
         },
     };
-    let calendar = calendar_rows(&model);
-    let loaded = crate::scheduler::Loaded { model, renderer };
+    let calendar = calendar_rows(&loaded);
     let rendered = crate::scheduler::render_send(&loaded, &send, &calendar, send.due.timestamp())?;
     let message = message::build(&loaded.model, &send, &rendered, send.due.timestamp())?;
     let bytes = message.formatted();
@@ -137,8 +136,8 @@ fn on_demand_letter(
 
 /// What calendars were told of each event, from the outbox when herald has
 /// run with this configuration; empty (SEQUENCE 0) otherwise.
-fn calendar_rows(model: &crate::model::Model) -> HashMap<String, CalendarRow> {
-    let dir = &model.settings.delivery.state_dir;
+fn calendar_rows(loaded: &crate::scheduler::Loaded) -> HashMap<String, CalendarRow> {
+    let dir = &loaded.delivery.state_dir;
     if !dir.join(SqliteOutbox::FILE).exists() {
         return HashMap::new();
     }

@@ -66,7 +66,7 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
-    let state_dir = model.settings.delivery.state_dir.clone();
+    let state_dir = loaded.delivery.state_dir.clone();
     let outbox = Arc::new(
         SqliteOutbox::open(&state_dir)
             .with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?,
@@ -100,7 +100,7 @@ pub fn run(
         )?;
     }
     let keys: Vec<String> = sends.iter().map(|s| s.key.0.clone()).collect();
-    let mailer = Mailer::from_settings_with_clock(&model.settings.delivery, clock.clone())
+    let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
         .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

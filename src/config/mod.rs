@@ -21,9 +21,10 @@ use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use crate::model::{
-    Delivery, Event, EventStatus, Hours, Lead, Letter, List, Model, ReminderPolicy, Roadmap, Schedule,
-    Security, Sender, Settings, SmtpSettings, Transport, Venue, Zone,
+    Event, EventStatus, Hours, Lead, Letter, List, Model, ReminderPolicy, Roadmap, Schedule, Sender,
+    Settings, Venue, Zone,
 };
+use crate::send::{Delivery, Security, SmtpSettings, Transport};
 
 pub use secrets::{Environment, PASSWORD_CREDENTIAL};
 
@@ -49,8 +50,16 @@ fn resolve_templates(dir: &Path, setting: Option<&str>) -> PathBuf {
     normalize(&dir.join(setting.unwrap_or("templates")))
 }
 
+/// A whole, valid configuration: what herald knows ([`Model`]) and how its
+/// mail leaves ([`Delivery`], which the planner and the renderer never see).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: Model,
+    pub delivery: Delivery,
+}
+
 /// Reads and validates the whole configuration directory.
-pub fn load(dir: &Path, env: &Environment) -> Result<Model, Diagnostics> {
+pub fn load(dir: &Path, env: &Environment) -> Result<Config, Diagnostics> {
     let mut loader = Loader {
         dir: dir.to_owned(),
         env,
@@ -96,7 +105,7 @@ impl Loaded {
 }
 
 impl Loader<'_> {
-    fn load(&mut self) -> Option<Model> {
+    fn load(&mut self) -> Option<Config> {
         if !self.dir.is_dir() {
             self.diagnostics.file(
                 &self.dir,
@@ -144,17 +153,17 @@ impl Loader<'_> {
             raw.templates.as_ref().map(|dir| dir.get_ref().as_str()),
         );
         let templates = templates::load(&templates_dir, &parts.default_language, &mut self.diagnostics);
-        let settings = parts.settings?;
-        Some(Model {
+        let (settings, delivery) = parts.settings?;
+        let model = Model::new(
             settings,
-            venues: parts.venues,
-            lists: parts.lists,
+            parts.venues,
+            parts.lists,
             roadmaps,
             focal_points,
             letters,
             templates,
-            focal_index: Default::default(),
-        })
+        );
+        Some(Config { model, delivery })
     }
 
     fn read(&mut self, path: &Path) -> Option<Loaded> {
@@ -312,13 +321,15 @@ impl Loader<'_> {
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
 
         let settings = match (sender, reminders, delivery) {
-            (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some(Settings {
-                default_language: default_language.clone(),
-                sender,
-                reminders,
-                parts_of_day: parts_of_day.clone(),
+            (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some((
+                Settings {
+                    default_language: default_language.clone(),
+                    sender,
+                    reminders,
+                    parts_of_day: parts_of_day.clone(),
+                },
                 delivery,
-            }),
+            )),
             _ => None,
         };
         for diagnostic in d {
@@ -834,7 +845,7 @@ struct SettingsParts {
     /// False when herald.toml could not be parsed: then lists and venues are
     /// unknown, and references to them are not reported.
     parsed: bool,
-    settings: Option<Settings>,
+    settings: Option<(Settings, Delivery)>,
     venues: BTreeMap<String, Venue>,
     /// Every venue id in herald.toml, valid or not, so that a venue with a
     /// problem of its own is not also reported as unknown where it is used.

@@ -22,25 +22,28 @@ pub use letter::Letter;
 pub use people::{FocalPoint, List};
 
 /// Everything herald knows, validated and cross-checked.
+///
+/// Its fields are private and it is made only by `config::load` (through
+/// [`Model::new`], visible to this crate alone), so a `Model` outside the
+/// crate has always been validated; code here reads it through the
+/// accessors below and never changes it.
 #[derive(Debug, Clone)]
 pub struct Model {
-    pub settings: Settings,
-    pub venues: BTreeMap<String, Venue>,
-    pub lists: BTreeMap<String, List>,
-    pub roadmaps: Vec<Roadmap>,
-    pub focal_points: Vec<FocalPoint>,
-    pub letters: Vec<Letter>,
-    pub templates: TemplateSources,
-    /// Where each focal point is in `focal_points`, by lower-cased address,
-    /// built on the first lookup. Every hit is checked against the vector,
-    /// and a miss falls back to a scan, so a vector changed after the
-    /// index was built still gives right answers.
-    pub focal_index: FocalIndex,
+    settings: Settings,
+    venues: BTreeMap<String, Venue>,
+    lists: BTreeMap<String, List>,
+    roadmaps: Vec<Roadmap>,
+    focal_points: Vec<FocalPoint>,
+    letters: Vec<Letter>,
+    templates: TemplateSources,
+    /// Where each focal point is in `focal_points`, by normalised
+    /// address, built on the first lookup.
+    focal_index: FocalIndex,
 }
 
 /// A lazily built index of focal points by address; see [`Model::focal_point`].
 #[derive(Debug, Clone, Default)]
-pub struct FocalIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
+struct FocalIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
 
 /// The daemon-wide settings of `herald.toml`.
 #[derive(Debug, Clone)]
@@ -50,7 +53,6 @@ pub struct Settings {
     pub reminders: ReminderPolicy,
     /// Named parts of a day ("morning" -> 10:00-13:00).
     pub parts_of_day: BTreeMap<String, (Time, Time)>,
-    pub delivery: Delivery,
 }
 
 /// Who mail comes from, and the identifiers derived from it.
@@ -73,75 +75,6 @@ pub struct ReminderPolicy {
     pub kinds: BTreeMap<String, Vec<Lead>>,
     /// The time of day that anchors events without one (deadlines, weeks).
     pub all_day_at: Time,
-}
-
-/// How and where mail is delivered; used by the daemon, not by the planner.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub transport: Transport,
-    /// Where the outbox database lives.
-    pub state_dir: PathBuf,
-    /// A send that is late by less than this after downtime still goes out.
-    pub late_window: jiff::SignedDuration,
-    /// Every mail goes to this address instead, for rehearsals.
-    pub redirect_to: Option<lettre::Address>,
-}
-
-/// The way messages leave herald.
-#[derive(Debug, Clone)]
-pub enum Transport {
-    Smtp(SmtpSettings),
-    /// One file per message in a maildir (`new/`), for rehearsals and
-    /// machines with no relay. A relative path is inside the state directory.
-    Maildir(PathBuf),
-}
-
-/// Connection settings for an SMTP relay. The password is never stored here
-/// in clear in the config: it comes from a file or a systemd credential.
-#[derive(Clone)]
-pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub allow_plaintext_auth: bool,
-    /// Root certificates (PEM) to trust besides the system's, for a relay
-    /// whose certificate comes from a private CA.
-    pub ca_file: Option<PathBuf>,
-    pub timeout: std::time::Duration,
-    pub max_connections: usize,
-    /// At most this many messages per minute; `None` is unlimited.
-    pub per_minute: Option<u32>,
-}
-
-impl std::fmt::Debug for SmtpSettings {
-    // Written by hand so that the password never reaches a log.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("security", &self.security)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
-            .field("ca_file", &self.ca_file)
-            .field("timeout", &self.timeout)
-            .field("max_connections", &self.max_connections)
-            .field("per_minute", &self.per_minute)
-            .finish()
-    }
-}
-
-/// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// TLS from the first byte (usually port 465).
-    Tls,
-    /// Plain connection upgraded with STARTTLS, which is required (port 587).
-    StartTls,
-    /// No encryption at all; only sensible on loopback.
-    None,
 }
 
 /// A roadmap: the events of one process, as circulated in one letter.
@@ -174,6 +107,78 @@ pub struct TemplateFile {
 }
 
 impl Model {
+    /// Assembles a model from validated parts; `config::load` is its only
+    /// caller (a tidy test checks it).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per part of the model, each named"
+    )]
+    pub(crate) fn new(
+        settings: Settings,
+        venues: BTreeMap<String, Venue>,
+        lists: BTreeMap<String, List>,
+        roadmaps: Vec<Roadmap>,
+        focal_points: Vec<FocalPoint>,
+        letters: Vec<Letter>,
+        templates: TemplateSources,
+    ) -> Model {
+        Model {
+            settings,
+            venues,
+            lists,
+            roadmaps,
+            focal_points,
+            letters,
+            templates,
+            focal_index: FocalIndex::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The venues of herald.toml, by id.
+    pub fn venues(&self) -> &BTreeMap<String, Venue> {
+        &self.venues
+    }
+
+    /// The distribution lists, by id.
+    pub fn lists(&self) -> &BTreeMap<String, List> {
+        &self.lists
+    }
+
+    /// The roadmaps, in the order of their files.
+    pub fn roadmaps(&self) -> &[Roadmap] {
+        &self.roadmaps
+    }
+
+    /// Every event of every roadmap, in roadmap then file order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.roadmaps.iter().flat_map(|roadmap| &roadmap.events)
+    }
+
+    /// The roadmaps, to change: only the crate's unit tests stage roadmap
+    /// edits this way (the notices' tests); it does not exist otherwise.
+    #[cfg(test)]
+    pub(crate) fn roadmaps_mut(&mut self) -> &mut Vec<Roadmap> {
+        &mut self.roadmaps
+    }
+
+    /// The focal points, in the order of the list files.
+    pub fn focal_points(&self) -> &[FocalPoint] {
+        &self.focal_points
+    }
+
+    pub fn letters(&self) -> &[Letter] {
+        &self.letters
+    }
+
+    /// The template files and phrases, read at load time.
+    pub fn templates(&self) -> &TemplateSources {
+        &self.templates
+    }
+
     /// Finds an event by id, with its roadmap.
     pub fn event(&self, id: &str) -> Option<(&Roadmap, &Event)> {
         self.roadmaps

@@ -61,10 +61,10 @@ pub fn for_reader(mut shared: Map<String, Value>, model: &Model, reader: &Reader
 /// The context of `letter` to `focal_point`.
 pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Reader) -> Value {
     let language = reader.language;
-    let body = locale::language_chain(language, &model.settings.default_language)
+    let body = locale::language_chain(language, &model.settings().default_language)
         .iter()
         .find_map(|lang| letter.body.get(lang))
-        .or_else(|| letter.body.get(&model.settings.default_language))
+        .or_else(|| letter.body.get(&model.settings().default_language))
         .cloned()
         .unwrap_or_default();
     let paragraphs: Vec<String> = body
@@ -256,7 +256,7 @@ fn recipient_value(focal_point: &FocalPoint) -> Value {
 }
 
 fn sender_value(model: &Model) -> Value {
-    let sender = &model.settings.sender;
+    let sender = &model.settings().sender;
     json!({
         "name": sender.from.name,
         "email": sender.from.email.to_string(),
@@ -266,6 +266,6 @@ fn sender_value(model: &Model) -> Value {
 }
 
 fn list_value(model: &Model, list: &str) -> Value {
-    let name = model.lists.get(list).map(|l| l.name.clone());
+    let name = model.lists().get(list).map(|l| l.name.clone());
     json!({ "id": list, "name": name })
 }

@@ -40,7 +40,7 @@ pub fn build_for(
     date: Timestamp,
     redirect: Option<&lettre::Address>,
 ) -> Result<Message, RenderError> {
-    let sender = &model.settings.sender;
+    let sender = &model.settings().sender;
     let focal_point = model
         .focal_point(&send.to)
         .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
@@ -67,7 +67,7 @@ pub fn build_for(
             &format!("for {}", focal_point.email),
         )?);
     }
-    if let Some(list) = model.lists.get(&send.list) {
+    if let Some(list) = model.lists().get(&send.list) {
         // RFC 2919: a phrase, then the list's id under the sender's domain.
         let name = list.name.replace(['"', '\\'], "");
         builder = builder.raw_header(header(
@@ -143,10 +143,10 @@ pub fn invitation(
         event,
         method,
         sequence,
-        organizer: &model.settings.sender.from,
+        organizer: &model.settings().sender.from,
         attendee,
         stamp,
-        domain: &model.settings.sender.domain,
+        domain: &model.settings().sender.domain,
     })?;
     Some((method, text))
 }

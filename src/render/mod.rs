@@ -211,8 +211,8 @@ impl Ord for RenderError {
 impl Renderer {
     /// Compiles every template file; syntax errors come with file, line and column.
     pub fn new(model: &Model) -> Result<Renderer, Diagnostics> {
-        let sources = &model.templates;
-        let default_language = model.settings.default_language.clone();
+        let sources = &model.templates();
+        let default_language = model.settings().default_language.clone();
         let localizer = Arc::new(Localizer::new(sources.phrases.clone(), &default_language));
         let languages: BTreeSet<&String> = sources.files.keys().map(|(language, _)| language).collect();
         let mut problems = BTreeSet::new();
@@ -391,11 +391,11 @@ impl Renderer {
     /// Every template family the model uses exists in the default language.
     fn check_families(&self, model: &Model, problems: &mut BTreeSet<RenderError>) {
         let mut families: BTreeSet<&str> = BTreeSet::new();
-        for roadmap in &model.roadmaps {
+        for roadmap in model.roadmaps() {
             families.extend(roadmap.events.iter().map(|e| e.template.as_str()));
         }
-        families.extend(model.letters.iter().map(|l| l.template.as_str()));
-        if model.roadmaps.iter().any(|r| r.notices) {
+        families.extend(model.letters().iter().map(|l| l.template.as_str()));
+        if model.roadmaps().iter().any(|r| r.notices) {
             families.extend(["update", "cancellation"]);
         }
         let Some(default) = self.languages.get(&self.default_language) else {
@@ -459,7 +459,7 @@ impl Renderer {
         since: Option<jiff::Timestamp>,
         language: &String,
     ) -> Vec<(RenderError, String)> {
-        let all_day_at = model.settings.reminders.all_day_at;
+        let all_day_at = model.settings().reminders.all_day_at;
         let to_check = |event: &&crate::model::Event| {
             since.is_none_or(|since| {
                 event
@@ -469,8 +469,8 @@ impl Renderer {
         };
         let mut found = Vec::new();
         let mut report = |problem: RenderError, context: String| found.push((problem, context));
-        let sample = sample_reader(language, &model.lists);
-        for roadmap in &model.roadmaps {
+        let sample = sample_reader(language, &model.lists());
+        for roadmap in model.roadmaps() {
             for event in roadmap.events.iter().filter(to_check) {
                 let send = PlannedSend {
                     due: event.zone.at(
@@ -496,7 +496,7 @@ impl Renderer {
                 }
             }
         }
-        for roadmap in model.roadmaps.iter().filter(|r| r.notices) {
+        for roadmap in model.roadmaps().iter().filter(|r| r.notices) {
             for event in roadmap.events.iter().filter(to_check) {
                 for cancel in [false, true] {
                     let send = PlannedSend {
@@ -528,7 +528,7 @@ impl Renderer {
                 }
             }
         }
-        for letter in &model.letters {
+        for letter in model.letters() {
             let send = PlannedSend {
                 due: letter.send_at.clone().unwrap_or_else(|| {
                     jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)

@@ -17,20 +17,46 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use std::path::Path;
+
 use crate::calendar::EventSnapshot;
 use crate::clock::Clock;
+use crate::config::{Config, Environment};
+use crate::diagnostics::Diagnostics;
 use crate::model::Model;
 use crate::outbox::{CalendarRow, Changes, Entry, Outbox, OutboxError, Recorded, State};
 use crate::plan::{PlannedSend, Planner, SendKey, SendSubject, Window};
 use crate::render::{Renderer, message};
-use crate::send::{Mailer, Outcome};
+use crate::send::{Delivery, Mailer, Outcome, Transport};
 
 pub use retry::RetryPolicy;
 
-/// One consistent configuration: the model and its compiled templates.
+/// One consistent configuration: the model, how mail leaves, and the
+/// compiled templates. The daemon swaps it whole on a reload; the commands
+/// load it the same way.
 pub struct Loaded {
     pub model: Model,
+    pub delivery: Delivery,
     pub renderer: Renderer,
+}
+
+impl Loaded {
+    /// Loads the configuration directory and compiles and checks its
+    /// templates against every event starting at or after `check_since`
+    /// (every event when `None`; see [`crate::render::prepare_for`]).
+    pub fn load(
+        dir: &Path,
+        env: &Environment,
+        check_since: Option<Timestamp>,
+    ) -> Result<Loaded, Diagnostics> {
+        let Config { model, delivery } = crate::config::load(dir, env)?;
+        let renderer = crate::render::prepare_for(&model, check_since)?;
+        Ok(Loaded {
+            model,
+            delivery,
+            renderer,
+        })
+    }
 }
 
 /// The scheduler's parts, shared with the tasks that send.
@@ -77,10 +103,10 @@ fn plan_window(planned_until: Option<Timestamp>, now: Timestamp, late_window: Si
 
 /// How many sends are in flight at once: the relay's connection limit for
 /// SMTP; a few for a maildir.
-fn parallelism(model: &Model) -> usize {
-    match &model.settings.delivery.transport {
-        crate::model::Transport::Smtp(smtp) => smtp.max_connections.max(1),
-        crate::model::Transport::Maildir(_) => 4,
+fn parallelism(delivery: &Delivery) -> usize {
+    match &delivery.transport {
+        Transport::Smtp(smtp) => smtp.max_connections.max(1),
+        Transport::Maildir(_) => 4,
     }
 }
 
@@ -132,7 +158,7 @@ impl Scheduler {
         let loaded = self.loaded();
         let model = &loaded.model;
         let now = self.clock.now();
-        let late_window = model.settings.delivery.late_window;
+        let late_window = loaded.delivery.late_window;
         let window = plan_window(self.outbox.planned_until()?, now, late_window);
         let planner = Planner::new(model);
         let sends = planner.plan(window);
@@ -211,7 +237,7 @@ impl Scheduler {
             // Sends claimed and not started when herald stops go back to
             // planned (`send_claimed`); after a crash, the next start
             // releases them with the sends that were in flight.
-            let batch_size = parallelism(&loaded.model) * 64;
+            let batch_size = parallelism(&loaded.delivery) * 64;
             let claimed = self.outbox.claim_due(self.clock.now(), batch_size)?;
             if claimed.is_empty() {
                 // Nothing more due: no connection stays open while idle.
@@ -246,7 +272,7 @@ impl Scheduler {
         // Twice the connections: the extra tasks render their messages while
         // the others talk to the relay, then wait for a connection (the
         // mailer's semaphore still caps those at `parallelism`).
-        let limit = parallelism(&loaded.model) * 2;
+        let limit = parallelism(&loaded.delivery) * 2;
         let mailer = self.mailer();
         let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
@@ -335,7 +361,7 @@ fn prepare(
 ) -> Prepared {
     let now = clock.now();
     let model = &loaded.model;
-    let late_window = model.settings.delivery.late_window;
+    let late_window = loaded.delivery.late_window;
     // A first attempt long after its due instant (the daemon was down)
     // is not sent late; a retry is not late, it is the policy.
     if entry.next_attempt.is_none() && now.duration_since(entry.spec.due) > late_window {
@@ -351,7 +377,7 @@ fn prepare(
         Ok(rendered) => rendered,
         Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
     };
-    let redirect = model.settings.delivery.redirect_to.as_ref();
+    let redirect = loaded.delivery.redirect_to.as_ref();
     match message::build_for(model, &send, &rendered, now, redirect) {
         Ok(message) => Prepared::Send(Box::new(message)),
         Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),

@@ -28,10 +28,10 @@ pub fn calendar_changes(
     now: Timestamp,
 ) -> (Vec<CalendarRow>, Vec<SendSpec>) {
     let by_event: HashMap<&str, &CalendarRow> = rows.iter().map(|r| (r.event.as_str(), r)).collect();
-    let all_day_at = model.settings.reminders.all_day_at;
+    let all_day_at = model.settings().reminders.all_day_at;
     let mut saved = Vec::new();
     let mut notices = Vec::new();
-    for roadmap in &model.roadmaps {
+    for roadmap in model.roadmaps() {
         for event in &roadmap.events {
             if matches!(event.schedule, Schedule::Ongoing) {
                 continue;
@@ -158,11 +158,12 @@ mod tests {
             &Environment::default(),
         )
         .unwrap()
+        .model
     }
 
     fn event_mut<'a>(model: &'a mut Model, id: &str) -> &'a mut Event {
         model
-            .roadmaps
+            .roadmaps_mut()
             .iter_mut()
             .flat_map(|r| r.events.iter_mut())
             .find(|e| e.id == id)
@@ -232,7 +233,7 @@ mod tests {
         let now = BEFORE.parse().unwrap();
         let rows = merge(&[], calendar_changes(&model, &[], now).0);
         // Removed from the configuration.
-        model.roadmaps[1]
+        model.roadmaps()[1]
             .events
             .retain(|e| e.id != "informal-consultations-2017-10-05");
         let (saved, notices) = calendar_changes(&model, &rows, now);
@@ -263,7 +264,7 @@ mod tests {
         // A roadmap with notices = false.
         let mut quiet = self::model();
         let quiet_rows = merge(&[], calendar_changes(&quiet, &[], now).0);
-        quiet.roadmaps.iter_mut().for_each(|r| r.notices = false);
+        quiet.roadmaps_mut().iter_mut().for_each(|r| r.notices = false);
         event_mut(&mut quiet, "first-reading").status = EventStatus::Cancelled;
         let (saved, notices) = calendar_changes(&quiet, &quiet_rows, now);
         assert!(notices.is_empty());

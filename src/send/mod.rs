@@ -10,6 +10,7 @@
 
 mod maildir;
 mod rate;
+mod settings;
 mod smtp;
 
 use std::fmt;
@@ -19,9 +20,9 @@ use jiff::Timestamp;
 use lettre::Message;
 
 use crate::clock::{Clock, SystemClock};
-use crate::model::{Delivery, Transport};
 
 pub use maildir::MaildirMailer;
+pub use settings::{Delivery, Security, SmtpSettings, Transport};
 pub use smtp::SmtpMailer;
 
 /// What happened to one message.

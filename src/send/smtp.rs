@@ -52,7 +52,7 @@ use tokio::sync::Semaphore;
 use super::rate::RateLimit;
 use super::{Outcome, classify, one_recipient};
 use crate::clock::Clock;
-use crate::model::{Security, SmtpSettings};
+use crate::send::{Security, SmtpSettings};
 
 /// How the connection is secured, with lettre's TLS settings.
 enum Secure {

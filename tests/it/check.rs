@@ -317,7 +317,7 @@ fn a_password_in_the_config_is_refused() {
 #[test]
 fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
     use herald::config::Environment;
-    use herald::model::Transport;
+    use herald::send::Transport;
     let config = ConfigDir::example();
     config.edit(HERALD_TOML, "transport = \"maildir\"", "transport = \"smtp\"");
     let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
@@ -329,7 +329,7 @@ fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
         "{problems}"
     );
 
-    let smtp_of = |model: herald::model::Model| match model.settings.delivery.transport {
+    let smtp_of = |config: herald::config::Config| match config.delivery.transport {
         Transport::Smtp(smtp) => smtp,
         Transport::Maildir(_) => panic!("smtp expected"),
     };
@@ -358,7 +358,7 @@ fn the_smtp_password_comes_from_a_file_or_a_systemd_credential() {
         "herald.toml",
         &format!("{text}{smtp}password_file = \"smtp-password\"\n"),
     );
-    let settings = smtp_of(config.load().unwrap());
+    let settings = smtp_of(config.load_config().unwrap());
     assert_eq!(settings.password.as_deref(), Some("s3cret from a file"));
 }
 

@@ -451,7 +451,7 @@ fn a_crash_in_the_middle_of_a_batch_loses_nothing() {
     let lost: Vec<_> = expected
         .iter()
         .filter(|key| {
-            let id = herald::render::message::message_id(key, &model.settings.sender.domain);
+            let id = herald::render::message::message_id(key, &model.settings().sender.domain);
             !ids.contains_key(id.trim_start_matches('<').trim_end_matches('>'))
         })
         .collect();

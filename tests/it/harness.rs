@@ -116,7 +116,13 @@ impl ConfigDir {
         command
     }
 
+    /// The model of the configuration (see [`ConfigDir::load_config`]).
     pub fn load(&self) -> Result<Model, Diagnostics> {
+        self.load_config().map(|config| config.model)
+    }
+
+    /// The whole configuration: the model and the delivery settings.
+    pub fn load_config(&self) -> Result<herald::config::Config, Diagnostics> {
         herald::config::load(&self.path(), &Environment::default())
     }
 

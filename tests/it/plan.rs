@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::harness::{ConfigDir, herald_command, repo, stdout};
 
 fn example() -> Model {
-    herald::config::load(&repo().join("config"), &Environment::default()).expect("the example config loads")
+    herald::config::load(&repo().join("config"), &Environment::default())
+        .expect("the example config loads")
+        .model
 }
 
 fn plan_json(args: &[&str]) -> Vec<Value> {

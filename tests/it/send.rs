@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald::clock::{Clock, ManualClock};
-use herald::model::{Delivery, Security, SmtpSettings, Transport};
+use herald::send::{Delivery, Security, SmtpSettings, Transport};
 use herald::send::{Mailer, Outcome};
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -698,8 +698,8 @@ timeout = "10s"
         format!("{settings}{}", smtp_table("relay-ca.pem")),
     )
     .unwrap();
-    let model = herald::config::load(&config, &env).unwrap_or_else(|problems| panic!("{problems}"));
-    let mailer = Mailer::from_settings(&model.settings.delivery).unwrap();
+    let loaded = herald::config::load(&config, &env).unwrap_or_else(|problems| panic!("{problems}"));
+    let mailer = Mailer::from_settings(&loaded.delivery).unwrap();
     assert_eq!(
         mailer.describe(),
         format!("smtp://127.0.0.1:{} (starttls)", sink.port())
