@@ -302,6 +302,19 @@ impl EventSnapshot {
         }
     }
 
+    /// The snapshot as the outbox stores it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a snapshot is strings and booleans, which always serialise")
+    }
+
+    /// The event a stored snapshot describes, or why it cannot be read.
+    pub fn from_json(json: &str) -> Result<Event, String> {
+        let snapshot: EventSnapshot = serde_json::from_str(json).map_err(|err| err.to_string())?;
+        snapshot
+            .to_event()
+            .ok_or_else(|| "a date, time or zone in it does not read back".to_owned())
+    }
+
     /// The event as it was; `None` if the snapshot cannot be read back.
     pub fn to_event(&self) -> Option<Event> {
         let zone = crate::model::Zone::named(&self.zone).ok()?;

@@ -5,10 +5,12 @@
 //! cover letters from Handlebars templates; and delivers them at lead times
 //! before each event. ARCHITECTURE.md has the map; in reading order:
 //!
+//! * [`key`]: what identifies a send: its kind, its key, the rule for addresses.
 //! * [`model`]: the validated domain, no I/O.
 //! * [`config`]: files -> model, with every problem and its place.
 //! * [`plan`]: model + time window -> the sends, a pure function.
-//! * [`render`]: a planned send -> an RFC 5322 message.
+//! * [`resolve`]: a planned send -> what it is about, found in the model once.
+//! * [`render`]: a resolved send -> an RFC 5322 message.
 //! * [`outbox`]: the durable state of every send.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
@@ -24,10 +26,12 @@ pub mod config;
 pub mod daemon;
 pub mod diagnostics;
 pub mod import;
+pub mod key;
 pub mod model;
 pub mod outbox;
 pub mod plan;
 pub mod render;
+pub mod resolve;
 pub mod scheduler;
 pub mod send;
 pub mod systemd;

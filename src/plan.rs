@@ -17,70 +17,63 @@
 //! when asked for, so callers can stream a plan of any size.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::model::{Event, EventStatus, FocalPoint, Lead, Letter, Model};
+use crate::key::{AddressKey, KeyPrefix, SendKey, SendKind};
+use crate::model::{Event, EventStatus, FocalPoint, Lead, Letter, Model, Roadmap};
 
-/// One message herald will send.
+/// One message herald will send: a reminder or a letter made by the
+/// planner, or an update or cancellation notice made by the notice logic
+/// (`scheduler::notices`) through [`Planner::notices`]. What it is about is
+/// in its key; [`crate::resolve`] finds that in the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedSend {
+    /// Stable identity: the same send has the same key in every plan.
+    pub key: SendKey,
     /// When it goes out, in the event's (or letter's) time zone.
     pub due: ZonedDateTime,
-    pub subject: SendSubject,
     /// The recipient's address, as written in the list.
     pub to: String,
     /// The list through which the recipient gets it (for List-Id).
     pub list: String,
     /// The recipient's language; the renderer falls back from it.
     pub language: String,
-    /// The template family ("reminder", "cover-letter").
+    /// The template family ("reminder", "cover-letter", "update", …).
     pub template: String,
-    /// Stable identity: the same send has the same key in every plan.
-    pub key: SendKey,
 }
 
-/// What a send is about.
+impl PlannedSend {
+    pub fn kind(&self) -> SendKind {
+        self.key.kind()
+    }
+
+    /// The send of the slot with `prefix` to `recipient`.
+    fn new(prefix: &KeyPrefix, recipient: Recipient<'_>, address: &AddressKey, template: &str, due: ZonedDateTime) -> PlannedSend {
+        PlannedSend {
+            key: prefix.key(address),
+            due,
+            to: recipient.focal_point.email.to_string(),
+            list: recipient.list.to_owned(),
+            language: recipient.focal_point.language.clone(),
+            template: template.to_owned(),
+        }
+    }
+}
+
+/// Why the model no longer makes a send, in words for the operator and the
+/// outbox's record ("the event \"x\" was cancelled").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendSubject {
-    Reminder {
-        roadmap: String,
-        event: String,
-        lead: String,
-    },
-    Letter {
-        letter: String,
-    },
-    /// A change to an event (update) or its cancellation, with the new
-    /// invitation; made by the daemon from what calendars were told, never
-    /// by the planner.
-    Notice {
-        event: String,
-        cancel: bool,
-    },
-}
+pub struct Gone(pub String);
 
-/// The identity of a send, stable across plans, restarts and reloads:
-/// `reminder/<event>/<lead>/<address>` or `letter/<letter>/<address>`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SendKey(pub String);
-
-impl std::fmt::Display for SendKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Gone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl SendSubject {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SendSubject::Reminder { .. } => "reminder",
-            SendSubject::Letter { .. } => "letter",
-            SendSubject::Notice { cancel: false, .. } => "update",
-            SendSubject::Notice { cancel: true, .. } => "cancellation",
-        }
-    }
-}
+impl std::error::Error for Gone {}
 
 /// The half-open interval of due instants to plan: `[from, until)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -111,14 +104,26 @@ pub enum Source<'m> {
 }
 
 impl Slot<'_> {
-    /// What every key of the slot starts with: `reminder/<event>/<lead>/`
-    /// or `letter/<letter>/`. Ids and leads hold no `/`, so no slot's
-    /// prefix starts another's, and ordering slots by prefix then their
-    /// recipients by address orders the sends by key.
-    pub fn key_prefix(&self) -> String {
+    /// What every key of the slot starts with (see [`KeyPrefix`]).
+    pub fn key_prefix(&self) -> KeyPrefix {
         match self.source {
-            Source::Reminder { event, lead } => format!("reminder/{}/{lead}/", event.id),
-            Source::Letter(letter) => format!("letter/{}/", letter.id),
+            Source::Reminder { event, lead } => KeyPrefix::reminder(&event.id, lead.as_str()),
+            Source::Letter(letter) => KeyPrefix::letter(&letter.id),
+        }
+    }
+
+    pub fn kind(&self) -> SendKind {
+        match self.source {
+            Source::Reminder { .. } => SendKind::Reminder,
+            Source::Letter(_) => SendKind::Letter,
+        }
+    }
+
+    /// The template family of the slot's sends.
+    pub fn template(&self) -> &str {
+        match self.source {
+            Source::Reminder { event, .. } => &event.template,
+            Source::Letter(letter) => &letter.template,
         }
     }
 }
@@ -133,6 +138,94 @@ pub struct Recipient<'m> {
     pub index: usize,
 }
 
+/// The lead times of one event, resolved for any of its recipients: the
+/// one place that says which leads a focal point gets.
+///
+/// Most specific first: the focal point's own leads; else the leads of the
+/// event's lists the focal point is on (all of them together); else the
+/// event's (or its roadmap's); else its kind's in herald.toml; else the
+/// default in herald.toml.
+pub struct EventLeads<'m> {
+    /// The event's leads when neither the focal point nor a list sets them.
+    policy: &'m [Lead],
+    /// The event's lists that set leads of their own, with those leads.
+    lists: Vec<(&'m str, &'m [Lead])>,
+}
+
+impl<'m> EventLeads<'m> {
+    pub fn new(model: &'m Model, event: &'m Event) -> EventLeads<'m> {
+        let policy = &model.settings().reminders;
+        let policy = event
+            .leads
+            .as_ref()
+            .or_else(|| policy.kinds.get(&event.kind))
+            .unwrap_or(&policy.leads);
+        let lists = event
+            .lists
+            .iter()
+            .filter_map(|id| {
+                let leads = model.lists().get(id)?.leads.as_deref()?;
+                Some((id.as_str(), leads))
+            })
+            .collect();
+        EventLeads { policy, lists }
+    }
+
+    /// The lists' leads that apply to `focal_point`, if any list sets any.
+    fn from_lists<'a>(&'a self, focal_point: &'a FocalPoint) -> impl Iterator<Item = &'m [Lead]> + 'a {
+        self.lists
+            .iter()
+            .filter(|(list, _)| focal_point.lists.iter().any(|l| l == list))
+            .map(|(_, leads)| *leads)
+    }
+
+    /// The leads `focal_point` gets, each once.
+    pub fn of(&self, focal_point: &'m FocalPoint) -> Vec<&'m Lead> {
+        if let Some(own) = &focal_point.leads {
+            return own.iter().collect();
+        }
+        let mut from_lists: Vec<&Lead> = Vec::new();
+        for lead in self.from_lists(focal_point).flatten() {
+            if !from_lists.contains(&lead) {
+                from_lists.push(lead);
+            }
+        }
+        if from_lists.is_empty() {
+            self.policy.iter().collect()
+        } else {
+            from_lists
+        }
+    }
+
+    /// Whether `focal_point` gets `lead`: [`EventLeads::of`] without
+    /// collecting, since the planner asks it of every recipient of a slot.
+    pub fn gives(&self, focal_point: &FocalPoint, lead: &Lead) -> bool {
+        if let Some(own) = &focal_point.leads {
+            return own.contains(lead);
+        }
+        // The common case: no list sets leads, so no look at the lists.
+        if self.lists.is_empty() {
+            return self.policy.contains(lead);
+        }
+        let mut lists_set_leads = false;
+        for leads in self.from_lists(focal_point) {
+            lists_set_leads |= !leads.is_empty();
+            if leads.contains(lead) {
+                return true;
+            }
+        }
+        !lists_set_leads && self.policy.contains(lead)
+    }
+
+    /// Every lead the event's lists or policy can give (the focal points'
+    /// own come on top).
+    fn possible(&self) -> impl Iterator<Item = &'m Lead> + '_ {
+        self.policy
+            .iter()
+            .chain(self.lists.iter().flat_map(|(_, leads)| leads.iter()))
+    }
+}
+
 /// A model ready to be planned: what every slot needs, found once.
 ///
 /// A slot has thousands of recipients and a plan thousands of slots, so the
@@ -140,17 +233,13 @@ pub struct Recipient<'m> {
 /// compared or made for a recipient until a send is made of it.
 pub struct Planner<'m> {
     model: &'m Model,
-    /// Each list's focal points, as indices into `model.focal_points()`, in
-    /// key order, so that a slot's recipients come out (nearly) sorted.
+    /// Each list's focal points, as indices into `model.focal_points()`,
+    /// in key order, so that a slot's recipients come out (nearly) sorted.
     members: HashMap<&'m str, Vec<usize>>,
-    /// Each focal point's address as keys have it (lower case).
-    key_addresses: Vec<String>,
+    /// Each focal point's address as keys have it.
+    key_addresses: Vec<AddressKey>,
     /// Each focal point's place in the order of `key_addresses`.
     rank: Vec<usize>,
-    /// Whether two focal points have the same key address. `config::load`
-    /// refuses that, so recipients are told apart by index alone, unless a
-    /// model made otherwise has such twins.
-    twins: bool,
     /// Every lead any focal point has of its own: with the event's and its
     /// lists', the leads a slot can have.
     own_leads: Vec<&'m Lead>,
@@ -160,12 +249,13 @@ impl<'m> Planner<'m> {
     pub fn new(model: &'m Model) -> Planner<'m> {
         let mut members: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut own_leads: Vec<&Lead> = Vec::new();
-        let key_addresses: Vec<String> = model.focal_points().iter().map(key_address).collect();
+        let key_addresses: Vec<AddressKey> = model
+            .focal_points()
+            .iter()
+            .map(|fp| AddressKey::of(fp.email.as_ref()))
+            .collect();
         let mut by_key: Vec<usize> = (0..key_addresses.len()).collect();
         by_key.sort_by(|&a, &b| key_addresses[a].cmp(&key_addresses[b]));
-        let twins = by_key
-            .windows(2)
-            .any(|pair| key_addresses[pair[0]] == key_addresses[pair[1]]);
         let mut rank = vec![0; by_key.len()];
         for (place, &index) in by_key.iter().enumerate() {
             rank[index] = place;
@@ -192,9 +282,12 @@ impl<'m> Planner<'m> {
             members,
             key_addresses,
             rank,
-            twins,
             own_leads,
         }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
     }
 
     /// The slots with sends possibly due in `window`, ordered by due
@@ -204,7 +297,7 @@ impl<'m> Planner<'m> {
     pub fn slots(&self, window: Window) -> Vec<Slot<'m>> {
         let model = self.model;
         let mut slots = Vec::new();
-        for event in model.roadmaps().iter().flat_map(|roadmap| &roadmap.events) {
+        for event in model.events() {
             if event.status == EventStatus::Cancelled {
                 continue;
             }
@@ -232,7 +325,7 @@ impl<'m> Planner<'m> {
                 });
             }
         }
-        let mut keyed: Vec<(Timestamp, String, Slot<'m>)> = slots
+        let mut keyed: Vec<(Timestamp, KeyPrefix, Slot<'m>)> = slots
             .into_iter()
             .map(|slot| (slot.due.timestamp(), slot.key_prefix(), slot))
             .collect();
@@ -242,13 +335,9 @@ impl<'m> Planner<'m> {
 
     /// The leads any recipient of `event` can have, each once.
     fn possible_leads(&self, event: &'m Event) -> Vec<&'m Lead> {
-        let mut leads: Vec<&Lead> = policy_leads(self.model, event).iter().collect();
-        let from_lists = event
-            .lists
-            .iter()
-            .filter_map(|list| self.model.lists().get(list))
-            .flat_map(|list| list.leads.iter().flatten());
-        for lead in from_lists.chain(self.own_leads.iter().copied()) {
+        let mut leads: Vec<&Lead> = Vec::new();
+        let event_leads = EventLeads::new(self.model, event);
+        for lead in event_leads.possible().chain(self.own_leads.iter().copied()) {
             if !leads.contains(&lead) {
                 leads.push(lead);
             }
@@ -259,65 +348,28 @@ impl<'m> Planner<'m> {
     /// The recipients of `slot`, ordered by the address in their key, each
     /// address once.
     pub fn recipients(&self, slot: &Slot<'m>) -> Vec<Recipient<'m>> {
-        let mut recipients = match slot.source {
+        match slot.source {
             Source::Reminder { event, lead } => {
-                let lists_have_leads = event
-                    .lists
-                    .iter()
-                    .filter_map(|list| self.model.lists().get(list))
-                    .any(|list| list.leads.as_ref().is_some_and(|leads| !leads.is_empty()));
-                let policy_has = policy_leads(self.model, event).contains(lead);
-                self.members_of(&event.lists)
-                    .filter(|recipient| match &recipient.focal_point.leads {
-                        Some(own) => own.contains(lead),
-                        // The common case, without a look at the lists.
-                        None if !lists_have_leads => policy_has,
-                        None => gets_lead(self.model, event, recipient.focal_point, lead),
-                    })
-                    .collect::<Vec<_>>()
+                let leads = EventLeads::new(self.model, event);
+                self.members_of(&event.lists, |recipient| leads.gives(recipient.focal_point, lead))
             }
-            Source::Letter(letter) => self.members_of(&letter.lists).collect(),
-        };
-        // The members of each list come in key order: this only merges the
-        // lists of the slot (stable: a focal point on two of them keeps the
-        // first).
-        recipients.sort_by_key(|recipient| self.rank[recipient.index]);
-        // A focal point on two of the lists, or twins (one key, one send).
-        if self.twins {
-            recipients.dedup_by(|a, b| self.key_addresses[a.index] == self.key_addresses[b.index]);
-        } else {
-            recipients.dedup_by_key(|recipient| recipient.index);
+            Source::Letter(letter) => self.members_of(&letter.lists, |_| true),
         }
-        recipients
     }
 
     /// The address of `recipient` as its send's key has it.
-    pub fn key_address(&self, recipient: &Recipient<'_>) -> &str {
+    pub fn key_address(&self, recipient: &Recipient<'_>) -> &AddressKey {
         &self.key_addresses[recipient.index]
     }
 
     /// The sends of `slot`, in key order.
     pub fn sends(&self, slot: &Slot<'m>) -> impl Iterator<Item = PlannedSend> + use<'m, '_> {
         let due = slot.due.clone();
-        let source = slot.source;
-        self.recipients(slot)
-            .into_iter()
-            .map(move |recipient| match source {
-                Source::Reminder { event, lead } => {
-                    let key_address = self.key_address(&recipient);
-                    reminder_send(
-                        event,
-                        lead,
-                        recipient.focal_point,
-                        recipient.list,
-                        key_address,
-                        due.clone(),
-                    )
-                }
-                Source::Letter(letter) => {
-                    letter_send(letter, recipient.focal_point, recipient.list, due.clone())
-                }
-            })
+        let prefix = slot.key_prefix();
+        let template = slot.template().to_owned();
+        self.recipients(slot).into_iter().map(move |recipient| {
+            PlannedSend::new(&prefix, recipient, self.key_address(&recipient), &template, due.clone())
+        })
     }
 
     /// Every send due in `window`, ordered by due instant, then key.
@@ -328,58 +380,194 @@ impl<'m> Planner<'m> {
             .collect()
     }
 
-    /// The focal points on any of `lists`, with the list through which
-    /// they get it; one on several of them comes once for each, first for
-    /// the first of them.
-    fn members_of(&self, lists: &'m [String]) -> impl Iterator<Item = Recipient<'m>> + use<'m, '_> {
-        lists.iter().flat_map(move |list| {
-            self.members
-                .get(list.as_str())
-                .into_iter()
-                .flatten()
-                .map(move |&index| Recipient {
-                    focal_point: &self.model.focal_points()[index],
-                    list,
-                    index,
-                })
-        })
+    /// The sends of `letter` to everyone on its lists, due at `due`: at its
+    /// `send_at`, or now when it is sent on demand (the keys are the same).
+    pub fn letter_sends(&self, letter: &'m Letter, due: &ZonedDateTime) -> Vec<PlannedSend> {
+        let prefix = KeyPrefix::letter(&letter.id);
+        self.members_of(&letter.lists, |_| true)
+            .into_iter()
+            .map(|recipient| {
+                PlannedSend::new(&prefix, recipient, self.key_address(&recipient), &letter.template, due.clone())
+            })
+            .collect()
     }
 
-    /// The send that an outbox entry with this key stands for in the
-    /// current model, wherever its due instant now is; `None` when the
-    /// model no longer makes it.
-    pub fn send_for(
-        &self,
-        kind: &str,
-        subject: &str,
-        lead: Option<&str>,
-        recipient: &str,
-    ) -> Option<PlannedSend> {
-        let model = self.model;
-        let focal_point = model.focal_point(recipient)?;
-        let key_address = key_address(focal_point);
-        let on_list = |lists: &'m [String]| lists.iter().find(|list| focal_point.lists.contains(list));
-        match kind {
-            "reminder" => {
-                let (_, event) = model.event(subject)?;
-                if event.status == EventStatus::Cancelled {
-                    return None;
-                }
-                let list = on_list(&event.lists)?;
-                let lead = leads_for(model, event, focal_point)
-                    .into_iter()
-                    .find(|l| Some(l.as_str()) == lead)?;
-                let due = lead.before(&event.anchor(model.settings().reminders.all_day_at)?)?;
-                Some(reminder_send(event, lead, focal_point, list, &key_address, due))
+    /// The update (or, with `kind` [`SendKind::Cancellation`], cancellation)
+    /// notices about `event`, its `number`th, to everyone on its lists, due
+    /// at `due`. `event` may be gone from the model (a removed event, from
+    /// what calendars were told of it).
+    pub fn notices(&self, event: &Event, kind: SendKind, number: u32, due: &ZonedDateTime) -> Vec<PlannedSend> {
+        let prefix = KeyPrefix::notice(kind, &event.id, number);
+        let lists: Vec<&'m String> = event
+            .lists
+            .iter()
+            .filter_map(|list| self.model.lists().get_key_value(list).map(|(id, _)| id))
+            .collect();
+        let mut recipients = Vec::new();
+        for list in lists {
+            recipients.extend(self.list_members(list));
+        }
+        self.in_key_order(&mut recipients);
+        recipients
+            .into_iter()
+            .map(|recipient| PlannedSend::new(&prefix, recipient, self.key_address(&recipient), kind.as_str(), due.clone()))
+            .collect()
+    }
+
+    /// The focal points on `list`, in key order.
+    fn list_members(&self, list: &'m str) -> impl Iterator<Item = Recipient<'m>> + use<'m, '_> {
+        self.members
+            .get(list)
+            .into_iter()
+            .flatten()
+            .map(move |&index| Recipient {
+                focal_point: &self.model.focal_points()[index],
+                list,
+                index,
+            })
+    }
+
+    /// The focal points on any of `lists` that `wanted` accepts, each once
+    /// (through the first of those lists they are on), in key order.
+    fn members_of(&self, lists: &'m [String], wanted: impl Fn(&Recipient<'m>) -> bool) -> Vec<Recipient<'m>> {
+        let mut recipients: Vec<Recipient<'m>> = lists
+            .iter()
+            .flat_map(|list| self.list_members(list))
+            .filter(|recipient| wanted(recipient))
+            .collect();
+        self.in_key_order(&mut recipients);
+        recipients
+    }
+
+    /// Sorts recipients by their key's address and keeps each focal point
+    /// once. The members of each list come in key order: this only merges
+    /// lists (stable: a focal point on two of them keeps the first).
+    fn in_key_order(&self, recipients: &mut Vec<Recipient<'m>>) {
+        recipients.sort_by_key(|recipient| self.rank[recipient.index]);
+        recipients.dedup_by_key(|recipient| recipient.index);
+    }
+
+    /// The send that the outbox's `key` stands for in the current model,
+    /// wherever its due instant now is, or why the model no longer makes it.
+    /// Only reminders and letters sent at a set time are the planner's to
+    /// make again; a notice or a letter sent on demand is not in any plan.
+    pub fn send_for(&self, key: &SendKey, recipient: &str) -> Result<PlannedSend, Gone> {
+        let found = find(self.model, key, recipient)?;
+        let to = recipient;
+        let recipient = Recipient {
+            focal_point: found.focal_point,
+            list: found.list,
+            index: found.index,
+        };
+        let address = self.key_address(&recipient);
+        match found.about {
+            Found::Reminder { event, lead, .. } => {
+                let due = event
+                    .anchor(self.model.settings().reminders.all_day_at)
+                    .and_then(|anchor| lead.before(&anchor))
+                    .ok_or_else(|| no_longer_gets(key, to))?;
+                let prefix = KeyPrefix::reminder(&event.id, lead.as_str());
+                Ok(PlannedSend::new(&prefix, recipient, address, &event.template, due))
             }
-            "letter" => {
-                let letter = model.letter(subject)?;
-                let list = on_list(&letter.lists)?;
-                Some(letter_send(letter, focal_point, list, letter.send_at.clone()?))
+            Found::Letter(letter) => {
+                let due = letter.send_at.clone().ok_or_else(|| {
+                    Gone(format!("the letter {:?} is now sent only on demand", letter.id))
+                })?;
+                Ok(PlannedSend::new(&KeyPrefix::letter(&letter.id), recipient, address, &letter.template, due))
             }
-            _ => None,
+            Found::Notice => Err(Gone(format!("a {} is not the planner's to make", key.kind()))),
         }
     }
+}
+
+/// What an outbox key names in the model, found by [`find`].
+pub struct FoundSend<'m> {
+    pub focal_point: &'m FocalPoint,
+    /// Where the focal point is in `model.focal_points()`.
+    pub index: usize,
+    /// The list through which the focal point gets it now: the first of the
+    /// event's or letter's lists they are on (for a notice, none is looked
+    /// for: its event may be gone).
+    pub list: &'m str,
+    pub about: Found<'m>,
+}
+
+/// The event, lead or letter an outbox key names.
+pub enum Found<'m> {
+    Reminder {
+        roadmap: &'m Roadmap,
+        event: &'m Event,
+        lead: &'m Lead,
+    },
+    Letter(&'m Letter),
+    /// An update or cancellation: its event is found by the caller, from
+    /// the model or from what calendars were told (a removed event).
+    Notice,
+}
+
+/// Finds what `key` names in `model`, the focal point included, or says
+/// why the model no longer makes that send. The planner (to move a send
+/// whose event moved) and the resolver (to send it) both go through here.
+///
+/// `recipient` is the address as the outbox has it, for the reasons given.
+pub fn find<'m>(model: &'m Model, key: &SendKey, recipient: &str) -> Result<FoundSend<'m>, Gone> {
+    let subject = key.subject();
+    let kind = key.kind();
+    let removed = || Gone(format!("the {} {subject:?} was removed from the configuration", kind.subject_noun()));
+    // The subject first: a removed event explains every send about it.
+    enum Subject<'m> {
+        Event(&'m Roadmap, &'m Event),
+        Letter(&'m Letter),
+        Notice,
+    }
+    let found_subject = match kind {
+        SendKind::Reminder => {
+            let (roadmap, event) = model.event(subject).ok_or_else(removed)?;
+            if event.status == EventStatus::Cancelled {
+                return Err(Gone(format!("the event {subject:?} was cancelled")));
+            }
+            Subject::Event(roadmap, event)
+        }
+        SendKind::Letter => Subject::Letter(model.letter(subject).ok_or_else(removed)?),
+        SendKind::Update | SendKind::Cancellation => Subject::Notice,
+    };
+    let (index, focal_point) = model
+        .focal_point_with_index(key.address())
+        .ok_or_else(|| Gone(format!("{recipient} is no longer a focal point")))?;
+    let on_list = |lists: &'m [String]| {
+        lists
+            .iter()
+            .find(|list| focal_point.lists.contains(list))
+            .map(String::as_str)
+            .ok_or_else(|| no_longer_gets(key, recipient))
+    };
+    let (list, about) = match found_subject {
+        Subject::Event(roadmap, event) => {
+            let list = on_list(&event.lists)?;
+            let wanted = key.lead().unwrap_or_default();
+            let lead = EventLeads::new(model, event)
+                .of(focal_point)
+                .into_iter()
+                .find(|lead| lead.as_str() == wanted)
+                .ok_or_else(|| no_longer_gets(key, recipient))?;
+            (list, Found::Reminder { roadmap, event, lead })
+        }
+        Subject::Letter(letter) => (on_list(&letter.lists)?, Found::Letter(letter)),
+        Subject::Notice => ("", Found::Notice),
+    };
+    Ok(FoundSend {
+        focal_point,
+        index,
+        list,
+        about,
+    })
+}
+
+fn no_longer_gets(key: &SendKey, recipient: &str) -> Gone {
+    Gone(format!(
+        "{recipient} no longer gets this {} (lists, lead times or dates changed)",
+        key.kind().subject_noun()
+    ))
 }
 
 /// Every send due in `window`, ordered by due instant, then key.
@@ -387,108 +575,10 @@ pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     Planner::new(model).plan(window)
 }
 
-fn reminder_send(
-    event: &Event,
-    lead: &Lead,
-    focal_point: &FocalPoint,
-    list: &str,
-    key_address: &str,
-    due: ZonedDateTime,
-) -> PlannedSend {
-    PlannedSend {
-        due,
-        subject: SendSubject::Reminder {
-            roadmap: event.roadmap.clone(),
-            event: event.id.clone(),
-            lead: lead.as_str().to_owned(),
-        },
-        to: focal_point.email.to_string(),
-        list: list.to_owned(),
-        language: focal_point.language.clone(),
-        template: event.template.clone(),
-        key: SendKey(format!("reminder/{}/{lead}/{key_address}", event.id)),
-    }
-}
-
-/// The send of `letter` to `focal_point` (through `list`) at `due`: the
-/// same key whether it goes out at its `send_at` or on demand.
-pub fn letter_send(letter: &Letter, focal_point: &FocalPoint, list: &str, due: ZonedDateTime) -> PlannedSend {
-    PlannedSend {
-        due,
-        subject: SendSubject::Letter {
-            letter: letter.id.clone(),
-        },
-        to: focal_point.email.to_string(),
-        list: list.to_owned(),
-        language: focal_point.language.clone(),
-        template: letter.template.clone(),
-        key: SendKey(format!("letter/{}/{}", letter.id, key_address(focal_point))),
-    }
-}
-
-/// The lead times that apply to `focal_point` for `event` (see the module
-/// docs for the order).
+/// The lead times that apply to `focal_point` for `event` (see
+/// [`EventLeads`] for the order).
 pub fn leads_for<'a>(model: &'a Model, event: &'a Event, focal_point: &'a FocalPoint) -> Vec<&'a Lead> {
-    if let Some(leads) = &focal_point.leads {
-        return leads.iter().collect();
-    }
-    let mut from_lists: Vec<&Lead> = Vec::new();
-    for leads in list_leads(model, event, focal_point) {
-        for lead in leads {
-            if !from_lists.contains(&lead) {
-                from_lists.push(lead);
-            }
-        }
-    }
-    if !from_lists.is_empty() {
-        return from_lists;
-    }
-    policy_leads(model, event).iter().collect()
-}
-
-/// Whether `lead` is among [`leads_for`], without collecting them: the
-/// planner asks this once per recipient of every slot.
-fn gets_lead(model: &Model, event: &Event, focal_point: &FocalPoint, lead: &Lead) -> bool {
-    if let Some(own) = &focal_point.leads {
-        return own.contains(lead);
-    }
-    let mut lists_have_leads = false;
-    for leads in list_leads(model, event, focal_point) {
-        lists_have_leads |= !leads.is_empty();
-        if leads.contains(lead) {
-            return true;
-        }
-    }
-    !lists_have_leads && policy_leads(model, event).contains(lead)
-}
-
-/// The leads of the lists through which `focal_point` gets `event`.
-fn list_leads<'a>(
-    model: &'a Model,
-    event: &'a Event,
-    focal_point: &'a FocalPoint,
-) -> impl Iterator<Item = &'a [Lead]> {
-    event
-        .lists
-        .iter()
-        .filter(|list| focal_point.lists.contains(list))
-        .filter_map(|list| model.lists().get(list)?.leads.as_deref())
-}
-
-/// The event's leads when neither the focal point nor a list sets them.
-fn policy_leads<'a>(model: &'a Model, event: &'a Event) -> &'a [Lead] {
-    let policy = &model.settings().reminders;
-    event
-        .leads
-        .as_ref()
-        .or_else(|| policy.kinds.get(&event.kind))
-        .unwrap_or(&policy.leads)
-}
-
-/// Addresses compare without regard to case; the key uses the lowercase form
-/// so a change of case in the list does not make a new send.
-fn key_address(focal_point: &FocalPoint) -> String {
-    focal_point.email.to_string().to_lowercase()
+    EventLeads::new(model, event).of(focal_point)
 }
 
 /// The distinct recipients of a plan, for summaries.

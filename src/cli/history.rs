@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::Environment;
+use crate::key::{SendKey, SendKind};
 use crate::outbox::{Entry, Outbox, SqliteOutbox, State};
 
 /// The state directory: `--state-dir`, else the configuration's (which needs
@@ -84,7 +85,7 @@ pub fn history(
         .entries()?
         .into_iter()
         .filter(|e| filter.state.is_none_or(|s| e.state.as_str() == s))
-        .filter(|e| filter.event.is_none_or(|id| e.spec.subject == id))
+        .filter(|e| filter.event.is_none_or(|id| e.spec.key.subject() == id))
         .filter(|e| {
             filter
                 .to
@@ -95,13 +96,16 @@ pub fn history(
     if json {
         let rows: Vec<JsonEntry> = entries
             .iter()
-            .map(|e| JsonEntry {
-                key: &e.spec.key,
+            .map(|e| {
+                let key = &e.spec.key;
+                let is_letter = key.kind() == SendKind::Letter;
+                JsonEntry {
+                key: key.as_str(),
                 state: e.state.as_str(),
-                kind: &e.spec.kind,
-                event: (e.spec.kind == "reminder").then_some(e.spec.subject.as_str()),
-                letter: (e.spec.kind == "letter").then_some(e.spec.subject.as_str()),
-                lead: e.spec.lead.as_deref(),
+                kind: key.kind().as_str(),
+                event: (!is_letter).then_some(key.subject()),
+                letter: is_letter.then_some(key.subject()),
+                lead: key.lead(),
                 to: &e.spec.recipient,
                 due: e.spec.due.to_string(),
                 attempts: e.attempts,
@@ -109,7 +113,7 @@ pub fn history(
                 updated_at: e.updated_at.to_string(),
                 last_reply: e.last_reply.as_deref(),
                 reason: e.reason.as_deref(),
-            })
+            }})
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -126,8 +130,8 @@ pub fn history(
             out,
             "{due:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  {why}",
             e.state.as_str(),
-            e.spec.subject,
-            e.spec.lead.as_deref().unwrap_or(""),
+            e.spec.key.subject(),
+            e.spec.key.lead().unwrap_or(""),
             e.spec.recipient,
             e.attempts
         )?;
@@ -148,7 +152,17 @@ pub fn retry(
     clock: &dyn Clock,
 ) -> super::CommandResult {
     let outbox = open(&state_dir(config, state_dir_arg)?)?;
-    let n = outbox.retry_failed(key, clock.now())?;
+    let key = key
+        .map(|text| {
+            SendKey::parse(text).map_err(|err| {
+                anyhow::anyhow!(
+                    "no failed send with the key {text:?} ({}); `herald history --state failed` lists them",
+                    err.reason()
+                )
+            })
+        })
+        .transpose()?;
+    let n = outbox.retry_failed(key.as_ref(), clock.now())?;
     let mut out = std::io::stdout().lock();
     match (n, key) {
         (0, Some(key)) => {

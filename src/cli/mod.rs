@@ -20,6 +20,8 @@ use clap::{Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::config::Environment;
 use crate::diagnostics::Diagnostics;
+use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
+use crate::resolve::Calendars;
 use crate::scheduler::Loaded;
 
 /// herald: reminders and circulars for the focal points of a process.
@@ -203,11 +205,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         } => preview::run(
             &cli.config,
             &clock,
-            event.as_deref(),
-            lead.as_deref(),
-            letter.as_deref(),
-            notice.as_deref(),
-            to,
+            &preview::Args {
+                event: event.as_deref(),
+                lead: lead.as_deref(),
+                letter: letter.as_deref(),
+                notice: notice.as_deref(),
+                to,
+            },
         ),
         Command::Run {
             state_dir,
@@ -307,6 +311,52 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 /// included; prints every problem and gives the exit code if there is one.
 fn load(config: &std::path::Path) -> Result<Loaded, ExitCode> {
     Loaded::load(config, &Environment::from_process(), None).map_err(|d| print_problems(config, &d))
+}
+
+/// The outbox in `dir`, if herald has run with that state directory; a
+/// command that only shows what it holds (`for_what`) goes on without it,
+/// after a warning, when it cannot be read (often: not the user `herald`).
+fn existing_outbox(dir: &std::path::Path, for_what: &str) -> Option<SqliteOutbox> {
+    if !dir.join(SqliteOutbox::FILE).exists() {
+        return None;
+    }
+    SqliteOutbox::open(dir)
+        .map_err(|err| warn_unread(dir, for_what, &err))
+        .ok()
+}
+
+/// What calendars were told of each event, from the outbox in `dir` when
+/// herald has run with it; none (every SEQUENCE 0) otherwise.
+fn calendars(dir: &std::path::Path) -> Calendars {
+    const WHAT: &str = "invitations show SEQUENCE 0";
+    let Some(outbox) = existing_outbox(dir, WHAT) else {
+        return Calendars::default();
+    };
+    match outbox.calendar_rows() {
+        Ok(rows) => Calendars::new(rows),
+        Err(err) => {
+            warn_unread(dir, WHAT, &err);
+            Calendars::default()
+        }
+    }
+}
+
+fn warn_unread(dir: &std::path::Path, consequence: &str, err: &OutboxError) {
+    // The error and its causes, as anyhow's `{:#}` shows them.
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    eprintln!(
+        "herald: warning: cannot read the outbox in {} ({text}); {consequence}",
+        dir.display()
+    );
 }
 
 fn print_problems(config: &std::path::Path, diagnostics: &Diagnostics) -> ExitCode {

@@ -10,8 +10,9 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::clock::{Clock, parse_instant};
+use crate::scheduler::Loaded;
 use crate::model::Model;
-use crate::plan::{self, PlannedSend, Planner, SendSubject, Slot, Source, Window};
+use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
@@ -67,8 +68,8 @@ pub fn run(
             .map(|u| parse_instant(u, clock).map_err(|m| anyhow!("--until: {m}")))
             .transpose()?,
     };
-    let notices = pending_notices(&loaded, clock.now(), window);
     let planner = Planner::new(model);
+    let notices = pending_notices(&loaded, &planner, clock.now(), window);
     let slots = planner.slots(window);
     // A plan can have millions of lines: they are written as they are
     // made, never all kept.
@@ -107,58 +108,44 @@ fn print_json(
     let mut rows = serializer.serialize_seq(None)?;
     for send in notices {
         let due = JsonDue::of(&send.due);
-        let event = match &send.subject {
-            SendSubject::Notice { event, .. } => Some(event.as_str()),
-            SendSubject::Reminder { .. } | SendSubject::Letter { .. } => None,
-        };
         rows.serialize_element(&JsonSend {
             due: &due.local,
             due_utc: &due.utc,
             time_zone: &due.time_zone,
-            kind: send.subject.kind(),
+            kind: send.kind().as_str(),
             roadmap: None,
-            event,
+            event: Some(send.key.subject()),
             letter: None,
             lead: None,
             to: &send.to,
             list: &send.list,
             language: &send.language,
             template: &send.template,
-            key: &send.key.0,
+            key: send.key.as_str(),
         })?;
     }
     for slot in slots {
         // What every send of the slot shares is made once.
         let due = JsonDue::of(&slot.due);
         let prefix = slot.key_prefix();
-        let (kind, roadmap, event, lead, letter, template) = match slot.source {
+        let (roadmap, event, lead, letter) = match slot.source {
             Source::Reminder { event, lead } => (
-                "reminder",
                 Some(event.roadmap.as_str()),
                 Some(event.id.as_str()),
                 Some(lead.as_str()),
                 None,
-                event.template.as_str(),
             ),
-            Source::Letter(letter) => (
-                "letter",
-                None,
-                None,
-                None,
-                Some(letter.id.as_str()),
-                letter.template.as_str(),
-            ),
+            Source::Letter(letter) => (None, None, None, Some(letter.id.as_str())),
         };
+        let template = slot.template();
         let mut key = String::new();
         for recipient in planner.recipients(slot) {
-            key.clear();
-            key.push_str(&prefix);
-            key.push_str(planner.key_address(&recipient));
+            prefix.write_key(planner.key_address(&recipient), &mut key);
             rows.serialize_element(&JsonSend {
                 due: &due.local,
                 due_utc: &due.utc,
                 time_zone: &due.time_zone,
-                kind,
+                kind: slot.kind().as_str(),
                 roadmap,
                 event,
                 letter,
@@ -303,16 +290,11 @@ fn max_widths(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
 
 /// The row of a notice.
 fn notice_row(send: &PlannedSend) -> Row<'_> {
-    let (what, lead) = match &send.subject {
-        SendSubject::Reminder { event, lead, .. } => (event.as_str(), lead.as_str()),
-        SendSubject::Letter { letter } => (letter.as_str(), ""),
-        SendSubject::Notice { event, .. } => (event.as_str(), ""),
-    };
     Row {
         due: Cow::Owned(shown(&send.due)),
-        kind: send.subject.kind(),
-        what,
-        lead,
+        kind: send.kind().as_str(),
+        what: send.key.subject(),
+        lead: send.key.lead().unwrap_or(""),
         to: &send.to,
         language: &send.language,
     }
@@ -328,13 +310,13 @@ struct SlotRow<'a> {
 
 impl<'a> SlotRow<'a> {
     fn of(slot: &Slot<'a>) -> SlotRow<'a> {
-        let (kind, what, lead) = match slot.source {
-            Source::Reminder { event, lead } => ("reminder", event.id.as_str(), lead.as_str()),
-            Source::Letter(letter) => ("letter", letter.id.as_str(), ""),
+        let (what, lead) = match slot.source {
+            Source::Reminder { event, lead } => (event.id.as_str(), lead.as_str()),
+            Source::Letter(letter) => (letter.id.as_str(), ""),
         };
         SlotRow {
             due: shown(&slot.due),
-            kind,
+            kind: slot.kind().as_str(),
             what,
             lead,
         }
@@ -349,34 +331,15 @@ fn shown(due: &jiff::ZonedDateTime) -> String {
 /// The update and cancellation notices the daemon would send now, because
 /// the roadmap changed since calendars were last told (read from the
 /// outbox, when herald has run with this configuration's state directory).
-fn pending_notices(
-    loaded: &crate::scheduler::Loaded,
-    now: jiff::Timestamp,
-    window: Window,
-) -> Vec<PlannedSend> {
-    use crate::outbox::{Outbox, SqliteOutbox};
-    let model = &loaded.model;
-    let dir = &loaded.delivery.state_dir;
-    if !window.contains(now) || !dir.join(SqliteOutbox::FILE).exists() {
+fn pending_notices(loaded: &Loaded, planner: &Planner<'_>, now: jiff::Timestamp, window: Window) -> Vec<PlannedSend> {
+    if !window.contains(now) {
         return Vec::new();
     }
-    let Ok(rows) = SqliteOutbox::open(dir).and_then(|outbox| outbox.calendar_rows()) else {
+    let Some(outbox) = super::existing_outbox(&loaded.delivery.state_dir, "the notices a reload would send") else {
         return Vec::new();
     };
-    let (_, notices) = crate::scheduler::notices::calendar_changes(model, &rows, now);
-    notices
-        .into_iter()
-        .map(|spec| PlannedSend {
-            due: now.to_zoned_datetime(jiff::tz::db().get(&spec.zone).unwrap_or(jiff::tz::TimeZone::UTC)),
-            subject: SendSubject::Notice {
-                event: spec.subject.clone(),
-                cancel: spec.kind == "cancellation",
-            },
-            to: spec.recipient,
-            list: spec.list,
-            language: spec.language,
-            template: spec.template,
-            key: plan::SendKey(spec.key),
-        })
-        .collect()
+    crate::scheduler::pending_notices(planner, &outbox, now).unwrap_or_else(|err| {
+        super::warn_unread(&loaded.delivery.state_dir, "the notices a reload would send", &err);
+        Vec::new()
+    })
 }

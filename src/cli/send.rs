@@ -1,7 +1,6 @@
 //! `herald send --letter ID`: a circular sent now, through the outbox, one
 //! message per recipient (never a Bcc fan-out).
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,9 +11,10 @@ use anyhow::{Context, anyhow, bail};
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::daemon::{self, Options};
-use crate::outbox::{Changes, Outbox, SqliteOutbox, State};
-use crate::plan::{self, PlannedSend};
-use crate::scheduler::{Scheduler, reconcile::spec_of};
+use crate::outbox::SqliteOutbox;
+use crate::plan::{PlannedSend, Planner};
+use crate::resolve::{Calendars, resolve};
+use crate::scheduler::{Scheduler, SentNow};
 use crate::send::Mailer;
 
 pub fn run(
@@ -35,17 +35,8 @@ pub fn run(
         .letter(letter_id)
         .ok_or_else(|| anyhow!("no letter {letter_id:?} in {}/letters", config.display()))?;
     let now = clock.now();
-    let sends: Vec<PlannedSend> = model
-        .members_of(&letter.lists)
-        .map(|(focal_point, list)| {
-            plan::letter_send(
-                letter,
-                focal_point,
-                list,
-                now.to_zoned_datetime(jiff::tz::TimeZone::UTC),
-            )
-        })
-        .collect();
+    let sends: Vec<PlannedSend> =
+        Planner::new(model).letter_sends(letter, &now.to_zoned_datetime(jiff::tz::TimeZone::UTC));
     let mut out = std::io::stdout().lock();
     if sends.is_empty() {
         bail!(
@@ -54,8 +45,10 @@ pub fn run(
         );
     }
     if dry_run {
+        let calendars = Calendars::default();
         for send in &sends {
-            let rendered = loaded.renderer.render(model, send)?;
+            let resolved = resolve(model, &calendars, send.clone())?;
+            let rendered = loaded.renderer.render(model, &resolved, now)?;
             writeln!(out, "{}  {}  {}", send.to, rendered.language, rendered.subject)?;
         }
         writeln!(
@@ -71,27 +64,18 @@ pub fn run(
         SqliteOutbox::open(&state_dir)
             .with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?,
     );
-    let existing: HashMap<String, State> = outbox
-        .entries()?
-        .into_iter()
-        .map(|e| (e.spec.key, e.state))
-        .collect();
-    let mut changes = Changes::default();
-    let mut already_sent = 0;
-    for send in &sends {
-        match existing.get(&send.key.0) {
-            None => changes.insert.push(spec_of(send)),
-            Some(State::Sent) => already_sent += 1,
-            Some(State::Sending) => {}
-            Some(State::Failed) => {
-                outbox.retry_failed(Some(&send.key.0), now)?;
-                changes.reschedule.push(spec_of(send));
-            }
-            Some(State::Planned) => changes.reschedule.push(spec_of(send)),
-            Some(State::Cancelled | State::Skipped) => changes.revive.push(spec_of(send)),
-        }
-    }
-    outbox.apply(&changes, now)?;
+    let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
+        .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let scheduler = Scheduler::new(loaded, outbox, mailer, clock);
+    let SentNow { already_sent, done } = runtime.block_on(async {
+        let sent = scheduler.send_now(&sends).await;
+        scheduler.mailer().shutdown().await;
+        sent
+    })?;
     if already_sent > 0 {
         writeln!(
             out,
@@ -99,19 +83,6 @@ pub fn run(
             if already_sent == 1 { "" } else { "s" }
         )?;
     }
-    let keys: Vec<String> = sends.iter().map(|s| s.key.0.clone()).collect();
-    let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
-        .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock);
-    let done = runtime.block_on(async {
-        let done = scheduler.dispatch_keys(&keys).await;
-        scheduler.mailer().shutdown().await;
-        done
-    })?;
     writeln!(
         out,
         "letter {letter_id}: {} sent, {} to retry (the daemon retries them), {} failed, {} skipped; `herald history --event {letter_id}` has the details",

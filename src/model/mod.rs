@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use jiff::civil::Time;
 use lettre::message::Mailbox;
 
+use crate::key::AddressKey;
+
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::Lead;
 pub use letter::Letter;
@@ -43,7 +45,7 @@ pub struct Model {
 
 /// A lazily built index of focal points by address; see [`Model::focal_point`].
 #[derive(Debug, Clone, Default)]
-struct FocalIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
+struct FocalIndex(std::sync::OnceLock<std::collections::HashMap<AddressKey, usize>>);
 
 /// The daemon-wide settings of `herald.toml`.
 #[derive(Debug, Clone)]
@@ -197,45 +199,27 @@ impl Model {
         self.roadmaps.iter().find(|roadmap| roadmap.id == id)
     }
 
-    /// Finds a focal point by address, ignoring the case of the domain.
+    /// Finds a focal point by address, under the one rule for telling
+    /// addresses apart ([`AddressKey`]).
     ///
-    /// A daemon sending to 10,000 focal points looks each one up several
-    /// times per send, so this goes through an index rather than a scan of
-    /// every address (which made sending quadratic in the focal points).
+    /// A daemon sending to 10,000 focal points looks focal points up for
+    /// every send, so this goes through an index, built on the first call.
     pub fn focal_point(&self, email: &str) -> Option<&FocalPoint> {
-        let wanted = email.trim();
-        let matches = |fp: &FocalPoint| fp.email.to_string().eq_ignore_ascii_case(wanted);
+        self.focal_point_with_index(email).map(|(_, fp)| fp)
+    }
+
+    /// [`Model::focal_point`], with where it is in [`Model::focal_points`].
+    pub fn focal_point_with_index(&self, email: &str) -> Option<(usize, &FocalPoint)> {
         let index = self.focal_index.0.get_or_init(|| {
             let mut index = std::collections::HashMap::with_capacity(self.focal_points.len());
             for (i, fp) in self.focal_points.iter().enumerate() {
-                // The first of two equal addresses wins, as with a scan.
-                index
-                    .entry(fp.email.to_string().to_ascii_lowercase())
-                    .or_insert(i);
+                // `config` refuses two focal points with one address; were
+                // there two, the first would win, as a scan would find it.
+                index.entry(AddressKey::of(fp.email.as_ref())).or_insert(i);
             }
             index
         });
-        if let Some(fp) = index
-            .get(&wanted.to_ascii_lowercase())
-            .and_then(|&i| self.focal_points.get(i))
-            .filter(|fp| matches(fp))
-        {
-            return Some(fp);
-        }
-        self.focal_points.iter().find(|fp| matches(fp))
-    }
-
-    /// The focal points on any of `lists`, each once, in config order, with
-    /// the first of those lists they are on.
-    pub fn members_of<'a>(
-        &'a self,
-        lists: &'a [String],
-    ) -> impl Iterator<Item = (&'a FocalPoint, &'a str)> + 'a {
-        self.focal_points.iter().filter_map(move |fp| {
-            lists
-                .iter()
-                .find(|list| fp.lists.contains(list))
-                .map(|list| (fp, list.as_str()))
-        })
+        let &i = index.get(&AddressKey::of(email))?;
+        Some((i, self.focal_points.get(i)?))
     }
 }

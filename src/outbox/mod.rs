@@ -1,7 +1,7 @@
 //! The durable outbox: every planned send, its state and its history.
 //!
 //! The outbox, not a timer, decides what is due. Each send has a stable key
-//! (see `plan::SendKey`) and moves through these states:
+//! ([`SendKey`]) and moves through these states:
 //!
 //! ```text
 //! planned ──claim──► sending ──250──► sent
@@ -22,6 +22,8 @@ mod sqlite;
 use std::fmt;
 
 use jiff::Timestamp;
+
+use crate::key::SendKey;
 
 pub use sqlite::SqliteOutbox;
 
@@ -73,15 +75,13 @@ impl fmt::Display for State {
     }
 }
 
-/// What a planned send is, as the outbox stores it.
+/// What a planned send is, as the outbox stores it. Its kind, event or
+/// letter and lead are read from its key (and stored in columns of their
+/// own too, for `herald history` to filter on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendSpec {
-    pub key: String,
-    /// "reminder" or "letter".
-    pub kind: String,
-    /// The event or letter id.
-    pub subject: String,
-    pub lead: Option<String>,
+    pub key: SendKey,
+    /// The recipient's address as the list has it.
     pub recipient: String,
     pub list: String,
     pub language: String,
@@ -128,7 +128,7 @@ pub struct Changes {
     /// Cancelled sends that are in the plan again.
     pub revive: Vec<SendSpec>,
     /// Planned sends that are no longer in the plan, with why.
-    pub cancel: Vec<(String, String)>,
+    pub cancel: Vec<(SendKey, String)>,
     /// What calendars now know of events (inserted or replaced).
     pub calendar: Vec<CalendarRow>,
     /// The outbox now holds every send due before this instant: the end
@@ -204,7 +204,7 @@ pub trait Outbox: Send + Sync {
     /// Every entry, in due order.
     fn entries(&self) -> Result<Vec<Entry>, OutboxError>;
     /// The entries with these keys (those that exist), in no order.
-    fn entries_for(&self, keys: &[&str]) -> Result<Vec<Entry>, OutboxError>;
+    fn entries_for(&self, keys: &[&SendKey]) -> Result<Vec<Entry>, OutboxError>;
     /// The entries in `state`, in due order.
     fn entries_in(&self, state: State) -> Result<Vec<Entry>, OutboxError>;
     /// Up to when the plan is in the outbox: every send due before this
@@ -217,16 +217,16 @@ pub trait Outbox: Send + Sync {
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
     /// Claims the given planned sends whatever their due instant (a letter
     /// sent on demand), marking them sending.
-    fn claim_keys(&self, keys: &[String], now: Timestamp) -> Result<Vec<Entry>, OutboxError>;
+    fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError>;
     /// Records outcomes of attempts, in one transaction.
-    fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError>;
+    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<(), OutboxError>;
     /// The earliest instant at which a planned send is due.
     fn next_due(&self) -> Result<Option<Timestamp>, OutboxError>;
     /// Puts sends left `sending` (by a crash or a shutdown deadline) back to
     /// planned; returns how many.
     fn release_in_flight(&self, reason: &str, now: Timestamp) -> Result<usize, OutboxError>;
     /// Plans failed sends again on the operator's word; `key` `None` means all.
-    fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError>;
+    fn retry_failed(&self, key: Option<&SendKey>, now: Timestamp) -> Result<usize, OutboxError>;
     fn counts(&self) -> Result<Counts, OutboxError>;
     /// How many sends are planned (cheaper than `counts`, which reads
     /// the whole history).

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::key::SendKey;
 use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
 
 /// The `kv` entry behind `Outbox::planned_until` (Unix seconds).
@@ -143,7 +144,7 @@ impl SqliteOutbox {
                 c.prepare("SELECT at, outcome, reply FROM attempts WHERE key = ?1 ORDER BY rowid")?;
             let rows = statement.query_map([key], |row| {
                 Ok((
-                    from_secs(row.get(0)?),
+                    instant(row, 0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, Option<String>>(2)?,
                 ))
@@ -168,35 +169,67 @@ fn secs(at: Timestamp) -> i64 {
     at.as_second()
 }
 
-fn from_secs(secs: i64) -> Timestamp {
-    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
+/// A stored instant, in seconds since the epoch; one out of jiff's range
+/// (a damaged file) is an error, not a silent 1970.
+fn from_secs(secs: i64) -> Result<Timestamp, jiff::Error> {
+    Timestamp::from_second(secs)
 }
 
+/// A stored value that does not read back (a damaged or foreign file):
+/// an error naming the column, never a silent default.
+fn unreadable<E: std::error::Error + Send + Sync + 'static>(column: usize, err: E) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
+}
+
+/// The instant in `column`.
+fn instant(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
+    from_secs(row.get(column)?).map_err(|err| unreadable(column, err))
+}
+
+/// The instant in `column`, if any.
+fn maybe_instant(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Option<Timestamp>> {
+    row.get::<_, Option<i64>>(column)?
+        .map(|secs| from_secs(secs).map_err(|err| unreadable(column, err)))
+        .transpose()
+}
+
+/// A row of `sends`, in the order of [`COLUMNS`]. The kind, subject and
+/// lead columns are not read: the key says them.
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let key: String = row.get(0)?;
     let state: String = row.get(11)?;
     Ok(Entry {
         spec: SendSpec {
-            key: row.get(0)?,
-            kind: row.get(1)?,
-            subject: row.get(2)?,
-            lead: row.get(3)?,
+            key: SendKey::parse(&key).map_err(|err| unreadable(0, err))?,
             recipient: row.get(4)?,
             list: row.get(5)?,
             language: row.get(6)?,
             template: row.get(7)?,
-            due: from_secs(row.get(8)?),
+            due: instant(row, 8)?,
             zone: row.get(9)?,
         },
         revision: row.get(10)?,
-        state: State::parse(&state).unwrap_or(State::Failed),
+        state: State::parse(&state).ok_or_else(|| unreadable(11, UnknownState(state)))?,
         attempts: row.get(12)?,
-        next_attempt: row.get::<_, Option<i64>>(13)?.map(from_secs),
+        next_attempt: maybe_instant(row, 13)?,
         last_reply: row.get(14)?,
         reason: row.get(15)?,
-        updated_at: from_secs(row.get(16)?),
-        sent_at: row.get::<_, Option<i64>>(17)?.map(from_secs),
+        updated_at: instant(row, 16)?,
+        sent_at: maybe_instant(row, 17)?,
     })
 }
+
+/// A state column holding none of the states herald writes.
+#[derive(Debug)]
+struct UnknownState(String);
+
+impl std::fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown state {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownState {}
 
 fn insert(
     tx: &rusqlite::Transaction<'_>,
@@ -211,10 +244,10 @@ fn insert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
     )?
     .execute(params![
-            spec.key,
-            spec.kind,
-            spec.subject,
-            spec.lead,
+            spec.key.as_str(),
+            spec.key.kind().as_str(),
+            spec.key.subject(),
+            spec.key.lead(),
             spec.recipient,
             spec.list,
             spec.language,
@@ -237,14 +270,14 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn entries_for(&self, keys: &[&str]) -> Result<Vec<Entry>, OutboxError> {
+    fn entries_for(&self, keys: &[&SendKey]) -> Result<Vec<Entry>, OutboxError> {
         self.with("reading the outbox", |c| {
             let tx = c.transaction()?;
             let mut found = Vec::new();
             {
                 let mut statement = tx.prepare(&format!("SELECT {COLUMNS} FROM sends WHERE key = ?1"))?;
                 for key in keys {
-                    if let Some(entry) = statement.query_row([key], entry_from_row).optional()? {
+                    if let Some(entry) = statement.query_row([key.as_str()], entry_from_row).optional()? {
                         found.push(entry);
                     }
                 }
@@ -265,10 +298,17 @@ impl Outbox for SqliteOutbox {
     }
 
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError> {
-        Ok(self
-            .get_value(PLANNED_UNTIL)?
-            .and_then(|text| text.parse::<i64>().ok())
-            .map(from_secs))
+        let Some(text) = self.get_value(PLANNED_UNTIL)? else {
+            return Ok(None);
+        };
+        let until = text
+            .parse::<i64>()
+            .map_err(|err| Box::new(err) as Box<dyn std::error::Error + Send + Sync>)
+            .and_then(|secs| from_secs(secs).map_err(|err| Box::new(err) as _));
+        until.map(Some).map_err(|source| OutboxError {
+            context: format!("reading how far the plan is in the outbox ({PLANNED_UNTIL} = {text:?})"),
+            source,
+        })
     }
 
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError> {
@@ -290,7 +330,16 @@ impl Outbox for SqliteOutbox {
                             revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8
                      WHERE key = ?1 AND state IN ('planned', 'cancelled')",
                 )?
-                .execute(params![spec.key, secs(spec.due), spec.zone, spec.list, spec.language, spec.template, spec.lead, now])?;
+                .execute(params![
+                    spec.key.as_str(),
+                    secs(spec.due),
+                    spec.zone,
+                    spec.list,
+                    spec.language,
+                    spec.template,
+                    spec.key.lead(),
+                    now
+                ])?;
             }
             for row in &changes.calendar {
                 tx.prepare_cached(
@@ -315,7 +364,7 @@ impl Outbox for SqliteOutbox {
                 tx.prepare_cached(
                     "UPDATE sends SET state = 'cancelled', reason = ?2, updated_at = ?3 WHERE key = ?1 AND state = 'planned'",
                 )?
-                .execute(params![key, reason, now])?;
+                .execute(params![key.as_str(), reason, now])?;
             }
             // In the same transaction as the sends it vouches for.
             if let Some(until) = changes.planned_until {
@@ -351,7 +400,7 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn claim_keys(&self, keys: &[String], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
+    fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
         let now = secs(now);
         self.with("claiming sends", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -363,7 +412,7 @@ impl Outbox for SqliteOutbox {
                 ))?;
                 for key in keys {
                     if let Some(entry) = statement
-                        .query_row(params![now, key], entry_from_row)
+                        .query_row(params![now, key.as_str()], entry_from_row)
                         .optional()?
                     {
                         claimed.push(entry);
@@ -375,7 +424,7 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn record(&self, outcomes: &[(String, Recorded)], now: Timestamp) -> Result<(), OutboxError> {
+    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<(), OutboxError> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -383,6 +432,7 @@ impl Outbox for SqliteOutbox {
         self.with("recording outcomes", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for (key, outcome) in outcomes {
+                let key = key.as_str();
                 let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
                     Recorded::Sent { reply } => (State::Sent, Some(reply.as_str()), None, None, Some(now), "sent"),
                     Recorded::Retry { reply, retry_at } => {
@@ -413,9 +463,8 @@ impl Outbox for SqliteOutbox {
             c.query_row(
                 "SELECT MIN(COALESCE(next_attempt, due)) FROM sends WHERE state = 'planned'",
                 [],
-                |row| row.get::<_, Option<i64>>(0),
+                |row| maybe_instant(row, 0),
             )
-            .map(|secs| secs.map(from_secs))
         })
     }
 
@@ -439,13 +488,13 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn retry_failed(&self, key: Option<&str>, now: Timestamp) -> Result<usize, OutboxError> {
+    fn retry_failed(&self, key: Option<&SendKey>, now: Timestamp) -> Result<usize, OutboxError> {
         let now = secs(now);
         self.with("planning failed sends again", |c| {
             c.execute(
                 "UPDATE sends SET state = 'planned', attempts = 0, next_attempt = ?1, reason = NULL, updated_at = ?1
                  WHERE state = 'failed' AND (?2 IS NULL OR key = ?2)",
-                params![now, key],
+                params![now, key.map(SendKey::as_str)],
             )
         })
     }
@@ -466,7 +515,7 @@ impl Outbox for SqliteOutbox {
                     Some(State::Failed) => counts.failed = n,
                     Some(State::Skipped) => counts.skipped = n,
                     Some(State::Cancelled) => counts.cancelled = n,
-                    None => {}
+                    None => return Err(unreadable(0, UnknownState(state))),
                 }
             }
             Ok(counts)
@@ -524,18 +573,25 @@ impl Outbox for SqliteOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::AddressKey;
 
-    fn spec(key: &str, due: i64) -> SendSpec {
+    fn at(secs: i64) -> Timestamp {
+        from_secs(secs).unwrap()
+    }
+
+    /// The key of a reminder of event "e" to `name`@example.org.
+    fn key(name: &str) -> SendKey {
+        SendKey::reminder("e", "1d", &AddressKey::of(&format!("{name}@example.org")))
+    }
+
+    fn spec(name: &str, due: i64) -> SendSpec {
         SendSpec {
-            key: key.to_owned(),
-            kind: "reminder".to_owned(),
-            subject: "e".to_owned(),
-            lead: Some("1d".to_owned()),
-            recipient: "a@example.org".to_owned(),
+            key: key(name),
+            recipient: format!("{name}@example.org"),
             list: "l".to_owned(),
             language: "en".to_owned(),
             template: "reminder".to_owned(),
-            due: from_secs(due),
+            due: at(due),
             zone: "UTC".to_owned(),
         }
     }
@@ -546,7 +602,7 @@ mod tests {
             insert: specs,
             ..Changes::default()
         };
-        outbox.apply(&changes, from_secs(0)).unwrap();
+        outbox.apply(&changes, at(0)).unwrap();
     }
 
     #[test]
@@ -554,27 +610,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         plan(&outbox, vec![spec("a", 100), spec("b", 200)]);
-        assert_eq!(outbox.next_due().unwrap(), Some(from_secs(100)));
-        assert!(outbox.claim_due(from_secs(99), 10).unwrap().is_empty());
-        let claimed = outbox.claim_due(from_secs(150), 10).unwrap();
+        assert_eq!(outbox.next_due().unwrap(), Some(at(100)));
+        assert!(outbox.claim_due(at(99), 10).unwrap().is_empty());
+        let claimed = outbox.claim_due(at(150), 10).unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!((claimed[0].state, claimed[0].attempts), (State::Sending, 1));
         // A second claim does not see it again.
-        assert!(outbox.claim_due(from_secs(150), 10).unwrap().is_empty());
+        assert!(outbox.claim_due(at(150), 10).unwrap().is_empty());
         outbox
             .record(
                 &[(
-                    "a".to_owned(),
+                    key("a"),
                     Recorded::Sent {
                         reply: "250 ok".to_owned(),
                     },
                 )],
-                from_secs(151),
+                at(151),
             )
             .unwrap();
         let counts = outbox.counts().unwrap();
         assert_eq!((counts.sent, counts.planned), (1, 1));
-        assert_eq!(outbox.attempts("a").unwrap().len(), 1);
+        assert_eq!(outbox.attempts(key("a").as_str()).unwrap().len(), 1);
     }
 
     #[test]
@@ -583,12 +639,12 @@ mod tests {
         {
             let outbox = SqliteOutbox::open(dir.path()).unwrap();
             plan(&outbox, vec![spec("a", 100)]);
-            assert_eq!(outbox.claim_due(from_secs(100), 10).unwrap().len(), 1);
+            assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 1);
         }
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         assert_eq!(outbox.counts().unwrap().sending, 1);
-        assert_eq!(outbox.release_in_flight("restarted", from_secs(200)).unwrap(), 1);
-        assert_eq!(outbox.claim_due(from_secs(200), 10).unwrap()[0].attempts, 2);
+        assert_eq!(outbox.release_in_flight("restarted", at(200)).unwrap(), 1);
+        assert_eq!(outbox.claim_due(at(200), 10).unwrap()[0].attempts, 2);
     }
 
     #[test]
@@ -596,29 +652,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         plan(&outbox, vec![spec("a", 100)]);
-        outbox.claim_due(from_secs(100), 1).unwrap();
+        outbox.claim_due(at(100), 1).unwrap();
         let retry = Recorded::Retry {
             reply: "451 later".to_owned(),
-            retry_at: from_secs(400),
+            retry_at: at(400),
         };
-        outbox.record(&[("a".to_owned(), retry)], from_secs(100)).unwrap();
-        assert!(outbox.claim_due(from_secs(399), 1).unwrap().is_empty());
-        assert_eq!(outbox.next_due().unwrap(), Some(from_secs(400)));
-        outbox.claim_due(from_secs(400), 1).unwrap();
+        outbox.record(&[(key("a"), retry)], at(100)).unwrap();
+        assert!(outbox.claim_due(at(399), 1).unwrap().is_empty());
+        assert_eq!(outbox.next_due().unwrap(), Some(at(400)));
+        outbox.claim_due(at(400), 1).unwrap();
         let failed = Recorded::Failed {
             reply: Some("554 no".to_owned()),
             reason: "rejected".to_owned(),
         };
         outbox
-            .record(&[("a".to_owned(), failed)], from_secs(400))
+            .record(&[(key("a"), failed)], at(400))
             .unwrap();
         let entry = &outbox.entries().unwrap()[0];
         assert_eq!(
             (entry.state, entry.last_reply.as_deref()),
             (State::Failed, Some("554 no"))
         );
-        assert_eq!(outbox.retry_failed(None, from_secs(500)).unwrap(), 1);
-        assert_eq!(outbox.claim_due(from_secs(500), 1).unwrap()[0].attempts, 1);
+        assert_eq!(outbox.retry_failed(None, at(500)).unwrap(), 1);
+        assert_eq!(outbox.claim_due(at(500), 1).unwrap()[0].attempts, 1);
     }
 
     #[test]
@@ -628,16 +684,16 @@ mod tests {
         plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
         let changes = Changes {
             reschedule: vec![spec("a", 300)],
-            cancel: vec![("b".to_owned(), "removed".to_owned())],
+            cancel: vec![(key("b"), "removed".to_owned())],
             ..Changes::default()
         };
-        outbox.apply(&changes, from_secs(1)).unwrap();
+        outbox.apply(&changes, at(1)).unwrap();
         let entries = outbox.entries().unwrap();
-        let a = entries.iter().find(|e| e.spec.key == "a").unwrap();
-        let b = entries.iter().find(|e| e.spec.key == "b").unwrap();
+        let a = entries.iter().find(|e| e.spec.key == key("a")).unwrap();
+        let b = entries.iter().find(|e| e.spec.key == key("b")).unwrap();
         assert_eq!(
             (a.spec.due, a.revision, a.state),
-            (from_secs(300), 2, State::Planned)
+            (at(300), 2, State::Planned)
         );
         assert_eq!(
             (b.state, b.reason.as_deref()),
@@ -649,7 +705,7 @@ mod tests {
                     revive: vec![spec("b", 500)],
                     ..Changes::default()
                 },
-                from_secs(2),
+                at(2),
             )
             .unwrap();
         assert_eq!(outbox.counts().unwrap().planned, 2);

@@ -17,13 +17,13 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
 use crate::model::Model;
-use crate::plan::PlannedSend;
 use crate::render::{RenderError, Rendered};
+use crate::resolve::{About, Resolved};
 
 /// Builds the message for `send` as it leaves at `date`.
 pub fn build(
     model: &Model,
-    send: &PlannedSend,
+    send: &Resolved<'_>,
     rendered: &Rendered,
     date: Timestamp,
 ) -> Result<Message, RenderError> {
@@ -35,19 +35,19 @@ pub fn build(
 /// rehearsal shows who would have got what.
 pub fn build_for(
     model: &Model,
-    send: &PlannedSend,
+    send: &Resolved<'_>,
     rendered: &Rendered,
     date: Timestamp,
     redirect: Option<&lettre::Address>,
 ) -> Result<Message, RenderError> {
     let sender = &model.settings().sender;
-    let focal_point = model
-        .focal_point(&send.to)
-        .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
+    let focal_point = send.focal_point;
     let to = Mailbox::new(Some(focal_point.name.clone()), focal_point.email.clone());
+    let date = SystemTime::try_from(date)
+        .map_err(|err| RenderError::plain(format!("the date {date} has no place on this system's clock: {err}")))?;
     let mut builder = Message::builder()
-        .message_id(Some(message_id(&send.key.0, &sender.domain)))
-        .date(SystemTime::try_from(date).unwrap_or(SystemTime::UNIX_EPOCH))
+        .message_id(Some(message_id(send.send.key.as_str(), &sender.domain)))
+        .date(date)
         .from(sender.from.clone())
         .to(to)
         .subject(rendered.subject.clone())
@@ -67,7 +67,7 @@ pub fn build_for(
             &format!("for {}", focal_point.email),
         )?);
     }
-    if let Some(list) = model.lists().get(&send.list) {
+    if let Some(list) = send.list {
         // RFC 2919: a phrase, then the list's id under the sender's domain.
         let name = list.name.replace(['"', '\\'], "");
         builder = builder.raw_header(header(
@@ -125,26 +125,27 @@ fn body(rendered: &Rendered) -> MultiPart {
 /// The invitation a send carries, if any: meeting reminders and updates ask
 /// calendars to add or update the event (REQUEST), cancellations to remove
 /// it (CANCEL); letters and deadlines carry none.
-pub fn invitation(
-    model: &Model,
-    send: &PlannedSend,
-    event: &crate::model::Event,
-    sequence: u32,
-    stamp: Timestamp,
-) -> Option<(Method, String)> {
-    let method = match &send.subject {
-        crate::plan::SendSubject::Reminder { .. } if event.kind == "meeting" => Method::Request,
-        crate::plan::SendSubject::Notice { cancel: false, .. } => Method::Request,
-        crate::plan::SendSubject::Notice { cancel: true, .. } => Method::Cancel,
-        _ => return None,
+pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Option<(Method, String)> {
+    let (event, method, sequence) = match &send.about {
+        About::Reminder { event, sequence, .. } if event.kind == "meeting" => (*event, Method::Request, *sequence),
+        About::Notice {
+            event,
+            cancel,
+            sequence,
+            ..
+        } => (
+            &**event,
+            if *cancel { Method::Cancel } else { Method::Request },
+            *sequence,
+        ),
+        About::Reminder { .. } | About::Letter(_) => return None,
     };
-    let attendee = model.focal_point(&send.to)?;
     let text = calendar::invitation(&calendar::Invitation {
         event,
         method,
         sequence,
         organizer: &model.settings().sender.from,
-        attendee,
+        attendee: send.focal_point,
         stamp,
         domain: &model.settings().sender.domain,
     })?;

@@ -22,8 +22,10 @@ use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Place};
-use crate::model::{FocalPoint, Model};
-use crate::plan::{PlannedSend, SendSubject};
+use crate::key::{AddressKey, SendKey, SendKind};
+use crate::model::{Event, FocalPoint, Lead, Model};
+use crate::plan::PlannedSend;
+use crate::resolve::{About, Resolved};
 
 pub use locale::Localizer;
 
@@ -59,24 +61,20 @@ impl SharedContexts {
     const CAPACITY: usize = 64;
 
     /// The shared part for `key`, built by `build` unless it is kept.
-    fn get_or_build(
-        &self,
-        key: SharedKey,
-        build: impl FnOnce() -> Result<Map<String, Value>, RenderError>,
-    ) -> Result<Arc<Map<String, Value>>, RenderError> {
+    fn get_or_build(&self, key: SharedKey, build: impl FnOnce() -> Map<String, Value>) -> Arc<Map<String, Value>> {
         let lock = || self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(shared) = lock().get(&key) {
-            return Ok(shared.clone());
+            return shared.clone();
         }
         // Built without the lock: two threads may both build the same part,
         // which is harmless, rather than wait for each other.
-        let shared = Arc::new(build()?);
+        let shared = Arc::new(build());
         let mut kept = lock();
         if kept.len() >= Self::CAPACITY {
             kept.clear();
         }
         kept.insert(key, shared.clone());
-        Ok(shared)
+        shared
     }
 }
 
@@ -261,92 +259,55 @@ impl Renderer {
             .unwrap_or(&self.default_language)
     }
 
-    /// Renders one planned send.
-    pub fn render(&self, model: &Model, send: &PlannedSend) -> Result<Rendered, RenderError> {
-        let focal_point = model
-            .focal_point(&send.to)
-            .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
-        self.render_for(model, send, focal_point, None)
+    /// Renders one resolved send, with the invitation it carries (a
+    /// meeting's reminder, an update, a cancellation) stamped `now`.
+    pub fn render(&self, model: &Model, send: &Resolved<'_>, now: jiff::Timestamp) -> Result<Rendered, RenderError> {
+        let mut rendered = self.render_parts(model, send)?;
+        rendered.calendar = message::invitation(model, send, now);
+        Ok(rendered)
     }
 
-    /// Renders `send` for `focal_point`; a notice's event and previous state
-    /// come from `notice` when given (a removed event exists only there),
-    /// else from the model.
-    fn render_for(
-        &self,
-        model: &Model,
-        send: &PlannedSend,
-        focal_point: &FocalPoint,
-        notice: Option<&Notice>,
-    ) -> Result<Rendered, RenderError> {
-        let language = self.resolve_language(&send.language).to_owned();
+    /// The subject, text and HTML of `send`, without an invitation.
+    fn render_parts(&self, model: &Model, send: &Resolved<'_>) -> Result<Rendered, RenderError> {
+        let language = self.resolve_language(&send.send.language).to_owned();
+        let focal_point = send.focal_point;
         let reader = context::Reader {
             focal_point,
-            list: &send.list,
+            list: &send.send.list,
             language: &language,
         };
-        let data = match &send.subject {
-            SendSubject::Reminder { event, lead, .. } => {
-                let (roadmap, event) = model
-                    .event(event)
-                    .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
+        let data = match &send.about {
+            About::Reminder {
+                roadmap, event, lead, ..
+            } => {
                 let zone = focal_point.zone.as_ref();
                 let key = (
                     event.id.clone(),
-                    lead.clone(),
+                    lead.as_str().to_owned(),
                     language.clone(),
                     zone.map(|z| z.name.clone()),
                 );
                 let shared = self.shared.get_or_build(key, || {
-                    let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
-                    Ok(context::reminder_shared(
-                        model,
-                        &self.localizer,
-                        roadmap,
-                        event,
-                        &lead,
-                        &language,
-                        zone,
-                    ))
-                })?;
+                    context::reminder_shared(model, &self.localizer, roadmap, event, lead, &language, zone)
+                });
                 context::for_reader(Map::clone(&shared), model, &reader)
             }
-            SendSubject::Letter { letter } => {
-                let letter = model
-                    .letter(letter)
-                    .ok_or_else(|| RenderError::plain(format!("no letter {letter:?}")))?;
-                context::letter(model, &self.localizer, letter, &reader)
+            About::Letter(letter) => context::letter(model, &self.localizer, letter, &reader),
+            About::Notice {
+                event,
+                previous,
+                cancel,
+                ..
+            } => {
+                let notice = Notice {
+                    event,
+                    previous: previous.as_ref(),
+                    cancel: *cancel,
+                };
+                context::notice(model, &self.localizer, &notice, &reader)
             }
-            SendSubject::Notice { event, cancel } => match notice {
-                Some(notice) => context::notice(model, &self.localizer, notice, &reader),
-                None => {
-                    let (_, event) = model
-                        .event(event)
-                        .ok_or_else(|| RenderError::plain(format!("no event {event:?}")))?;
-                    let notice = Notice {
-                        event,
-                        previous: None,
-                        cancel: *cancel,
-                    };
-                    context::notice(model, &self.localizer, &notice, &reader)
-                }
-            },
         };
-        self.render_family(&send.template, &language, data)
-    }
-
-    /// Renders an update or cancellation notice about `notice.event`, which
-    /// may be gone from the model (a removed event, from its snapshot).
-    pub fn render_notice(
-        &self,
-        model: &Model,
-        send: &PlannedSend,
-        notice: &Notice,
-    ) -> Result<Rendered, RenderError> {
-        let focal_point = model
-            .focal_point(&send.to)
-            .ok_or_else(|| RenderError::plain(format!("{} is in no list", send.to)))?;
-        self.render_for(model, send, focal_point, Some(notice))
+        self.render_family(&send.send.template, &language, data)
     }
 
     fn render_family(&self, family: &str, language: &str, data: Value) -> Result<Rendered, RenderError> {
@@ -469,26 +430,47 @@ impl Renderer {
         };
         let mut found = Vec::new();
         let mut report = |problem: RenderError, context: String| found.push((problem, context));
-        let sample = sample_reader(language, &model.lists());
+        let sample = sample_reader(language, model.lists());
+        let address = AddressKey::of(sample.email.as_ref());
+        let one_day = Lead::parse("1d").expect("a valid literal lead");
+        // A send of `key` to the sample reader through `lists`' first list.
+        let send = |key: SendKey, lists: &[String], template: &str, due: jiff::ZonedDateTime, about| {
+            let list = lists.first().cloned().unwrap_or_default();
+            Resolved {
+                focal_point: &sample,
+                list: model.lists().get(&list),
+                send: PlannedSend {
+                    key,
+                    due,
+                    to: sample.email.to_string(),
+                    list,
+                    language: language.clone(),
+                    template: template.to_owned(),
+                },
+                about,
+            }
+        };
+        let day_of = |event: &Event| {
+            event.zone.at(
+                event.schedule.first_day().unwrap_or_default(),
+                jiff::civil::Time::midnight(),
+            )
+        };
         for roadmap in model.roadmaps() {
             for event in roadmap.events.iter().filter(to_check) {
-                let send = PlannedSend {
-                    due: event.zone.at(
-                        event.schedule.first_day().unwrap_or_default(),
-                        jiff::civil::Time::midnight(),
-                    ),
-                    subject: SendSubject::Reminder {
-                        roadmap: roadmap.id.clone(),
-                        event: event.id.clone(),
-                        lead: "1d".to_owned(),
+                let reminder = send(
+                    SendKey::reminder(&event.id, one_day.as_str(), &address),
+                    &event.lists,
+                    &event.template,
+                    day_of(event),
+                    About::Reminder {
+                        roadmap,
+                        event,
+                        lead: &one_day,
+                        sequence: 0,
                     },
-                    to: sample.email.to_string(),
-                    list: event.lists.first().cloned().unwrap_or_default(),
-                    language: language.clone(),
-                    template: event.template.clone(),
-                    key: crate::plan::SendKey(String::new()),
-                };
-                if let Err(problem) = self.render_for(model, &send, &sample, None) {
+                );
+                if let Err(problem) = self.render_parts(model, &reminder) {
                     report(
                         problem,
                         format!("rendering a reminder of {} in {language}", event.id),
@@ -498,28 +480,20 @@ impl Renderer {
         }
         for roadmap in model.roadmaps().iter().filter(|r| r.notices) {
             for event in roadmap.events.iter().filter(to_check) {
-                for cancel in [false, true] {
-                    let send = PlannedSend {
-                        due: event.zone.at(
-                            event.schedule.first_day().unwrap_or_default(),
-                            jiff::civil::Time::midnight(),
-                        ),
-                        subject: SendSubject::Notice {
-                            event: event.id.clone(),
-                            cancel,
+                for kind in [SendKind::Update, SendKind::Cancellation] {
+                    let notice = send(
+                        SendKey::notice(kind, &event.id, 1, &address),
+                        &event.lists,
+                        kind.as_str(),
+                        day_of(event),
+                        About::Notice {
+                            event: std::borrow::Cow::Borrowed(event),
+                            previous: Some(event.clone()),
+                            cancel: kind == SendKind::Cancellation,
+                            sequence: 0,
                         },
-                        to: sample.email.to_string(),
-                        list: event.lists.first().cloned().unwrap_or_default(),
-                        language: language.clone(),
-                        template: if cancel { "cancellation" } else { "update" }.to_owned(),
-                        key: crate::plan::SendKey(String::new()),
-                    };
-                    let notice = Notice {
-                        event,
-                        previous: Some(event),
-                        cancel,
-                    };
-                    if let Err(problem) = self.render_for(model, &send, &sample, Some(&notice)) {
+                    );
+                    if let Err(problem) = self.render_parts(model, &notice) {
                         report(
                             problem,
                             format!("rendering a notice about {} in {language}", event.id),
@@ -529,20 +503,17 @@ impl Renderer {
             }
         }
         for letter in model.letters() {
-            let send = PlannedSend {
-                due: letter.send_at.clone().unwrap_or_else(|| {
-                    jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                }),
-                subject: SendSubject::Letter {
-                    letter: letter.id.clone(),
-                },
-                to: sample.email.to_string(),
-                list: letter.lists.first().cloned().unwrap_or_default(),
-                language: language.clone(),
-                template: letter.template.clone(),
-                key: crate::plan::SendKey(String::new()),
-            };
-            if let Err(problem) = self.render_for(model, &send, &sample, None) {
+            let due = letter.send_at.clone().unwrap_or_else(|| {
+                jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            });
+            let sent = send(
+                SendKey::letter(&letter.id, &address),
+                &letter.lists,
+                &letter.template,
+                due,
+                About::Letter(letter),
+            );
+            if let Err(problem) = self.render_parts(model, &sent) {
                 report(problem, format!("rendering letter {} in {language}", letter.id));
             }
         }

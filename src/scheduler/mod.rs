@@ -9,8 +9,9 @@
 pub mod notices;
 pub mod reconcile;
 pub mod retry;
+pub mod row;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use jiff::{SignedDuration, Timestamp};
@@ -19,14 +20,15 @@ use tracing::{info, warn};
 
 use std::path::Path;
 
-use crate::calendar::EventSnapshot;
 use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::diagnostics::Diagnostics;
 use crate::model::Model;
-use crate::outbox::{CalendarRow, Changes, Entry, Outbox, OutboxError, Recorded, State};
-use crate::plan::{PlannedSend, Planner, SendKey, SendSubject, Window};
+use crate::key::{SendKey, SendKind};
+use crate::outbox::{Changes, Entry, Outbox, OutboxError, Recorded, State};
+use crate::plan::{PlannedSend, Planner, Window};
 use crate::render::{Renderer, message};
+use crate::resolve::{Calendars, resolve};
 use crate::send::{Delivery, Mailer, Outcome, Transport};
 
 pub use retry::RetryPolicy;
@@ -69,6 +71,14 @@ pub struct Scheduler {
     /// Signalled each time outcomes are recorded, so the daemon can feed
     /// the watchdog during a long batch only while sends keep finishing.
     progress: tokio::sync::Notify,
+}
+
+/// What [`Scheduler::send_now`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentNow {
+    /// Recipients who already had it, and were not sent it again.
+    pub already_sent: usize,
+    pub done: Dispatched,
 }
 
 /// What one dispatch did.
@@ -165,36 +175,35 @@ impl Scheduler {
         // The planned entries (wherever they are due: the plan may have
         // moved them out of the window) and the history of the plan's keys.
         let mut entries = self.outbox.entries_in(State::Planned)?;
-        let unseen: Vec<&str> = {
-            let planned: HashSet<&str> = entries.iter().map(|e| e.spec.key.as_str()).collect();
+        let unseen: Vec<&SendKey> = {
+            let planned: HashSet<&SendKey> = entries.iter().map(|e| &e.spec.key).collect();
             sends
                 .iter()
-                .map(|send| send.key.0.as_str())
+                .map(|send| &send.key)
                 .filter(|key| !planned.contains(key))
                 .collect()
         };
         entries.extend(self.outbox.entries_for(&unseen)?);
         let mut changes = reconcile::reconcile(&sends, &entries, now, late_window, |entry| {
-            let spec = &entry.spec;
-            let on_demand = spec.kind == "letter"
+            let key = &entry.spec.key;
+            let on_demand = key.kind() == SendKind::Letter
                 && model
-                    .letter(&spec.subject)
+                    .letter(key.subject())
                     .is_some_and(|letter| letter.send_at.is_none());
             // Letters sent on demand and notices are in no plan; their
             // retries must go on.
-            let notice = spec.kind == notices::UPDATE || spec.kind == notices::CANCELLATION;
-            if on_demand || notice {
+            if on_demand || key.kind().is_notice() {
                 return reconcile::Outside::Keep;
             }
-            match planner.send_for(&spec.kind, &spec.subject, spec.lead.as_deref(), &spec.recipient) {
-                Some(send) => reconcile::Outside::Moved(Box::new(send)),
-                None => reconcile::Outside::Gone(why_gone(model, entry)),
+            match planner.send_for(key, &entry.spec.recipient) {
+                Ok(send) => reconcile::Outside::Moved(Box::new(send)),
+                Err(gone) => reconcile::Outside::Gone(gone.0),
             }
         });
         let calendar_rows = self.outbox.calendar_rows()?;
-        let (calendar, notices) = notices::calendar_changes(model, &calendar_rows, now);
+        let (calendar, notices) = notices::calendar_changes(&planner, &calendar_rows, now);
         changes.calendar = calendar;
-        changes.insert.extend(notices);
+        changes.insert.extend(notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
         self.outbox.apply(&changes, now)?;
         Ok(changes)
@@ -252,13 +261,30 @@ impl Scheduler {
         }
     }
 
-    /// Sends the given planned sends now, whatever their due instant.
-    pub async fn dispatch_keys(&self, keys: &[String]) -> Result<Dispatched, OutboxError> {
+    /// Sends `sends` now, whatever their due instant: a letter sent on
+    /// demand. They go into the outbox through the same reconcile as the
+    /// plan, so a recipient who already has the letter does not get it
+    /// again; one whose send failed gets it again, on the operator's word.
+    pub async fn send_now(&self, sends: &[PlannedSend]) -> Result<SentNow, OutboxError> {
+        let now = self.clock.now();
+        let keys: Vec<&SendKey> = sends.iter().map(|send| &send.key).collect();
+        let entries = self.outbox.entries_for(&keys)?;
+        let late_window = self.loaded().delivery.late_window;
+        let changes = reconcile::reconcile(sends, &entries, now, late_window, |_| reconcile::Outside::Keep);
+        for entry in entries.iter().filter(|entry| entry.state == State::Failed) {
+            self.outbox.retry_failed(Some(&entry.spec.key), now)?;
+        }
+        self.outbox.apply(&changes, now)?;
+        let already_sent = entries.iter().filter(|entry| entry.state == State::Sent).count();
+        let keys: Vec<SendKey> = keys.into_iter().cloned().collect();
         let loaded = self.loaded();
-        let claimed = self.outbox.claim_keys(keys, self.clock.now())?;
+        let claimed = self.outbox.claim_keys(&keys, self.clock.now())?;
         let done = self.send_claimed(&loaded, claimed, &|| false).await;
         self.mailer().release_idle().await;
-        done
+        Ok(SentNow {
+            already_sent,
+            done: done?,
+        })
     }
 
     /// Sends the given claimed entries, at most `parallelism` at once.
@@ -274,16 +300,10 @@ impl Scheduler {
         // mailer's semaphore still caps those at `parallelism`).
         let limit = parallelism(&loaded.delivery) * 2;
         let mailer = self.mailer();
-        let mut tasks: JoinSet<(String, Recorded)> = JoinSet::new();
+        let mut tasks: JoinSet<(SendKey, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
-        let mut unstarted: Vec<String> = Vec::new();
-        let calendar: Arc<HashMap<String, CalendarRow>> = Arc::new(
-            self.outbox
-                .calendar_rows()?
-                .into_iter()
-                .map(|row| (row.event.clone(), row))
-                .collect(),
-        );
+        let mut unstarted: Vec<SendKey> = Vec::new();
+        let calendars = Arc::new(Calendars::new(self.outbox.calendar_rows()?));
         loop {
             while tasks.len() < limit {
                 let Some(entry) = queue.next() else { break };
@@ -296,11 +316,11 @@ impl Scheduler {
                 let clock = self.clock.clone();
                 let retry = self.retry;
                 let loaded = loaded.clone();
-                let calendar = calendar.clone();
+                let calendars = calendars.clone();
                 // Rendering runs in the task too, so that it uses every core
                 // and overlaps the other sends' network waits.
                 tasks.spawn(async move {
-                    let prepared = prepare(clock.as_ref(), &loaded, &entry, &calendar);
+                    let prepared = prepare(clock.as_ref(), &loaded, &entry, &calendars);
                     attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await
                 });
             }
@@ -310,7 +330,7 @@ impl Scheduler {
             // Commit together every outcome that is already in: one
             // transaction for many, without holding any outcome back.
             let mut outcomes = Vec::new();
-            let mut push = |joined: Result<(String, Recorded), tokio::task::JoinError>| match joined {
+            let mut push = |joined: Result<(SendKey, Recorded), tokio::task::JoinError>| match joined {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(err) => {
                     warn!(error = %err, "a send task failed; its send stays in flight and is retried after a restart")
@@ -333,7 +353,7 @@ impl Scheduler {
         }
         if !unstarted.is_empty() {
             // Claimed but never handed to the mailer: back to planned.
-            let outcomes: Vec<(String, Recorded)> = unstarted
+            let outcomes: Vec<(SendKey, Recorded)> = unstarted
                 .into_iter()
                 .map(|key| {
                     let retry_at = self.clock.now();
@@ -353,12 +373,7 @@ impl Scheduler {
 }
 
 /// Renders a claimed send into its message, or says why it will not go.
-fn prepare(
-    clock: &dyn Clock,
-    loaded: &Loaded,
-    entry: &Entry,
-    calendar: &HashMap<String, CalendarRow>,
-) -> Prepared {
+fn prepare(clock: &dyn Clock, loaded: &Loaded, entry: &Entry, calendars: &Calendars) -> Prepared {
     let now = clock.now();
     let model = &loaded.model;
     let late_window = loaded.delivery.late_window;
@@ -370,63 +385,18 @@ fn prepare(
             entry.spec.due
         ));
     }
-    let Some(send) = planned_send(model, entry) else {
-        return Prepared::Skip(why_gone(model, entry));
+    let resolved = match resolve(model, calendars, row::planned_of(&entry.spec)) {
+        Ok(resolved) => resolved,
+        Err(gone) => return Prepared::Skip(gone.0),
     };
-    let rendered = match render_send(loaded, &send, calendar, now) {
+    let rendered = match loaded.renderer.render(model, &resolved, now) {
         Ok(rendered) => rendered,
         Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
     };
     let redirect = loaded.delivery.redirect_to.as_ref();
-    match message::build_for(model, &send, &rendered, now, redirect) {
+    match message::build_for(model, &resolved, &rendered, now, redirect) {
         Ok(message) => Prepared::Send(Box::new(message)),
         Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
-    }
-}
-
-/// Renders a send, with the invitation it carries at the event's current
-/// SEQUENCE (from `calendar`, the outbox's calendar rows); notices about
-/// removed events are rendered from what calendars were last told.
-pub fn render_send(
-    loaded: &Loaded,
-    send: &PlannedSend,
-    calendar: &HashMap<String, CalendarRow>,
-    now: Timestamp,
-) -> Result<crate::render::Rendered, crate::render::RenderError> {
-    let model = &loaded.model;
-    let snapshot = |json: &str| {
-        serde_json::from_str::<EventSnapshot>(json)
-            .ok()
-            .and_then(|s| s.to_event())
-    };
-    match &send.subject {
-        SendSubject::Notice { event, cancel } => {
-            let row = calendar.get(event);
-            let current = model
-                .event(event)
-                .map(|(_, e)| e.clone())
-                .or_else(|| row.and_then(|r| snapshot(&r.snapshot)))
-                .ok_or_else(|| crate::render::RenderError::plain(format!("no event {event:?}")))?;
-            let previous = row.and_then(|r| r.previous.as_deref()).and_then(snapshot);
-            let notice = crate::render::Notice {
-                event: &current,
-                previous: previous.as_ref(),
-                cancel: *cancel,
-            };
-            let mut rendered = loaded.renderer.render_notice(model, send, &notice)?;
-            let sequence = row.map_or(0, |r| r.sequence);
-            rendered.calendar = message::invitation(model, send, &current, sequence, now);
-            Ok(rendered)
-        }
-        SendSubject::Reminder { event, .. } => {
-            let mut rendered = loaded.renderer.render(model, send)?;
-            if let Some((_, event)) = model.event(event) {
-                let sequence = calendar.get(&event.id).map_or(0, |r| r.sequence);
-                rendered.calendar = message::invitation(model, send, event, sequence, now);
-            }
-            Ok(rendered)
-        }
-        SendSubject::Letter { .. } => loaded.renderer.render(model, send),
     }
 }
 
@@ -444,7 +414,7 @@ async fn attempt(
     mailer: &Mailer,
     clock: &dyn Clock,
     retry: RetryPolicy,
-) -> (String, Recorded) {
+) -> (SendKey, Recorded) {
     let key = entry.spec.key.clone();
     let message = match prepared {
         Prepared::Send(message) => message,
@@ -462,7 +432,7 @@ async fn attempt(
             info!(send = %key, attempt = entry.attempts, %reply, "sent");
             Recorded::Sent { reply }
         }
-        Outcome::Transient { reply } => match retry.next_attempt(&key, entry.attempts, clock.now()) {
+        Outcome::Transient { reply } => match retry.next_attempt(key.as_str(), entry.attempts, clock.now()) {
             Some(retry_at) => {
                 warn!(send = %key, attempt = entry.attempts, %reply, %retry_at, "temporary failure; will retry");
                 Recorded::Retry { reply, retry_at }
@@ -487,81 +457,12 @@ async fn attempt(
     (key, recorded)
 }
 
-/// The planned send an outbox entry stands for, in the current model;
-/// `None` when its event, letter or recipient is gone.
-pub fn planned_send(model: &Model, entry: &Entry) -> Option<PlannedSend> {
-    let spec = &entry.spec;
-    let subject = match spec.kind.as_str() {
-        "reminder" => {
-            let (roadmap, event) = model.event(&spec.subject)?;
-            SendSubject::Reminder {
-                roadmap: roadmap.id.clone(),
-                event: event.id.clone(),
-                lead: spec.lead.clone()?,
-            }
-        }
-        "letter" => SendSubject::Letter {
-            letter: model.letter(&spec.subject)?.id.clone(),
-        },
-        // The event of a cancellation may be gone from the model.
-        notices::UPDATE => SendSubject::Notice {
-            event: spec.subject.clone(),
-            cancel: false,
-        },
-        notices::CANCELLATION => SendSubject::Notice {
-            event: spec.subject.clone(),
-            cancel: true,
-        },
-        _ => return None,
-    };
-    model.focal_point(&spec.recipient)?;
-    let zone = jiff::tz::db().get(&spec.zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    Some(PlannedSend {
-        due: spec.due.to_zoned_datetime(zone),
-        subject,
-        to: spec.recipient.clone(),
-        list: spec.list.clone(),
-        language: spec.language.clone(),
-        template: spec.template.clone(),
-        key: SendKey(spec.key.clone()),
-    })
-}
-
-/// Why a send that was planned is not in the plan any more, in words.
-pub fn why_gone(model: &Model, entry: &Entry) -> String {
-    let spec = &entry.spec;
-    let subject_exists = match spec.kind.as_str() {
-        "reminder" => model.event(&spec.subject).is_some(),
-        _ => model.letter(&spec.subject).is_some(),
-    };
-    if !subject_exists {
-        return format!(
-            "the {} {:?} was removed from the configuration",
-            kind_noun(spec),
-            spec.subject
-        );
-    }
-    if let Some((_, event)) = model.event(&spec.subject)
-        && event.status == crate::model::EventStatus::Cancelled
-    {
-        return format!("the event {:?} was cancelled", spec.subject);
-    }
-    match model.focal_point(&spec.recipient) {
-        None => format!("{} is no longer a focal point", spec.recipient),
-        Some(_) => format!(
-            "{} no longer gets this {} (lists, lead times or dates changed)",
-            spec.recipient,
-            kind_noun(spec)
-        ),
-    }
-}
-
-fn kind_noun(spec: &crate::outbox::SendSpec) -> &'static str {
-    if spec.kind == "reminder" {
-        "event"
-    } else {
-        "letter"
-    }
+/// The update and cancellation notices a reconcile would send at `now`,
+/// because the roadmap changed since calendars were last told (`herald
+/// plan` shows them).
+pub fn pending_notices(planner: &Planner<'_>, outbox: &dyn Outbox, now: Timestamp) -> Result<Vec<PlannedSend>, OutboxError> {
+    let rows = outbox.calendar_rows()?;
+    Ok(notices::calendar_changes(planner, &rows, now).1)
 }
 
 /// How long to wait before looking at the outbox again: until the next due

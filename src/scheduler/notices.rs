@@ -14,19 +14,20 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::calendar::{self, EventSnapshot};
-use crate::model::{Event, EventStatus, Model, Schedule};
-use crate::outbox::{CalendarRow, SendSpec};
+use crate::key::SendKind;
+use crate::model::{EventStatus, Schedule};
+use crate::outbox::CalendarRow;
+use crate::plan::{PlannedSend, Planner};
 
-/// The two kinds of notice; also their template families.
-pub const UPDATE: &str = "update";
-pub const CANCELLATION: &str = "cancellation";
-
-/// The calendar rows to save and the notices to send.
+/// The calendar rows to save and the notices to send, each to a focal point
+/// on the event's lists, due `now` (the kind of a notice is also its
+/// template family).
 pub fn calendar_changes(
-    model: &Model,
+    planner: &Planner<'_>,
     rows: &[CalendarRow],
     now: Timestamp,
-) -> (Vec<CalendarRow>, Vec<SendSpec>) {
+) -> (Vec<CalendarRow>, Vec<PlannedSend>) {
+    let model = planner.model();
     let by_event: HashMap<&str, &CalendarRow> = rows.iter().map(|r| (r.event.as_str(), r)).collect();
     let all_day_at = model.settings().reminders.all_day_at;
     let mut saved = Vec::new();
@@ -38,7 +39,7 @@ pub fn calendar_changes(
             }
             let signature = calendar::sequence_signature(event);
             let location = calendar::location(event);
-            let snapshot = serde_json::to_string(&EventSnapshot::of(event)).unwrap_or_default();
+            let snapshot = EventSnapshot::of(event).to_json();
             let to_come = event
                 .anchor(all_day_at)
                 .is_some_and(|start| start.timestamp() > now);
@@ -75,12 +76,12 @@ pub fn calendar_changes(
             };
             let notice_number = row.notices + u32::from(announce);
             let kind = if event.status == EventStatus::Cancelled {
-                CANCELLATION
+                SendKind::Cancellation
             } else {
-                UPDATE
+                SendKind::Update
             };
             if announce {
-                notices.extend(notice_sends(model, event, kind, notice_number, now));
+                notices.extend(planner.notices(event, kind, notice_number, &now.to_zoned_datetime(event.zone.tz.clone())));
             }
             saved.push(CalendarRow {
                 event: event.id.clone(),
@@ -99,11 +100,12 @@ pub fn calendar_changes(
         .iter()
         .filter(|r| !r.removed && model.event(&r.event).is_none())
     {
-        let Some(event) = serde_json::from_str::<EventSnapshot>(&row.snapshot)
-            .ok()
-            .and_then(|s| s.to_event())
-        else {
-            continue;
+        let event = match EventSnapshot::from_json(&row.snapshot) {
+            Ok(event) => event,
+            Err(why) => {
+                tracing::warn!(event = %row.event, %why, "an event removed from the configuration cannot be cancelled in calendars: what they were told of it cannot be read");
+                continue;
+            }
         };
         let to_come = event
             .anchor(all_day_at)
@@ -111,7 +113,8 @@ pub fn calendar_changes(
         let announce = to_come && model.roadmap(&event.roadmap).is_none_or(|r| r.notices);
         let notice_number = row.notices + u32::from(announce);
         if announce {
-            notices.extend(notice_sends(model, &event, CANCELLATION, notice_number, now));
+            let due = now.to_zoned_datetime(event.zone.tz.clone());
+            notices.extend(planner.notices(&event, SendKind::Cancellation, notice_number, &due));
         }
         saved.push(CalendarRow {
             sequence: row.sequence + 1,
@@ -124,33 +127,16 @@ pub fn calendar_changes(
     (saved, notices)
 }
 
-/// One notice per focal point on the event's lists, due now.
-fn notice_sends(model: &Model, event: &Event, kind: &str, number: u32, now: Timestamp) -> Vec<SendSpec> {
-    model
-        .members_of(&event.lists)
-        .map(|(focal_point, list)| SendSpec {
-            key: format!(
-                "{kind}/{}/{number}/{}",
-                event.id,
-                focal_point.email.to_string().to_lowercase()
-            ),
-            kind: kind.to_owned(),
-            subject: event.id.clone(),
-            lead: None,
-            recipient: focal_point.email.to_string(),
-            list: list.to_owned(),
-            language: focal_point.language.clone(),
-            template: kind.to_owned(),
-            due: now,
-            zone: event.zone.name.clone(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Environment, load};
+    use crate::model::{Event, Model};
+
+    /// [`calendar_changes`] of `model`.
+    fn changes(model: &Model, rows: &[CalendarRow], now: Timestamp) -> (Vec<CalendarRow>, Vec<PlannedSend>) {
+        calendar_changes(&Planner::new(model), rows, now)
+    }
 
     fn model() -> Model {
         load(
@@ -186,12 +172,12 @@ mod tests {
     fn first_sight_is_remembered_silently_then_changes_are_announced() {
         let mut model = model();
         let now = BEFORE.parse().unwrap();
-        let (saved, notices) = calendar_changes(&model, &[], now);
+        let (saved, notices) = changes(&model, &[], now);
         assert!(notices.is_empty());
         assert_eq!(saved.len(), 12, "every dated event, not the ongoing one");
         let rows = merge(&[], saved);
         assert!(
-            calendar_changes(&model, &rows, now).0.is_empty(),
+            changes(&model, &rows, now).0.is_empty(),
             "no change, nothing to save"
         );
 
@@ -201,29 +187,29 @@ mod tests {
             date: jiff::civil::date(2017, 10, 3),
             hours: event.schedule.hours().cloned(),
         };
-        let (saved, notices) = calendar_changes(&model, &rows, now);
+        let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
         assert!(
             notices
                 .iter()
-                .all(|n| n.kind == UPDATE && n.key.starts_with("update/first-reading/1/"))
+                .all(|n| n.kind() == SendKind::Update && n.key.as_str().starts_with("update/first-reading/1/"))
         );
         assert_eq!(saved[0].sequence, 1);
         let rows = merge(&rows, saved);
 
         // Only the room changes: an update, the same SEQUENCE, a new key.
         event_mut(&mut model, "first-reading").room = Some("Conference Room 4".into());
-        let (saved, notices) = calendar_changes(&model, &rows, now);
+        let (saved, notices) = changes(&model, &rows, now);
         assert_eq!((saved[0].sequence, notices.len()), (1, 9));
-        assert!(notices[0].key.starts_with("update/first-reading/2/"));
+        assert!(notices[0].key.as_str().starts_with("update/first-reading/2/"));
         let rows = merge(&rows, saved);
 
         // Cancelled: a cancellation, SEQUENCE 2.
         event_mut(&mut model, "first-reading").status = EventStatus::Cancelled;
-        let (saved, notices) = calendar_changes(&model, &rows, now);
+        let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(
-            (saved[0].sequence, notices.len(), notices[0].kind.as_str()),
-            (2, 9, CANCELLATION)
+            (saved[0].sequence, notices.len(), notices[0].kind()),
+            (2, 9, SendKind::Cancellation)
         );
     }
 
@@ -231,22 +217,23 @@ mod tests {
     fn removed_events_are_cancelled_past_ones_and_quiet_roadmaps_say_nothing() {
         let mut model = model();
         let now = BEFORE.parse().unwrap();
-        let rows = merge(&[], calendar_changes(&model, &[], now).0);
+        let rows = merge(&[], changes(&model, &[], now).0);
         // Removed from the configuration.
-        model.roadmaps()[1]
+        model.roadmaps_mut()[1]
             .events
             .retain(|e| e.id != "informal-consultations-2017-10-05");
-        let (saved, notices) = calendar_changes(&model, &rows, now);
+        let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
         assert!(
             notices
                 .iter()
-                .all(|n| n.kind == CANCELLATION && n.subject == "informal-consultations-2017-10-05")
+                .all(|n| n.kind() == SendKind::Cancellation
+                    && n.key.subject() == "informal-consultations-2017-10-05")
         );
         assert!(saved.iter().any(|r| r.removed && r.sequence == 1));
         let rows = merge(&rows, saved);
         assert!(
-            calendar_changes(&model, &rows, now).1.is_empty(),
+            changes(&model, &rows, now).1.is_empty(),
             "cancelled once"
         );
 
@@ -256,17 +243,17 @@ mod tests {
             date: jiff::civil::date(2017, 9, 1),
             hours: None,
         };
-        let (saved, notices) = calendar_changes(&model, &rows, now);
+        let (saved, notices) = changes(&model, &rows, now);
         assert!(notices.is_empty());
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].sequence, 1);
 
         // A roadmap with notices = false.
         let mut quiet = self::model();
-        let quiet_rows = merge(&[], calendar_changes(&quiet, &[], now).0);
+        let quiet_rows = merge(&[], changes(&quiet, &[], now).0);
         quiet.roadmaps_mut().iter_mut().for_each(|r| r.notices = false);
         event_mut(&mut quiet, "first-reading").status = EventStatus::Cancelled;
-        let (saved, notices) = calendar_changes(&quiet, &quiet_rows, now);
+        let (saved, notices) = changes(&quiet, &quiet_rows, now);
         assert!(notices.is_empty());
         assert_eq!(saved[0].sequence, 1, "the SEQUENCE still rises");
     }

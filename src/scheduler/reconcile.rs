@@ -9,29 +9,10 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::key::SendKey;
 use crate::outbox::{Changes, Entry, SendSpec, State};
-use crate::plan::{PlannedSend, SendSubject};
-
-/// The outbox's view of a planned send.
-pub fn spec_of(send: &PlannedSend) -> SendSpec {
-    let (subject, lead) = match &send.subject {
-        SendSubject::Reminder { event, lead, .. } => (event.clone(), Some(lead.clone())),
-        SendSubject::Letter { letter } => (letter.clone(), None),
-        SendSubject::Notice { event, .. } => (event.clone(), None),
-    };
-    SendSpec {
-        key: send.key.0.clone(),
-        kind: send.subject.kind().to_owned(),
-        subject,
-        lead,
-        recipient: send.to.clone(),
-        list: send.list.clone(),
-        language: send.language.clone(),
-        template: send.template.clone(),
-        due: send.due.timestamp(),
-        zone: send.due.time_zone().iana_name().unwrap_or("UTC").to_owned(),
-    }
-}
+use crate::plan::PlannedSend;
+use crate::scheduler::row::spec_of;
 
 /// What becomes of a planned entry that is not in the plan of the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,14 +41,14 @@ pub fn reconcile(
     late_window: SignedDuration,
     outside: impl Fn(&Entry) -> Outside,
 ) -> Changes {
-    let by_key: HashMap<&str, &Entry> = entries.iter().map(|e| (e.spec.key.as_str(), e)).collect();
+    let by_key: HashMap<&SendKey, &Entry> = entries.iter().map(|e| (&e.spec.key, e)).collect();
     let too_late = |due: Timestamp| now.duration_since(due) > late_window;
     let mut changes = Changes::default();
     let mut planned_keys = HashSet::with_capacity(plan.len());
     for send in plan {
-        planned_keys.insert(send.key.0.as_str());
+        planned_keys.insert(&send.key);
         let spec = spec_of(send);
-        match by_key.get(send.key.0.as_str()) {
+        match by_key.get(&send.key) {
             None if too_late(spec.due) => {
                 let reason = format!(
                     "due at {} but planned only at {now}, more than the late window ({late_window:#}) after",
@@ -86,7 +67,7 @@ pub fn reconcile(
         }
     }
     for entry in entries {
-        if entry.state != State::Planned || planned_keys.contains(entry.spec.key.as_str()) {
+        if entry.state != State::Planned || planned_keys.contains(&entry.spec.key) {
             continue;
         }
         match outside(entry) {
@@ -107,7 +88,7 @@ pub fn reconcile(
 /// first-reading, 6 for geneva-consultations), 0 revived, 3 cancelled (3 for
 /// old-meeting), 6 rescheduled (6 for first-reading), 0 skipped as too late".
 pub fn summary(changes: &Changes) -> String {
-    let subjects = |specs: &[SendSpec]| by_subject(specs.iter().map(|spec| spec.subject.as_str()));
+    let subjects = |specs: &[SendSpec]| by_subject(specs.iter().map(|spec| spec.key.subject()));
     format!(
         "+{} planned{}, {} revived{}, {} cancelled{}, {} rescheduled{}, {} skipped as too late{}",
         changes.insert.len(),
@@ -115,13 +96,7 @@ pub fn summary(changes: &Changes) -> String {
         changes.revive.len(),
         subjects(&changes.revive),
         changes.cancel.len(),
-        // Keys read `reminder/<event>/…` or `letter/<letter>/…`.
-        by_subject(
-            changes
-                .cancel
-                .iter()
-                .map(|(key, _)| key.split('/').nth(1).unwrap_or(key.as_str()))
-        ),
+        by_subject(changes.cancel.iter().map(|(key, _)| key.subject())),
         changes.reschedule.len(),
         subjects(&changes.reschedule),
         changes.insert_skipped.len(),
@@ -129,7 +104,7 @@ pub fn summary(changes: &Changes) -> String {
             changes
                 .insert_skipped
                 .iter()
-                .map(|(spec, _)| spec.subject.as_str())
+                .map(|(spec, _)| spec.key.subject())
         ),
     )
 }
@@ -165,21 +140,26 @@ fn by_subject<'a>(subjects: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::SendKey;
+    use crate::key::AddressKey;
 
-    fn send(key: &str, due: &str) -> PlannedSend {
+    /// The key of a reminder of `event` to `name`@example.org.
+    fn key_of(event: &str, name: &str) -> SendKey {
+        SendKey::reminder(event, "1d", &AddressKey::of(&format!("{name}@example.org")))
+    }
+
+    /// A reminder of event "e" to `name`@example.org.
+    fn send(name: &str, due: &str) -> PlannedSend {
+        send_about("e", name, due)
+    }
+
+    fn send_about(event: &str, name: &str, due: &str) -> PlannedSend {
         PlannedSend {
+            key: key_of(event, name),
             due: due.parse().unwrap(),
-            subject: SendSubject::Reminder {
-                roadmap: "r".into(),
-                event: "e".into(),
-                lead: "1d".into(),
-            },
-            to: "a@example.org".into(),
+            to: format!("{name}@example.org"),
             list: "l".into(),
             language: "en".into(),
             template: "reminder".into(),
-            key: SendKey(key.into()),
         }
     }
 
@@ -237,7 +217,7 @@ mod tests {
         ];
         let changes = run(std::slice::from_ref(&moved), &entries);
         assert_eq!(changes.reschedule, vec![spec_of(&moved)]);
-        assert_eq!(changes.cancel, vec![("b".to_owned(), "gone".to_owned())]);
+        assert_eq!(changes.cancel, vec![(key_of("e", "b"), "gone".to_owned())]);
         assert!(changes.insert.is_empty() && changes.revive.is_empty());
         // The same plan again changes nothing.
         let entries = [entry(&moved, State::Planned), entry(&sent, State::Sent)];
@@ -247,22 +227,20 @@ mod tests {
     #[test]
     fn the_summary_names_the_events_concerned() {
         let mut changes = Changes::default();
-        for (key, event) in [("k1", "first"), ("k2", "second"), ("k3", "first")] {
-            let mut spec = spec_of(&send(key, "2017-10-02T09:00[UTC]"));
-            spec.subject = event.into();
-            changes.insert.push(spec);
+        for (name, event) in [("k1", "first"), ("k2", "second"), ("k3", "first")] {
+            changes
+                .insert
+                .push(spec_of(&send_about(event, name, "2017-10-02T09:00[UTC]")));
         }
-        changes
-            .cancel
-            .push(("reminder/old/1d/a@example.org".into(), "gone".into()));
+        changes.cancel.push((key_of("old", "a"), "gone".into()));
         assert_eq!(
             summary(&changes),
             "+3 planned (2 for first, 1 for second), 0 revived, 1 cancelled (1 for old), 0 rescheduled, 0 skipped as too late"
         );
         for (i, event) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
-            let mut spec = spec_of(&send(&format!("r{i}"), "2017-10-02T09:00[UTC]"));
-            spec.subject = event.into();
-            changes.reschedule.push(spec);
+            changes
+                .reschedule
+                .push(spec_of(&send_about(event, &format!("r{i}"), "2017-10-02T09:00[UTC]")));
         }
         assert!(
             summary(&changes).contains("5 rescheduled (1 for a, 1 for b, 1 for c, 2 for 2 more)"),
@@ -290,15 +268,15 @@ mod tests {
             &entries,
             NOW.parse().unwrap(),
             SignedDuration::from_hours(6),
-            |entry| match entry.spec.key.as_str() {
-                "moved" => Outside::Moved(Box::new(moved_after.clone())),
-                "unchanged" => Outside::Moved(Box::new(unchanged.clone())),
-                "gone" => Outside::Gone("removed".into()),
+            |entry| match entry.spec.key.address() {
+                "moved@example.org" => Outside::Moved(Box::new(moved_after.clone())),
+                "unchanged@example.org" => Outside::Moved(Box::new(unchanged.clone())),
+                "gone@example.org" => Outside::Gone("removed".into()),
                 _ => Outside::Keep,
             },
         );
         assert_eq!(changes.reschedule, vec![spec_of(&moved_after)]);
-        assert_eq!(changes.cancel, vec![("gone".to_owned(), "removed".to_owned())]);
+        assert_eq!(changes.cancel, vec![(key_of("e", "gone"), "removed".to_owned())]);
         assert!(changes.insert.is_empty() && changes.revive.is_empty() && changes.insert_skipped.is_empty());
     }
 

@@ -222,7 +222,7 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
         .entries()
         .unwrap()
         .into_iter()
-        .filter(|e| e.spec.subject == "future-meeting" && e.spec.kind == "reminder")
+        .filter(|e| e.spec.key.subject() == "future-meeting" && e.spec.key.kind() == herald::key::SendKind::Reminder)
         .collect();
     assert_eq!(reminders.len(), 27);
     assert!(
@@ -270,7 +270,7 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
         .entries()
         .unwrap()
         .into_iter()
-        .filter(|e| e.spec.subject == "future-meeting" && e.state == State::Planned)
+        .filter(|e| e.spec.key.subject() == "future-meeting" && e.state == State::Planned)
         .count();
     assert_eq!(planned, 0, "no reminder of a cancelled event");
     let history = config.herald(&[

@@ -1,0 +1,136 @@
+//! A planned send (from the plan, or read back from the outbox) -> a
+//! [`Resolved`] send: its focal point, list, event and lead, or letter,
+//! found in the model once, with the invitation's SEQUENCE.
+//!
+//! Rendering and the message builder take a `Resolved` and look nothing up
+//! again. A send that the model no longer makes does not resolve: the
+//! [`Gone`] error says why, in words for the outbox's record.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::calendar::EventSnapshot;
+use crate::key::SendKind;
+use crate::model::{Event, FocalPoint, Lead, Letter, List, Model, Roadmap};
+use crate::outbox::CalendarRow;
+use crate::plan::{Found, Gone, PlannedSend, find};
+
+/// One send with everything it is about, borrowed from the model (or, for
+/// a notice about a removed event, rebuilt from what calendars were told).
+#[derive(Debug, Clone)]
+pub struct Resolved<'a> {
+    pub send: PlannedSend,
+    pub focal_point: &'a FocalPoint,
+    /// The list named in `send.list` (for List-Id), if it still exists.
+    pub list: Option<&'a List>,
+    pub about: About<'a>,
+}
+
+/// What a resolved send is about.
+#[derive(Debug, Clone)]
+pub enum About<'a> {
+    Reminder {
+        roadmap: &'a Roadmap,
+        event: &'a Event,
+        lead: &'a Lead,
+        /// The SEQUENCE of the invitation a meeting's reminder carries.
+        sequence: u32,
+    },
+    Letter(&'a Letter),
+    Notice {
+        /// The event as it is now, or as calendars last knew it when it
+        /// was removed from the configuration.
+        event: Cow<'a, Event>,
+        /// The event as calendars knew it before the change, if known.
+        previous: Option<Event>,
+        cancel: bool,
+        sequence: u32,
+    },
+}
+
+impl Resolved<'_> {
+    pub fn kind(&self) -> SendKind {
+        self.send.kind()
+    }
+
+    /// The event the send is about (none for a letter).
+    pub fn event(&self) -> Option<&Event> {
+        match &self.about {
+            About::Reminder { event, .. } => Some(event),
+            About::Notice { event, .. } => Some(event),
+            About::Letter(_) => None,
+        }
+    }
+}
+
+/// What herald has told calendars about each event (the outbox's calendar
+/// rows), by event id: the SEQUENCE of invitations, and the snapshots that
+/// notices about changed or removed events are rendered from.
+#[derive(Debug, Clone, Default)]
+pub struct Calendars(HashMap<String, CalendarRow>);
+
+impl Calendars {
+    pub fn new(rows: Vec<CalendarRow>) -> Calendars {
+        Calendars(rows.into_iter().map(|row| (row.event.clone(), row)).collect())
+    }
+
+    /// The current SEQUENCE of `event`'s invitation (0 before any change).
+    pub fn sequence(&self, event: &str) -> u32 {
+        self.0.get(event).map_or(0, |row| row.sequence)
+    }
+
+    pub fn row(&self, event: &str) -> Option<&CalendarRow> {
+        self.0.get(event)
+    }
+}
+
+/// Resolves `send` against `model`: everything it is about, or why the
+/// model no longer makes it.
+pub fn resolve<'a>(model: &'a Model, calendars: &Calendars, send: PlannedSend) -> Result<Resolved<'a>, Gone> {
+    let found = find(model, &send.key, &send.to)?;
+    let about = match found.about {
+        Found::Reminder { roadmap, event, lead } => About::Reminder {
+            roadmap,
+            event,
+            lead,
+            sequence: calendars.sequence(&event.id),
+        },
+        Found::Letter(letter) => About::Letter(letter),
+        Found::Notice => {
+            let id = send.key.subject();
+            let row = calendars.row(id);
+            let event = match (model.event(id), row) {
+                (Some((_, event)), _) => Cow::Borrowed(event),
+                (None, Some(row)) => Cow::Owned(EventSnapshot::from_json(&row.snapshot).map_err(|why| {
+                    Gone(format!(
+                        "the event {id:?} was removed, and what calendars were told of it cannot be read: {why}"
+                    ))
+                })?),
+                (None, None) => {
+                    return Err(Gone(format!(
+                        "the event {id:?} was removed, and herald has no record of what calendars were told"
+                    )));
+                }
+            };
+            let previous = row.and_then(|row| row.previous.as_deref()).and_then(|json| {
+                EventSnapshot::from_json(json)
+                    .map_err(|why| {
+                        tracing::warn!(event = id, %why, "the event's earlier state cannot be read; the notice says only what it is now");
+                    })
+                    .ok()
+            });
+            About::Notice {
+                event,
+                previous,
+                cancel: send.kind() == SendKind::Cancellation,
+                sequence: row.map_or(0, |row| row.sequence),
+            }
+        }
+    };
+    Ok(Resolved {
+        list: model.lists().get(&send.list),
+        focal_point: found.focal_point,
+        send,
+        about,
+    })
+}
