@@ -84,7 +84,12 @@ impl FromStr for SendKind {
         SendKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| KeyError::new(text, "unknown kind of send: use reminder, letter, update or cancellation"))
+            .ok_or_else(|| {
+                KeyError::new(
+                    text,
+                    "unknown kind of send: use reminder, letter, update or cancellation",
+                )
+            })
     }
 }
 
@@ -217,7 +222,10 @@ impl SendKey {
             return Err(KeyError::new(text, &format!("a {kind} key reads {shape}")));
         }
         if kind.is_notice() && parts[2].parse::<u32>().is_err() {
-            return Err(KeyError::new(text, "a notice's key has its number after the event"));
+            return Err(KeyError::new(
+                text,
+                "a notice's key has its number after the event",
+            ));
         }
         Ok(SendKey {
             text: text.to_owned(),
@@ -323,7 +331,12 @@ mod tests {
         );
         assert_eq!(SendKey::parse(reminder.as_str()), Ok(reminder.clone()));
         assert_eq!(
-            (reminder.kind(), reminder.subject(), reminder.lead(), reminder.address()),
+            (
+                reminder.kind(),
+                reminder.subject(),
+                reminder.lead(),
+                reminder.address()
+            ),
             (
                 SendKind::Reminder,
                 "first-reading",
@@ -332,14 +345,20 @@ mod tests {
             )
         );
         let letter = SendKey::letter("modalities-roadmap-2017", &amina);
-        assert_eq!((letter.kind(), letter.lead(), letter.notice_number()), (SendKind::Letter, None, None));
+        assert_eq!(
+            (letter.kind(), letter.lead(), letter.notice_number()),
+            (SendKind::Letter, None, None)
+        );
         assert_eq!(letter.subject(), "modalities-roadmap-2017");
         let notice = SendKey::notice(SendKind::Cancellation, "first-reading", 2, &amina);
         assert_eq!(
             notice.as_str(),
             "cancellation/first-reading/2/amina.diallo@senegal-mission.example.org"
         );
-        assert_eq!((notice.kind(), notice.notice_number()), (SendKind::Cancellation, Some(2)));
+        assert_eq!(
+            (notice.kind(), notice.notice_number()),
+            (SendKind::Cancellation, Some(2))
+        );
         assert_eq!(SendKey::parse(notice.as_str()), Ok(notice));
     }
 

@@ -50,7 +50,13 @@ impl PlannedSend {
     }
 
     /// The send of the slot with `prefix` to `recipient`.
-    fn new(prefix: &KeyPrefix, recipient: Recipient<'_>, address: &AddressKey, template: &str, due: ZonedDateTime) -> PlannedSend {
+    fn new(
+        prefix: &KeyPrefix,
+        recipient: Recipient<'_>,
+        address: &AddressKey,
+        template: &str,
+        due: ZonedDateTime,
+    ) -> PlannedSend {
         PlannedSend {
             key: prefix.key(address),
             due,
@@ -172,7 +178,7 @@ impl<'m> EventLeads<'m> {
     }
 
     /// The lists' leads that apply to `focal_point`, if any list sets any.
-    fn from_lists<'a>(&'a self, focal_point: &'a FocalPoint) -> impl Iterator<Item = &'m [Lead]> + 'a {
+    fn lists_leads_for<'a>(&'a self, focal_point: &'a FocalPoint) -> impl Iterator<Item = &'m [Lead]> + 'a {
         self.lists
             .iter()
             .filter(|(list, _)| focal_point.lists.iter().any(|l| l == list))
@@ -185,7 +191,7 @@ impl<'m> EventLeads<'m> {
             return own.iter().collect();
         }
         let mut from_lists: Vec<&Lead> = Vec::new();
-        for lead in self.from_lists(focal_point).flatten() {
+        for lead in self.lists_leads_for(focal_point).flatten() {
             if !from_lists.contains(&lead) {
                 from_lists.push(lead);
             }
@@ -208,7 +214,7 @@ impl<'m> EventLeads<'m> {
             return self.policy.contains(lead);
         }
         let mut lists_set_leads = false;
-        for leads in self.from_lists(focal_point) {
+        for leads in self.lists_leads_for(focal_point) {
             lists_set_leads |= !leads.is_empty();
             if leads.contains(lead) {
                 return true;
@@ -368,7 +374,13 @@ impl<'m> Planner<'m> {
         let prefix = slot.key_prefix();
         let template = slot.template().to_owned();
         self.recipients(slot).into_iter().map(move |recipient| {
-            PlannedSend::new(&prefix, recipient, self.key_address(&recipient), &template, due.clone())
+            PlannedSend::new(
+                &prefix,
+                recipient,
+                self.key_address(&recipient),
+                &template,
+                due.clone(),
+            )
         })
     }
 
@@ -387,7 +399,13 @@ impl<'m> Planner<'m> {
         self.members_of(&letter.lists, |_| true)
             .into_iter()
             .map(|recipient| {
-                PlannedSend::new(&prefix, recipient, self.key_address(&recipient), &letter.template, due.clone())
+                PlannedSend::new(
+                    &prefix,
+                    recipient,
+                    self.key_address(&recipient),
+                    &letter.template,
+                    due.clone(),
+                )
             })
             .collect()
     }
@@ -396,7 +414,13 @@ impl<'m> Planner<'m> {
     /// notices about `event`, its `number`th, to everyone on its lists, due
     /// at `due`. `event` may be gone from the model (a removed event, from
     /// what calendars were told of it).
-    pub fn notices(&self, event: &Event, kind: SendKind, number: u32, due: &ZonedDateTime) -> Vec<PlannedSend> {
+    pub fn notices(
+        &self,
+        event: &Event,
+        kind: SendKind,
+        number: u32,
+        due: &ZonedDateTime,
+    ) -> Vec<PlannedSend> {
         let prefix = KeyPrefix::notice(kind, &event.id, number);
         let lists: Vec<&'m String> = event
             .lists
@@ -410,7 +434,15 @@ impl<'m> Planner<'m> {
         self.in_key_order(&mut recipients);
         recipients
             .into_iter()
-            .map(|recipient| PlannedSend::new(&prefix, recipient, self.key_address(&recipient), kind.as_str(), due.clone()))
+            .map(|recipient| {
+                PlannedSend::new(
+                    &prefix,
+                    recipient,
+                    self.key_address(&recipient),
+                    kind.as_str(),
+                    due.clone(),
+                )
+            })
             .collect()
     }
 
@@ -467,13 +499,26 @@ impl<'m> Planner<'m> {
                     .and_then(|anchor| lead.before(&anchor))
                     .ok_or_else(|| no_longer_gets(key, to))?;
                 let prefix = KeyPrefix::reminder(&event.id, lead.as_str());
-                Ok(PlannedSend::new(&prefix, recipient, address, &event.template, due))
+                Ok(PlannedSend::new(
+                    &prefix,
+                    recipient,
+                    address,
+                    &event.template,
+                    due,
+                ))
             }
             Found::Letter(letter) => {
-                let due = letter.send_at.clone().ok_or_else(|| {
-                    Gone(format!("the letter {:?} is now sent only on demand", letter.id))
-                })?;
-                Ok(PlannedSend::new(&KeyPrefix::letter(&letter.id), recipient, address, &letter.template, due))
+                let due = letter
+                    .send_at
+                    .clone()
+                    .ok_or_else(|| Gone(format!("the letter {:?} is now sent only on demand", letter.id)))?;
+                Ok(PlannedSend::new(
+                    &KeyPrefix::letter(&letter.id),
+                    recipient,
+                    address,
+                    &letter.template,
+                    due,
+                ))
             }
             Found::Notice => Err(Gone(format!("a {} is not the planner's to make", key.kind()))),
         }
@@ -513,7 +558,12 @@ pub enum Found<'m> {
 pub fn find<'m>(model: &'m Model, key: &SendKey, recipient: &str) -> Result<FoundSend<'m>, Gone> {
     let subject = key.subject();
     let kind = key.kind();
-    let removed = || Gone(format!("the {} {subject:?} was removed from the configuration", kind.subject_noun()));
+    let removed = || {
+        Gone(format!(
+            "the {} {subject:?} was removed from the configuration",
+            kind.subject_noun()
+        ))
+    };
     // The subject first: a removed event explains every send about it.
     enum Subject<'m> {
         Event(&'m Roadmap, &'m Event),

@@ -6,8 +6,8 @@
 //! again. A send that the model no longer makes does not resolve: the
 //! [`Gone`] error says why, in words for the outbox's record.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use crate::calendar::EventSnapshot;
 use crate::key::SendKind;
@@ -40,9 +40,9 @@ pub enum About<'a> {
     Notice {
         /// The event as it is now, or as calendars last knew it when it
         /// was removed from the configuration.
-        event: Cow<'a, Event>,
+        event: &'a Event,
         /// The event as calendars knew it before the change, if known.
-        previous: Option<Event>,
+        previous: Option<&'a Event>,
         cancel: bool,
         sequence: u32,
     },
@@ -65,28 +65,69 @@ impl Resolved<'_> {
 
 /// What herald has told calendars about each event (the outbox's calendar
 /// rows), by event id: the SEQUENCE of invitations, and the snapshots that
-/// notices about changed or removed events are rendered from.
-#[derive(Debug, Clone, Default)]
-pub struct Calendars(HashMap<String, CalendarRow>);
+/// notices about changed or removed events are rendered from, each read
+/// back once, when a notice first needs it.
+#[derive(Debug, Default)]
+pub struct Calendars(HashMap<String, Told>);
+
+#[derive(Debug)]
+struct Told {
+    row: CalendarRow,
+    event: OnceLock<Result<Event, String>>,
+    previous: OnceLock<Option<Result<Event, String>>>,
+}
 
 impl Calendars {
     pub fn new(rows: Vec<CalendarRow>) -> Calendars {
-        Calendars(rows.into_iter().map(|row| (row.event.clone(), row)).collect())
+        Calendars(
+            rows.into_iter()
+                .map(|row| {
+                    let told = Told {
+                        row,
+                        event: OnceLock::new(),
+                        previous: OnceLock::new(),
+                    };
+                    (told.row.event.clone(), told)
+                })
+                .collect(),
+        )
     }
 
     /// The current SEQUENCE of `event`'s invitation (0 before any change).
     pub fn sequence(&self, event: &str) -> u32 {
-        self.0.get(event).map_or(0, |row| row.sequence)
+        self.0.get(event).map_or(0, |told| told.row.sequence)
     }
 
     pub fn row(&self, event: &str) -> Option<&CalendarRow> {
-        self.0.get(event)
+        self.0.get(event).map(|told| &told.row)
+    }
+
+    /// The event as calendars last knew it, or why that cannot be read.
+    fn event(&self, id: &str) -> Option<Result<&Event, &str>> {
+        let told = self.0.get(id)?;
+        let event = told
+            .event
+            .get_or_init(|| EventSnapshot::from_json(&told.row.snapshot));
+        Some(event.as_ref().map_err(String::as_str))
+    }
+
+    /// The event as calendars knew it before its last change, if recorded.
+    fn previous(&self, id: &str) -> Option<Result<&Event, &str>> {
+        let told = self.0.get(id)?;
+        let previous = told
+            .previous
+            .get_or_init(|| told.row.previous.as_deref().map(EventSnapshot::from_json));
+        Some(previous.as_ref()?.as_ref().map_err(String::as_str))
     }
 }
 
 /// Resolves `send` against `model`: everything it is about, or why the
 /// model no longer makes it.
-pub fn resolve<'a>(model: &'a Model, calendars: &Calendars, send: PlannedSend) -> Result<Resolved<'a>, Gone> {
+pub fn resolve<'a>(
+    model: &'a Model,
+    calendars: &'a Calendars,
+    send: PlannedSend,
+) -> Result<Resolved<'a>, Gone> {
     let found = find(model, &send.key, &send.to)?;
     let about = match found.about {
         Found::Reminder { roadmap, event, lead } => About::Reminder {
@@ -98,32 +139,33 @@ pub fn resolve<'a>(model: &'a Model, calendars: &Calendars, send: PlannedSend) -
         Found::Letter(letter) => About::Letter(letter),
         Found::Notice => {
             let id = send.key.subject();
-            let row = calendars.row(id);
-            let event = match (model.event(id), row) {
-                (Some((_, event)), _) => Cow::Borrowed(event),
-                (None, Some(row)) => Cow::Owned(EventSnapshot::from_json(&row.snapshot).map_err(|why| {
-                    Gone(format!(
+            let event = match (model.event(id), calendars.event(id)) {
+                (Some((_, event)), _) => event,
+                (None, Some(Ok(event))) => event,
+                (None, Some(Err(why))) => {
+                    return Err(Gone(format!(
                         "the event {id:?} was removed, and what calendars were told of it cannot be read: {why}"
-                    ))
-                })?),
+                    )));
+                }
                 (None, None) => {
                     return Err(Gone(format!(
                         "the event {id:?} was removed, and herald has no record of what calendars were told"
                     )));
                 }
             };
-            let previous = row.and_then(|row| row.previous.as_deref()).and_then(|json| {
-                EventSnapshot::from_json(json)
-                    .map_err(|why| {
-                        tracing::warn!(event = id, %why, "the event's earlier state cannot be read; the notice says only what it is now");
-                    })
-                    .ok()
-            });
+            let previous = match calendars.previous(id) {
+                Some(Ok(previous)) => Some(previous),
+                Some(Err(why)) => {
+                    tracing::warn!(event = id, %why, "the event's earlier state cannot be read; the notice says only what it is now");
+                    None
+                }
+                None => None,
+            };
             About::Notice {
                 event,
                 previous,
                 cancel: send.kind() == SendKind::Cancellation,
-                sequence: row.map_or(0, |row| row.sequence),
+                sequence: calendars.sequence(id),
             }
         }
     };

@@ -100,20 +100,21 @@ pub fn history(
                 let key = &e.spec.key;
                 let is_letter = key.kind() == SendKind::Letter;
                 JsonEntry {
-                key: key.as_str(),
-                state: e.state.as_str(),
-                kind: key.kind().as_str(),
-                event: (!is_letter).then_some(key.subject()),
-                letter: is_letter.then_some(key.subject()),
-                lead: key.lead(),
-                to: &e.spec.recipient,
-                due: e.spec.due.to_string(),
-                attempts: e.attempts,
-                sent_at: e.sent_at.map(|t| t.to_string()),
-                updated_at: e.updated_at.to_string(),
-                last_reply: e.last_reply.as_deref(),
-                reason: e.reason.as_deref(),
-            }})
+                    key: key.as_str(),
+                    state: e.state.as_str(),
+                    kind: key.kind().as_str(),
+                    event: (!is_letter).then_some(key.subject()),
+                    letter: is_letter.then_some(key.subject()),
+                    lead: key.lead(),
+                    to: &e.spec.recipient,
+                    due: e.spec.due.to_string(),
+                    attempts: e.attempts,
+                    sent_at: e.sent_at.map(|t| t.to_string()),
+                    updated_at: e.updated_at.to_string(),
+                    last_reply: e.last_reply.as_deref(),
+                    reason: e.reason.as_deref(),
+                }
+            })
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);

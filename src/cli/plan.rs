@@ -10,9 +10,9 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::clock::{Clock, parse_instant};
-use crate::scheduler::Loaded;
 use crate::model::Model;
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
+use crate::scheduler::Loaded;
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
@@ -331,15 +331,25 @@ fn shown(due: &jiff::ZonedDateTime) -> String {
 /// The update and cancellation notices the daemon would send now, because
 /// the roadmap changed since calendars were last told (read from the
 /// outbox, when herald has run with this configuration's state directory).
-fn pending_notices(loaded: &Loaded, planner: &Planner<'_>, now: jiff::Timestamp, window: Window) -> Vec<PlannedSend> {
+fn pending_notices(
+    loaded: &Loaded,
+    planner: &Planner<'_>,
+    now: jiff::Timestamp,
+    window: Window,
+) -> Vec<PlannedSend> {
     if !window.contains(now) {
         return Vec::new();
     }
-    let Some(outbox) = super::existing_outbox(&loaded.delivery.state_dir, "the notices a reload would send") else {
+    let Some(outbox) = super::existing_outbox(&loaded.delivery.state_dir, "the notices a reload would send")
+    else {
         return Vec::new();
     };
     crate::scheduler::pending_notices(planner, &outbox, now).unwrap_or_else(|err| {
-        super::warn_unread(&loaded.delivery.state_dir, "the notices a reload would send", &err);
+        super::warn_unread(
+            &loaded.delivery.state_dir,
+            "the notices a reload would send",
+            &err,
+        );
         Vec::new()
     })
 }

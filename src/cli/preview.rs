@@ -35,7 +35,9 @@ pub fn run(config: &Path, clock: &dyn Clock, args: &Args) -> super::CommandResul
     let planner = Planner::new(model);
     let calendars = super::calendars(&loaded.delivery.state_dir);
     let send = match (args.event, args.notice) {
-        (Some(event), Some(kind)) => notice_send(&planner, &calendars, event, kind, focal_point, clock.now())?,
+        (Some(event), Some(kind)) => {
+            notice_send(&planner, &calendars, event, kind, focal_point, clock.now())?
+        }
         _ => planned_send(&planner, args, focal_point, clock.now())?,
     };
     let date = send.due.timestamp();
@@ -85,7 +87,10 @@ fn planned_send(
         };
         if candidates.is_empty() {
             if letter.send_at.is_some() {
-                bail!("{to} is on none of the lists of letter {id:?} ({})", letter.lists.join(", "));
+                bail!(
+                    "{to} is on none of the lists of letter {id:?} ({})",
+                    letter.lists.join(", ")
+                );
             }
             // Sent only on demand: previewed as if sent now.
             return on_demand_letter(planner, model, id, focal_point, now);

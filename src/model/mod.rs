@@ -10,7 +10,7 @@ mod lead;
 mod letter;
 mod people;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use jiff::civil::Time;
@@ -38,6 +38,10 @@ pub struct Model {
     focal_points: Vec<FocalPoint>,
     letters: Vec<Letter>,
     templates: TemplateSources,
+    /// Where each event is: its roadmap's place in `roadmaps`, then its
+    /// own in the roadmap's events. Sending looks an event up for every
+    /// message, and a roadmap can hold hundreds of them.
+    event_index: HashMap<String, (usize, usize)>,
     /// Where each focal point is in `focal_points`, by normalised
     /// address, built on the first lookup.
     focal_index: FocalIndex,
@@ -124,6 +128,14 @@ impl Model {
         letters: Vec<Letter>,
         templates: TemplateSources,
     ) -> Model {
+        let mut event_index = HashMap::new();
+        for (r, roadmap) in roadmaps.iter().enumerate() {
+            for (e, event) in roadmap.events.iter().enumerate() {
+                // `config` refuses two events with one id; were there two,
+                // the first would win, as a scan would find it.
+                event_index.entry(event.id.clone()).or_insert((r, e));
+            }
+        }
         Model {
             settings,
             venues,
@@ -132,6 +144,7 @@ impl Model {
             focal_points,
             letters,
             templates,
+            event_index,
             focal_index: FocalIndex::default(),
         }
     }
@@ -160,11 +173,22 @@ impl Model {
         self.roadmaps.iter().flat_map(|roadmap| &roadmap.events)
     }
 
-    /// The roadmaps, to change: only the crate's unit tests stage roadmap
-    /// edits this way (the notices' tests); it does not exist otherwise.
+    /// The model with its roadmaps changed by `change`, made again (its
+    /// indexes included): only the crate's unit tests stage roadmap edits
+    /// this way (the notices' tests); it does not exist otherwise.
     #[cfg(test)]
-    pub(crate) fn roadmaps_mut(&mut self) -> &mut Vec<Roadmap> {
-        &mut self.roadmaps
+    pub(crate) fn edit_roadmaps(self, change: impl FnOnce(&mut Vec<Roadmap>)) -> Model {
+        let mut roadmaps = self.roadmaps;
+        change(&mut roadmaps);
+        Model::new(
+            self.settings,
+            self.venues,
+            self.lists,
+            roadmaps,
+            self.focal_points,
+            self.letters,
+            self.templates,
+        )
     }
 
     /// The focal points, in the order of the list files.
@@ -183,10 +207,9 @@ impl Model {
 
     /// Finds an event by id, with its roadmap.
     pub fn event(&self, id: &str) -> Option<(&Roadmap, &Event)> {
-        self.roadmaps
-            .iter()
-            .flat_map(|roadmap| roadmap.events.iter().map(move |event| (roadmap, event)))
-            .find(|(_, event)| event.id == id)
+        let &(r, e) = self.event_index.get(id)?;
+        let roadmap = self.roadmaps.get(r)?;
+        Some((roadmap, roadmap.events.get(e)?))
     }
 
     /// Finds a letter by id.

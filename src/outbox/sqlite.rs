@@ -665,9 +665,7 @@ mod tests {
             reply: Some("554 no".to_owned()),
             reason: "rejected".to_owned(),
         };
-        outbox
-            .record(&[(key("a"), failed)], at(400))
-            .unwrap();
+        outbox.record(&[(key("a"), failed)], at(400)).unwrap();
         let entry = &outbox.entries().unwrap()[0];
         assert_eq!(
             (entry.state, entry.last_reply.as_deref()),
@@ -691,10 +689,7 @@ mod tests {
         let entries = outbox.entries().unwrap();
         let a = entries.iter().find(|e| e.spec.key == key("a")).unwrap();
         let b = entries.iter().find(|e| e.spec.key == key("b")).unwrap();
-        assert_eq!(
-            (a.spec.due, a.revision, a.state),
-            (at(300), 2, State::Planned)
-        );
+        assert_eq!((a.spec.due, a.revision, a.state), (at(300), 2, State::Planned));
         assert_eq!(
             (b.state, b.reason.as_deref()),
             (State::Cancelled, Some("removed"))

@@ -43,8 +43,11 @@ pub fn build_for(
     let sender = &model.settings().sender;
     let focal_point = send.focal_point;
     let to = Mailbox::new(Some(focal_point.name.clone()), focal_point.email.clone());
-    let date = SystemTime::try_from(date)
-        .map_err(|err| RenderError::plain(format!("the date {date} has no place on this system's clock: {err}")))?;
+    let date = SystemTime::try_from(date).map_err(|err| {
+        RenderError::plain(format!(
+            "the date {date} has no place on this system's clock: {err}"
+        ))
+    })?;
     let mut builder = Message::builder()
         .message_id(Some(message_id(send.send.key.as_str(), &sender.domain)))
         .date(date)
@@ -127,14 +130,16 @@ fn body(rendered: &Rendered) -> MultiPart {
 /// it (CANCEL); letters and deadlines carry none.
 pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Option<(Method, String)> {
     let (event, method, sequence) = match &send.about {
-        About::Reminder { event, sequence, .. } if event.kind == "meeting" => (*event, Method::Request, *sequence),
+        About::Reminder { event, sequence, .. } if event.kind == "meeting" => {
+            (*event, Method::Request, *sequence)
+        }
         About::Notice {
             event,
             cancel,
             sequence,
             ..
         } => (
-            &**event,
+            *event,
             if *cancel { Method::Cancel } else { Method::Request },
             *sequence,
         ),

@@ -61,7 +61,11 @@ impl SharedContexts {
     const CAPACITY: usize = 64;
 
     /// The shared part for `key`, built by `build` unless it is kept.
-    fn get_or_build(&self, key: SharedKey, build: impl FnOnce() -> Map<String, Value>) -> Arc<Map<String, Value>> {
+    fn get_or_build(
+        &self,
+        key: SharedKey,
+        build: impl FnOnce() -> Map<String, Value>,
+    ) -> Arc<Map<String, Value>> {
         let lock = || self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(shared) = lock().get(&key) {
             return shared.clone();
@@ -261,7 +265,12 @@ impl Renderer {
 
     /// Renders one resolved send, with the invitation it carries (a
     /// meeting's reminder, an update, a cancellation) stamped `now`.
-    pub fn render(&self, model: &Model, send: &Resolved<'_>, now: jiff::Timestamp) -> Result<Rendered, RenderError> {
+    pub fn render(
+        &self,
+        model: &Model,
+        send: &Resolved<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<Rendered, RenderError> {
         let mut rendered = self.render_parts(model, send)?;
         rendered.calendar = message::invitation(model, send, now);
         Ok(rendered)
@@ -301,7 +310,7 @@ impl Renderer {
             } => {
                 let notice = Notice {
                     event,
-                    previous: previous.as_ref(),
+                    previous: *previous,
                     cancel: *cancel,
                 };
                 context::notice(model, &self.localizer, &notice, &reader)
@@ -357,7 +366,7 @@ impl Renderer {
         }
         families.extend(model.letters().iter().map(|l| l.template.as_str()));
         if model.roadmaps().iter().any(|r| r.notices) {
-            families.extend(["update", "cancellation"]);
+            families.extend([SendKind::Update.as_str(), SendKind::Cancellation.as_str()]);
         }
         let Some(default) = self.languages.get(&self.default_language) else {
             return;
@@ -487,8 +496,8 @@ impl Renderer {
                         kind.as_str(),
                         day_of(event),
                         About::Notice {
-                            event: std::borrow::Cow::Borrowed(event),
-                            previous: Some(event.clone()),
+                            event,
+                            previous: Some(event),
                             cancel: kind == SendKind::Cancellation,
                             sequence: 0,
                         },
@@ -503,9 +512,10 @@ impl Renderer {
             }
         }
         for letter in model.letters() {
-            let due = letter.send_at.clone().unwrap_or_else(|| {
-                jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            });
+            let due = letter
+                .send_at
+                .clone()
+                .unwrap_or_else(|| jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC));
             let sent = send(
                 SendKey::letter(&letter.id, &address),
                 &letter.lists,

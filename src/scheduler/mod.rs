@@ -23,8 +23,8 @@ use std::path::Path;
 use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::diagnostics::Diagnostics;
-use crate::model::Model;
 use crate::key::{SendKey, SendKind};
+use crate::model::Model;
 use crate::outbox::{Changes, Entry, Outbox, OutboxError, Recorded, State};
 use crate::plan::{PlannedSend, Planner, Window};
 use crate::render::{Renderer, message};
@@ -460,7 +460,11 @@ async fn attempt(
 /// The update and cancellation notices a reconcile would send at `now`,
 /// because the roadmap changed since calendars were last told (`herald
 /// plan` shows them).
-pub fn pending_notices(planner: &Planner<'_>, outbox: &dyn Outbox, now: Timestamp) -> Result<Vec<PlannedSend>, OutboxError> {
+pub fn pending_notices(
+    planner: &Planner<'_>,
+    outbox: &dyn Outbox,
+    now: Timestamp,
+) -> Result<Vec<PlannedSend>, OutboxError> {
     let rows = outbox.calendar_rows()?;
     Ok(notices::calendar_changes(planner, &rows, now).1)
 }

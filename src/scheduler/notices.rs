@@ -81,7 +81,12 @@ pub fn calendar_changes(
                 SendKind::Update
             };
             if announce {
-                notices.extend(planner.notices(event, kind, notice_number, &now.to_zoned_datetime(event.zone.tz.clone())));
+                notices.extend(planner.notices(
+                    event,
+                    kind,
+                    notice_number,
+                    &now.to_zoned_datetime(event.zone.tz.clone()),
+                ));
             }
             saved.push(CalendarRow {
                 event: event.id.clone(),
@@ -147,9 +152,13 @@ mod tests {
         .model
     }
 
-    fn event_mut<'a>(model: &'a mut Model, id: &str) -> &'a mut Event {
-        model
-            .roadmaps_mut()
+    /// `model` with the event `id` changed by `change`.
+    fn edit_event(model: Model, id: &str, change: impl FnOnce(&mut Event)) -> Model {
+        model.edit_roadmaps(|roadmaps| change(event_mut(roadmaps, id)))
+    }
+
+    fn event_mut<'a>(roadmaps: &'a mut [crate::model::Roadmap], id: &str) -> &'a mut Event {
+        roadmaps
             .iter_mut()
             .flat_map(|r| r.events.iter_mut())
             .find(|e| e.id == id)
@@ -182,30 +191,35 @@ mod tests {
         );
 
         // The first reading moves a day: SEQUENCE 1 and an update to its 9 readers.
-        let event = event_mut(&mut model, "first-reading");
-        event.schedule = Schedule::Day {
-            date: jiff::civil::date(2017, 10, 3),
-            hours: event.schedule.hours().cloned(),
-        };
+        model = edit_event(model, "first-reading", |event| {
+            event.schedule = Schedule::Day {
+                date: jiff::civil::date(2017, 10, 3),
+                hours: event.schedule.hours().cloned(),
+            }
+        });
         let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
         assert!(
-            notices
-                .iter()
-                .all(|n| n.kind() == SendKind::Update && n.key.as_str().starts_with("update/first-reading/1/"))
+            notices.iter().all(
+                |n| n.kind() == SendKind::Update && n.key.as_str().starts_with("update/first-reading/1/")
+            )
         );
         assert_eq!(saved[0].sequence, 1);
         let rows = merge(&rows, saved);
 
         // Only the room changes: an update, the same SEQUENCE, a new key.
-        event_mut(&mut model, "first-reading").room = Some("Conference Room 4".into());
+        model = edit_event(model, "first-reading", |event| {
+            event.room = Some("Conference Room 4".into())
+        });
         let (saved, notices) = changes(&model, &rows, now);
         assert_eq!((saved[0].sequence, notices.len()), (1, 9));
         assert!(notices[0].key.as_str().starts_with("update/first-reading/2/"));
         let rows = merge(&rows, saved);
 
         // Cancelled: a cancellation, SEQUENCE 2.
-        event_mut(&mut model, "first-reading").status = EventStatus::Cancelled;
+        model = edit_event(model, "first-reading", |event| {
+            event.status = EventStatus::Cancelled
+        });
         let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(
             (saved[0].sequence, notices.len(), notices[0].kind()),
@@ -219,40 +233,40 @@ mod tests {
         let now = BEFORE.parse().unwrap();
         let rows = merge(&[], changes(&model, &[], now).0);
         // Removed from the configuration.
-        model.roadmaps_mut()[1]
-            .events
-            .retain(|e| e.id != "informal-consultations-2017-10-05");
+        model = model.edit_roadmaps(|roadmaps| {
+            roadmaps[1]
+                .events
+                .retain(|e| e.id != "informal-consultations-2017-10-05")
+        });
         let (saved, notices) = changes(&model, &rows, now);
         assert_eq!(notices.len(), 9);
         assert!(
-            notices
-                .iter()
-                .all(|n| n.kind() == SendKind::Cancellation
-                    && n.key.subject() == "informal-consultations-2017-10-05")
+            notices.iter().all(|n| n.kind() == SendKind::Cancellation
+                && n.key.subject() == "informal-consultations-2017-10-05")
         );
         assert!(saved.iter().any(|r| r.removed && r.sequence == 1));
         let rows = merge(&rows, saved);
-        assert!(
-            changes(&model, &rows, now).1.is_empty(),
-            "cancelled once"
-        );
+        assert!(changes(&model, &rows, now).1.is_empty(), "cancelled once");
 
         // Moved, but into the past: remembered, not announced.
-        let event = event_mut(&mut model, "first-reading");
-        event.schedule = Schedule::Day {
-            date: jiff::civil::date(2017, 9, 1),
-            hours: None,
-        };
+        model = edit_event(model, "first-reading", |event| {
+            event.schedule = Schedule::Day {
+                date: jiff::civil::date(2017, 9, 1),
+                hours: None,
+            }
+        });
         let (saved, notices) = changes(&model, &rows, now);
         assert!(notices.is_empty());
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].sequence, 1);
 
         // A roadmap with notices = false.
-        let mut quiet = self::model();
+        let quiet = self::model();
         let quiet_rows = merge(&[], changes(&quiet, &[], now).0);
-        quiet.roadmaps_mut().iter_mut().for_each(|r| r.notices = false);
-        event_mut(&mut quiet, "first-reading").status = EventStatus::Cancelled;
+        let quiet = quiet.edit_roadmaps(|roadmaps| {
+            roadmaps.iter_mut().for_each(|r| r.notices = false);
+            event_mut(roadmaps, "first-reading").status = EventStatus::Cancelled;
+        });
         let (saved, notices) = changes(&quiet, &quiet_rows, now);
         assert!(notices.is_empty());
         assert_eq!(saved[0].sequence, 1, "the SEQUENCE still rises");

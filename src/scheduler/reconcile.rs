@@ -100,12 +100,7 @@ pub fn summary(changes: &Changes) -> String {
         changes.reschedule.len(),
         subjects(&changes.reschedule),
         changes.insert_skipped.len(),
-        by_subject(
-            changes
-                .insert_skipped
-                .iter()
-                .map(|(spec, _)| spec.key.subject())
-        ),
+        by_subject(changes.insert_skipped.iter().map(|(spec, _)| spec.key.subject())),
     )
 }
 
@@ -238,9 +233,11 @@ mod tests {
             "+3 planned (2 for first, 1 for second), 0 revived, 1 cancelled (1 for old), 0 rescheduled, 0 skipped as too late"
         );
         for (i, event) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
-            changes
-                .reschedule
-                .push(spec_of(&send_about(event, &format!("r{i}"), "2017-10-02T09:00[UTC]")));
+            changes.reschedule.push(spec_of(&send_about(
+                event,
+                &format!("r{i}"),
+                "2017-10-02T09:00[UTC]",
+            )));
         }
         assert!(
             summary(&changes).contains("5 rescheduled (1 for a, 1 for b, 1 for c, 2 for 2 more)"),

@@ -222,7 +222,9 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
         .entries()
         .unwrap()
         .into_iter()
-        .filter(|e| e.spec.key.subject() == "future-meeting" && e.spec.key.kind() == herald::key::SendKind::Reminder)
+        .filter(|e| {
+            e.spec.key.subject() == "future-meeting" && e.spec.key.kind() == herald::key::SendKind::Reminder
+        })
         .collect();
     assert_eq!(reminders.len(), 27);
     assert!(

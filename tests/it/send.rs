@@ -265,10 +265,12 @@ async fn a_rehearsal_redirects_the_envelope_and_keeps_the_headers() {
         .find(|s| s.to == "k.watanabe@japan-mission.example.org")
         .unwrap();
     let date = send.due.timestamp();
-    let send = herald::resolve::resolve(&model, &herald::resolve::Calendars::default(), send).unwrap();
+    let calendars = herald::resolve::Calendars::default();
+    let send = herald::resolve::resolve(&model, &calendars, send).unwrap();
     let rendered = renderer.render(&model, &send, date).unwrap();
     let rehearsal: lettre::Address = "rehearsal@example.org".parse().unwrap();
-    let message = herald::render::message::build_for(&model, &send, &rendered, date, Some(&rehearsal)).unwrap();
+    let message =
+        herald::render::message::build_for(&model, &send, &rendered, date, Some(&rehearsal)).unwrap();
     let mailer = Mailer::from_settings(&delivery(Transport::Smtp(smtp(server.port())))).unwrap();
     assert!(mailer.send(&message).await.is_delivered());
     let accepted = &server.accepted()[0];
