@@ -395,18 +395,8 @@ impl<'m> Planner<'m> {
     /// The sends of `letter` to everyone on its lists, due at `due`: at its
     /// `send_at`, or now when it is sent on demand (the keys are the same).
     pub fn letter_sends(&self, letter: &'m Letter, due: &ZonedDateTime) -> Vec<PlannedSend> {
-        let prefix = KeyPrefix::letter(&letter.id);
-        self.members_of(&letter.lists, |_| true)
-            .into_iter()
-            .map(|recipient| {
-                PlannedSend::new(
-                    &prefix,
-                    recipient,
-                    self.key_address(&recipient),
-                    &letter.template,
-                    due.clone(),
-                )
-            })
+        let recipients = self.members_of(&letter.lists, |_| true);
+        self.sends_to(&KeyPrefix::letter(&letter.id), recipients, &letter.template, due)
             .collect()
     }
 
@@ -421,7 +411,6 @@ impl<'m> Planner<'m> {
         number: u32,
         due: &ZonedDateTime,
     ) -> Vec<PlannedSend> {
-        let prefix = KeyPrefix::notice(kind, &event.id, number);
         let lists: Vec<&'m String> = event
             .lists
             .iter()
@@ -432,18 +421,27 @@ impl<'m> Planner<'m> {
             recipients.extend(self.list_members(list));
         }
         self.in_key_order(&mut recipients);
-        recipients
-            .into_iter()
-            .map(|recipient| {
-                PlannedSend::new(
-                    &prefix,
-                    recipient,
-                    self.key_address(&recipient),
-                    kind.as_str(),
-                    due.clone(),
-                )
-            })
-            .collect()
+        let prefix = KeyPrefix::notice(kind, &event.id, number);
+        self.sends_to(&prefix, recipients, kind.as_str(), due).collect()
+    }
+
+    /// The sends of the slot with `prefix` to `recipients`.
+    fn sends_to<'p>(
+        &'p self,
+        prefix: &'p KeyPrefix,
+        recipients: Vec<Recipient<'m>>,
+        template: &'p str,
+        due: &'p ZonedDateTime,
+    ) -> impl Iterator<Item = PlannedSend> + 'p {
+        recipients.into_iter().map(move |recipient| {
+            PlannedSend::new(
+                prefix,
+                recipient,
+                self.key_address(&recipient),
+                template,
+                due.clone(),
+            )
+        })
     }
 
     /// The focal points on `list`, in key order.

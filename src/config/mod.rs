@@ -21,8 +21,8 @@ use toml::Spanned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
 use crate::model::{
-    Event, EventStatus, Hours, Lead, Letter, List, Model, ReminderPolicy, Roadmap, Schedule, Sender,
-    Settings, Venue, Zone,
+    Event, EventStatus, Hours, Lead, Letter, List, Model, ModelParts, ReminderPolicy, Roadmap, Schedule,
+    Sender, Settings, Venue, Zone,
 };
 use crate::send::{Delivery, Security, SmtpSettings, Transport};
 
@@ -154,15 +154,15 @@ impl Loader<'_> {
         );
         let templates = templates::load(&templates_dir, &parts.default_language, &mut self.diagnostics);
         let (settings, delivery) = parts.settings?;
-        let model = Model::new(
+        let model = Model::new(ModelParts {
             settings,
-            parts.venues,
-            parts.lists,
+            venues: parts.venues,
+            lists: parts.lists,
             roadmaps,
             focal_points,
             letters,
             templates,
-        );
+        });
         Some(Config { model, delivery })
     }
 

@@ -31,13 +31,7 @@ pub use people::{FocalPoint, List};
 /// accessors below and never changes it.
 #[derive(Debug, Clone)]
 pub struct Model {
-    settings: Settings,
-    venues: BTreeMap<String, Venue>,
-    lists: BTreeMap<String, List>,
-    roadmaps: Vec<Roadmap>,
-    focal_points: Vec<FocalPoint>,
-    letters: Vec<Letter>,
-    templates: TemplateSources,
+    parts: ModelParts,
     /// Where each event is: its roadmap's place in `roadmaps`, then its
     /// own in the roadmap's events. Sending looks an event up for every
     /// message, and a roadmap can hold hundreds of them.
@@ -45,6 +39,18 @@ pub struct Model {
     /// Where each focal point is in `focal_points`, by normalised
     /// address, built on the first lookup.
     focal_index: FocalIndex,
+}
+
+/// What a model is made of, each part validated by `config`.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelParts {
+    pub settings: Settings,
+    pub venues: BTreeMap<String, Venue>,
+    pub lists: BTreeMap<String, List>,
+    pub roadmaps: Vec<Roadmap>,
+    pub focal_points: Vec<FocalPoint>,
+    pub letters: Vec<Letter>,
+    pub templates: TemplateSources,
 }
 
 /// A lazily built index of focal points by address; see [`Model::focal_point`].
@@ -113,23 +119,11 @@ pub struct TemplateFile {
 }
 
 impl Model {
-    /// Assembles a model from validated parts; `config::load` is its only
-    /// caller (a tidy test checks it).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one argument per part of the model, each named"
-    )]
-    pub(crate) fn new(
-        settings: Settings,
-        venues: BTreeMap<String, Venue>,
-        lists: BTreeMap<String, List>,
-        roadmaps: Vec<Roadmap>,
-        focal_points: Vec<FocalPoint>,
-        letters: Vec<Letter>,
-        templates: TemplateSources,
-    ) -> Model {
+    /// Assembles a model from validated parts, and indexes its events;
+    /// `config::load` is its only caller (a tidy test checks it).
+    pub(crate) fn new(parts: ModelParts) -> Model {
         let mut event_index = HashMap::new();
-        for (r, roadmap) in roadmaps.iter().enumerate() {
+        for (r, roadmap) in parts.roadmaps.iter().enumerate() {
             for (e, event) in roadmap.events.iter().enumerate() {
                 // `config` refuses two events with one id; were there two,
                 // the first would win, as a scan would find it.
@@ -137,40 +131,34 @@ impl Model {
             }
         }
         Model {
-            settings,
-            venues,
-            lists,
-            roadmaps,
-            focal_points,
-            letters,
-            templates,
+            parts,
             event_index,
             focal_index: FocalIndex::default(),
         }
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.parts.settings
     }
 
     /// The venues of herald.toml, by id.
     pub fn venues(&self) -> &BTreeMap<String, Venue> {
-        &self.venues
+        &self.parts.venues
     }
 
     /// The distribution lists, by id.
     pub fn lists(&self) -> &BTreeMap<String, List> {
-        &self.lists
+        &self.parts.lists
     }
 
     /// The roadmaps, in the order of their files.
     pub fn roadmaps(&self) -> &[Roadmap] {
-        &self.roadmaps
+        &self.parts.roadmaps
     }
 
     /// Every event of every roadmap, in roadmap then file order.
     pub fn events(&self) -> impl Iterator<Item = &Event> {
-        self.roadmaps.iter().flat_map(|roadmap| &roadmap.events)
+        self.parts.roadmaps.iter().flat_map(|roadmap| &roadmap.events)
     }
 
     /// The model with its roadmaps changed by `change`, made again (its
@@ -178,48 +166,40 @@ impl Model {
     /// this way (the notices' tests); it does not exist otherwise.
     #[cfg(test)]
     pub(crate) fn edit_roadmaps(self, change: impl FnOnce(&mut Vec<Roadmap>)) -> Model {
-        let mut roadmaps = self.roadmaps;
-        change(&mut roadmaps);
-        Model::new(
-            self.settings,
-            self.venues,
-            self.lists,
-            roadmaps,
-            self.focal_points,
-            self.letters,
-            self.templates,
-        )
+        let mut parts = self.parts;
+        change(&mut parts.roadmaps);
+        Model::new(parts)
     }
 
     /// The focal points, in the order of the list files.
     pub fn focal_points(&self) -> &[FocalPoint] {
-        &self.focal_points
+        &self.parts.focal_points
     }
 
     pub fn letters(&self) -> &[Letter] {
-        &self.letters
+        &self.parts.letters
     }
 
     /// The template files and phrases, read at load time.
     pub fn templates(&self) -> &TemplateSources {
-        &self.templates
+        &self.parts.templates
     }
 
     /// Finds an event by id, with its roadmap.
     pub fn event(&self, id: &str) -> Option<(&Roadmap, &Event)> {
         let &(r, e) = self.event_index.get(id)?;
-        let roadmap = self.roadmaps.get(r)?;
+        let roadmap = self.parts.roadmaps.get(r)?;
         Some((roadmap, roadmap.events.get(e)?))
     }
 
     /// Finds a letter by id.
     pub fn letter(&self, id: &str) -> Option<&Letter> {
-        self.letters.iter().find(|letter| letter.id == id)
+        self.parts.letters.iter().find(|letter| letter.id == id)
     }
 
     /// Finds a roadmap by id.
     pub fn roadmap(&self, id: &str) -> Option<&Roadmap> {
-        self.roadmaps.iter().find(|roadmap| roadmap.id == id)
+        self.parts.roadmaps.iter().find(|roadmap| roadmap.id == id)
     }
 
     /// Finds a focal point by address, under the one rule for telling
@@ -234,8 +214,8 @@ impl Model {
     /// [`Model::focal_point`], with where it is in [`Model::focal_points`].
     pub fn focal_point_with_index(&self, email: &str) -> Option<(usize, &FocalPoint)> {
         let index = self.focal_index.0.get_or_init(|| {
-            let mut index = std::collections::HashMap::with_capacity(self.focal_points.len());
-            for (i, fp) in self.focal_points.iter().enumerate() {
+            let mut index = std::collections::HashMap::with_capacity(self.parts.focal_points.len());
+            for (i, fp) in self.parts.focal_points.iter().enumerate() {
                 // `config` refuses two focal points with one address; were
                 // there two, the first would win, as a scan would find it.
                 index.entry(AddressKey::of(fp.email.as_ref())).or_insert(i);
@@ -243,6 +223,6 @@ impl Model {
             index
         });
         let &i = index.get(&AddressKey::of(email))?;
-        Some((i, self.focal_points.get(i)?))
+        Some((i, self.parts.focal_points.get(i)?))
     }
 }

@@ -89,3 +89,58 @@ fn the_real_letters_are_in_the_fixtures() {
         assert!(text.contains("Excellency"), "{name}");
     }
 }
+
+/// The lines of `path` before its unit tests (`#[cfg(test)]`), numbered.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(number, line)| (number + 1, line.to_owned()))
+        .collect()
+}
+
+/// A model is made only by `config::load`, so every `Model` was validated.
+#[test]
+fn only_config_makes_a_model() {
+    let mut offenders = Vec::new();
+    for path in rust_files(&repo().join("src")) {
+        if path.starts_with(repo().join("src/config")) || path.ends_with("src/model/mod.rs") {
+            continue;
+        }
+        for (number, line) in code_lines(&path) {
+            if line.contains("Model::new(") || line.contains("ModelParts {") {
+                offenders.push(format!("{}:{number}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "only config makes a Model:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// A send's key is spelt in `src/key.rs` alone: everything else makes keys
+/// through `SendKey`/`KeyPrefix` and reads them through their accessors.
+#[test]
+fn only_the_key_module_spells_keys() {
+    let shapes = ["\"reminder/", "\"letter/", "\"update/", "\"cancellation/", "\"{kind}/"];
+    let mut offenders = Vec::new();
+    for path in rust_files(&repo().join("src")) {
+        if path.ends_with("src/key.rs") {
+            continue;
+        }
+        for (number, line) in code_lines(&path) {
+            if shapes.iter().any(|shape| line.contains(shape)) || line.contains(".split('/')") {
+                offenders.push(format!("{}:{number}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "keys are made and read in src/key.rs:\n{}",
+        offenders.join("\n")
+    );
+}
