@@ -57,6 +57,19 @@ impl ConfigDir {
         self
     }
 
+    /// Removes a file or a directory (with its contents) relative to the
+    /// configuration directory; fails the test if it is not there.
+    pub fn remove(&self, relative: &str) -> &ConfigDir {
+        let path = self.path().join(relative);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.unwrap_or_else(|err| panic!("cannot remove {relative}: {err}"));
+        self
+    }
+
     /// Replaces `from` by `to` in a file relative to the temporary root;
     /// fails the test if `from` is not there, so an edit never silently misses.
     pub fn edit(&self, relative: &str, from: &str, to: &str) -> &ConfigDir {
@@ -119,6 +132,16 @@ impl ConfigDir {
     /// The model of the configuration (see [`ConfigDir::load_config`]).
     pub fn load(&self) -> Result<Model, Diagnostics> {
         self.load_config().map(|config| config.model)
+    }
+
+    /// The model of a configuration that must load: a failure fails the
+    /// test with every problem the loader reports.
+    #[track_caller]
+    pub fn model(&self) -> Model {
+        match self.load() {
+            Ok(model) => model,
+            Err(diagnostics) => panic!("the configuration does not load:\n{diagnostics}"),
+        }
     }
 
     /// The whole configuration: the model and the delivery settings.

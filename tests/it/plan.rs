@@ -2,9 +2,10 @@
 //! properties that hold for any roadmap.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use herald::config::Environment;
-use herald::model::{Event, EventStatus, Hours, Lead, Model, Roadmap, Schedule, Zone};
+use herald::model::{Event, EventStatus, FocalPoint, Lead, Model, Zone};
 use herald::plan::{PlannedSend, Planner, SendSubject, Window, plan};
 use jiff::civil::{Date, Time};
 use proptest::prelude::*;
@@ -157,21 +158,10 @@ fn the_table_and_the_hint_when_nothing_is_due() {
     );
 }
 
-/// A model with one generated roadmap and the example's settings and people.
-fn model_with(events: Vec<Event>, leads_of: Vec<Option<Vec<Lead>>>) -> Model {
-    let mut model = example();
-    model.roadmaps = vec![Roadmap {
-        id: "generated".into(),
-        title: "Generated".into(),
-        events,
-        notices: true,
-    }];
-    model.letters.clear();
-    for (focal_point, leads) in model.focal_points.iter_mut().zip(leads_of) {
-        focal_point.leads = leads;
-    }
-    model
-}
+// Properties on generated roadmaps. Each case writes a configuration (the
+// example's herald.toml and templates, one generated roadmap, the example's
+// focal points with generated leads of their own, no letters) and loads it
+// with the real loader, so every model is one an operator could write.
 
 const ZONES: &[&str] = &[
     "America/New_York",
@@ -183,81 +173,242 @@ const ZONES: &[&str] = &[
     "UTC",
 ];
 const LEADS: &[&str] = &["7d", "1d", "2h", "14d", "1w", "3d", "30m", "36h", "2d 12h"];
+const KINDS: &[&str] = &["meeting", "deadline", "circulation", "other"];
+/// The lists of the example's herald.toml.
+const LISTS: &[&str] = &["member-states", "geneva-experts", "civil-society"];
 
-fn arb_schedule() -> impl Strategy<Value = Schedule> {
+/// A generated configuration: the events of `roadmaps/generated.toml`, each
+/// a table as written in the file, and the leads of each of the example's
+/// focal points, in the example's order (`None`: none of their own).
+#[derive(Clone)]
+struct Generated {
+    events: Vec<toml::Table>,
+    leads: Vec<Option<Vec<&'static str>>>,
+}
+
+impl Generated {
+    /// The text of `roadmaps/generated.toml`.
+    fn roadmap(&self) -> String {
+        let events = self.events.iter().cloned().map(toml::Value::Table).collect();
+        let file = toml::Table::from_iter([
+            ("id".to_owned(), "generated".into()),
+            ("title".to_owned(), "Generated".into()),
+            ("events".to_owned(), toml::Value::Array(events)),
+        ]);
+        toml::to_string(&file).expect("a TOML table")
+    }
+
+    /// The model of the configuration, read by the loader from its files.
+    fn load(&self) -> Model {
+        let focal_points = example_focal_points();
+        thread_local! {
+            /// The configuration each case of a test rewrites (both files,
+            /// whole): copying the example's fifty-odd files for every case
+            /// made these tests several times slower.
+            static CONFIG: ConfigDir = bare_example();
+        }
+        let model = CONFIG.with(|config| {
+            load_with(
+                config,
+                "generated",
+                &self.roadmap(),
+                &focal_points_file(focal_points.iter().zip(&self.leads)),
+            )
+        });
+        // The files say what was generated: every event, and the example's
+        // focal points with their generated leads.
+        assert_eq!(model.events().count(), self.events.len());
+        assert_eq!(model.focal_points().len(), focal_points.len());
+        for ((loaded, example), leads) in model.focal_points().iter().zip(focal_points).zip(&self.leads) {
+            assert_eq!(but_the_leads(loaded), but_the_leads(example));
+            let leads = leads
+                .as_ref()
+                .map(|l| l.iter().map(|t| Lead::parse(t).unwrap()).collect());
+            assert_eq!(loaded.leads, leads, "the leads of {}", loaded.email);
+        }
+        model
+    }
+}
+
+/// Everything a focal point says but their own leads.
+fn but_the_leads(focal_point: &FocalPoint) -> impl PartialEq + std::fmt::Debug + '_ {
+    let FocalPoint {
+        name,
+        email,
+        mission,
+        honorific,
+        language,
+        zone,
+        lists,
+        leads: _,
+    } = focal_point;
+    (name, email, mission, honorific, language, zone, lists)
+}
+
+/// The roadmap file, then the focal points that have leads of their own.
+impl std::fmt::Debug for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "roadmaps/generated.toml:\n{}", self.roadmap())?;
+        for (focal_point, leads) in example_focal_points().iter().zip(&self.leads) {
+            if let Some(leads) = leads {
+                writeln!(f, "{} leads = {leads:?}", focal_point.email)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The example's focal points (9 on its CSV list, 3 on its TOML one).
+fn example_focal_points() -> &'static [FocalPoint] {
+    static FOCAL_POINTS: LazyLock<Vec<FocalPoint>> = LazyLock::new(|| example().focal_points().to_vec());
+    &FOCAL_POINTS
+}
+
+/// A list file with these focal points as the example has them (name,
+/// email, mission, honorific, language, time zone, lists), each with the
+/// given `leads` of its own, or none.
+fn focal_points_file<'a>(
+    focal_points: impl IntoIterator<Item = (&'a FocalPoint, &'a Option<Vec<&'static str>>)>,
+) -> String {
+    let rows = focal_points.into_iter().map(|(focal_point, leads)| {
+        let mut row = toml::Table::new();
+        let mut set = |key: &str, value: toml::Value| row.insert(key.to_owned(), value);
+        set("name", focal_point.name.clone().into());
+        set("email", focal_point.email.to_string().into());
+        if let Some(mission) = &focal_point.mission {
+            set("mission", mission.clone().into());
+        }
+        if let Some(honorific) = &focal_point.honorific {
+            set("honorific", honorific.clone().into());
+        }
+        set("language", focal_point.language.clone().into());
+        if let Some(zone) = &focal_point.zone {
+            set("time_zone", zone.name.clone().into());
+        }
+        set("lists", focal_point.lists.clone().into());
+        if let Some(leads) = leads {
+            set("leads", leads.clone().into());
+        }
+        toml::Value::Table(row)
+    });
+    let file = toml::Table::from_iter([("focal_points".to_owned(), toml::Value::Array(rows.collect()))]);
+    toml::to_string(&file).expect("a TOML table")
+}
+
+/// The example configuration without its roadmaps, focal points and letters.
+fn bare_example() -> ConfigDir {
+    let config = ConfigDir::example();
+    config.remove("roadmaps").remove("lists").remove("letters");
+    config
+}
+
+/// The model of a [`bare_example`] with one roadmap, written as
+/// `roadmaps/ID.toml`, and the focal points of the list file `focal_points`.
+/// It must load.
+fn load_with(config: &ConfigDir, id: &str, roadmap: &str, focal_points: &str) -> Model {
+    config
+        .write(&format!("roadmaps/{id}.toml"), roadmap)
+        .write("lists/focal-points.toml", focal_points);
+    config.model()
+}
+
+/// The keys that say when an event is, as written in a roadmap: `date`
+/// (with `start` and maybe `end`, or no hours), `date` and `end_date`
+/// (several days, with or without hours), `week_of`, or `ongoing = true`.
+fn arb_schedule() -> impl Strategy<Value = toml::Table> {
     let date = (2016i16..2031, 1i8..13, 1i8..29).prop_map(|(y, m, d)| jiff::civil::date(y, m, d));
-    let hours = proptest::option::of(
-        (
-            0i8..24,
-            prop_oneof![Just(0i8), Just(30i8)],
-            proptest::option::of(1i8..6),
-        )
-            .prop_map(|(h, m, length)| Hours {
-                start: jiff::civil::time(h, m, 0, 0),
-                end: length.and_then(|l| (h + l < 24).then(|| jiff::civil::time(h + l, m, 0, 0))),
-                part_of_day: None,
-            }),
-    );
+    let hours = proptest::option::of((
+        0i8..24,
+        prop_oneof![Just(0i8), Just(30i8)],
+        proptest::option::of(1i8..6),
+    ))
+    .prop_map(|hours| {
+        let mut keys = toml::Table::new();
+        if let Some((h, m, length)) = hours {
+            keys.insert("start".into(), format!("{h:02}:{m:02}").into());
+            // An end the same day, when the event has one.
+            if let Some(end) = length.map(|l| h + l).filter(|end| *end < 24) {
+                keys.insert("end".into(), format!("{end:02}:{m:02}").into());
+            }
+        }
+        keys
+    });
     prop_oneof![
-        (date.clone(), hours.clone()).prop_map(|(date, hours)| Schedule::Day { date, hours }),
-        (date.clone(), 1i64..5, hours).prop_map(|(first, n, hours)| Schedule::Days {
-            first,
-            last: first.checked_add(jiff::Span::new().days(n)).unwrap(),
-            hours
+        (date.clone(), hours.clone()).prop_map(|(date, mut keys)| {
+            keys.insert("date".into(), date.to_string().into());
+            keys
         }),
-        date.prop_map(|first| Schedule::WeekOf { first }),
-        Just(Schedule::Ongoing),
+        (date.clone(), 1i64..5, hours).prop_map(|(first, n, mut keys)| {
+            let last = first.checked_add(jiff::Span::new().days(n)).unwrap();
+            keys.insert("date".into(), first.to_string().into());
+            keys.insert("end_date".into(), last.to_string().into());
+            keys
+        }),
+        date.prop_map(|first| toml::Table::from_iter([("week_of".to_owned(), first.to_string().into())])),
+        Just(toml::Table::from_iter([("ongoing".to_owned(), true.into())])),
     ]
 }
 
-fn arb_leads() -> impl Strategy<Value = Option<Vec<Lead>>> {
+fn arb_leads() -> impl Strategy<Value = Option<Vec<&'static str>>> {
     proptest::option::of(proptest::sample::subsequence(LEADS, 1..4))
-        .prop_map(|leads| leads.map(|l| l.iter().map(|t| Lead::parse(t).unwrap()).collect()))
 }
 
-fn arb_event(index: usize) -> impl Strategy<Value = Event> {
+/// An event of the generated roadmap, as its table in the file.
+fn arb_event(index: usize) -> impl Strategy<Value = toml::Table> {
     (
         arb_schedule(),
         proptest::sample::select(ZONES),
         arb_leads(),
-        proptest::sample::select(&["meeting", "deadline", "circulation", "other"][..]),
-        proptest::sample::subsequence(&["member-states", "geneva-experts", "civil-society"][..], 1..3),
+        proptest::sample::select(KINDS),
+        proptest::sample::subsequence(LISTS, 1..3),
         proptest::bool::weighted(0.1),
     )
-        .prop_map(move |(schedule, zone, leads, kind, lists, cancelled)| Event {
-            id: format!("event-{index}"),
-            roadmap: "generated".into(),
-            title: format!("Event {index}"),
-            kind: kind.into(),
-            schedule,
-            venue: None,
-            room: None,
-            zone: Zone::named(zone).unwrap(),
-            lists: lists.iter().map(|l| (*l).to_owned()).collect(),
-            leads,
-            template: "reminder".into(),
-            status: if cancelled {
-                EventStatus::Cancelled
-            } else {
-                EventStatus::Confirmed
-            },
-            past: false,
+        .prop_map(move |(schedule, zone, leads, kind, lists, cancelled)| {
+            let mut event = toml::Table::new();
+            let mut set = |key: &str, value: toml::Value| event.insert(key.to_owned(), value);
+            set("id", format!("event-{index}").into());
+            set("title", format!("Event {index}").into());
+            set("kind", kind.into());
+            set("time_zone", zone.into());
+            set("lists", lists.into());
+            if let Some(leads) = leads {
+                set("leads", leads.into());
+            }
+            if cancelled {
+                set("status", "cancelled".into());
+            }
+            event.extend(schedule);
+            event
         })
 }
 
-fn arb_model() -> impl Strategy<Value = Model> {
+fn arb_config() -> impl Strategy<Value = Generated> {
     (
         (0..6usize).prop_flat_map(|n| (0..n).map(arb_event).collect::<Vec<_>>()),
-        proptest::collection::vec(arb_leads(), 12),
+        proptest::collection::vec(arb_leads(), example_focal_points().len()),
     )
-        .prop_map(|(events, leads)| model_with(events, leads))
+        .prop_map(|(events, leads)| Generated { events, leads })
 }
 
-fn reminder_parts<'m>(model: &'m Model, send: &PlannedSend) -> (&'m Event, Lead) {
+// What the properties take apart of the planner's sends, in one place: what a
+// send is about, and the send an outbox row stands for.
+
+/// A reminder's event id and lead, as its subject names them.
+fn reminder_of(send: &PlannedSend) -> (&str, &str) {
     let SendSubject::Reminder { event, lead, .. } = &send.subject else {
         panic!("only reminders here")
     };
+    (event, lead)
+}
+
+fn reminder_parts<'m>(model: &'m Model, send: &PlannedSend) -> (&'m Event, Lead) {
+    let (event, lead) = reminder_of(send);
     (model.event(event).unwrap().1, Lead::parse(lead).unwrap())
+}
+
+/// The reminder the daemon finds for an outbox row of these parts.
+fn reminder_for(planner: &Planner, event: &str, lead: &str, to: &str) -> Option<PlannedSend> {
+    planner.send_for("reminder", event, Some(lead), to)
 }
 
 fn exists_unchanged(zone: &Zone, date: Date, time: Time) -> bool {
@@ -269,8 +420,9 @@ proptest! {
 
     /// Every due instant is the event's start minus the lead, in the event's zone.
     #[test]
-    fn due_is_the_anchor_minus_the_lead_in_the_event_zone(model in arb_model()) {
-        let all_day_at = model.settings.reminders.all_day_at;
+    fn due_is_the_anchor_minus_the_lead_in_the_event_zone(config in arb_config()) {
+        let model = config.load();
+        let all_day_at = model.settings().reminders.all_day_at;
         for send in plan(&model, Window::default()) {
             let (event, lead) = reminder_parts(&model, &send);
             let anchor = event.anchor(all_day_at).expect("only dated events are reminded of");
@@ -297,7 +449,8 @@ proptest! {
 
     /// No send twice; order by due instant then key; the same model gives the same plan.
     #[test]
-    fn no_duplicates_and_a_stable_order(model in arb_model()) {
+    fn no_duplicates_and_a_stable_order(config in arb_config()) {
+        let model = config.load();
         let first = plan(&model, Window::default());
         let keys: HashSet<_> = first.iter().map(|s| s.key.clone()).collect();
         prop_assert_eq!(keys.len(), first.len());
@@ -310,7 +463,8 @@ proptest! {
 
     /// Splitting the window in two splits the plan in two.
     #[test]
-    fn windows_partition_the_plan(model in arb_model(), split in 2016i16..2031) {
+    fn windows_partition_the_plan(config in arb_config(), split in 2016i16..2031) {
+        let model = config.load();
         let at = jiff::civil::date(split, 6, 1).to_zoned_datetime(jiff::tz::TimeZone::UTC).unwrap().timestamp();
         let all = plan(&model, Window::default());
         let before = plan(&model, Window { from: None, until: Some(at) });
@@ -322,16 +476,17 @@ proptest! {
     /// The daemon finds the send an outbox row stands for by its parts
     /// (`Planner::send_for`): it must be exactly the send the plan makes.
     #[test]
-    fn every_send_is_found_again_from_its_key(model in arb_model()) {
+    fn every_send_is_found_again_from_its_key(config in arb_config()) {
+        let model = config.load();
         let planner = Planner::new(&model);
         for send in planner.plan(Window::default()) {
-            let SendSubject::Reminder { event, lead, .. } = &send.subject else { continue };
-            let found = planner.send_for("reminder", event, Some(lead), &send.to);
+            let (event, lead) = reminder_of(&send);
+            let found = reminder_for(&planner, event, lead, &send.to);
             prop_assert_eq!(found.as_ref(), Some(&send));
         }
         // A lead the recipient does not get, or an address on no list, is no send.
-        prop_assert_eq!(planner.send_for("reminder", "event-0", Some("13d"), "k.watanabe@japan-mission.example.org"), None);
-        prop_assert_eq!(planner.send_for("reminder", "event-0", Some("1d"), "nobody@example.org"), None);
+        prop_assert_eq!(reminder_for(&planner, "event-0", "13d", "k.watanabe@japan-mission.example.org"), None);
+        prop_assert_eq!(reminder_for(&planner, "event-0", "1d", "nobody@example.org"), None);
     }
 }
 
@@ -339,29 +494,30 @@ proptest! {
 fn seven_days_before_across_a_dst_change() {
     // New York's daylight time starts on 2027-03-14: a 15:00 meeting on the
     // 15th is reminded of at 15:00 on the 8th, 167 hours before, not 168.
-    let mut model = example();
-    let (_, event) = model.event("new-york-consultations-2016-12-05").unwrap();
-    let mut event = event.clone();
-    event.schedule = Schedule::Day {
-        date: jiff::civil::date(2027, 3, 15),
-        hours: Some(Hours {
-            start: jiff::civil::time(15, 0, 0, 0),
-            end: None,
-            part_of_day: None,
-        }),
-    };
-    event.leads = Some(vec![Lead::parse("7d").unwrap()]);
-    model.roadmaps = vec![Roadmap {
-        id: "r".into(),
-        title: "r".into(),
-        events: vec![event],
-        notices: true,
-    }];
-    model.letters.clear();
-    model
-        .focal_points
-        .retain(|fp| fp.email.to_string() == "amina.diallo@senegal-mission.example.org");
-    assert_eq!(model.focal_points.len(), 1);
+    let roadmap = r#"
+id = "r"
+title = "r"
+
+[[events]]
+id = "new-york-consultations-2016-12-05"
+title = "Consultations in New York with Member States"
+kind = "meeting"
+venue = "new-york"
+lists = ["member-states"]
+date = "2027-03-15"
+start = "15:00"
+leads = ["7d"]
+"#;
+    let amina = example_focal_points()
+        .iter()
+        .filter(|fp| fp.email.to_string() == "amina.diallo@senegal-mission.example.org");
+    let model = load_with(
+        &bare_example(),
+        "r",
+        roadmap,
+        &focal_points_file(amina.map(|fp| (fp, &None))),
+    );
+    assert_eq!(model.focal_points().len(), 1);
     let sends = plan(&model, Window::default());
     assert_eq!(sends.len(), 1);
     assert_eq!(
