@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use herald::config::Environment;
+use herald::key::{AddressKey, SendKey, SendKind};
 use herald::model::{Event, EventStatus, FocalPoint, Lead, Model, Zone};
-use herald::plan::{PlannedSend, Planner, SendSubject, Window, plan};
+use herald::plan::{PlannedSend, Planner, Window, plan};
 use jiff::civil::{Date, Time};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -393,12 +394,13 @@ fn arb_config() -> impl Strategy<Value = Generated> {
 // What the properties take apart of the planner's sends, in one place: what a
 // send is about, and the send an outbox row stands for.
 
-/// A reminder's event id and lead, as its subject names them.
+/// A reminder's event id and lead, as its key names them.
 fn reminder_of(send: &PlannedSend) -> (&str, &str) {
-    let SendSubject::Reminder { event, lead, .. } = &send.subject else {
-        panic!("only reminders here")
-    };
-    (event, lead)
+    assert_eq!(send.kind(), SendKind::Reminder, "only reminders here");
+    (
+        send.key.subject(),
+        send.key.lead().expect("a reminder's key has its lead"),
+    )
 }
 
 fn reminder_parts<'m>(model: &'m Model, send: &PlannedSend) -> (&'m Event, Lead) {
@@ -406,9 +408,11 @@ fn reminder_parts<'m>(model: &'m Model, send: &PlannedSend) -> (&'m Event, Lead)
     (model.event(event).unwrap().1, Lead::parse(lead).unwrap())
 }
 
-/// The reminder the daemon finds for an outbox row of these parts.
+/// The reminder the daemon finds for an outbox row of these parts; the
+/// row's key is made the one way keys are.
 fn reminder_for(planner: &Planner, event: &str, lead: &str, to: &str) -> Option<PlannedSend> {
-    planner.send_for("reminder", event, Some(lead), to)
+    let key = SendKey::reminder(event, lead, &AddressKey::of(to));
+    planner.send_for(&key, to).ok()
 }
 
 fn exists_unchanged(zone: &Zone, date: Date, time: Time) -> bool {

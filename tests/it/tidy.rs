@@ -126,7 +126,13 @@ fn only_config_makes_a_model() {
 /// through `SendKey`/`KeyPrefix` and reads them through their accessors.
 #[test]
 fn only_the_key_module_spells_keys() {
-    let shapes = ["\"reminder/", "\"letter/", "\"update/", "\"cancellation/", "\"{kind}/"];
+    let shapes = [
+        "\"reminder/",
+        "\"letter/",
+        "\"update/",
+        "\"cancellation/",
+        "\"{kind}/",
+    ];
     let mut offenders = Vec::new();
     for path in rust_files(&repo().join("src")) {
         if path.ends_with("src/key.rs") {
