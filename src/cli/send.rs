@@ -101,7 +101,7 @@ pub fn run(
     }
     let keys: Vec<String> = sends.iter().map(|s| s.key.0.clone()).collect();
     let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
-        .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
+        .context("cannot set up delivery")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

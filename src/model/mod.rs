@@ -17,7 +17,7 @@ use jiff::civil::Time;
 use lettre::message::Mailbox;
 
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
-pub use lead::Lead;
+pub use lead::{Lead, LeadError};
 pub use letter::Letter;
 pub use people::{FocalPoint, List};
 

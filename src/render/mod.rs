@@ -298,7 +298,8 @@ impl Renderer {
                     zone.map(|z| z.name.clone()),
                 );
                 let shared = self.shared.get_or_build(key, || {
-                    let lead = crate::model::Lead::parse(lead).map_err(RenderError::plain)?;
+                    let lead =
+                        crate::model::Lead::parse(lead).map_err(|e| RenderError::plain(e.to_string()))?;
                     Ok(context::reminder_shared(
                         model,
                         &self.localizer,
