@@ -4,6 +4,7 @@
 //! schedule in seconds and a rehearsal can start at a chosen instant. A tidy
 //! test checks that no other file calls `Timestamp::now`.
 
+use std::fmt;
 use std::sync::Mutex;
 
 use jiff::{SignedDuration, Timestamp};
@@ -13,10 +14,21 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 
     /// How long to wait on the real (tokio) timer for `span` of this clock's
-    /// time to pass. A rehearsal clock that runs faster waits less.
+    /// time to pass. A rehearsal clock that runs faster waits less. A
+    /// negative span has passed already: no wait.
     fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
-        span.unsigned_abs()
+        span.max(SignedDuration::ZERO).unsigned_abs()
     }
+}
+
+/// `at + by`, or the last instant jiff knows in that direction: a clock
+/// pushed past the end of time stays at its end rather than going back.
+fn saturating_add(at: Timestamp, by: SignedDuration) -> Timestamp {
+    at.checked_add(by).unwrap_or(if by.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// The system's wall clock.
@@ -48,7 +60,7 @@ impl ManualClock {
 
     pub fn advance(&self, by: SignedDuration) {
         let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now = now.checked_add(by).unwrap_or(*now);
+        *now = saturating_add(*now, by);
     }
 }
 
@@ -80,9 +92,17 @@ impl FastClock {
 impl Clock for FastClock {
     fn now(&self) -> Timestamp {
         let real = Timestamp::now().duration_since(self.real_start);
+        // Too far for a duration: the end of time, which is where it goes.
         let scaled =
             SignedDuration::try_from_secs_f64(real.as_secs_f64() * self.speed).unwrap_or(SignedDuration::MAX);
-        self.start.checked_add(scaled).unwrap_or(self.start)
+        saturating_add(self.start, scaled)
+    }
+
+    /// `span` of rehearsal time passes in `span / speed` of real time.
+    fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
+        let real = span.max(SignedDuration::ZERO).as_secs_f64() / self.speed;
+        // A speed below 1 can stretch a wait past what a Duration holds.
+        std::time::Duration::try_from_secs_f64(real).unwrap_or(std::time::Duration::MAX)
     }
 }
 
@@ -110,15 +130,32 @@ impl Clock for SteppingClock {
 
     fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
         let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now = now.checked_add(span.abs()).unwrap_or(*now);
+        *now = saturating_add(*now, span.max(SignedDuration::ZERO));
         std::time::Duration::ZERO
     }
 }
 
+/// A time given on the command line that [`parse_instant`] cannot read;
+/// holds the text as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidInstant(pub String);
+
+impl fmt::Display for InvalidInstant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid time {:?}: write a date (2017-09-14), an RFC 3339 time (2017-09-14T10:00:00Z) or \"now\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidInstant {}
+
 /// Parses a time given on the command line: RFC 3339 ("2017-09-14T10:00Z"),
 /// a zoned time ("2017-09-14T10:00[America/New_York]"), a bare date (midnight
 /// UTC), or "now".
-pub fn parse_instant(text: &str, clock: &dyn Clock) -> Result<Timestamp, String> {
+pub fn parse_instant(text: &str, clock: &dyn Clock) -> Result<Timestamp, InvalidInstant> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("now") {
         return Ok(clock.now());
@@ -134,9 +171,7 @@ pub fn parse_instant(text: &str, clock: &dyn Clock) -> Result<Timestamp, String>
     {
         return Ok(zoned.timestamp());
     }
-    Err(format!(
-        "invalid time {text:?}: write a date (2017-09-14), an RFC 3339 time (2017-09-14T10:00:00Z) or \"now\""
-    ))
+    Err(InvalidInstant(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -174,6 +209,40 @@ mod tests {
             "2017-09-14T14:00:00Z"
         );
         assert_eq!(parse_instant("now", &clock).unwrap(), clock.now());
-        assert!(parse_instant("yesterday-ish", &clock).is_err());
+        let error = parse_instant(" yesterday-ish ", &clock).unwrap_err();
+        assert_eq!(error, InvalidInstant("yesterday-ish".into()));
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid time \"yesterday-ish\": write a date"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_fast_clock_waits_less_in_real_time() {
+        let clock = FastClock::new("2017-09-14T10:00:00Z".parse().unwrap(), 60.0);
+        let second = std::time::Duration::from_secs(1);
+        assert_eq!(clock.real_delay(SignedDuration::from_mins(1)), second);
+        assert_eq!(
+            clock.real_delay(SignedDuration::from_secs(-5)),
+            std::time::Duration::ZERO
+        );
+        let slow = FastClock::new("2017-09-14T10:00:00Z".parse().unwrap(), 0.5);
+        assert_eq!(slow.real_delay(SignedDuration::from_secs(1)), 2 * second);
+    }
+
+    #[test]
+    fn clocks_never_go_back_past_the_end_of_time() {
+        let clock = SteppingClock::new(Timestamp::MAX - SignedDuration::from_hours(1));
+        clock.real_delay(SignedDuration::from_hours(48));
+        assert_eq!(clock.now(), Timestamp::MAX);
+        // A negative wait does not move it back.
+        clock.real_delay(SignedDuration::from_hours(-48));
+        assert_eq!(clock.now(), Timestamp::MAX);
+        assert_eq!(
+            SystemClock.real_delay(SignedDuration::from_secs(-1)),
+            std::time::Duration::ZERO
+        );
     }
 }

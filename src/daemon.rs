@@ -1,12 +1,37 @@
 //! `herald run`: wires the configuration, the outbox, the mailer and the
 //! scheduler together, and keeps them running through reloads and signals.
 //!
-//! The loop sleeps until the next due send (never longer than a tick),
-//! sends what is due, and wakes early for a reload or a stop. A reload
-//! validates the whole new configuration first; an invalid one is logged,
-//! problem by problem, and the last good one keeps running. On stop, no new
-//! send is started, sends in flight get a deadline to finish, and whatever
-//! is left is released to the outbox for the next start.
+//! [`run`] is four steps, each a method of `Daemon`, the running state
+//! (the scheduler, the notifier, the problems of a rejected configuration,
+//! the last reconcile, the stop flag):
+//!
+//! 1. **start** (`Daemon::start`): load and check the configuration, open
+//!    the outbox and release the sends a crash left in flight, build the
+//!    mailer, reconcile the outbox with the plan, and tell the service
+//!    manager READY;
+//! 2. **pass** (`Daemon::pass`): send what is due while listening for a
+//!    reload or a stop, save the rate limit's state, then reload if asked,
+//!    and reconcile again if the outbox needs more of the plan (or an hour
+//!    has passed);
+//! 3. **next wake-up** (`Daemon::look_ahead`, then `Daemon::sleep`): read
+//!    when the next send is due and when the outbox needs more of the plan,
+//!    decide how long to sleep or whether the rehearsal is over (a pure
+//!    function, `next_wake`), and sleep, waking early for a reload or a
+//!    stop; then the next pass;
+//! 4. **stop** (`Daemon::stop`): release what is still in flight to the
+//!    outbox for the next start, shut the mailer down, and log what is left.
+//!
+//! A reload validates the whole new configuration first; an invalid one is
+//! logged, problem by problem, and the last good one keeps running. On
+//! stop, no new send is started, sends in flight get a deadline to finish,
+//! and whatever is left is released to the outbox for the next start.
+//!
+//! Blocking work runs on tokio's blocking threads, not on the async workers
+//! that carry the sends in flight, the signals and the file watch: loading
+//! the configuration (which reads every file and renders every template),
+//! and every outbox call made here (SQLite commits with `synchronous=FULL`,
+//! which also wait up to 10 s for another herald process's lock). The one
+//! exception is inside `Scheduler::dispatch_due` (see `Daemon::dispatch`).
 //!
 //! The service manager hears of each step through a [`Notifier`]: ready
 //! after the first reconcile, reloading and ready again around a reload, a
@@ -14,9 +39,12 @@
 //! loop is restarted), the next send and the count pending as the status,
 //! and stopping.
 
+use std::fmt;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
@@ -26,8 +54,8 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::diagnostics::Diagnostics;
-use crate::outbox::{Outbox, SqliteOutbox};
-use crate::scheduler::{Loaded, Scheduler, reconcile};
+use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
+use crate::scheduler::{Dispatched, Loaded, Scheduler, reconcile};
 use crate::send::Mailer;
 use crate::systemd::Notifier;
 
@@ -86,8 +114,11 @@ pub enum Control {
 /// nothing (`herald check` still renders every event).
 const CHECKED_AFTER_START: SignedDuration = SignedDuration::from_hours(7 * 24);
 
-/// Loads and checks the whole configuration.
+/// Loads and checks the whole configuration. Blocks: it reads every file
+/// and renders every template.
 pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
+    // `None` (check every event) only within a week of the earliest instant
+    // jiff knows: slower, never wrong.
     let since = options.clock.now().checked_sub(CHECKED_AFTER_START).ok();
     let mut loaded = Loaded::load(&options.config_dir, &options.env, since)?;
     if let Some(dir) = &options.state_dir {
@@ -97,8 +128,7 @@ pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
 }
 
 fn mailer_for(loaded: &Loaded, clock: &Arc<dyn Clock>) -> anyhow::Result<Mailer> {
-    Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
-        .map_err(|message| anyhow::anyhow!("cannot set up delivery: {message}"))
+    Mailer::from_settings_with_clock(&loaded.delivery, clock.clone()).context("cannot set up delivery")
 }
 
 /// The name under which the rate limiter's state is kept in the outbox.
@@ -106,11 +136,293 @@ const RATE_STATE: &str = "rate_limit";
 
 /// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).
 pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyhow::Result<()> {
-    let clock = options.clock.clone();
-    let notifier = options.notifier.clone();
-    // The loop must come round at least twice per watchdog interval.
-    let watchdog_every = notifier.watchdog_interval().map(|interval| interval / 2);
-    let loaded = load(&options).map_err(|problems| {
+    let mut daemon = Daemon::start(options).await?;
+    let end = loop {
+        if let ControlFlow::Break(end) = daemon.pass(&mut control).await {
+            break end;
+        }
+        let wait = match daemon.look_ahead().await {
+            Wake::After(wait) => wait,
+            Wake::RehearsalOver => break End::RehearsalOver,
+        };
+        if let ControlFlow::Break(end) = daemon.sleep(wait, &mut control).await {
+            break end;
+        }
+    };
+    daemon.stop(end).await
+}
+
+/// Why the daemon stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// A `Stop` arrived, or nobody can send one any more.
+    Asked,
+    /// The clock has passed `Options::until` with nothing due before it.
+    RehearsalOver,
+}
+
+/// The daemon's running state, carried from step to step.
+struct Daemon {
+    /// Shared with the steps that run on blocking threads.
+    options: Arc<Options>,
+    scheduler: Arc<Scheduler>,
+    /// How many problems the configuration on disk has while the last good
+    /// one runs; shown in the status until a valid one is loaded.
+    problems: Option<usize>,
+    /// When the outbox was last reconciled with the plan.
+    last_reconcile: Timestamp,
+    /// Set when a stop is asked for: the scheduler claims no new sends.
+    stopping: Arc<AtomicBool>,
+    /// The last dispatch could not update the outbox.
+    dispatch_failed: bool,
+    /// Half the watchdog interval: the loop comes round at least this often.
+    watchdog_every: Option<Duration>,
+}
+
+impl Daemon {
+    /// Start: everything before READY. Any failure stops herald, with why:
+    /// there is no last good configuration to fall back on yet.
+    async fn start(options: Options) -> anyhow::Result<Daemon> {
+        let options = Arc::new(options);
+        let (scheduler, status) = blocking({
+            let options = options.clone();
+            move || set_up(&options)
+        })
+        .await?;
+        options.notifier.ready(&status);
+        Ok(Daemon {
+            last_reconcile: options.clock.now(),
+            watchdog_every: options.notifier.watchdog_interval().map(|interval| interval / 2),
+            options,
+            scheduler: Arc::new(scheduler),
+            problems: None,
+            stopping: Arc::new(AtomicBool::new(false)),
+            dispatch_failed: false,
+        })
+    }
+
+    /// One pass: send what is due while listening for a reload or a stop,
+    /// and save the rate limit's state; then, unless stopping, reload if
+    /// asked and reconcile if the outbox needs more of the plan.
+    async fn pass(&mut self, control: &mut mpsc::Receiver<Control>) -> ControlFlow<End> {
+        self.options.notifier.watchdog();
+        let (result, reload_asked) = self.dispatch(control).await;
+        log_dispatched(&result);
+        self.dispatch_failed = result.is_err();
+        self.save_rate().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return ControlFlow::Break(End::Asked);
+        }
+        if reload_asked {
+            self.reload().await;
+        }
+        self.reconcile_if_due().await;
+        ControlFlow::Continue(())
+    }
+
+    /// Sends what is due while listening on `control`. A reload waits for
+    /// the batch in flight (the returned flag says one was asked for); a
+    /// stop does not: no new send is claimed, and the sends already handed
+    /// to the mailer get the shutdown deadline to finish.
+    ///
+    /// `Scheduler::dispatch_due` claims and records sends in SQLite
+    /// transactions from its async code, so those run on this async worker:
+    /// one claim per batch and one commit per group of outcomes that are in,
+    /// each short and on an index, but a commit can wait up to 10 s for
+    /// another herald process's lock. Moving them to blocking threads is the
+    /// scheduler's business (its `claim_due` and `record` calls).
+    async fn dispatch(
+        &self,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> (Result<Dispatched, OutboxError>, bool) {
+        let stop_flag = self.stopping.clone();
+        let is_stopping = move || stop_flag.load(Ordering::SeqCst);
+        // Stop signals arriving while sending must stop the claiming of new
+        // work, so the dispatch runs alongside the control channel.
+        let dispatch = self.scheduler.dispatch_due(&is_stopping);
+        tokio::pin!(dispatch);
+        let notifier = &self.options.notifier;
+        let mut reload_asked = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut dispatch => break result,
+                // A long batch (a rate limit, a slow relay) keeps the
+                // watchdog fed only while sends keep finishing.
+                () = self.scheduler.progressed() => notifier.watchdog(),
+                message = control.recv() => match message {
+                    Some(Control::Reload) => reload_asked = true,
+                    Some(Control::Stop) | None => {
+                        info!("stopping: no new sends; waiting for the sends in flight");
+                        notifier.stopping("stopping: waiting for the sends in flight");
+                        self.stopping.store(true, Ordering::SeqCst);
+                        match tokio::time::timeout(self.options.shutdown_deadline, &mut dispatch).await {
+                            Ok(result) => break result,
+                            Err(_) => {
+                                warn!("sends still in flight at the shutdown deadline; they will be sent again at the next start");
+                                break Ok(Dispatched::default());
+                            }
+                        }
+                    }
+                },
+            }
+        };
+        (result, reload_asked)
+    }
+
+    /// Saves the rate limit's state, so that a restart resumes it rather
+    /// than starting it full.
+    async fn save_rate(&self) {
+        let Some((tokens, at)) = self.scheduler.mailer().rate_state() else {
+            return; // No rate limit.
+        };
+        self.run_blocking(move |_, scheduler| {
+            if let Err(err) = scheduler
+                .outbox()
+                .set_value(RATE_STATE, &format!("{tokens}@{at}"))
+            {
+                warn!(error = %Chain(&err), "could not save the rate limit's state");
+            }
+        })
+        .await;
+    }
+
+    /// Re-reads the configuration and swaps it in if it is valid (see
+    /// [`reload_configuration`]).
+    async fn reload(&mut self) {
+        self.problems = self.run_blocking(reload_configuration).await;
+    }
+
+    /// Reconciles the outbox with the plan if it needs more of it, or if
+    /// `reconcile_every` has passed since the last time.
+    async fn reconcile_if_due(&mut self) {
+        let (last, every) = (self.last_reconcile, self.options.reconcile_every);
+        self.last_reconcile = self
+            .run_blocking(move |_, scheduler| {
+                let now = scheduler.clock().now();
+                let refill_at = known(scheduler.refill_at(), "when the outbox needs more of the plan");
+                if !reconcile_due(now, refill_at, last, every) {
+                    return last;
+                }
+                reconcile_logged(scheduler, "periodic");
+                now
+            })
+            .await;
+    }
+
+    /// The next wake-up: reads what it depends on from the outbox, decides
+    /// with [`next_wake`], and shows the status if the daemon goes on.
+    async fn look_ahead(&self) -> Wake {
+        let (problems, dispatch_failed) = (self.problems, self.dispatch_failed);
+        let (outlook, status) = self
+            .run_blocking(move |_, scheduler| {
+                let outlook = Outlook {
+                    now: scheduler.clock().now(),
+                    next_due: known(scheduler.next_due(), "when the next send is due"),
+                    refill_at: known(scheduler.refill_at(), "when the outbox needs more of the plan"),
+                    dispatch_failed,
+                };
+                (outlook, status_line(scheduler, problems))
+            })
+            .await;
+        let wake = next_wake(&outlook, self.options.until, self.options.tick);
+        if let Wake::After(_) = wake {
+            self.options.notifier.status(&status);
+        }
+        wake
+    }
+
+    /// Sleeps `wait` of the daemon's clock (less if the watchdog must hear
+    /// from the loop sooner), waking early for a reload or a stop.
+    async fn sleep(
+        &mut self,
+        wait: SignedDuration,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> ControlFlow<End> {
+        let mut delay = self.options.clock.real_delay(wait);
+        if let Some(every) = self.watchdog_every {
+            delay = delay.min(every);
+        }
+        let message = tokio::select! {
+            () = tokio::time::sleep(delay) => return ControlFlow::Continue(()),
+            message = control.recv() => message,
+        };
+        match message {
+            Some(Control::Reload) => {
+                self.reload().await;
+                ControlFlow::Continue(())
+            }
+            Some(Control::Stop) | None => {
+                info!("stopping");
+                self.stopping.store(true, Ordering::SeqCst);
+                self.options.notifier.stopping("stopping");
+                ControlFlow::Break(End::Asked)
+            }
+        }
+    }
+
+    /// Stop: the sends still marked in flight go back to the outbox for the
+    /// next start, the mailer closes its connections, and what is left is
+    /// logged.
+    async fn stop(self, end: End) -> anyhow::Result<()> {
+        if end == End::RehearsalOver {
+            if let Some(until) = self.options.until {
+                info!(%until, "the rehearsal has reached its end");
+            }
+            self.options
+                .notifier
+                .stopping("stopping: the rehearsal has reached its end");
+        }
+        let released = self
+            .run_blocking(|options, scheduler| {
+                scheduler.outbox().release_in_flight(
+                    "herald was stopped before the server answered",
+                    options.clock.now(),
+                )
+            })
+            .await?;
+        if released > 0 {
+            warn!(
+                released,
+                "released sends in flight at stop; they go out at the next start"
+            );
+        }
+        self.scheduler.mailer().shutdown().await;
+        self.run_blocking(|_, scheduler| log_status(scheduler, "stopped"))
+            .await;
+        Ok(())
+    }
+
+    /// Runs `work` with the options and the scheduler on a blocking thread
+    /// (see [`blocking`]).
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Options, &Scheduler) -> T + Send + 'static,
+    ) -> T {
+        let (options, scheduler) = (self.options.clone(), self.scheduler.clone());
+        blocking(move || work(&options, &scheduler)).await
+    }
+}
+
+/// Runs `work` on tokio's blocking threads and waits for it, so that it
+/// holds up no async worker. A panic in `work` goes on in the caller, as if
+/// `work` had run there.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only when the runtime shuts down, which drops this future first.
+            Err(err) => panic!("blocking work did not run: {err}"),
+        },
+    }
+}
+
+/// The blocking part of the start: loads and checks the configuration,
+/// opens the outbox and releases the sends left in flight, builds the
+/// mailer, and reconciles. Returns the scheduler and the status for READY.
+fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
+    let clock = &options.clock;
+    let loaded = load(options).map_err(|problems| {
         for problem in problems.iter() {
             error!("{problem}");
         }
@@ -136,143 +448,97 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
             "sends were in flight when herald last stopped; they will be sent again"
         );
     }
-    let mailer = mailer_for(&loaded, &clock)?;
-    check_watchdog(&loaded, &notifier);
+    let mailer = mailer_for(&loaded, clock)?;
+    check_watchdog(&loaded, &options.notifier);
     restore_rate(outbox.as_ref(), &mailer);
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
-    let scheduler = Scheduler::new(loaded, outbox.clone(), mailer, clock.clone());
+    let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
     let changes = scheduler.reconcile()?;
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
     log_status(&scheduler, "ready");
-    // How many problems the configuration on disk has while the last good
-    // one runs; shown in the status until a valid one is loaded.
-    let mut problems: Option<usize> = None;
-    notifier.ready(&status_line(&scheduler, problems));
+    let status = status_line(&scheduler, None);
+    Ok((scheduler, status))
+}
 
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut last_reconcile = clock.now();
-    loop {
-        notifier.watchdog();
-        let stop_flag = stopping.clone();
-        let is_stopping = move || stop_flag.load(Ordering::SeqCst);
-        // Stop signals arriving while sending must stop the claiming of new
-        // work, so the dispatch runs alongside the control channel.
-        let dispatch = scheduler.dispatch_due(&is_stopping);
-        tokio::pin!(dispatch);
-        // A reload waits for the batch in flight; a stop does not wait.
-        let mut reload_pending = false;
-        let result = loop {
-            tokio::select! {
-                result = &mut dispatch => break result,
-                // A long batch (a rate limit, a slow relay) keeps the
-                // watchdog fed only while sends keep finishing.
-                () = scheduler.progressed() => notifier.watchdog(),
-                message = control.recv() => match message {
-                    Some(Control::Reload) => reload_pending = true,
-                    Some(Control::Stop) | None => {
-                        info!("stopping: no new sends; waiting for the sends in flight");
-                        notifier.stopping("stopping: waiting for the sends in flight");
-                        stopping.store(true, Ordering::SeqCst);
-                        match tokio::time::timeout(options.shutdown_deadline, &mut dispatch).await {
-                            Ok(result) => break result,
-                            Err(_) => {
-                                warn!("sends still in flight at the shutdown deadline; they will be sent again at the next start");
-                                break Ok(Default::default());
-                            }
-                        }
-                    }
-                },
-            }
-        };
-        match result {
-            Ok(done) if done != Default::default() => {
-                info!(
-                    sent = done.sent,
-                    retried = done.retried,
-                    failed = done.failed,
-                    skipped = done.skipped,
-                    "dispatched"
-                );
-            }
-            Ok(_) => {}
-            // The outbox is the source of truth; if it cannot be written,
-            // sending more would risk repeats, so wait and try again.
-            Err(err) => error!(error = %err, "the outbox could not be updated; retrying at the next tick"),
-        }
-        save_rate(outbox.as_ref(), &scheduler.mailer());
-        if stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        if reload_pending {
-            problems = reload(&options, &scheduler);
-        }
-        let now = clock.now();
-        // The outbox holds only the next part of the plan: take in more
-        // before it runs out, and at least every `reconcile_every`.
-        let refill_due = scheduler.refill_at().ok().flatten().is_none_or(|at| now >= at);
-        if refill_due || now.duration_since(last_reconcile) >= options.reconcile_every {
-            reconcile_logged(&scheduler, "periodic");
-            last_reconcile = now;
-        }
-        let next_due = scheduler.next_due().unwrap_or(None);
-        if let Some(until) = options.until
-            && now >= until
-            && next_due.is_none_or(|due| due >= until)
-        {
-            info!(%until, "the rehearsal has reached its end");
-            break;
-        }
-        let mut wait = crate::scheduler::wait_for(next_due, now, options.tick);
-        // Wake to take in more of the plan; not if that failed just now
-        // (it is tried again at the next tick, not in a busy loop).
-        if let Ok(Some(refill_at)) = scheduler.refill_at()
-            && refill_at > now
-        {
-            wait = wait.min(now.duration_until(refill_at));
-        }
-        if let Some(until) = options.until {
-            // A rehearsal ends at `until`, not at the first send after it.
-            wait = wait.min(now.duration_until(until).max(SignedDuration::ZERO));
-        }
-        notifier.status(&status_line(&scheduler, problems));
-        let mut delay = clock.real_delay(wait);
-        if let Some(every) = watchdog_every {
-            delay = delay.min(every);
-        }
-        let sleep = tokio::time::sleep(delay);
-        tokio::select! {
-            _ = sleep => {}
-            message = control.recv() => match message {
-                Some(Control::Reload) => problems = reload(&options, &scheduler),
-                Some(Control::Stop) | None => {
-                    info!("stopping");
-                    stopping.store(true, Ordering::SeqCst);
-                    notifier.stopping("stopping");
-                    break;
-                }
-            },
-        }
+/// What the next wake-up depends on, as read after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Outlook {
+    now: Timestamp,
+    /// When the earliest planned send is due; `None` when nothing is
+    /// planned (or the outbox cannot be read).
+    next_due: Option<Timestamp>,
+    /// When the outbox must take in more of the plan
+    /// (`Scheduler::refill_at`); `None` when unknown.
+    refill_at: Option<Timestamp>,
+    /// The last dispatch could not update the outbox.
+    dispatch_failed: bool,
+}
+
+/// What the loop does after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Sleep this long on the daemon's clock, then pass again.
+    After(SignedDuration),
+    /// The clock has passed `until` and nothing is due before it.
+    RehearsalOver,
+}
+
+/// When to wake up next: when the next send is due, but never later than
+/// a tick (`scheduler::wait_for`), than when the outbox needs more of the
+/// plan, or than the end of the rehearsal (`until`). Pure.
+///
+/// - A refill instant that is unknown or already past (the reconcile
+///   failed just now) is left out: the reconcile is tried again at the
+///   next tick, not in a busy loop.
+/// - After a failed dispatch, the sends already due are left out too: they
+///   could not be claimed, and would wake the loop at once, again and again.
+/// - A rehearsal ends at `until`, not at the first send after it; once the
+///   clock has passed `until`, it ends as soon as nothing is due before it.
+fn next_wake(outlook: &Outlook, until: Option<Timestamp>, tick: SignedDuration) -> Wake {
+    let Outlook {
+        now,
+        next_due,
+        refill_at,
+        dispatch_failed,
+    } = *outlook;
+    if let Some(until) = until
+        && now >= until
+        && next_due.is_none_or(|due| due >= until)
+    {
+        return Wake::RehearsalOver;
     }
-    if !stopping.load(Ordering::SeqCst) {
-        // The end of a rehearsal.
-        notifier.stopping("stopping: the rehearsal has reached its end");
+    let next_due = next_due.filter(|due| !dispatch_failed || *due > now);
+    let mut wait = crate::scheduler::wait_for(next_due, now, tick);
+    if let Some(refill_at) = refill_at
+        && refill_at > now
+    {
+        wait = wait.min(now.duration_until(refill_at));
     }
-    let released = outbox.release_in_flight("herald was stopped before the server answered", clock.now())?;
-    if released > 0 {
-        warn!(
-            released,
-            "released sends in flight at stop; they go out at the next start"
-        );
+    if let Some(until) = until
+        && until > now
+    {
+        wait = wait.min(now.duration_until(until));
     }
-    scheduler.mailer().shutdown().await;
-    log_status(&scheduler, "stopped");
-    Ok(())
+    Wake::After(wait)
+}
+
+/// Whether to reconcile now: the outbox needs more of the plan (its refill
+/// instant has come, or is unknown), or `every` has passed since `last`.
+/// Pure.
+fn reconcile_due(
+    now: Timestamp,
+    refill_at: Option<Timestamp>,
+    last: Timestamp,
+    every: SignedDuration,
+) -> bool {
+    refill_at.is_none_or(|at| now >= at) || now.duration_since(last) >= every
 }
 
 /// Re-reads the configuration and swaps it in only if it is valid,
 /// between `RELOADING=1` and `READY=1`. Returns how many problems keep the
-/// new configuration out (`None` when it is the one running now).
-pub fn reload(options: &Options, scheduler: &Scheduler) -> Option<usize> {
+/// new configuration out (`None` when it is the one running now). Blocks:
+/// it loads and checks the configuration and reconciles the outbox.
+fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usize> {
     let notifier = &options.notifier;
     notifier.reloading();
     info!(config = %options.config_dir.display(), "reloading the configuration");
@@ -283,13 +549,15 @@ pub fn reload(options: &Options, scheduler: &Scheduler) -> Option<usize> {
                 restore_rate(scheduler.outbox().as_ref(), &mailer);
                 match scheduler.replace(loaded, mailer) {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
-                    Err(err) => error!(error = %err, "the outbox could not be reconciled with the new plan"),
+                    Err(err) => {
+                        error!(error = %Chain(&err), "the outbox could not be reconciled with the new plan")
+                    }
                 }
                 log_status(scheduler, "reloaded");
                 None
             }
             Err(err) => {
-                error!(error = %err, "the new configuration cannot deliver; keeping the last good one running");
+                error!(error = %Chain(&*err), "the new configuration cannot deliver; keeping the last good one running");
                 Some(1)
             }
         },
@@ -311,21 +579,23 @@ pub fn reload(options: &Options, scheduler: &Scheduler) -> Option<usize> {
 /// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
 /// 12 pending" (the pending sends are those of the outbox's horizon) or
 /// "nothing due before …", after the problems of a rejected configuration
-/// if any.
-pub fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
+/// if any. Reads the outbox.
+fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
+    const UNREADABLE: &str = "the outbox cannot be read";
     let pending = scheduler.outbox().pending();
     let next = scheduler.next_due();
     let plan = match (pending, next) {
         // The outbox holds only the next part of the plan.
         (Ok(0), _) => match scheduler.outbox().planned_until() {
             Ok(Some(until)) => format!("nothing due before {}", until.strftime("%Y-%m-%dT%H:%MZ")),
-            _ => "nothing pending".to_owned(),
+            Ok(None) => "nothing pending".to_owned(),
+            Err(_) => UNREADABLE.to_owned(),
         },
         (Ok(pending), Ok(Some(due))) => {
             format!("next send {}, {pending} pending", due.strftime("%Y-%m-%dT%H:%MZ"))
         }
         (Ok(pending), _) => format!("{pending} pending"),
-        (Err(_), _) => "the outbox cannot be read".to_owned(),
+        (Err(_), _) => UNREADABLE.to_owned(),
     };
     match problems {
         None => plan,
@@ -351,45 +621,270 @@ fn check_watchdog(loaded: &Loaded, notifier: &Notifier) {
     }
 }
 
+/// Logs what a dispatch did, or why it could not update the outbox.
+fn log_dispatched(result: &Result<Dispatched, OutboxError>) {
+    match result {
+        Ok(done) if *done != Dispatched::default() => {
+            info!(
+                sent = done.sent,
+                retried = done.retried,
+                failed = done.failed,
+                skipped = done.skipped,
+                "dispatched"
+            );
+        }
+        Ok(_) => {}
+        // The outbox is the source of truth; if it cannot be written,
+        // sending more would risk repeats, so wait and try again.
+        Err(err) => error!(
+            error = %Chain(err),
+            "the outbox could not be updated; retrying at the next tick at the latest"
+        ),
+    }
+}
+
 fn reconcile_logged(scheduler: &Scheduler, why: &str) {
     match scheduler.reconcile() {
         Ok(changes) if !changes.is_empty() => {
             info!(changes = %reconcile::summary(&changes), why, "outbox reconciled")
         }
         Ok(_) => {}
-        Err(err) => error!(error = %err, "the outbox could not be reconciled"),
+        Err(err) => error!(error = %Chain(&err), "the outbox could not be reconciled"),
     }
+}
+
+/// The value read from the outbox, or `None`, with a warning, when it
+/// cannot be read: the loop then goes on as if nothing were known.
+fn known<T>(read: Result<Option<T>, OutboxError>, what: &str) -> Option<T> {
+    read.unwrap_or_else(|err| {
+        warn!(error = %Chain(&err), "cannot read {what}");
+        None
+    })
 }
 
 /// Logs what is pending. Only the planned sends are counted: counting the
 /// history too reads every row the outbox ever had, which grows for years
 /// (`herald history` shows it).
 fn log_status(scheduler: &Scheduler, what: &str) {
-    let planned = scheduler.outbox().pending().unwrap_or_default();
-    let next = scheduler.next_due().ok().flatten();
-    info!(
-        planned,
-        next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
-        "{what}"
-    );
-}
-
-fn restore_rate(outbox: &dyn Outbox, mailer: &Mailer) {
-    let Ok(Some(saved)) = outbox.get_value(RATE_STATE) else {
-        return;
-    };
-    let Some((tokens, at)) = saved.split_once('@') else {
-        return;
-    };
-    if let (Ok(tokens), Ok(at)) = (tokens.parse::<f64>(), at.parse::<Timestamp>()) {
-        mailer.restore_rate_state(tokens, at);
+    match (scheduler.outbox().pending(), scheduler.next_due()) {
+        (Ok(planned), Ok(next)) => info!(
+            planned,
+            next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
+            "{what}"
+        ),
+        (Err(err), _) | (_, Err(err)) => {
+            warn!(error = %Chain(&err), "{what}; what is pending cannot be read")
+        }
     }
 }
 
-fn save_rate(outbox: &dyn Outbox, mailer: &Mailer) {
-    if let Some((tokens, at)) = mailer.rate_state()
-        && let Err(err) = outbox.set_value(RATE_STATE, &format!("{tokens}@{at}"))
-    {
-        warn!(error = %err, "could not save the rate limit's state");
+/// Puts back the rate limit's state saved before the last stop. A state
+/// that cannot be read is reported, and the limit starts full.
+fn restore_rate(outbox: &dyn Outbox, mailer: &Mailer) {
+    let saved = match outbox.get_value(RATE_STATE) {
+        Ok(Some(saved)) => saved,
+        // Never saved: no rate limit so far, or a first start.
+        Ok(None) => return,
+        Err(err) => {
+            warn!(error = %Chain(&err), "cannot read the rate limit's saved state; the limit starts full");
+            return;
+        }
+    };
+    match parse_rate_state(&saved) {
+        Ok((tokens, at)) => mailer.restore_rate_state(tokens, at),
+        Err(why) => {
+            warn!(%saved, "the rate limit's saved state is unreadable ({why}); the limit starts full")
+        }
+    }
+}
+
+/// Reads "tokens@instant", as `Daemon::save_rate` writes it.
+fn parse_rate_state(saved: &str) -> Result<(f64, Timestamp), &'static str> {
+    let (tokens, at) = saved.split_once('@').ok_or("not tokens@instant")?;
+    let tokens = tokens.parse::<f64>().map_err(|_| "the tokens are not a number")?;
+    let at = at.parse::<Timestamp>().map_err(|_| "the instant is not a time")?;
+    Ok((tokens, at))
+}
+
+/// An error with its causes, "context: cause: …", as anyhow's `{:#}` shows
+/// them: for log fields, where `%err` would show only the context.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    const NOW: &str = "2017-10-02T12:00:00Z";
+    const TICK: SignedDuration = SignedDuration::from_secs(60);
+
+    /// An outlook at `NOW` with nothing planned and no refill known.
+    fn outlook() -> Outlook {
+        Outlook {
+            now: at(NOW),
+            next_due: None,
+            refill_at: None,
+            dispatch_failed: false,
+        }
+    }
+
+    fn after(secs: i64) -> Wake {
+        Wake::After(SignedDuration::from_secs(secs))
+    }
+
+    #[test]
+    fn with_nothing_due_the_daemon_sleeps_a_tick() {
+        assert_eq!(next_wake(&outlook(), None, TICK), Wake::After(TICK));
+        // A send due after the tick: the tick first.
+        let later = Outlook {
+            next_due: Some(at("2017-10-02T13:00:00Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&later, None, TICK), Wake::After(TICK));
+    }
+
+    #[test]
+    fn a_send_due_before_the_tick_wakes_the_daemon_at_its_due_instant() {
+        let soon = Outlook {
+            next_due: Some(at("2017-10-02T12:00:20Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&soon, None, TICK), after(20));
+        // Due already (it came due during the pass): at once.
+        let due = Outlook {
+            next_due: Some(at("2017-10-02T11:59:00Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&due, None, TICK), after(0));
+    }
+
+    #[test]
+    fn a_refill_sooner_than_the_next_send_wakes_the_daemon_first() {
+        let refill = Outlook {
+            next_due: Some(at("2017-10-02T12:00:40Z")),
+            refill_at: Some(at("2017-10-02T12:00:10Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&refill, None, TICK), after(10));
+        // A later refill changes nothing.
+        let later = Outlook {
+            refill_at: Some(at("2017-10-03T12:00:00Z")),
+            ..refill
+        };
+        assert_eq!(next_wake(&later, None, TICK), after(40));
+    }
+
+    #[test]
+    fn a_failed_refill_never_makes_a_busy_loop() {
+        // Unknown (the outbox could not be read), or already past (the
+        // reconcile failed just now): a tick, not zero.
+        for refill_at in [None, Some(at("2017-10-02T11:00:00Z")), Some(at(NOW))] {
+            let failed = Outlook {
+                refill_at,
+                ..outlook()
+            };
+            assert_eq!(next_wake(&failed, None, TICK), Wake::After(TICK), "{refill_at:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_dispatch_never_makes_a_busy_loop() {
+        // The due send could not be claimed: try again in a tick, not at once.
+        let failed = Outlook {
+            next_due: Some(at("2017-10-02T11:59:00Z")),
+            dispatch_failed: true,
+            ..outlook()
+        };
+        assert_eq!(next_wake(&failed, None, TICK), Wake::After(TICK));
+        // A send due later still wakes the daemon at its instant.
+        let later = Outlook {
+            next_due: Some(at("2017-10-02T12:00:30Z")),
+            ..failed
+        };
+        assert_eq!(next_wake(&later, None, TICK), after(30));
+    }
+
+    #[test]
+    fn the_rehearsal_ends_at_until_once_nothing_is_due_before_it() {
+        let until = Some(at(NOW));
+        assert_eq!(next_wake(&outlook(), until, TICK), Wake::RehearsalOver);
+        // Past `until`, with the next send due after it: over.
+        let after_until = Outlook {
+            now: at("2017-10-02T12:00:30Z"),
+            next_due: Some(at("2017-10-02T12:00:40Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&after_until, until, TICK), Wake::RehearsalOver);
+        // A send due before `until` (it came due during the pass) goes
+        // first, at once.
+        let due_before = Outlook {
+            next_due: Some(at("2017-10-02T11:59:59Z")),
+            ..after_until
+        };
+        assert_eq!(next_wake(&due_before, until, TICK), after(0));
+    }
+
+    #[test]
+    fn until_cuts_a_wait_short() {
+        let until = Some(at("2017-10-02T12:00:15Z"));
+        assert_eq!(next_wake(&outlook(), until, TICK), after(15));
+        let due_after_until = Outlook {
+            next_due: Some(at("2017-10-02T12:00:30Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&due_after_until, until, TICK), after(15));
+        // A long tick (a fast-forward rehearsal) too.
+        let day = SignedDuration::from_hours(24);
+        assert_eq!(next_wake(&outlook(), until, day), after(15));
+    }
+
+    #[test]
+    fn the_outbox_is_reconciled_when_it_needs_more_of_the_plan_or_every_hour() {
+        let (now, hour) = (at(NOW), SignedDuration::from_hours(1));
+        let recent = at("2017-10-02T11:30:00Z");
+        // The refill instant has come, or is unknown.
+        assert!(reconcile_due(now, Some(now), recent, hour));
+        assert!(reconcile_due(now, None, recent, hour));
+        // Not yet, and reconciled half an hour ago.
+        let refill = Some(at("2017-10-03T12:00:00Z"));
+        assert!(!reconcile_due(now, refill, recent, hour));
+        // An hour since the last one.
+        assert!(reconcile_due(now, refill, at("2017-10-02T11:00:00Z"), hour));
+    }
+
+    #[test]
+    fn the_rate_state_reads_back_what_is_saved() {
+        let saved = format!("{}@{}", -2.5, at(NOW));
+        assert_eq!(parse_rate_state(&saved), Ok((-2.5, at(NOW))));
+        assert_eq!(parse_rate_state("1.0"), Err("not tokens@instant"));
+        assert_eq!(
+            parse_rate_state("x@2017-10-02T12:00:00Z"),
+            Err("the tokens are not a number")
+        );
+        assert_eq!(
+            parse_rate_state("1.0@yesterday"),
+            Err("the instant is not a time")
+        );
+    }
+
+    #[test]
+    fn a_chain_shows_each_cause_once() {
+        let err = anyhow::anyhow!("disk on fire").context("cannot save");
+        assert_eq!(Chain(&*err).to_string(), "cannot save: disk on fire");
     }
 }

@@ -65,7 +65,7 @@ pub fn run(
             .with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?,
     );
     let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
-        .map_err(|m| anyhow!("cannot set up delivery: {m}"))?;
+        .context("cannot set up delivery")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

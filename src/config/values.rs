@@ -125,7 +125,7 @@ fn suggest_zone(name: &str) -> Option<String> {
 
 /// A lead time, "7d".
 pub fn lead(text: &str) -> Result<Lead, String> {
-    Lead::parse(text)
+    Lead::parse(text).map_err(|error| error.to_string())
 }
 
 /// A span of time for settings such as timeouts: "6h", "30s".

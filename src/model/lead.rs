@@ -18,12 +18,13 @@ pub struct Lead {
 impl Lead {
     /// Parses "7d", "1d", "2h", "1w", "30m" (and anything else jiff's
     /// friendly duration format accepts, such as "1 day 12 hours").
-    pub fn parse(text: &str) -> Result<Lead, String> {
-        let span: Span = text.trim().parse().map_err(|_| {
-            format!("invalid lead time {text:?}: write it like \"7d\", \"1d\", \"2h\" or \"30m\"")
-        })?;
+    pub fn parse(text: &str) -> Result<Lead, LeadError> {
+        let span: Span = text
+            .trim()
+            .parse()
+            .map_err(|_| LeadError::Unreadable(text.to_owned()))?;
         if span.is_negative() || span.is_zero() {
-            return Err(format!("invalid lead time {text:?}: it must be longer than zero"));
+            return Err(LeadError::NotPositive(text.to_owned()));
         }
         // "{:#}" is jiff's compact friendly form: "7d", "2h 30m".
         let text = format!("{span:#}").replace(' ', "");
@@ -59,6 +60,31 @@ impl fmt::Display for Lead {
     }
 }
 
+/// Why a text is not a lead time; each holds the text as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadError {
+    /// Not a span of time jiff can read.
+    Unreadable(String),
+    /// Zero or negative.
+    NotPositive(String),
+}
+
+impl fmt::Display for LeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeadError::Unreadable(text) => write!(
+                f,
+                "invalid lead time {text:?}: write it like \"7d\", \"1d\", \"2h\" or \"30m\""
+            ),
+            LeadError::NotPositive(text) => {
+                write!(f, "invalid lead time {text:?}: it must be longer than zero")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LeadError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,10 +100,16 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_and_non_positive() {
-        assert!(Lead::parse("7x").unwrap_err().contains("write it like"));
-        assert!(Lead::parse("").is_err());
-        assert!(Lead::parse("0d").unwrap_err().contains("longer than zero"));
-        assert!(Lead::parse("-1d").is_err());
+        assert_eq!(
+            Lead::parse("7x").unwrap_err().to_string(),
+            "invalid lead time \"7x\": write it like \"7d\", \"1d\", \"2h\" or \"30m\""
+        );
+        assert_eq!(Lead::parse(""), Err(LeadError::Unreadable(String::new())));
+        assert_eq!(
+            Lead::parse("0d").unwrap_err().to_string(),
+            "invalid lead time \"0d\": it must be longer than zero"
+        );
+        assert_eq!(Lead::parse("-1d"), Err(LeadError::NotPositive("-1d".into())));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use lettre::message::Mailbox;
 use crate::key::AddressKey;
 
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
-pub use lead::Lead;
+pub use lead::{Lead, LeadError};
 pub use letter::Letter;
 pub use people::{FocalPoint, List};
 

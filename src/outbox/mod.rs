@@ -239,6 +239,10 @@ pub trait Outbox: Send + Sync {
 }
 
 /// A storage failure, with what herald was doing.
+///
+/// `Display` shows only what herald was doing ("claiming due sends"); the
+/// storage's own error is the [`source`](std::error::Error::source). Show
+/// both with anyhow's `{:#}`, or walk the sources when logging.
 #[derive(Debug)]
 pub struct OutboxError {
     pub context: String,
@@ -247,12 +251,28 @@ pub struct OutboxError {
 
 impl fmt::Display for OutboxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.context, self.source)
+        f.write_str(&self.context)
     }
 }
 
 impl std::error::Error for OutboxError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(self.source.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_names_the_cause_once() {
+        let err = OutboxError {
+            context: "claiming due sends".into(),
+            source: Box::new(std::io::Error::other("disk I/O error")),
+        };
+        assert_eq!(err.to_string(), "claiming due sends");
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(shown, "claiming due sends: disk I/O error");
     }
 }

@@ -33,6 +33,8 @@ pub struct MaildirMailer {
 impl MaildirMailer {
     /// The directory and its `cur/ new/ tmp/` are created at the first send.
     pub fn new(dir: PathBuf, clock: Arc<dyn Clock>) -> MaildirMailer {
+        // Any name will do when the host has none that fits a file name:
+        // the pid and the counter still keep names apart on this host.
         let host = hostname::get()
             .ok()
             .and_then(|name| name.into_string().ok())
@@ -67,8 +69,18 @@ impl MaildirMailer {
         let bytes = message.formatted();
         let dir = self.dir.clone();
         match tokio::task::spawn_blocking(move || deliver(&dir, &name, &bytes)).await {
-            Ok(Ok(path)) => Outcome::Delivered {
+            Ok(Ok(Written { path, unsynced: None })) => Outcome::Delivered {
                 reply: format!("written to {}", path.display()),
+            },
+            // In new/ and flushed: delivered, with the risk said.
+            Ok(Ok(Written {
+                path,
+                unsynced: Some(error),
+            })) => Outcome::Delivered {
+                reply: format!(
+                    "written to {}, but the directory could not be flushed ({error}): a power loss may still lose it",
+                    path.display()
+                ),
             },
             Ok(Err(error)) => Outcome::Transient {
                 reply: format!("cannot write to the maildir: {error}"),
@@ -106,9 +118,16 @@ impl std::fmt::Debug for MaildirMailer {
     }
 }
 
+/// A message written into `new/`.
+struct Written {
+    path: PathBuf,
+    /// Why `new/` itself could not be flushed, if it could not.
+    unsynced: Option<io::Error>,
+}
+
 /// Writes `bytes` to `tmp/<name>`, flushes it, and renames it into
 /// `new/<name>`. Errors name the file they are about.
-fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<Written> {
     for sub in ["tmp", "new", "cur"] {
         let path = dir.join(sub);
         fs::create_dir_all(&path).map_err(|error| about(&path, error))?;
@@ -121,6 +140,9 @@ fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         file.write_all(bytes)?;
         file.sync_all()
     })();
+    // On failure the half-written file is removed as far as it can be; the
+    // error that matters is the write's, and a stray file in tmp/ is one
+    // that maildir readers never look at.
     if let Err(error) = written {
         let _ = fs::remove_file(&tmp);
         return Err(about(&tmp, error));
@@ -129,12 +151,15 @@ fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         let _ = fs::remove_file(&tmp);
         return Err(about(&new, error));
     }
-    // The rename is durable only once the directory is; a failure here
-    // loses nothing already visible, so it is not an error.
-    if let Ok(new_dir) = File::open(dir.join("new")) {
-        let _ = new_dir.sync_all();
-    }
-    Ok(new)
+    // The rename is durable only once the directory is. The message is in
+    // new/ already, so a failure here is not a failed delivery (a retry
+    // would write it twice), but the reply says so.
+    let new_dir = dir.join("new");
+    let unsynced = File::open(&new_dir)
+        .and_then(|new_dir| new_dir.sync_all())
+        .err()
+        .map(|error| about(&new_dir, error));
+    Ok(Written { path: new, unsynced })
 }
 
 fn about(path: &Path, error: io::Error) -> io::Error {

@@ -14,6 +14,7 @@ mod settings;
 mod smtp;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -67,6 +68,77 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Why a mailer cannot be built from the `[delivery]` settings: settings
+/// that cannot work or are unsafe. Nothing has been sent and no connection
+/// opened.
+///
+/// `Display` says what is wrong, for the operator; the error underneath
+/// (reading the CA file, lettre's TLS set-up), when there is one, is the
+/// [`source`](std::error::Error::source), which anyhow's `{:#}` shows too.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The SMTP host is empty.
+    EmptyHost,
+    /// `max_connections` is zero.
+    NoConnections,
+    /// The SMTP timeout is zero.
+    ZeroTimeout,
+    /// `per_minute` is zero.
+    ZeroRate,
+    /// A password would cross the network in clear.
+    PlaintextPassword { username: String, host: String },
+    /// A username with no password.
+    NoPassword { username: String },
+    /// The `ca_file` cannot be read.
+    UnreadableCaFile { file: PathBuf, source: std::io::Error },
+    /// The `ca_file` holds no PEM certificate.
+    NoCertificate { file: PathBuf },
+    /// lettre cannot use the `ca_file`'s certificates.
+    UnusableCaFile {
+        file: PathBuf,
+        source: lettre::transport::smtp::Error,
+    },
+    /// lettre cannot set up TLS for the host.
+    Tls {
+        host: String,
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::EmptyHost => f.write_str("the SMTP host is empty"),
+            SetupError::NoConnections => f.write_str("max_connections must be at least 1"),
+            SetupError::ZeroTimeout => f.write_str("the SMTP timeout must be longer than zero"),
+            SetupError::ZeroRate => f.write_str("per_minute must be at least 1 (leave it out for no limit)"),
+            SetupError::PlaintextPassword { username, host } => write!(
+                f,
+                "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
+            ),
+            SetupError::NoPassword { username } => {
+                write!(f, "a username ({username:?}) is set but no password was given")
+            }
+            SetupError::UnreadableCaFile { file, .. } => write!(f, "cannot read ca_file {}", file.display()),
+            SetupError::NoCertificate { file } => {
+                write!(f, "ca_file {} holds no PEM certificate", file.display())
+            }
+            SetupError::UnusableCaFile { file, .. } => write!(f, "ca_file {} is not usable", file.display()),
+            SetupError::Tls { host, .. } => write!(f, "cannot set up TLS for {host}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetupError::UnreadableCaFile { source, .. } => Some(source),
+            SetupError::UnusableCaFile { source, .. } | SetupError::Tls { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// The way messages leave herald, built once from the `[delivery]` settings
 /// and shared by every send.
 #[derive(Debug)]
@@ -80,16 +152,19 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    /// Builds the transport once, on the system clock. Fails, with a message
-    /// for the operator, on settings that cannot work or are unsafe.
-    pub fn from_settings(delivery: &Delivery) -> Result<Mailer, String> {
+    /// Builds the transport once, on the system clock. Fails, saying why to
+    /// the operator, on settings that cannot work or are unsafe.
+    pub fn from_settings(delivery: &Delivery) -> Result<Mailer, SetupError> {
         Mailer::from_settings_with_clock(delivery, Arc::new(SystemClock))
     }
 
     /// As [`Mailer::from_settings`], with the clock that the rate limit and
     /// maildir file names read (a fast clock in rehearsals, a manual one in
     /// tests).
-    pub fn from_settings_with_clock(delivery: &Delivery, clock: Arc<dyn Clock>) -> Result<Mailer, String> {
+    pub fn from_settings_with_clock(
+        delivery: &Delivery,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Mailer, SetupError> {
         match &delivery.transport {
             Transport::Smtp(settings) => SmtpMailer::new(settings, clock).map(Mailer::Smtp),
             // A relative maildir is inside the state directory.

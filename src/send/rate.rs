@@ -63,6 +63,9 @@ impl RateLimit {
         let wait = if bucket.tokens >= 0.0 {
             Duration::ZERO
         } else {
+            // Finite and positive (tokens are finite, the rate positive), so
+            // the conversion holds; were it not, the send would wait for ever
+            // rather than break the limit.
             Duration::try_from_secs_f64(-bucket.tokens / self.per_second()).unwrap_or(Duration::MAX)
         };
         Reservation {

@@ -50,7 +50,7 @@ use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
 use super::rate::RateLimit;
-use super::{Outcome, classify, one_recipient};
+use super::{Outcome, SetupError, classify, one_recipient};
 use crate::clock::Clock;
 use crate::send::{Security, SmtpSettings};
 
@@ -113,19 +113,19 @@ impl Idle {
 
 impl SmtpMailer {
     /// Checks the settings. Nothing is sent and no connection is opened yet.
-    pub fn new(settings: &SmtpSettings, clock: Arc<dyn Clock>) -> Result<SmtpMailer, String> {
+    pub fn new(settings: &SmtpSettings, clock: Arc<dyn Clock>) -> Result<SmtpMailer, SetupError> {
         let host = settings.host.trim();
         if host.is_empty() {
-            return Err("the SMTP host is empty".into());
+            return Err(SetupError::EmptyHost);
         }
         if settings.max_connections == 0 {
-            return Err("max_connections must be at least 1".into());
+            return Err(SetupError::NoConnections);
         }
         if settings.timeout.is_zero() {
-            return Err("the SMTP timeout must be longer than zero".into());
+            return Err(SetupError::ZeroTimeout);
         }
         if settings.per_minute == Some(0) {
-            return Err("per_minute must be at least 1 (leave it out for no limit)".into());
+            return Err(SetupError::ZeroRate);
         }
         // The config loader refuses this too; a mailer built some other way
         // must not leak a password either.
@@ -134,9 +134,10 @@ impl SmtpMailer {
             && !settings.allow_plaintext_auth
             && !is_loopback(host)
         {
-            return Err(format!(
-                "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
-            ));
+            return Err(SetupError::PlaintextPassword {
+                username: username.clone(),
+                host: host.to_owned(),
+            });
         }
 
         let secure = match settings.security {
@@ -147,9 +148,9 @@ impl SmtpMailer {
         let credentials = match (&settings.username, &settings.password) {
             (Some(username), Some(password)) => Some(Credentials::new(username.clone(), password.clone())),
             (Some(username), None) => {
-                return Err(format!(
-                    "a username ({username:?}) is set but no password was given"
-                ));
+                return Err(SetupError::NoPassword {
+                    username: username.clone(),
+                });
             }
             // A password with no username (say, a stray systemd credential)
             // is not used: there is nobody to log in as.
@@ -298,6 +299,8 @@ impl SmtpMailer {
     pub async fn release_idle(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
         for mut idle in idle {
+            // The connection is dropped either way: a relay that does not
+            // answer QUIT in time loses nothing.
             let _ = tokio::time::timeout(self.timeout, idle.connection.quit()).await;
         }
     }
@@ -351,25 +354,30 @@ impl fmt::Debug for SmtpMailer {
 
 /// The TLS settings for `host`: the system's roots, plus those of
 /// `ca_file` for a relay with a certificate from a private CA.
-fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, String> {
+fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, SetupError> {
     let mut builder = TlsParameters::builder(host.to_owned());
     if let Some(file) = &settings.ca_file {
-        let pem = std::fs::read(file)
-            .map_err(|error| format!("cannot read ca_file {}: {error}", file.display()))?;
+        let pem = std::fs::read(file).map_err(|source| SetupError::UnreadableCaFile {
+            file: file.clone(),
+            source,
+        })?;
         // lettre would accept a file with no certificate in it, silently.
         if !pem
             .windows(27)
             .any(|window| window == b"-----BEGIN CERTIFICATE-----")
         {
-            return Err(format!("ca_file {} holds no PEM certificate", file.display()));
+            return Err(SetupError::NoCertificate { file: file.clone() });
         }
-        let certificate = Certificate::from_pem(&pem)
-            .map_err(|error| format!("ca_file {} is not usable: {error}", file.display()))?;
+        let certificate = Certificate::from_pem(&pem).map_err(|source| SetupError::UnusableCaFile {
+            file: file.clone(),
+            source,
+        })?;
         builder = builder.add_root_certificate(certificate);
     }
-    builder
-        .build()
-        .map_err(|error| format!("cannot set up TLS for {host}: {error}"))
+    builder.build().map_err(|source| SetupError::Tls {
+        host: host.to_owned(),
+        source,
+    })
 }
 
 /// "250 2.0.0 Ok: queued as X": the code and every line of the reply.
@@ -412,8 +420,10 @@ mod tests {
         }
     }
 
+    /// Builds a mailer, or says why not, with every cause.
     fn build(settings: &SmtpSettings) -> Result<SmtpMailer, String> {
         SmtpMailer::new(settings, Arc::new(SystemClock))
+            .map_err(|error| format!("{:#}", anyhow::Error::from(error)))
     }
 
     #[test]
@@ -470,6 +480,19 @@ mod tests {
             let error = build(&settings).unwrap_err();
             assert!(error.contains(expected), "{error:?} should say {expected:?}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_names_the_file_and_the_cause_once() {
+        let mut settings = settings(Security::StartTls);
+        settings.ca_file = Some("/nonexistent/herald-ca.pem".into());
+        let error = SmtpMailer::new(&settings, Arc::new(SystemClock)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot read ca_file /nonexistent/herald-ca.pem"
+        );
+        let shown = format!("{:#}", anyhow::Error::from(error));
+        assert_eq!(shown.matches("No such file or directory").count(), 1, "{shown}");
     }
 
     #[test]
