@@ -30,8 +30,8 @@
 //! that carry the sends in flight, the signals and the file watch: loading
 //! the configuration (which reads every file and renders every template),
 //! and every outbox call made here (SQLite commits with `synchronous=FULL`,
-//! which also wait up to 10 s for another herald process's lock). The one
-//! exception is inside `Scheduler::dispatch_due` (see `Daemon::dispatch`).
+//! which also wait up to 10 s for another herald process's lock); the
+//! scheduler runs its own claims and commits there too.
 //!
 //! The service manager hears of each step through a [`Notifier`]: ready
 //! after the first reconcile, reloading and ready again around a reload, a
@@ -55,7 +55,7 @@ use crate::clock::Clock;
 use crate::config::Environment;
 use crate::diagnostics::Diagnostics;
 use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
-use crate::scheduler::{Dispatched, Loaded, Scheduler, reconcile};
+use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
 use crate::systemd::Notifier;
 
@@ -225,12 +225,8 @@ impl Daemon {
     /// stop does not: no new send is claimed, and the sends already handed
     /// to the mailer get the shutdown deadline to finish.
     ///
-    /// `Scheduler::dispatch_due` claims and records sends in SQLite
-    /// transactions from its async code, so those run on this async worker:
-    /// one claim per batch and one commit per group of outcomes that are in,
-    /// each short and on an index, but a commit can wait up to 10 s for
-    /// another herald process's lock. Moving them to blocking threads is the
-    /// scheduler's business (its `claim_due` and `record` calls).
+    /// `Scheduler::dispatch_due` runs its claims and commits on blocking
+    /// threads itself.
     async fn dispatch(
         &self,
         control: &mut mpsc::Receiver<Control>,
@@ -400,20 +396,6 @@ impl Daemon {
     ) -> T {
         let (options, scheduler) = (self.options.clone(), self.scheduler.clone());
         blocking(move || work(&options, &scheduler)).await
-    }
-}
-
-/// Runs `work` on tokio's blocking threads and waits for it, so that it
-/// holds up no async worker. A panic in `work` goes on in the caller, as if
-/// `work` had run there.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(value) => value,
-        Err(err) => match err.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Only when the runtime shuts down, which drops this future first.
-            Err(err) => panic!("blocking work did not run: {err}"),
-        },
     }
 }
 

@@ -247,7 +247,10 @@ impl Scheduler {
             // planned (`send_claimed`); after a crash, the next start
             // releases them with the sends that were in flight.
             let batch_size = parallelism(&loaded.delivery) * 64;
-            let claimed = self.outbox.claim_due(self.clock.now(), batch_size)?;
+            let now = self.clock.now();
+            let claimed = self
+                .on_outbox(move |outbox| outbox.claim_due(now, batch_size))
+                .await?;
             if claimed.is_empty() {
                 // Nothing more due: no connection stays open while idle.
                 self.mailer().release_idle().await;
@@ -267,18 +270,27 @@ impl Scheduler {
     /// again; one whose send failed gets it again, on the operator's word.
     pub async fn send_now(&self, sends: &[PlannedSend]) -> Result<SentNow, OutboxError> {
         let now = self.clock.now();
-        let keys: Vec<&SendKey> = sends.iter().map(|send| &send.key).collect();
-        let entries = self.outbox.entries_for(&keys)?;
+        let keys: Vec<SendKey> = sends.iter().map(|send| send.key.clone()).collect();
         let late_window = self.loaded().delivery.late_window;
-        let changes = reconcile::reconcile(sends, &entries, now, late_window, |_| reconcile::Outside::Keep);
-        for entry in entries.iter().filter(|entry| entry.state == State::Failed) {
-            self.outbox.retry_failed(Some(&entry.spec.key), now)?;
-        }
-        self.outbox.apply(&changes, now)?;
-        let already_sent = entries.iter().filter(|entry| entry.state == State::Sent).count();
-        let keys: Vec<SendKey> = keys.into_iter().cloned().collect();
+        let sends = sends.to_vec();
+        let (already_sent, keys) = self
+            .on_outbox(move |outbox| {
+                let entries = outbox.entries_for(&keys.iter().collect::<Vec<_>>())?;
+                let changes =
+                    reconcile::reconcile(&sends, &entries, now, late_window, |_| reconcile::Outside::Keep);
+                for entry in entries.iter().filter(|entry| entry.state == State::Failed) {
+                    outbox.retry_failed(Some(&entry.spec.key), now)?;
+                }
+                outbox.apply(&changes, now)?;
+                let already_sent = entries.iter().filter(|entry| entry.state == State::Sent).count();
+                Ok::<_, OutboxError>((already_sent, keys))
+            })
+            .await?;
         let loaded = self.loaded();
-        let claimed = self.outbox.claim_keys(&keys, self.clock.now())?;
+        let now = self.clock.now();
+        let claimed = self
+            .on_outbox(move |outbox| outbox.claim_keys(&keys, now))
+            .await?;
         let done = self.send_claimed(&loaded, claimed, &|| false).await;
         self.mailer().release_idle().await;
         Ok(SentNow {
@@ -303,7 +315,9 @@ impl Scheduler {
         let mut tasks: JoinSet<(SendKey, Recorded)> = JoinSet::new();
         let mut queue = claimed.into_iter();
         let mut unstarted: Vec<SendKey> = Vec::new();
-        let calendars = Arc::new(Calendars::new(self.outbox.calendar_rows()?));
+        let calendars = Arc::new(Calendars::new(
+            self.on_outbox(|outbox| outbox.calendar_rows()).await?,
+        ));
         loop {
             while tasks.len() < limit {
                 let Some(entry) = queue.next() else { break };
@@ -348,7 +362,9 @@ impl Scheduler {
                     Recorded::Skipped { .. } => done.skipped += 1,
                 }
             }
-            self.outbox.record(&outcomes, self.clock.now())?;
+            let now = self.clock.now();
+            self.on_outbox(move |outbox| outbox.record(&outcomes, now))
+                .await?;
             self.progress.notify_one();
         }
         if !unstarted.is_empty() {
@@ -366,9 +382,34 @@ impl Scheduler {
                     )
                 })
                 .collect();
-            self.outbox.record(&outcomes, self.clock.now())?;
+            let now = self.clock.now();
+            self.on_outbox(move |outbox| outbox.record(&outcomes, now))
+                .await?;
         }
         Ok(done)
+    }
+
+    /// Runs `work` on the outbox on one of tokio's blocking threads: an
+    /// SQLite commit waits for the disk (`synchronous=FULL`) and, at worst,
+    /// for another process's lock, and must not hold up the async workers
+    /// that drive the sends in flight.
+    async fn on_outbox<T: Send + 'static>(&self, work: impl FnOnce(&dyn Outbox) -> T + Send + 'static) -> T {
+        let outbox = self.outbox.clone();
+        blocking(move || work(outbox.as_ref())).await
+    }
+}
+
+/// Runs `work` on tokio's blocking threads and waits for it, so that it
+/// holds up no async worker. A panic in `work` goes on in the caller, as if
+/// `work` had run there.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only when the runtime shuts down, which drops this future first.
+            Err(err) => panic!("blocking work did not run: {err}"),
+        },
     }
 }
 
