@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::config::{raw, unknown_list_message, values};
+use crate::config::settings::unknown_list_message;
+use crate::config::{raw, toml_error, values};
 use crate::diagnostics::{Diagnostic, Diagnostics, Place, SourceFile};
 use crate::model::{FocalPoint, List};
 
@@ -129,7 +130,7 @@ pub fn load_all(
                     format!(
                         "{} is listed twice; the first is at {}: merge the two (a focal point can be on several lists)",
                         focal_point.email,
-                        where_of(&first)
+                        first.location()
                     ),
                 ));
                 continue;
@@ -140,14 +141,6 @@ pub fn load_all(
         texts.push((path, text));
     }
     focal_points
-}
-
-fn where_of(at: &Diagnostic) -> String {
-    match &at.place {
-        Place::At { line, column } => format!("{}:{line}:{column}", at.file.display()),
-        Place::Line(line) => format!("{}:{line}", at.file.display()),
-        Place::File => at.file.display().to_string(),
-    }
 }
 
 fn check_row(
@@ -252,16 +245,7 @@ fn toml_rows(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Vec<Row> {
     let file: raw::FocalPointsFile = match toml::from_str(src.text) {
         Ok(file) => file,
         Err(err) => {
-            let message = err.message().trim_end().to_owned();
-            diagnostics.push(match err.span() {
-                Some(span) => src.at(span, message),
-                None => Diagnostic {
-                    file: src.path.to_owned(),
-                    place: Place::File,
-                    message,
-                    snippet: None,
-                },
-            });
+            diagnostics.push(toml_error(src, &err));
             return Vec::new();
         }
     };
