@@ -28,14 +28,32 @@ pub struct Diagnostic {
     pub snippet: Option<String>,
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostic {
+    /// A problem with a whole file (or an environment variable, named like `$NAME`).
+    pub fn in_file(file: &Path, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_owned(),
+            place: Place::File,
+            message: message.into(),
+            snippet: None,
+        }
+    }
+
+    /// Where the problem is, as messages name a place: `file:line:column`,
+    /// `file:line` or `file`.
+    pub fn location(&self) -> String {
         let file = self.file.display();
         match &self.place {
-            Place::File => write!(f, "{file}: {}", self.message)?,
-            Place::At { line, column } => write!(f, "{file}:{line}:{column}: {}", self.message)?,
-            Place::Line(line) => write!(f, "{file}:{line}: {}", self.message)?,
+            Place::File => file.to_string(),
+            Place::At { line, column } => format!("{file}:{line}:{column}"),
+            Place::Line(line) => format!("{file}:{line}"),
         }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location(), self.message)?;
         if let (Some(snippet), Place::At { column, .. }) = (&self.snippet, &self.place) {
             let pad: String = snippet
                 .chars()
@@ -71,12 +89,7 @@ impl Diagnostics {
 
     /// A problem with a whole file.
     pub fn file(&mut self, file: &Path, message: impl Into<String>) {
-        self.push(Diagnostic {
-            file: file.to_owned(),
-            place: Place::File,
-            message: message.into(),
-            snippet: None,
-        });
+        self.push(Diagnostic::in_file(file, message));
     }
 
     /// A problem at a line of a file without a source map (CSV).

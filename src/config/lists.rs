@@ -9,8 +9,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::config::{raw, unknown_list_message, values};
+use crate::config::settings::unknown_list_message;
+use crate::config::{raw, toml_error, values};
 use crate::diagnostics::{Diagnostic, Diagnostics, Place, SourceFile};
+use crate::key::AddressKey;
 use crate::model::{FocalPoint, List};
 
 /// The columns a CSV list may have; `name` and `email` are required.
@@ -92,7 +94,7 @@ pub fn load_all(
 ) -> Vec<FocalPoint> {
     let mut focal_points = Vec::new();
     // Each address's first place: its file (in `texts`) and field.
-    let mut seen: HashMap<String, (usize, At)> = HashMap::new();
+    let mut seen: HashMap<AddressKey, (usize, At)> = HashMap::new();
     let mut texts: Vec<(&Path, String)> = Vec::new();
     for path in files {
         let text = match std::fs::read_to_string(path) {
@@ -118,7 +120,8 @@ pub fn load_all(
             else {
                 continue;
             };
-            let key = focal_point.email.to_string().to_lowercase();
+            // Two addresses are one focal point when their keys agree.
+            let key = AddressKey::of(focal_point.email.as_ref());
             if let Some((file, at)) = seen.get(&key) {
                 let first = match texts.get(*file) {
                     Some((path, text)) => at.error(&SourceFile { path, text }, String::new()),
@@ -129,7 +132,7 @@ pub fn load_all(
                     format!(
                         "{} is listed twice; the first is at {}: merge the two (a focal point can be on several lists)",
                         focal_point.email,
-                        where_of(&first)
+                        first.location()
                     ),
                 ));
                 continue;
@@ -140,14 +143,6 @@ pub fn load_all(
         texts.push((path, text));
     }
     focal_points
-}
-
-fn where_of(at: &Diagnostic) -> String {
-    match &at.place {
-        Place::At { line, column } => format!("{}:{line}:{column}", at.file.display()),
-        Place::Line(line) => format!("{}:{line}", at.file.display()),
-        Place::File => at.file.display().to_string(),
-    }
 }
 
 fn check_row(
@@ -252,16 +247,7 @@ fn toml_rows(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Vec<Row> {
     let file: raw::FocalPointsFile = match toml::from_str(src.text) {
         Ok(file) => file,
         Err(err) => {
-            let message = err.message().trim_end().to_owned();
-            diagnostics.push(match err.span() {
-                Some(span) => src.at(span, message),
-                None => Diagnostic {
-                    file: src.path.to_owned(),
-                    place: Place::File,
-                    message,
-                    snippet: None,
-                },
-            });
+            diagnostics.push(toml_error(src, &err));
             return Vec::new();
         }
     };

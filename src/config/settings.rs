@@ -1,0 +1,276 @@
+//! herald.toml: the sender, the reminder policy, the parts of the day, the
+//! venues and the lists (its `[delivery]` table is `delivery.rs`'s), and the
+//! references other files make to its venues and lists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::civil::Time;
+use toml::Spanned;
+
+use crate::config::spanned::{check, leads_of};
+use crate::config::{Loaded, Loader, raw, values};
+use crate::diagnostics::{Diagnostic, SourceFile};
+use crate::model::{Lead, List, ReminderPolicy, Sender, Settings, Venue};
+use crate::send::Delivery;
+
+/// What the rest of the config needs from `herald.toml`, even when part of
+/// it is invalid, so other files can still be checked against it.
+#[derive(Default)]
+pub(super) struct SettingsParts {
+    /// False when herald.toml could not be parsed: then lists and venues are
+    /// unknown, and references to them are not reported.
+    pub(super) parsed: bool,
+    pub(super) settings: Option<(Settings, Delivery)>,
+    pub(super) venues: BTreeMap<String, Venue>,
+    /// Every venue id in herald.toml, valid or not, so that a venue with a
+    /// problem of its own is not also reported as unknown where it is used.
+    declared_venues: BTreeSet<String>,
+    pub(super) lists: BTreeMap<String, List>,
+    pub(super) parts_of_day: BTreeMap<String, (Time, Time)>,
+    pub(super) default_language: String,
+}
+
+impl Loader<'_> {
+    /// Checks `herald.toml` value by value.
+    pub(super) fn settings_parts(&mut self, file: &Loaded, raw: &raw::HeraldFile) -> SettingsParts {
+        let src = file.source();
+        let mut d = Vec::new();
+
+        let default_language = match &raw.default_language {
+            Some(text) => check(&src, text, values::language, &mut d).unwrap_or_else(|| "en".to_owned()),
+            None => "en".to_owned(),
+        };
+
+        let mut venues = BTreeMap::new();
+        let declared_venues = raw.venues.keys().cloned().collect();
+        for (id, venue) in &raw.venues {
+            if let Err(message) = values::id(id) {
+                d.push(src.at(venue.span(), format!("venue {message}")));
+            }
+            let table = venue.get_ref();
+            let name = check(
+                &src,
+                &table.name,
+                |t| values::one_line(t, "the venue's name"),
+                &mut d,
+            );
+            let zone = check(&src, &table.time_zone, values::zone, &mut d);
+            let city = match &table.city {
+                Some(city) => check(&src, city, |t| values::one_line(t, "the city"), &mut d),
+                None => zone.as_ref().map(|z| crate::model::city_of_zone(&z.name)),
+            };
+            if let (Some(name), Some(zone), Some(city)) = (name, zone, city) {
+                venues.insert(
+                    id.clone(),
+                    Venue {
+                        id: id.clone(),
+                        name,
+                        city,
+                        zone,
+                    },
+                );
+            }
+        }
+
+        let mut lists = BTreeMap::new();
+        for (id, list) in &raw.lists {
+            if let Err(message) = values::id(id) {
+                d.push(src.at(list.span(), format!("list {message}")));
+            }
+            let table = list.get_ref();
+            let name = check(
+                &src,
+                &table.name,
+                |t| values::one_line(t, "the list's name"),
+                &mut d,
+            );
+            let leads = table.leads.as_ref().map(|leads| leads_of(&src, leads, &mut d));
+            if let Some(name) = name {
+                lists.insert(
+                    id.clone(),
+                    List {
+                        id: id.clone(),
+                        name,
+                        leads,
+                    },
+                );
+            }
+        }
+
+        let mut parts_of_day = BTreeMap::new();
+        for (name, hours) in &raw.parts_of_day {
+            if let Some(range) = check(&src, hours, values::time_range, &mut d) {
+                parts_of_day.insert(name.clone(), range);
+            }
+        }
+        if raw.parts_of_day.is_empty() {
+            // The hours of United Nations meetings.
+            parts_of_day.insert(
+                "morning".to_owned(),
+                (jiff::civil::time(10, 0, 0, 0), jiff::civil::time(13, 0, 0, 0)),
+            );
+            parts_of_day.insert(
+                "afternoon".to_owned(),
+                (jiff::civil::time(15, 0, 0, 0), jiff::civil::time(18, 0, 0, 0)),
+            );
+        }
+
+        let reminders = reminder_policy(&src, &raw.reminders, &mut d);
+        let sender = sender(&src, raw.sender.get_ref(), &mut d);
+        let delivery = self.delivery(&src, &raw.delivery, &mut d);
+
+        let settings = match (sender, reminders, delivery) {
+            (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some((
+                Settings {
+                    default_language: default_language.clone(),
+                    sender,
+                    reminders,
+                    parts_of_day: parts_of_day.clone(),
+                },
+                delivery,
+            )),
+            _ => None,
+        };
+        self.report(d);
+        SettingsParts {
+            parsed: true,
+            settings,
+            venues,
+            declared_venues,
+            lists,
+            parts_of_day,
+            default_language,
+        }
+    }
+}
+
+impl SettingsParts {
+    /// What other files are checked against when herald.toml could not be
+    /// read: no lists or venues (so references to them are not reported),
+    /// and English.
+    pub(super) fn unread() -> SettingsParts {
+        SettingsParts {
+            default_language: "en".to_owned(),
+            ..SettingsParts::default()
+        }
+    }
+
+    /// The lists named, each checked against herald.toml's.
+    pub(super) fn lists_of(
+        &self,
+        src: &SourceFile,
+        lists: &[Spanned<String>],
+        d: &mut Vec<Diagnostic>,
+    ) -> Vec<String> {
+        let mut result = Vec::new();
+        for text in lists {
+            let id = text.get_ref();
+            if self.lists.contains_key(id) {
+                result.push(id.clone());
+            } else if self.parsed {
+                d.push(src.at(text.span(), unknown_list_message(id, &self.lists)));
+            }
+        }
+        result
+    }
+
+    /// The venue named, checked against herald.toml's. A venue with a
+    /// problem of its own gives `None` without a second report.
+    pub(super) fn venue_of(
+        &self,
+        src: &SourceFile,
+        text: &Spanned<String>,
+        d: &mut Vec<Diagnostic>,
+    ) -> Option<Venue> {
+        match self.venues.get(text.get_ref()) {
+            Some(venue) => Some(venue.clone()),
+            None if !self.parsed || self.declared_venues.contains(text.get_ref()) => None,
+            None => {
+                d.push(src.at(
+                    text.span(),
+                    format!(
+                        "unknown venue {:?}: venues are declared in herald.toml as [venues.ID]; the known venues are: {}",
+                        text.get_ref(),
+                        known(&self.venues)
+                    ),
+                ));
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn unknown_list_message(id: &str, lists: &BTreeMap<String, List>) -> String {
+    format!(
+        "unknown list {id:?}: lists are declared in herald.toml as [lists.ID]; the known lists are: {}",
+        known(lists)
+    )
+}
+
+/// The ids of `declared`, for a message about an unknown one.
+fn known<T>(declared: &BTreeMap<String, T>) -> String {
+    if declared.is_empty() {
+        "(none)".to_owned()
+    } else {
+        declared.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn reminder_policy(
+    src: &SourceFile,
+    raw: &raw::RemindersTable,
+    d: &mut Vec<Diagnostic>,
+) -> Option<ReminderPolicy> {
+    let leads = match &raw.leads {
+        Some(leads) => leads_of(src, leads, d),
+        None => vec![Lead::parse("7d").ok()?, Lead::parse("1d").ok()?],
+    };
+    let kinds = raw
+        .kinds
+        .iter()
+        .map(|(kind, leads)| (kind.clone(), leads_of(src, leads, d)))
+        .collect();
+    let all_day_at = match &raw.all_day_at {
+        Some(text) => check(src, text, values::time, d)?,
+        None => jiff::civil::time(9, 0, 0, 0),
+    };
+    Some(ReminderPolicy {
+        leads,
+        kinds,
+        all_day_at,
+    })
+}
+
+fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> Option<Sender> {
+    let from = check(src, &raw.from, values::mailbox, d)?;
+    let reply_to = match &raw.reply_to {
+        Some(text) => Some(check(src, text, values::mailbox, d)?),
+        None => None,
+    };
+    let organization = match &raw.organization {
+        Some(text) => check(src, text, |t| values::one_line(t, "the organization"), d)?,
+        None => String::new(),
+    };
+    let domain = match &raw.domain {
+        Some(text) => check(src, text, |t| values::one_line(t, "the domain"), d)?,
+        None => from.email.domain().to_owned(),
+    };
+    let unsubscribe = match &raw.unsubscribe {
+        Some(text) => {
+            let value = check(src, text, |t| values::one_line(t, "unsubscribe"), d)?;
+            if !(value.starts_with("mailto:") || value.starts_with("https:")) {
+                d.push(src.at(text.span(), "unsubscribe must be a mailto: or https: address"));
+                return None;
+            }
+            Some(value)
+        }
+        None => None,
+    };
+    Some(Sender {
+        from,
+        reply_to,
+        organization,
+        domain,
+        unsubscribe,
+    })
+}
