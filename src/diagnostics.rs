@@ -148,6 +148,23 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
+/// An error with its causes, "context: cause: …", as anyhow's `{:#}` shows
+/// them: for log fields and warnings, where `%err` would show only the
+/// context.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +179,11 @@ mod tests {
         let d = file.at(11..12, "bad");
         assert_eq!(d.place, Place::At { line: 2, column: 6 });
         assert_eq!(d.to_string(), "f.toml:2:6: bad\n    | bb = \"x\"\n    |      ^");
+    }
+
+    #[test]
+    fn a_chain_shows_each_cause_once() {
+        let err = anyhow::anyhow!("disk on fire").context("cannot save");
+        assert_eq!(Chain(&*err).to_string(), "cannot save: disk on fire");
     }
 }

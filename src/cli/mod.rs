@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::SystemClock;
 use crate::config::Environment;
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Chain, Diagnostics};
 use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
 use crate::resolve::Calendars;
 use crate::scheduler::Loaded;
@@ -342,20 +342,10 @@ fn calendars(dir: &std::path::Path) -> Calendars {
 }
 
 fn warn_unread(dir: &std::path::Path, consequence: &str, err: &OutboxError) {
-    // The error and its causes, as anyhow's `{:#}` shows them.
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
     eprintln!(
-        "herald: warning: cannot read the outbox in {} ({text}); {consequence}",
-        dir.display()
+        "herald: warning: cannot read the outbox in {} ({}); {consequence}",
+        dir.display(),
+        Chain(err)
     );
 }
 

@@ -39,7 +39,6 @@
 //! loop is restarted), the next send and the count pending as the status,
 //! and stopping.
 
-use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,11 +52,17 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Environment;
+use crate::diagnostics::Chain;
 use crate::diagnostics::Diagnostics;
 use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
 use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
 use crate::systemd::Notifier;
+
+mod rate;
+mod wake;
+
+use wake::{Outlook, Wake, next_wake, reconcile_due};
 
 /// How the daemon is run.
 pub struct Options {
@@ -130,9 +135,6 @@ pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
 fn mailer_for(loaded: &Loaded, clock: &Arc<dyn Clock>) -> anyhow::Result<Mailer> {
     Mailer::from_settings_with_clock(&loaded.delivery, clock.clone()).context("cannot set up delivery")
 }
-
-/// The name under which the rate limiter's state is kept in the outbox.
-const RATE_STATE: &str = "rate_limit";
 
 /// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).
 pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyhow::Result<()> {
@@ -268,18 +270,8 @@ impl Daemon {
     /// Saves the rate limit's state, so that a restart resumes it rather
     /// than starting it full.
     async fn save_rate(&self) {
-        let Some((tokens, at)) = self.scheduler.mailer().rate_state() else {
-            return; // No rate limit.
-        };
-        self.run_blocking(move |_, scheduler| {
-            if let Err(err) = scheduler
-                .outbox()
-                .set_value(RATE_STATE, &format!("{tokens}@{at}"))
-            {
-                warn!(error = %Chain(&err), "could not save the rate limit's state");
-            }
-        })
-        .await;
+        self.run_blocking(|_, scheduler| rate::save_rate(scheduler.outbox().as_ref(), &scheduler.mailer()))
+            .await;
     }
 
     /// Re-reads the configuration and swaps it in if it is valid (see
@@ -432,7 +424,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
     }
     let mailer = mailer_for(&loaded, clock)?;
     check_watchdog(&loaded, &options.notifier);
-    restore_rate(outbox.as_ref(), &mailer);
+    rate::restore_rate(outbox.as_ref(), &mailer);
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
     let changes = scheduler.reconcile()?;
@@ -440,80 +432,6 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
     log_status(&scheduler, "ready");
     let status = status_line(&scheduler, None);
     Ok((scheduler, status))
-}
-
-/// What the next wake-up depends on, as read after a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Outlook {
-    now: Timestamp,
-    /// When the earliest planned send is due; `None` when nothing is
-    /// planned (or the outbox cannot be read).
-    next_due: Option<Timestamp>,
-    /// When the outbox must take in more of the plan
-    /// (`Scheduler::refill_at`); `None` when unknown.
-    refill_at: Option<Timestamp>,
-    /// The last dispatch could not update the outbox.
-    dispatch_failed: bool,
-}
-
-/// What the loop does after a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    /// Sleep this long on the daemon's clock, then pass again.
-    After(SignedDuration),
-    /// The clock has passed `until` and nothing is due before it.
-    RehearsalOver,
-}
-
-/// When to wake up next: when the next send is due, but never later than
-/// a tick (`scheduler::wait_for`), than when the outbox needs more of the
-/// plan, or than the end of the rehearsal (`until`). Pure.
-///
-/// - A refill instant that is unknown or already past (the reconcile
-///   failed just now) is left out: the reconcile is tried again at the
-///   next tick, not in a busy loop.
-/// - After a failed dispatch, the sends already due are left out too: they
-///   could not be claimed, and would wake the loop at once, again and again.
-/// - A rehearsal ends at `until`, not at the first send after it; once the
-///   clock has passed `until`, it ends as soon as nothing is due before it.
-fn next_wake(outlook: &Outlook, until: Option<Timestamp>, tick: SignedDuration) -> Wake {
-    let Outlook {
-        now,
-        next_due,
-        refill_at,
-        dispatch_failed,
-    } = *outlook;
-    if let Some(until) = until
-        && now >= until
-        && next_due.is_none_or(|due| due >= until)
-    {
-        return Wake::RehearsalOver;
-    }
-    let next_due = next_due.filter(|due| !dispatch_failed || *due > now);
-    let mut wait = crate::scheduler::wait_for(next_due, now, tick);
-    if let Some(refill_at) = refill_at
-        && refill_at > now
-    {
-        wait = wait.min(now.duration_until(refill_at));
-    }
-    if let Some(until) = until
-        && until > now
-    {
-        wait = wait.min(now.duration_until(until));
-    }
-    Wake::After(wait)
-}
-
-/// Whether to reconcile now: the outbox needs more of the plan (its refill
-/// instant has come, or is unknown), or `every` has passed since `last`.
-/// Pure.
-fn reconcile_due(
-    now: Timestamp,
-    refill_at: Option<Timestamp>,
-    last: Timestamp,
-    every: SignedDuration,
-) -> bool {
-    refill_at.is_none_or(|at| now >= at) || now.duration_since(last) >= every
 }
 
 /// Re-reads the configuration and swaps it in only if it is valid,
@@ -528,7 +446,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
         Ok(loaded) => match mailer_for(&loaded, scheduler.clock()) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
-                restore_rate(scheduler.outbox().as_ref(), &mailer);
+                rate::restore_rate(scheduler.outbox().as_ref(), &mailer);
                 match scheduler.replace(loaded, mailer) {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {
@@ -657,216 +575,5 @@ fn log_status(scheduler: &Scheduler, what: &str) {
         (Err(err), _) | (_, Err(err)) => {
             warn!(error = %Chain(&err), "{what}; what is pending cannot be read")
         }
-    }
-}
-
-/// Puts back the rate limit's state saved before the last stop. A state
-/// that cannot be read is reported, and the limit starts full.
-fn restore_rate(outbox: &dyn Outbox, mailer: &Mailer) {
-    let saved = match outbox.get_value(RATE_STATE) {
-        Ok(Some(saved)) => saved,
-        // Never saved: no rate limit so far, or a first start.
-        Ok(None) => return,
-        Err(err) => {
-            warn!(error = %Chain(&err), "cannot read the rate limit's saved state; the limit starts full");
-            return;
-        }
-    };
-    match parse_rate_state(&saved) {
-        Ok((tokens, at)) => mailer.restore_rate_state(tokens, at),
-        Err(why) => {
-            warn!(%saved, "the rate limit's saved state is unreadable ({why}); the limit starts full")
-        }
-    }
-}
-
-/// Reads "tokens@instant", as `Daemon::save_rate` writes it.
-fn parse_rate_state(saved: &str) -> Result<(f64, Timestamp), &'static str> {
-    let (tokens, at) = saved.split_once('@').ok_or("not tokens@instant")?;
-    let tokens = tokens.parse::<f64>().map_err(|_| "the tokens are not a number")?;
-    let at = at.parse::<Timestamp>().map_err(|_| "the instant is not a time")?;
-    Ok((tokens, at))
-}
-
-/// An error with its causes, "context: cause: …", as anyhow's `{:#}` shows
-/// them: for log fields, where `%err` would show only the context.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
-    const NOW: &str = "2017-10-02T12:00:00Z";
-    const TICK: SignedDuration = SignedDuration::from_secs(60);
-
-    /// An outlook at `NOW` with nothing planned and no refill known.
-    fn outlook() -> Outlook {
-        Outlook {
-            now: at(NOW),
-            next_due: None,
-            refill_at: None,
-            dispatch_failed: false,
-        }
-    }
-
-    fn after(secs: i64) -> Wake {
-        Wake::After(SignedDuration::from_secs(secs))
-    }
-
-    #[test]
-    fn with_nothing_due_the_daemon_sleeps_a_tick() {
-        assert_eq!(next_wake(&outlook(), None, TICK), Wake::After(TICK));
-        // A send due after the tick: the tick first.
-        let later = Outlook {
-            next_due: Some(at("2017-10-02T13:00:00Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&later, None, TICK), Wake::After(TICK));
-    }
-
-    #[test]
-    fn a_send_due_before_the_tick_wakes_the_daemon_at_its_due_instant() {
-        let soon = Outlook {
-            next_due: Some(at("2017-10-02T12:00:20Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&soon, None, TICK), after(20));
-        // Due already (it came due during the pass): at once.
-        let due = Outlook {
-            next_due: Some(at("2017-10-02T11:59:00Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&due, None, TICK), after(0));
-    }
-
-    #[test]
-    fn a_refill_sooner_than_the_next_send_wakes_the_daemon_first() {
-        let refill = Outlook {
-            next_due: Some(at("2017-10-02T12:00:40Z")),
-            refill_at: Some(at("2017-10-02T12:00:10Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&refill, None, TICK), after(10));
-        // A later refill changes nothing.
-        let later = Outlook {
-            refill_at: Some(at("2017-10-03T12:00:00Z")),
-            ..refill
-        };
-        assert_eq!(next_wake(&later, None, TICK), after(40));
-    }
-
-    #[test]
-    fn a_failed_refill_never_makes_a_busy_loop() {
-        // Unknown (the outbox could not be read), or already past (the
-        // reconcile failed just now): a tick, not zero.
-        for refill_at in [None, Some(at("2017-10-02T11:00:00Z")), Some(at(NOW))] {
-            let failed = Outlook {
-                refill_at,
-                ..outlook()
-            };
-            assert_eq!(next_wake(&failed, None, TICK), Wake::After(TICK), "{refill_at:?}");
-        }
-    }
-
-    #[test]
-    fn a_failed_dispatch_never_makes_a_busy_loop() {
-        // The due send could not be claimed: try again in a tick, not at once.
-        let failed = Outlook {
-            next_due: Some(at("2017-10-02T11:59:00Z")),
-            dispatch_failed: true,
-            ..outlook()
-        };
-        assert_eq!(next_wake(&failed, None, TICK), Wake::After(TICK));
-        // A send due later still wakes the daemon at its instant.
-        let later = Outlook {
-            next_due: Some(at("2017-10-02T12:00:30Z")),
-            ..failed
-        };
-        assert_eq!(next_wake(&later, None, TICK), after(30));
-    }
-
-    #[test]
-    fn the_rehearsal_ends_at_until_once_nothing_is_due_before_it() {
-        let until = Some(at(NOW));
-        assert_eq!(next_wake(&outlook(), until, TICK), Wake::RehearsalOver);
-        // Past `until`, with the next send due after it: over.
-        let after_until = Outlook {
-            now: at("2017-10-02T12:00:30Z"),
-            next_due: Some(at("2017-10-02T12:00:40Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&after_until, until, TICK), Wake::RehearsalOver);
-        // A send due before `until` (it came due during the pass) goes
-        // first, at once.
-        let due_before = Outlook {
-            next_due: Some(at("2017-10-02T11:59:59Z")),
-            ..after_until
-        };
-        assert_eq!(next_wake(&due_before, until, TICK), after(0));
-    }
-
-    #[test]
-    fn until_cuts_a_wait_short() {
-        let until = Some(at("2017-10-02T12:00:15Z"));
-        assert_eq!(next_wake(&outlook(), until, TICK), after(15));
-        let due_after_until = Outlook {
-            next_due: Some(at("2017-10-02T12:00:30Z")),
-            ..outlook()
-        };
-        assert_eq!(next_wake(&due_after_until, until, TICK), after(15));
-        // A long tick (a fast-forward rehearsal) too.
-        let day = SignedDuration::from_hours(24);
-        assert_eq!(next_wake(&outlook(), until, day), after(15));
-    }
-
-    #[test]
-    fn the_outbox_is_reconciled_when_it_needs_more_of_the_plan_or_every_hour() {
-        let (now, hour) = (at(NOW), SignedDuration::from_hours(1));
-        let recent = at("2017-10-02T11:30:00Z");
-        // The refill instant has come, or is unknown.
-        assert!(reconcile_due(now, Some(now), recent, hour));
-        assert!(reconcile_due(now, None, recent, hour));
-        // Not yet, and reconciled half an hour ago.
-        let refill = Some(at("2017-10-03T12:00:00Z"));
-        assert!(!reconcile_due(now, refill, recent, hour));
-        // An hour since the last one.
-        assert!(reconcile_due(now, refill, at("2017-10-02T11:00:00Z"), hour));
-    }
-
-    #[test]
-    fn the_rate_state_reads_back_what_is_saved() {
-        let saved = format!("{}@{}", -2.5, at(NOW));
-        assert_eq!(parse_rate_state(&saved), Ok((-2.5, at(NOW))));
-        assert_eq!(parse_rate_state("1.0"), Err("not tokens@instant"));
-        assert_eq!(
-            parse_rate_state("x@2017-10-02T12:00:00Z"),
-            Err("the tokens are not a number")
-        );
-        assert_eq!(
-            parse_rate_state("1.0@yesterday"),
-            Err("the instant is not a time")
-        );
-    }
-
-    #[test]
-    fn a_chain_shows_each_cause_once() {
-        let err = anyhow::anyhow!("disk on fire").context("cannot save");
-        assert_eq!(Chain(&*err).to_string(), "cannot save: disk on fire");
     }
 }
