@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use herald_import::{ImportOptions, KnownVenue, import_letter};
 
 use crate::config::Environment;
-use crate::import::{ImportOptions, KnownVenue, import_letter};
 
 /// The options of the command, as given on the command line.
 pub struct Args<'a> {

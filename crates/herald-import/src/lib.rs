@@ -1,31 +1,38 @@
-//! Importing a roadmap from a letter (`herald import-roadmap FILE`): the
-//! public API, and the walk from the letter's text to an [`ImportReport`].
+//! herald's roadmap importer (`herald import-roadmap FILE`), and the roadmap
+//! file schema it shares with herald's configuration loader: the public API,
+//! and the walk from the letter's text to an [`ImportReport`].
 //!
 //! Roadmaps reach the secretariat as letters: prose with a table of dates and
-//! descriptions in it, one row a line, cells separated by a tab. This module
+//! descriptions in it, one row a line, cells separated by a tab. This crate
 //! finds those rows, reads their dates, settles the years the rows leave out,
 //! guesses each event's kind and venue, and writes the roadmap TOML that
 //! `herald check` loads. It does no I/O: the caller reads the file, prints the
-//! problems and writes the TOML.
+//! problems and writes the TOML. It uses nothing of herald; herald uses it.
 //!
 //! Nothing in the letter is silently dropped: a table row that cannot be read
 //! is a [`RowProblem`] (and is not among the events).
 //!
 //! The parts, one purpose each:
 //! - `table.rs`: which lines are rows, problem rows or prose;
-//! - `dates.rs`: the date forms of a row's first cell;
+//! - `dates/`: the date forms of a row's first cell;
 //! - `years.rs`: the years rows leave out, and the real calendar days;
 //! - `letter.rs`: the letter's own date and its bold heading;
 //! - `kinds.rs`: meeting, deadline, circulation or other;
 //! - `venues.rs`: known venues and the one a row names;
 //! - `slug.rs`: readable ids;
-//! - `model.rs`: the output structs and how they serialise.
+//! - `model.rs`: the imported roadmap, typed, and its conversion to the schema;
+//! - [`schema`]: the roadmap file, as herald reads it and the importer writes it;
+//! - `strategies.rs` (feature `strategies`): generators of letter-like text for
+//!   property tests.
 
 mod dates;
 mod kinds;
 mod letter;
 mod model;
+pub mod schema;
 mod slug;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 mod table;
 mod venues;
 mod years;
@@ -98,7 +105,8 @@ pub struct RowProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub roadmap: ImportedRoadmap,
-    /// `roadmap` as TOML, in the roadmap schema.
+    /// `roadmap` as TOML, written from [`ImportedRoadmap::to_file`]: a
+    /// [`schema::RoadmapFile`].
     pub toml: String,
     /// Problems with the options (line 0) first, then those of the letter's
     /// lines, in order.
@@ -332,11 +340,11 @@ fn assign_ids(events: &mut [ImportedEvent]) {
     }
 }
 
-/// The TOML text; with `skip_bad_rows`, headed by a comment naming the rows
-/// left out.
+/// The TOML text, written from the file schema; with `skip_bad_rows`,
+/// headed by a comment naming the rows left out.
 fn render(roadmap: &ImportedRoadmap, problems: &[RowProblem], skip_bad_rows: bool) -> Result<String, String> {
-    let body =
-        toml::to_string(roadmap).map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
+    let body = toml::to_string(&roadmap.to_file())
+        .map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
     let skipped: Vec<&RowProblem> = problems.iter().filter(|problem| problem.line > 0).collect();
     if !skip_bad_rows || skipped.is_empty() {
         return Ok(body);
