@@ -45,6 +45,7 @@ use jiff::civil::Date;
 pub use model::{EventKind, ImportedEvent, ImportedRoadmap, PartOfDay};
 pub use venues::KnownVenue;
 
+use dates::DateSpec;
 use table::RowContent;
 use years::{When, YearInference};
 
@@ -71,11 +72,16 @@ pub struct ImportOptions {
     /// The lists whose focal points hear of the roadmap; written as the
     /// roadmap's `lists` when not empty.
     pub lists: Vec<String>,
+    /// The parts of the day the configuration defines (`[parts_of_day]`).
+    /// A row naming another ("2 October (evening)") is a problem: its
+    /// `part_of_day` would not load.
+    pub parts_of_day: Vec<String>,
 }
 
 impl Default for ImportOptions {
     /// New York time, no default venue, the venues of
-    /// [`KnownVenue::defaults`], and nothing else.
+    /// [`KnownVenue::defaults`], herald's own parts of the day (morning and
+    /// afternoon), and nothing else.
     fn default() -> Self {
         Self {
             default_time_zone: "America/New_York".to_string(),
@@ -85,6 +91,7 @@ impl Default for ImportOptions {
             roadmap_id: None,
             skip_bad_rows: false,
             lists: Vec::new(),
+            parts_of_day: vec!["morning".to_string(), "afternoon".to_string()],
         }
     }
 }
@@ -184,7 +191,9 @@ pub fn import_letter(text: &str, options: &ImportOptions) -> ImportReport {
         }
         let settled = match row.content {
             RowContent::Problem { message } => Err(message),
-            RowContent::Row { date, title } => years.settle(&date).map(|when| (when, title)),
+            RowContent::Row { date, title } => known_part_of_day(&date, &options.parts_of_day)
+                .and_then(|()| years.settle(&date))
+                .map(|when| (when, title)),
         };
         match settled {
             Ok((when, title)) => events.push(event(row.line, title, when, letter_date, options)),
@@ -318,6 +327,28 @@ fn event(
         }
     }
     event
+}
+
+/// A part of the day the configuration does not define would not load; it
+/// is checked before the year, so that the row does not move the
+/// chronology on.
+fn known_part_of_day(date: &DateSpec, known: &[String]) -> Result<(), String> {
+    match date {
+        DateSpec::Days {
+            part_of_day: Some(part),
+            ..
+        } if !known.iter().any(|name| name == part.as_str()) => Err(format!(
+            "the {} is not a part of the day the configuration defines ({}): add it to \
+             [parts_of_day] in herald.toml, or give the row's hours",
+            part.as_str(),
+            if known.is_empty() {
+                "it defines none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Slugs of the titles, made unique with the event's day where needed.

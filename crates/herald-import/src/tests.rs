@@ -471,6 +471,41 @@ fn bad_rows_are_problems_and_not_events() {
 }
 
 #[test]
+fn parts_of_the_day_the_configuration_does_not_define_are_problems() {
+    let text = letter(
+        "14 September 2017",
+        &[
+            "2 October (afternoon)\t1st reading",
+            "3 October (evening)\tReception",
+            "4 October (evening), 19:00\tDinner",
+        ],
+    );
+    let report = import_letter(&text, &new_york_options());
+    assert_eq!(
+        report.problems,
+        vec![RowProblem {
+            line: 8,
+            text: "3 October (evening)\tReception".to_string(),
+            message: "the evening is not a part of the day the configuration defines (morning, \
+                      afternoon): add it to [parts_of_day] in herald.toml, or give the row's hours"
+                .to_string(),
+        }]
+    );
+    // Hours say more than a part of the day, and are kept instead.
+    let titles: Vec<&str> = report.roadmap.events.iter().map(|e| e.title.as_str()).collect();
+    assert_eq!(titles, vec!["1st reading", "Dinner"]);
+
+    let options = ImportOptions {
+        parts_of_day: vec!["evening".to_string()],
+        ..new_york_options()
+    };
+    let report = import_letter(&text, &options);
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(report.problems[0].line, 7);
+    assert_eq!(report.roadmap.events[0].part_of_day, Some(PartOfDay::Evening));
+}
+
+#[test]
 fn without_any_year_dated_rows_are_problems() {
     let text = "The roadmap:\n\nOngoing\tRegional groups\n25 September\tCirculation\n";
     let report = import_letter(text, &new_york_options());
