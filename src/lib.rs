@@ -16,8 +16,11 @@
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`systemd`]: READY, RELOADING, WATCHDOG, STATUS, STOPPING.
 //! * [`watch`]: an edit in the configuration directory -> a reload.
-//! * [`import`]: a roadmap table in a letter -> roadmap TOML.
 //! * [`cli`]: the commands; the only module that prints.
+//!
+//! `herald import-roadmap` (a roadmap table in a letter -> roadmap TOML) is
+//! the `herald_import` crate (`crates/herald-import/`), which also holds the
+//! roadmap file schema that [`config`] reads.
 
 pub mod calendar;
 pub mod cli;
@@ -25,7 +28,6 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod diagnostics;
-pub mod import;
 pub mod key;
 pub mod model;
 pub mod outbox;

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use herald_import::{ImportOptions, KnownVenue, import_letter};
 
 use crate::config::Environment;
-use crate::import::{ImportOptions, KnownVenue, import_letter};
 
 /// The options of the command, as given on the command line.
 pub struct Args<'a> {
@@ -23,14 +23,16 @@ pub struct Args<'a> {
 pub fn run(config: &Path, args: &Args) -> super::CommandResult {
     let text =
         std::fs::read_to_string(args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let (venues, parts_of_day) = from_configuration(config);
     let options = ImportOptions {
         default_time_zone: args.time_zone.unwrap_or("America/New_York").to_owned(),
         default_venue: args.venue.map(str::to_owned),
         year: args.year,
-        venues: known_venues(config),
+        venues,
         roadmap_id: args.id.map(str::to_owned),
         skip_bad_rows: args.skip_bad_rows,
         lists: args.lists.to_vec(),
+        parts_of_day,
     };
     let report = import_letter(&text, &options);
     for problem in &report.problems {
@@ -71,32 +73,37 @@ pub fn run(config: &Path, args: &Args) -> super::CommandResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The venues of the configuration, so that rows naming them get their
-/// time zone; the built-in New York and Geneva when there is none.
-fn known_venues(config: &Path) -> Vec<KnownVenue> {
+/// What the configuration tells the import: its venues, so that rows naming
+/// them get their time zone, and its parts of the day; the built-in New York
+/// and Geneva, morning and afternoon when there is none.
+fn from_configuration(config: &Path) -> (Vec<KnownVenue>, Vec<String>) {
+    let built_in = || (KnownVenue::defaults(), ImportOptions::default().parts_of_day);
     if !config.join(crate::config::SETTINGS_FILE).exists() {
-        return KnownVenue::defaults();
+        return built_in();
     }
     match crate::config::load(config, &Environment::from_process()) {
-        Ok(config) => config
-            .model
-            .venues()
-            .values()
-            .map(|venue| KnownVenue {
-                id: venue.id.clone(),
-                city: venue.city.clone(),
-                time_zone: venue.zone.name.clone(),
-                aliases: vec![venue.name.clone()],
-            })
-            .collect(),
+        Ok(config) => (
+            config
+                .model
+                .venues()
+                .values()
+                .map(|venue| KnownVenue {
+                    id: venue.id.clone(),
+                    city: venue.city.clone(),
+                    time_zone: venue.zone.name.clone(),
+                    aliases: vec![venue.name.clone()],
+                })
+                .collect(),
+            config.model.settings().parts_of_day.keys().cloned().collect(),
+        ),
         Err(problems) => {
             eprintln!(
-                "herald: warning: {} has {} problem{} (see `herald check`); using the built-in venues New York and Geneva",
+                "herald: warning: {} has {} problem{} (see `herald check`); using the built-in venues New York and Geneva, and parts of the day morning and afternoon",
                 config.display(),
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
             );
-            KnownVenue::defaults()
+            built_in()
         }
     }
 }

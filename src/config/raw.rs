@@ -1,4 +1,5 @@
-//! Serde structs shaped exactly like the files an operator writes.
+//! Serde structs shaped exactly like the files an operator writes. The
+//! roadmap files' structs are `herald_import::schema`'s, re-exported here.
 //!
 //! Nothing here is validated beyond its TOML type; `config::load` turns these
 //! into the model. Fields that are checked after parsing keep their span, so
@@ -95,64 +96,10 @@ pub struct SmtpTable {
     pub per_minute: Option<u32>,
 }
 
-/// `roadmaps/*.toml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoadmapFile {
-    pub id: Text,
-    pub title: Text,
-    pub venue: Option<Text>,
-    pub time_zone: Option<Text>,
-    pub lists: Option<Vec<Text>>,
-    pub leads: Option<Vec<Text>>,
-    pub template: Option<Text>,
-    pub notices: Option<bool>,
-    #[serde(default)]
-    pub events: Vec<Spanned<EventTable>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventTable {
-    pub id: Text,
-    pub title: Text,
-    pub kind: Text,
-    pub date: Option<DateText>,
-    pub end_date: Option<DateText>,
-    pub start: Option<Text>,
-    pub end: Option<Text>,
-    pub part_of_day: Option<Text>,
-    pub week_of: Option<DateText>,
-    pub ongoing: Option<Spanned<bool>>,
-    pub venue: Option<Text>,
-    pub room: Option<Text>,
-    pub time_zone: Option<Text>,
-    pub lists: Option<Vec<Text>>,
-    pub leads: Option<Vec<Text>>,
-    pub template: Option<Text>,
-    pub status: Option<Text>,
-    #[serde(default)]
-    pub past: bool,
-}
-
-/// A date written as a string ("2017-10-02") or as a TOML date (2017-10-02).
-pub type DateText = Spanned<DateValue>;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum DateValue {
-    Text(String),
-    Toml(toml::value::Datetime),
-}
-
-impl DateValue {
-    pub fn text(&self) -> String {
-        match self {
-            DateValue::Text(text) => text.clone(),
-            DateValue::Toml(datetime) => datetime.to_string(),
-        }
-    }
-}
+/// `roadmaps/*.toml`: the roadmap file schema is written once, in
+/// `herald_import::schema`, because `herald import-roadmap` writes the same
+/// files; `DateText` is also the type of a letter's `send_at`.
+pub use herald_import::schema::{DateText, EventTable, RoadmapFile};
 
 /// `lists/*.toml`.
 #[derive(Debug, Deserialize)]

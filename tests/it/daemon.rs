@@ -465,9 +465,14 @@ fn a_crash_in_the_middle_of_a_batch_loses_nothing() {
         lost.len()
     );
     assert!(lost.is_empty(), "lost: {lost:?}");
+    // What a crash can repeat is what the relay accepted and the outbox
+    // had not yet recorded: the outcomes of the send tasks alive at the
+    // kill, at most twice the connections (the scheduler keeps that many
+    // going, half of them rendering the next messages), never more.
+    let bound = 2 * CONNECTIONS;
     assert!(
-        duplicates <= CONNECTIONS,
-        "{duplicates} duplicates; at most {CONNECTIONS} sends are in flight at once"
+        duplicates <= bound,
+        "{duplicates} duplicates; at most {bound} send tasks are alive at once"
     );
     let outbox = SqliteOutbox::open(state.path()).unwrap();
     assert_eq!(outbox.counts().unwrap().sent, FOCAL_POINTS);

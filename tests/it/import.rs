@@ -1,6 +1,11 @@
 //! `herald import-roadmap`: the real letters, through the command line, into
-//! a configuration that `check` accepts and `plan` reminds of.
+//! a configuration that `check` accepts and `plan` reminds of; and the
+//! property that every roadmap the importer writes loads.
 
+use herald::config::Environment;
+use herald_import::{ImportOptions, KnownVenue, import_letter, strategies};
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::Value;
 
 use crate::harness::{ConfigDir, repo, stderr, stdout};
@@ -101,4 +106,94 @@ fn a_row_that_cannot_be_read_is_reported_with_its_line() {
         "{toml}"
     );
     assert!(!toml.contains("Circulation of a paper\"\nkind"), "{toml}");
+}
+
+/// Every roadmap the importer writes loads through herald's own loader.
+///
+/// Letter-like text (the importer's own generators), imported with the
+/// options `herald import-roadmap LETTER --venue new-york --list
+/// member-states` passes on the example configuration, is written as
+/// `roadmaps/imported.toml` into a copy of it and loaded. Whenever the
+/// import reports no problem, or reports some under `--skip-bad-rows`
+/// (when the command prints the TOML all the same), the roadmap must load.
+/// With problems and without `--skip-bad-rows` the command prints nothing,
+/// so there is nothing to load.
+#[test]
+fn every_imported_roadmap_loads() {
+    let config = ConfigDir::example();
+    // As cli/import.rs does: the configuration's venues, each known by its
+    // city and its name, and its parts of the day.
+    let model = config.load().expect("the example configuration loads");
+    let venues: Vec<KnownVenue> = model
+        .venues()
+        .values()
+        .map(|venue| KnownVenue {
+            id: venue.id.clone(),
+            city: venue.city.clone(),
+            time_zone: venue.zone.name.clone(),
+            aliases: vec![venue.name.clone()],
+        })
+        .collect();
+    let parts_of_day: Vec<String> = model.settings().parts_of_day.keys().cloned().collect();
+    // Event ids are unique across all the roadmaps of a configuration, and
+    // an imported roadmap may well have the example's ("first-reading"):
+    // the imported roadmap is the only one. The example's letter names one
+    // of the roadmaps removed, so it goes too.
+    for file in [
+        "roadmaps/2016-modalities-consultations.toml",
+        "roadmaps/2017-modalities-resolution.toml",
+        "letters/2017-09-14-modalities-roadmap.toml",
+    ] {
+        std::fs::remove_file(config.path().join(file)).expect("remove");
+    }
+    let loads = || herald::config::load(&config.path(), &Environment::default());
+    assert!(
+        loads().is_ok(),
+        "the example without its roadmaps and letter loads"
+    );
+
+    let years = prop_oneof![any::<Option<i16>>(), proptest::option::of(1995i16..2035)];
+    let cases = (strategies::letter_like_text(), years, any::<bool>());
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 128,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    // How many roadmaps with events loaded, so the test is seen not to pass
+    // on empty roadmaps alone (about one case in five has some).
+    let with_events = std::cell::Cell::new(0);
+    let result = runner.run(&cases, |(text, year, skip_bad_rows)| {
+        let options = ImportOptions {
+            default_time_zone: "America/New_York".to_string(),
+            default_venue: Some("new-york".to_string()),
+            year,
+            venues: venues.clone(),
+            roadmap_id: None,
+            skip_bad_rows,
+            lists: vec!["member-states".to_string()],
+            parts_of_day: parts_of_day.clone(),
+        };
+        let report = import_letter(&text, &options);
+        if !report.problems.is_empty() && !skip_bad_rows {
+            return Ok(());
+        }
+        config.write("roadmaps/imported.toml", &report.toml);
+        match loads() {
+            Ok(_) => {
+                if !report.roadmap.events.is_empty() {
+                    with_events.set(with_events.get() + 1);
+                }
+                Ok(())
+            }
+            Err(diagnostics) => Err(TestCaseError::fail(format!(
+                "the imported roadmap does not load:\n{diagnostics}\n--- letter:\n{text}\n--- roadmap:\n{}",
+                report.toml
+            ))),
+        }
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    let with_events = with_events.get();
+    assert!(with_events >= 8, "only {with_events} of 128 roadmaps had events");
 }

@@ -4,6 +4,7 @@
 use jiff::civil::Date;
 
 use super::dates::{DateSpec, parse_date_cell};
+use super::table::words;
 
 /// The letter's own date: the first line above the tables that is a date
 /// with a year by itself ("15 November 2016"), or after a place ("New York,
@@ -39,7 +40,8 @@ fn date_line(line: &str) -> Option<Date> {
 }
 
 /// The last bold heading (`**...**`, possibly over a few lines) above the
-/// first table, with its markers removed and whitespace collapsed.
+/// first table, with its markers removed and whitespace (and control
+/// characters) collapsed.
 pub(crate) fn find_heading(top: &[&str]) -> Option<String> {
     const MAX_LINES: usize = 4;
     let mut heading = None;
@@ -65,7 +67,7 @@ pub(crate) fn find_heading(top: &[&str]) -> Option<String> {
         }
         if closed {
             let text = parts.join(" ").replace("**", " ");
-            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = words(&text).collect::<Vec<_>>().join(" ");
             if !text.is_empty() {
                 heading = Some(text);
             }
@@ -130,5 +132,11 @@ mod tests {
         );
         assert_eq!(find_heading(&["No bold here", "** unclosed", "text"]), None);
         assert_eq!(find_heading(&["**", "****"]), None);
+        // Control characters are not kept: herald refuses them in titles.
+        assert_eq!(
+            find_heading(&["**Roadmap\u{e}of\u{7f}**"]).as_deref(),
+            Some("Roadmap of")
+        );
+        assert_eq!(find_heading(&["**\u{e}**"]), None);
     }
 }

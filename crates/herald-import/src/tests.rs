@@ -6,9 +6,12 @@ use jiff::civil::{Date, date, time};
 use proptest::prelude::*;
 
 use super::*;
+use crate::schema::RoadmapFile;
+use crate::strategies::letter_like_text;
 
-const LETTER_2016: &str = include_str!("../../tests/fixtures/letters/2016-11-gcm-consultations-roadmap.txt");
-const LETTER_2017: &str = include_str!("../../tests/fixtures/letters/2017-09-gcm-modalities-roadmap.txt");
+const LETTER_2016: &str =
+    include_str!("../../../tests/fixtures/letters/2016-11-gcm-consultations-roadmap.txt");
+const LETTER_2017: &str = include_str!("../../../tests/fixtures/letters/2017-09-gcm-modalities-roadmap.txt");
 
 /// The options the CLI passes for the example configuration.
 fn new_york_options() -> ImportOptions {
@@ -468,6 +471,41 @@ fn bad_rows_are_problems_and_not_events() {
 }
 
 #[test]
+fn parts_of_the_day_the_configuration_does_not_define_are_problems() {
+    let text = letter(
+        "14 September 2017",
+        &[
+            "2 October (afternoon)\t1st reading",
+            "3 October (evening)\tReception",
+            "4 October (evening), 19:00\tDinner",
+        ],
+    );
+    let report = import_letter(&text, &new_york_options());
+    assert_eq!(
+        report.problems,
+        vec![RowProblem {
+            line: 8,
+            text: "3 October (evening)\tReception".to_string(),
+            message: "the evening is not a part of the day the configuration defines (morning, \
+                      afternoon): add it to [parts_of_day] in herald.toml, or give the row's hours"
+                .to_string(),
+        }]
+    );
+    // Hours say more than a part of the day, and are kept instead.
+    let titles: Vec<&str> = report.roadmap.events.iter().map(|e| e.title.as_str()).collect();
+    assert_eq!(titles, vec!["1st reading", "Dinner"]);
+
+    let options = ImportOptions {
+        parts_of_day: vec!["evening".to_string()],
+        ..new_york_options()
+    };
+    let report = import_letter(&text, &options);
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(report.problems[0].line, 7);
+    assert_eq!(report.roadmap.events[0].part_of_day, Some(PartOfDay::Evening));
+}
+
+#[test]
 fn without_any_year_dated_rows_are_problems() {
     let text = "The roadmap:\n\nOngoing\tRegional groups\n25 September\tCirculation\n";
     let report = import_letter(text, &new_york_options());
@@ -590,43 +628,26 @@ fn empty_and_tableless_letters() {
     );
 }
 
-/// Lines that look like roadmap rows, or nearly: date-ish first cells and
-/// arbitrary text, separated by tabs.
-fn row_like_line() -> impl Strategy<Value = String> {
-    let first = prop_oneof![
-        Just("November 22, from 15:00 to 18:00".to_string()),
-        Just("1 and 2 December".to_string()),
-        Just("31 February".to_string()),
-        Just("Week of 23 October".to_string()),
-        Just("Ongoing".to_string()),
-        "[0-9]{1,5}[ .:–-]?[A-Za-z]{0,9}[ ,]?[0-9]{0,4}",
-        "[ -~]{0,20}",
-        any::<String>(),
-    ];
-    (first, "\t{1,2}", any::<String>()).prop_map(|(first, tab, rest)| format!("{first}{tab}{rest}"))
-}
-
-fn letter_like_text() -> impl Strategy<Value = String> {
-    prop::collection::vec(
-        prop_oneof![row_like_line(), any::<String>(), Just(String::new())],
-        0..12,
-    )
-    .prop_map(|lines| lines.join("\n"))
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn never_panics_and_always_writes_valid_toml(
+    fn never_panics_and_always_writes_the_schema(
         text in prop_oneof![any::<String>(), letter_like_text()],
         year in any::<Option<i16>>(),
         skip_bad_rows in any::<bool>(),
     ) {
         let options = ImportOptions { year, skip_bad_rows, ..new_york_options() };
         let report = import_letter(&text, &options);
-        let parsed: Result<toml::Table, _> = toml::from_str(&report.toml);
-        prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed.err(), report.toml);
+        // The TOML reads back as the roadmap file schema (no unknown keys,
+        // every type right) and says what the typed roadmap says. Whether
+        // herald's loader accepts it is herald's test
+        // (tests/it/import_loads.rs).
+        let parsed: Result<RoadmapFile, _> = toml::from_str(&report.toml);
+        prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed.as_ref().err(), report.toml);
+        if let Ok(parsed) = parsed {
+            prop_assert_eq!(parsed, report.roadmap.to_file());
+        }
         // Every row the import saw is either an event or a problem, once.
         let mut seen: Vec<usize> = report.roadmap.events.iter().map(|e| e.line).collect();
         seen.extend(report.problems.iter().map(|p| p.line).filter(|&line| line > 0));

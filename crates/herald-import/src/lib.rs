@@ -1,31 +1,38 @@
-//! Importing a roadmap from a letter (`herald import-roadmap FILE`): the
-//! public API, and the walk from the letter's text to an [`ImportReport`].
+//! herald's roadmap importer (`herald import-roadmap FILE`), and the roadmap
+//! file schema it shares with herald's configuration loader: the public API,
+//! and the walk from the letter's text to an [`ImportReport`].
 //!
 //! Roadmaps reach the secretariat as letters: prose with a table of dates and
-//! descriptions in it, one row a line, cells separated by a tab. This module
+//! descriptions in it, one row a line, cells separated by a tab. This crate
 //! finds those rows, reads their dates, settles the years the rows leave out,
 //! guesses each event's kind and venue, and writes the roadmap TOML that
 //! `herald check` loads. It does no I/O: the caller reads the file, prints the
-//! problems and writes the TOML.
+//! problems and writes the TOML. It uses nothing of herald; herald uses it.
 //!
 //! Nothing in the letter is silently dropped: a table row that cannot be read
 //! is a [`RowProblem`] (and is not among the events).
 //!
 //! The parts, one purpose each:
 //! - `table.rs`: which lines are rows, problem rows or prose;
-//! - `dates.rs`: the date forms of a row's first cell;
+//! - `dates/`: the date forms of a row's first cell;
 //! - `years.rs`: the years rows leave out, and the real calendar days;
 //! - `letter.rs`: the letter's own date and its bold heading;
 //! - `kinds.rs`: meeting, deadline, circulation or other;
 //! - `venues.rs`: known venues and the one a row names;
 //! - `slug.rs`: readable ids;
-//! - `model.rs`: the output structs and how they serialise.
+//! - `model.rs`: the imported roadmap, typed, and its conversion to the schema;
+//! - [`schema`]: the roadmap file, as herald reads it and the importer writes it;
+//! - `strategies.rs` (feature `strategies`): generators of letter-like text for
+//!   property tests.
 
 mod dates;
 mod kinds;
 mod letter;
 mod model;
+pub mod schema;
 mod slug;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 mod table;
 mod venues;
 mod years;
@@ -38,6 +45,7 @@ use jiff::civil::Date;
 pub use model::{EventKind, ImportedEvent, ImportedRoadmap, PartOfDay};
 pub use venues::KnownVenue;
 
+use dates::DateSpec;
 use table::RowContent;
 use years::{When, YearInference};
 
@@ -64,11 +72,16 @@ pub struct ImportOptions {
     /// The lists whose focal points hear of the roadmap; written as the
     /// roadmap's `lists` when not empty.
     pub lists: Vec<String>,
+    /// The parts of the day the configuration defines (`[parts_of_day]`).
+    /// A row naming another ("2 October (evening)") is a problem: its
+    /// `part_of_day` would not load.
+    pub parts_of_day: Vec<String>,
 }
 
 impl Default for ImportOptions {
     /// New York time, no default venue, the venues of
-    /// [`KnownVenue::defaults`], and nothing else.
+    /// [`KnownVenue::defaults`], herald's own parts of the day (morning and
+    /// afternoon), and nothing else.
     fn default() -> Self {
         Self {
             default_time_zone: "America/New_York".to_string(),
@@ -78,6 +91,7 @@ impl Default for ImportOptions {
             roadmap_id: None,
             skip_bad_rows: false,
             lists: Vec::new(),
+            parts_of_day: vec!["morning".to_string(), "afternoon".to_string()],
         }
     }
 }
@@ -98,7 +112,8 @@ pub struct RowProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub roadmap: ImportedRoadmap,
-    /// `roadmap` as TOML, in the roadmap schema.
+    /// `roadmap` as TOML, written from [`ImportedRoadmap::to_file`]: a
+    /// [`schema::RoadmapFile`].
     pub toml: String,
     /// Problems with the options (line 0) first, then those of the letter's
     /// lines, in order.
@@ -176,7 +191,9 @@ pub fn import_letter(text: &str, options: &ImportOptions) -> ImportReport {
         }
         let settled = match row.content {
             RowContent::Problem { message } => Err(message),
-            RowContent::Row { date, title } => years.settle(&date).map(|when| (when, title)),
+            RowContent::Row { date, title } => known_part_of_day(&date, &options.parts_of_day)
+                .and_then(|()| years.settle(&date))
+                .map(|when| (when, title)),
         };
         match settled {
             Ok((when, title)) => events.push(event(row.line, title, when, letter_date, options)),
@@ -312,6 +329,28 @@ fn event(
     event
 }
 
+/// A part of the day the configuration does not define would not load; it
+/// is checked before the year, so that the row does not move the
+/// chronology on.
+fn known_part_of_day(date: &DateSpec, known: &[String]) -> Result<(), String> {
+    match date {
+        DateSpec::Days {
+            part_of_day: Some(part),
+            ..
+        } if !known.iter().any(|name| name == part.as_str()) => Err(format!(
+            "the {} is not a part of the day the configuration defines ({}): add it to \
+             [parts_of_day] in herald.toml, or give the row's hours",
+            part.as_str(),
+            if known.is_empty() {
+                "it defines none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Slugs of the titles, made unique with the event's day where needed.
 fn assign_ids(events: &mut [ImportedEvent]) {
     let candidates: Vec<(String, Option<String>)> = events
@@ -332,11 +371,11 @@ fn assign_ids(events: &mut [ImportedEvent]) {
     }
 }
 
-/// The TOML text; with `skip_bad_rows`, headed by a comment naming the rows
-/// left out.
+/// The TOML text, written from the file schema; with `skip_bad_rows`,
+/// headed by a comment naming the rows left out.
 fn render(roadmap: &ImportedRoadmap, problems: &[RowProblem], skip_bad_rows: bool) -> Result<String, String> {
-    let body =
-        toml::to_string(roadmap).map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
+    let body = toml::to_string(&roadmap.to_file())
+        .map_err(|error| format!("could not write the roadmap as TOML: {error}"))?;
     let skipped: Vec<&RowProblem> = problems.iter().filter(|problem| problem.line > 0).collect();
     if !skip_bad_rows || skipped.is_empty() {
         return Ok(body);

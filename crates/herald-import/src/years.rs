@@ -183,7 +183,7 @@ pub(crate) fn long(date: Date) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::dates::parse_date_cell;
+    use crate::dates::parse_date_cell;
     use jiff::civil::date;
 
     /// Settles each cell in turn, as rows of one table.

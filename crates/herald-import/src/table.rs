@@ -134,7 +134,7 @@ fn candidate(line: &str) -> Candidate<'_> {
         let cells: Vec<&str> = line
             .split('\t')
             .map(str::trim)
-            .filter(|cell| !cell.is_empty())
+            .filter(|cell| words(cell).next().is_some())
             .collect();
         let Some((first, rest)) = cells.split_first() else {
             return Candidate::Blank;
@@ -148,12 +148,10 @@ fn candidate(line: &str) -> Candidate<'_> {
         };
     }
     match split_spaced(line) {
-        Some((first, rest)) => match parse_date_cell(first) {
-            Ok(date) => Candidate::Spaced {
-                date,
-                title: normalise_title(rest),
-            },
-            Err(_) => Candidate::Prose,
+        Some((first, rest)) => match (parse_date_cell(first), normalise_title(rest)) {
+            (Ok(_), title) if title.is_empty() => Candidate::Prose,
+            (Ok(date), title) => Candidate::Spaced { date, title },
+            (Err(_), _) => Candidate::Prose,
         },
         None => Candidate::Prose,
     }
@@ -190,13 +188,21 @@ fn split_spaced(line: &str) -> Option<(&str, &str)> {
     Some((first, rest))
 }
 
-/// Collapses whitespace, turns further " | " cells into "; ", and joins
-/// ordinal suffixes that PDF copies split from their number ("1 st
-/// reading" -> "1st reading").
+/// The words of a title or heading: split at whitespace and at control
+/// characters, which text copied out of PDFs and word processors carries
+/// and which herald refuses in titles (they could forge a mail header).
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+}
+
+/// Collapses whitespace (and control characters), turns further " | "
+/// cells into "; ", and joins ordinal suffixes that PDF copies split from
+/// their number ("1 st reading" -> "1st reading").
 pub(crate) fn normalise_title(text: &str) -> String {
     let text = text.replace(" | ", "; ");
     let mut words: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
+    for word in self::words(&text) {
         let is_suffix = matches!(word, "st" | "nd" | "rd" | "th");
         match words.last_mut() {
             Some(previous) if is_suffix && previous.chars().all(|c| c.is_ascii_digit()) => {
@@ -304,5 +310,24 @@ mod tests {
         assert_eq!(normalise_title("  1 st   reading "), "1st reading");
         assert_eq!(normalise_title("the 2 nd and 3 rd"), "the 2nd and 3rd");
         assert_eq!(normalise_title("first st"), "first st");
+        // Control characters (from copies out of PDFs) are not kept: herald
+        // refuses them in titles.
+        assert_eq!(normalise_title("1st\u{1}reading\u{86}"), "1st reading");
+    }
+
+    #[test]
+    fn cells_of_control_characters_are_empty() {
+        let text = "New York, 12 November 2016\n\n\
+                    25 September\t\u{86}\n\
+                    2 October\t\u{1}\tFirst reading\n\
+                    \n\
+                    5 October  \u{7f}";
+        assert_eq!(
+            summary(text),
+            vec![
+                (3, Err("the row has a date but no description".to_string())),
+                (4, Ok("First reading".to_string())),
+            ]
+        );
     }
 }
