@@ -255,6 +255,33 @@ mod tests {
     }
 }
 
+/// Why a stored [`EventSnapshot`] does not read back.
+#[derive(Debug)]
+pub enum SnapshotError {
+    /// It is not a snapshot's JSON.
+    Json(serde_json::Error),
+    /// A date, time or zone in it does not read back.
+    Values,
+}
+
+impl std::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotError::Json(err) => write!(f, "it is not a snapshot of an event: {err}"),
+            SnapshotError::Values => f.write_str("a date, time or zone in it does not read back"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Json(err) => Some(err),
+            SnapshotError::Values => None,
+        }
+    }
+}
+
 /// What herald remembers of an event it has put in calendars: enough to
 /// say what changed, and to cancel it if it disappears from the
 /// configuration. Stored as JSON in the outbox.
@@ -308,11 +335,9 @@ impl EventSnapshot {
     }
 
     /// The event a stored snapshot describes, or why it cannot be read.
-    pub fn from_json(json: &str) -> Result<Event, String> {
-        let snapshot: EventSnapshot = serde_json::from_str(json).map_err(|err| err.to_string())?;
-        snapshot
-            .to_event()
-            .ok_or_else(|| "a date, time or zone in it does not read back".to_owned())
+    pub fn from_json(json: &str) -> Result<Event, SnapshotError> {
+        let snapshot: EventSnapshot = serde_json::from_str(json).map_err(SnapshotError::Json)?;
+        snapshot.to_event().ok_or(SnapshotError::Values)
     }
 
     /// The event as it was; `None` if the snapshot cannot be read back.

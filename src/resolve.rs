@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::calendar::EventSnapshot;
+use crate::calendar::{EventSnapshot, SnapshotError};
 use crate::key::SendKind;
 use crate::model::{Event, FocalPoint, Lead, Letter, List, Model, Roadmap};
 use crate::outbox::CalendarRow;
@@ -73,8 +73,8 @@ pub struct Calendars(HashMap<String, Told>);
 #[derive(Debug)]
 struct Told {
     row: CalendarRow,
-    event: OnceLock<Result<Event, String>>,
-    previous: OnceLock<Option<Result<Event, String>>>,
+    event: OnceLock<Result<Event, SnapshotError>>,
+    previous: OnceLock<Option<Result<Event, SnapshotError>>>,
 }
 
 impl Calendars {
@@ -103,21 +103,21 @@ impl Calendars {
     }
 
     /// The event as calendars last knew it, or why that cannot be read.
-    fn event(&self, id: &str) -> Option<Result<&Event, &str>> {
+    fn event(&self, id: &str) -> Option<Result<&Event, &SnapshotError>> {
         let told = self.0.get(id)?;
         let event = told
             .event
             .get_or_init(|| EventSnapshot::from_json(&told.row.snapshot));
-        Some(event.as_ref().map_err(String::as_str))
+        Some(event.as_ref())
     }
 
     /// The event as calendars knew it before its last change, if recorded.
-    fn previous(&self, id: &str) -> Option<Result<&Event, &str>> {
+    fn previous(&self, id: &str) -> Option<Result<&Event, &SnapshotError>> {
         let told = self.0.get(id)?;
         let previous = told
             .previous
             .get_or_init(|| told.row.previous.as_deref().map(EventSnapshot::from_json));
-        Some(previous.as_ref()?.as_ref().map_err(String::as_str))
+        Some(previous.as_ref()?.as_ref())
     }
 }
 

@@ -11,7 +11,7 @@ use crate::model::{Lead, Zone};
 
 /// Ids name events, lists, venues and letters in commands and send keys, so
 /// they stay plain: lowercase letters, digits, '-', '_' and '.'.
-pub fn id(text: &str) -> Result<String, String> {
+pub(super) fn id(text: &str) -> Result<String, String> {
     let valid = !text.is_empty()
         && text
             .chars()
@@ -31,7 +31,7 @@ pub fn id(text: &str) -> Result<String, String> {
 
 /// Text that ends up in a header or a one-line place (names, titles): no
 /// line breaks or other control characters, which could forge headers.
-pub fn one_line(text: &str, what: &str) -> Result<String, String> {
+pub(super) fn one_line(text: &str, what: &str) -> Result<String, String> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         let shown = match c {
             '\r' => "a carriage return (CR)".to_owned(),
@@ -49,21 +49,21 @@ pub fn one_line(text: &str, what: &str) -> Result<String, String> {
 }
 
 /// A calendar date, "2017-10-02".
-pub fn date(text: &str) -> Result<Date, String> {
+pub(super) fn date(text: &str) -> Result<Date, String> {
     text.trim()
         .parse::<Date>()
         .map_err(|_| format!("invalid date {text:?}: write it as YYYY-MM-DD, like \"2017-10-02\""))
 }
 
 /// A time of day, "15:00".
-pub fn time(text: &str) -> Result<Time, String> {
+pub(super) fn time(text: &str) -> Result<Time, String> {
     text.trim()
         .parse::<Time>()
         .map_err(|_| format!("invalid time {text:?}: write it as HH:MM, like \"15:00\""))
 }
 
 /// A local date and time, "2017-09-14T10:00" (or with a space).
-pub fn datetime(text: &str) -> Result<DateTime, String> {
+pub(super) fn datetime(text: &str) -> Result<DateTime, String> {
     text.trim()
         .replacen(' ', "T", 1)
         .parse::<DateTime>()
@@ -71,7 +71,7 @@ pub fn datetime(text: &str) -> Result<DateTime, String> {
 }
 
 /// "10:00-13:00", for parts of the day.
-pub fn time_range(text: &str) -> Result<(Time, Time), String> {
+pub(super) fn time_range(text: &str) -> Result<(Time, Time), String> {
     let (start, end) = text
         .split_once('-')
         .ok_or_else(|| format!("invalid hours {text:?}: write them like \"10:00-13:00\""))?;
@@ -83,7 +83,7 @@ pub fn time_range(text: &str) -> Result<(Time, Time), String> {
 }
 
 /// An IANA time zone; Geneva is the classic mistake.
-pub fn zone(name: &str) -> Result<Zone, String> {
+pub(super) fn zone(name: &str) -> Result<Zone, String> {
     let name = name.trim();
     Zone::named(name).map_err(|_| {
         let mut message = format!("unknown time zone {name:?}");
@@ -124,12 +124,12 @@ fn suggest_zone(name: &str) -> Option<String> {
 }
 
 /// A lead time, "7d".
-pub fn lead(text: &str) -> Result<Lead, String> {
+pub(super) fn lead(text: &str) -> Result<Lead, String> {
     Lead::parse(text).map_err(|error| error.to_string())
 }
 
 /// A span of time for settings such as timeouts: "6h", "30s".
-pub fn duration(text: &str) -> Result<SignedDuration, String> {
+pub(super) fn duration(text: &str) -> Result<SignedDuration, String> {
     let duration: SignedDuration = text
         .trim()
         .parse()
@@ -143,7 +143,7 @@ pub fn duration(text: &str) -> Result<SignedDuration, String> {
 /// An e-mail address that a relay will accept for a reader: lettre's parser
 /// (which refuses CR/LF) plus a dot in the domain, since a focal point at
 /// "a@localhost" is a typing mistake, not a colleague.
-pub fn address(text: &str) -> Result<Address, String> {
+pub(super) fn address(text: &str) -> Result<Address, String> {
     let trimmed = text.trim();
     if trimmed.chars().any(char::is_control) {
         return Err(format!(
@@ -163,7 +163,7 @@ pub fn address(text: &str) -> Result<Address, String> {
 }
 
 /// `"Name <address>"` or a bare address, for the sender.
-pub fn mailbox(text: &str) -> Result<Mailbox, String> {
+pub(super) fn mailbox(text: &str) -> Result<Mailbox, String> {
     if text.chars().any(char::is_control) {
         return Err(format!(
             "invalid address {text:?}: it contains a line break or control character"
@@ -175,7 +175,7 @@ pub fn mailbox(text: &str) -> Result<Mailbox, String> {
 }
 
 /// A language tag, "fr" or "en-GB".
-pub fn language(text: &str) -> Result<String, String> {
+pub(super) fn language(text: &str) -> Result<String, String> {
     let text = text.trim();
     icu_locale_core::LanguageIdentifier::try_from_str(text)
         .ok()
