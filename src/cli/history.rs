@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::Environment;
-use crate::key::{SendKey, SendKind};
+use crate::key::{AddressKey, SendKey, SendKind};
 use crate::outbox::{Entry, Outbox, SqliteOutbox, State};
 
 /// The state directory: `--state-dir`, else the configuration's (which needs
@@ -81,16 +81,13 @@ pub fn history(
     {
         bail!("unknown state {state:?}: use planned, sending, sent, failed, skipped or cancelled");
     }
+    let to = filter.to.map(AddressKey::of);
     let entries: Vec<Entry> = outbox
         .entries()?
         .into_iter()
         .filter(|e| filter.state.is_none_or(|s| e.state.as_str() == s))
         .filter(|e| filter.event.is_none_or(|id| e.spec.key.subject() == id))
-        .filter(|e| {
-            filter
-                .to
-                .is_none_or(|to| e.spec.recipient.eq_ignore_ascii_case(to))
-        })
+        .filter(|e| to.as_ref().is_none_or(|to| e.spec.key.address() == to.as_str()))
         .collect();
     let mut out = std::io::stdout().lock();
     if json {
