@@ -26,7 +26,7 @@ pub use people::{FocalPoint, List};
 /// Everything herald knows, validated and cross-checked.
 ///
 /// Its fields are private and it is made only by `config::load` (through
-/// [`Model::new`], visible to this crate alone), so a `Model` outside the
+/// `Model::new`, visible to this crate alone), so a `Model` outside the
 /// crate has always been validated; code here reads it through the
 /// accessors below and never changes it.
 #[derive(Debug, Clone)]
