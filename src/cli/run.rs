@@ -30,6 +30,10 @@ pub struct Args<'a> {
 pub fn run(config: &Path, args: &Args) -> super::CommandResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The outbox's reads and commits run on blocking threads, a few
+        // each minute when idle and many in a burst: keep those threads
+        // rather than start new ones after tokio's default 10 s.
+        .thread_keep_alive(std::time::Duration::from_secs(600))
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
