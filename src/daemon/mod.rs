@@ -31,7 +31,8 @@
 //! the configuration (which reads every file and renders every template),
 //! and every outbox call made here (SQLite commits with `synchronous=FULL`,
 //! which also wait up to 10 s for another herald process's lock); the
-//! scheduler runs its own claims and commits there too.
+//! scheduler runs its claims there too, and says in `send_claimed` why it
+//! commits a burst's outcomes where it is.
 //!
 //! The service manager hears of each step through a [`Notifier`]: ready
 //! after the first reconcile, reloading and ready again around a reload, a
@@ -227,8 +228,8 @@ impl Daemon {
     /// stop does not: no new send is claimed, and the sends already handed
     /// to the mailer get the shutdown deadline to finish.
     ///
-    /// `Scheduler::dispatch_due` runs its claims and commits on blocking
-    /// threads itself.
+    /// `Scheduler::dispatch_due` runs its claims on blocking threads itself
+    /// (and says why it commits a burst's outcomes on its worker).
     async fn dispatch(
         &self,
         control: &mut mpsc::Receiver<Control>,
