@@ -44,16 +44,8 @@ impl Loader<'_> {
         let mut venues = BTreeMap::new();
         let declared_venues = raw.venues.keys().cloned().collect();
         for (id, venue) in &raw.venues {
-            if let Err(message) = values::id(id) {
-                d.push(src.at(venue.span(), format!("venue {message}")));
-            }
             let table = venue.get_ref();
-            let name = check(
-                &src,
-                &table.name,
-                |t| values::one_line(t, "the venue's name"),
-                &mut d,
-            );
+            let name = id_and_name(&src, "venue", id, venue.span(), &table.name, &mut d);
             let zone = check(&src, &table.time_zone, values::zone, &mut d);
             let city = match &table.city {
                 Some(city) => check(&src, city, |t| values::one_line(t, "the city"), &mut d),
@@ -74,16 +66,8 @@ impl Loader<'_> {
 
         let mut lists = BTreeMap::new();
         for (id, list) in &raw.lists {
-            if let Err(message) = values::id(id) {
-                d.push(src.at(list.span(), format!("list {message}")));
-            }
             let table = list.get_ref();
-            let name = check(
-                &src,
-                &table.name,
-                |t| values::one_line(t, "the list's name"),
-                &mut d,
-            );
+            let name = id_and_name(&src, "list", id, list.span(), &table.name, &mut d);
             let leads = table.leads.as_ref().map(|leads| leads_of(&src, leads, &mut d));
             if let Some(name) = name {
                 lists.insert(
@@ -273,4 +257,25 @@ fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> 
         domain,
         unsubscribe,
     })
+}
+
+/// What every venue and list of herald.toml has: an id, checked (a problem
+/// is reported at the table, `span`), and a name on one line.
+fn id_and_name(
+    src: &SourceFile,
+    what: &str,
+    id: &str,
+    span: std::ops::Range<usize>,
+    name: &raw::Text,
+    d: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    if let Err(message) = values::id(id) {
+        d.push(src.at(span, format!("{what} {message}")));
+    }
+    check(
+        src,
+        name,
+        |t| values::one_line(t, &format!("the {what}'s name")),
+        d,
+    )
 }

@@ -9,7 +9,9 @@
 //! beyond its TOML type: herald's `config::load` does that.
 //!
 //! Writing, a [`Spanned`] value is written as the value itself, absent keys
-//! are left out, and the keys come in the order of the fields below. A value
+//! are left out (the TOML serializer leaves out a field that is `None`; the
+//! importer's snapshot test holds it to that), and the keys come in the
+//! order of the fields below. A value
 //! made in code rather than read from a file has no place in a file: build
 //! it with [`unspanned`] (an empty span at 0).
 
@@ -31,17 +33,11 @@ pub fn unspanned<T>(value: T) -> Spanned<T> {
 pub struct RoadmapFile {
     pub id: Text,
     pub title: Text,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lists: Option<Vec<Text>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub leads: Option<Vec<Text>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub notices: Option<bool>,
     #[serde(default)]
     pub events: Vec<Spanned<EventTable>>,
@@ -54,33 +50,19 @@ pub struct EventTable {
     pub id: Text,
     pub title: Text,
     pub kind: Text,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<DateText>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_date: Option<DateText>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub part_of_day: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub week_of: Option<DateText>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ongoing: Option<Spanned<bool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lists: Option<Vec<Text>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub leads: Option<Vec<Text>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<Text>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Text>,
     /// Written only when true.
     #[serde(default, skip_serializing_if = "is_false")]
