@@ -8,6 +8,7 @@ use anyhow::Context;
 use herald_import::{ImportOptions, KnownVenue, import_letter};
 
 use crate::config::Environment;
+use crate::model::Model;
 
 /// The options of the command, as given on the command line.
 pub struct Args<'a> {
@@ -82,20 +83,7 @@ fn from_configuration(config: &Path) -> (Vec<KnownVenue>, Vec<String>) {
         return built_in();
     }
     match crate::config::load(config, &Environment::from_process()) {
-        Ok(config) => (
-            config
-                .model
-                .venues()
-                .values()
-                .map(|venue| KnownVenue {
-                    id: venue.id.clone(),
-                    city: venue.city.clone(),
-                    time_zone: venue.zone.name.clone(),
-                    aliases: vec![venue.name.clone()],
-                })
-                .collect(),
-            config.model.settings().parts_of_day.keys().cloned().collect(),
-        ),
+        Ok(config) => venues_and_parts_of_day(&config.model),
         Err(problems) => {
             eprintln!(
                 "herald: warning: {} has {} problem{} (see `herald check`); using the built-in venues New York and Geneva, and parts of the day morning and afternoon",
@@ -106,4 +94,20 @@ fn from_configuration(config: &Path) -> (Vec<KnownVenue>, Vec<String>) {
             built_in()
         }
     }
+}
+
+/// The venues of `model`, each known by its city and its name, and the names
+/// of its parts of the day: what an import takes from a configuration.
+pub fn venues_and_parts_of_day(model: &Model) -> (Vec<KnownVenue>, Vec<String>) {
+    let venues = model
+        .venues()
+        .values()
+        .map(|venue| KnownVenue {
+            id: venue.id.clone(),
+            city: venue.city.clone(),
+            time_zone: venue.zone.name.clone(),
+            aliases: vec![venue.name.clone()],
+        })
+        .collect();
+    (venues, model.settings().parts_of_day.keys().cloned().collect())
 }

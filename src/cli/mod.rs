@@ -6,7 +6,7 @@
 
 mod check;
 mod history;
-mod import;
+pub mod import;
 mod plan;
 mod preview;
 mod run;

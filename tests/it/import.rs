@@ -3,7 +3,7 @@
 //! property that every roadmap the importer writes loads.
 
 use herald::config::Environment;
-use herald_import::{ImportOptions, KnownVenue, import_letter, strategies};
+use herald_import::{ImportOptions, import_letter, strategies};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::Value;
@@ -124,17 +124,7 @@ fn every_imported_roadmap_loads() {
     // As cli/import.rs does: the configuration's venues, each known by its
     // city and its name, and its parts of the day.
     let model = config.load().expect("the example configuration loads");
-    let venues: Vec<KnownVenue> = model
-        .venues()
-        .values()
-        .map(|venue| KnownVenue {
-            id: venue.id.clone(),
-            city: venue.city.clone(),
-            time_zone: venue.zone.name.clone(),
-            aliases: vec![venue.name.clone()],
-        })
-        .collect();
-    let parts_of_day: Vec<String> = model.settings().parts_of_day.keys().cloned().collect();
+    let (venues, parts_of_day) = herald::cli::import::venues_and_parts_of_day(&model);
     // Event ids are unique across all the roadmaps of a configuration, and
     // an imported roadmap may well have the example's ("first-reading"):
     // the imported roadmap is the only one. The example's letter names one
