@@ -16,7 +16,7 @@
 //! recipient of the slots outside it, and a slot's recipients are made only
 //! when asked for, so callers can stream a plan of any size.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use jiff::{Timestamp, ZonedDateTime};
@@ -621,15 +621,4 @@ fn no_longer_gets(key: &SendKey, recipient: &str) -> Gone {
 /// Every send due in `window`, ordered by due instant, then key.
 pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     Planner::new(model).plan(window)
-}
-
-/// The lead times that apply to `focal_point` for `event` (see
-/// [`EventLeads`] for the order).
-pub fn leads_for<'a>(model: &'a Model, event: &'a Event, focal_point: &'a FocalPoint) -> Vec<&'a Lead> {
-    EventLeads::new(model, event).of(focal_point)
-}
-
-/// The distinct recipients of a plan, for summaries.
-pub fn recipients(sends: &[PlannedSend]) -> BTreeSet<&str> {
-    sends.iter().map(|send| send.to.as_str()).collect()
 }
