@@ -14,6 +14,7 @@
 //! * [`outbox`]: the durable state of every send.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
+//! * [`state`]: the state directory: private modes, the daemon's lock.
 //! * [`systemd`]: READY, RELOADING, WATCHDOG, STATUS, STOPPING.
 //! * [`watch`]: an edit in the configuration directory -> a reload.
 //! * [`cli`]: the commands; the only module that prints.
@@ -36,5 +37,6 @@ pub mod render;
 pub mod resolve;
 pub mod scheduler;
 pub mod send;
+pub mod state;
 pub mod systemd;
 pub mod watch;

@@ -102,6 +102,9 @@ pub enum Command {
         /// Rehearsal: deliver every mail to this address instead of its recipient.
         #[arg(long, value_name = "EMAIL")]
         redirect_to: Option<String>,
+        /// Rehearsal over SMTP without --redirect-to: real people will receive the mail.
+        #[arg(long, conflicts_with = "redirect_to")]
+        real_recipients: bool,
         /// Log JSON lines on stderr instead of text (or the journal, under systemd).
         #[arg(long)]
         log_json: bool,
@@ -220,6 +223,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             fast_forward,
             until,
             redirect_to,
+            real_recipients,
             log_json,
             no_watch,
         } => run::run(
@@ -231,6 +235,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 fast_forward: *fast_forward,
                 until: until.as_deref(),
                 redirect_to: redirect_to.as_deref(),
+                real_recipients: *real_recipients,
                 log_json: *log_json,
                 watch: !*no_watch,
             },

@@ -22,6 +22,8 @@ pub struct Args<'a> {
     pub fast_forward: bool,
     pub until: Option<&'a str>,
     pub redirect_to: Option<&'a str>,
+    /// A rehearsal may send over SMTP to the real recipients.
+    pub real_recipients: bool,
     pub log_json: bool,
     /// Reload on a change in the configuration directory.
     pub watch: bool,
@@ -61,6 +63,20 @@ async fn run_async(config: &Path, args: &Args<'_>) -> super::CommandResult {
         (None, false) if args.speed != 1.0 => Arc::new(FastClock::new(SystemClock.now(), args.speed)),
         (None, false) => Arc::new(SystemClock),
     };
+    // Any clock but the real one is a rehearsal: it must not share the
+    // production outbox (it would mark real sends as sent, or skip them),
+    // whatever herald.toml or the environment say the state directory is.
+    let rehearsal = start.is_some() || args.fast_forward || args.speed != 1.0;
+    if rehearsal && args.state_dir.is_none() {
+        return Err(anyhow!(
+            "a rehearsal (--rehearse-from, --speed or --fast-forward) needs a state directory of its own: add --state-dir DIR (a new, empty directory), so that it never uses the production outbox"
+        ));
+    }
+    if args.real_recipients && !rehearsal {
+        return Err(anyhow!(
+            "--real-recipients is for rehearsals (--rehearse-from, --speed or --fast-forward); `herald run` without them always sends to the real recipients"
+        ));
+    }
     if args.fast_forward && args.until.is_none() {
         return Err(anyhow!(
             "--fast-forward needs --until, or it would run through the years at once"
@@ -78,6 +94,8 @@ async fn run_async(config: &Path, args: &Args<'_>) -> super::CommandResult {
     options.state_dir = args.state_dir.map(PathBuf::from);
     options.until = until;
     options.notifier = Notifier::from_env();
+    options.rehearsal = rehearsal;
+    options.real_recipients = args.real_recipients;
     if args.fast_forward {
         // Jump from one send to the next rather than by minutes.
         options.tick = jiff::SignedDuration::from_hours(24);

@@ -5,10 +5,10 @@
 //! (the scheduler, the notifier, the problems of a rejected configuration,
 //! the last reconcile, the stop flag):
 //!
-//! 1. **start** (`Daemon::start`): load and check the configuration, open
-//!    the outbox and release the sends a crash left in flight, build the
-//!    mailer, reconcile the outbox with the plan, and tell the service
-//!    manager READY;
+//! 1. **start** (`Daemon::start`): load and check the configuration, lock
+//!    the state directory (one daemon per directory), open the outbox and
+//!    release the sends a crash left in flight, build the mailer, reconcile
+//!    the outbox with the plan, and tell the service manager READY;
 //! 2. **pass** (`Daemon::pass`): send what is due while listening for a
 //!    reload or a stop, save the rate limit's state, then reload if asked,
 //!    and reconcile again if the outbox needs more of the plan (or an hour
@@ -22,7 +22,11 @@
 //!    outbox for the next start, shut the mailer down, and log what is left.
 //!
 //! A reload validates the whole new configuration first; an invalid one is
-//! logged, problem by problem, and the last good one keeps running. On
+//! logged, problem by problem, and the last good one keeps running. When
+//! the outbox cannot be written ("database is locked", a full disk), the
+//! daemon keeps running: the outcomes it could not record are kept and
+//! recorded first when it can, nothing new is sent meanwhile, and the log
+//! and the status say that the outbox is failing. On
 //! stop, no new send is started, sends in flight get a deadline to finish,
 //! and whatever is left is released to the outbox for the next start.
 //!
@@ -55,9 +59,10 @@ use crate::clock::Clock;
 use crate::config::Environment;
 use crate::diagnostics::Chain;
 use crate::diagnostics::Diagnostics;
-use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
+use crate::outbox::{Claimant, Outbox, OutboxError, SqliteOutbox};
 use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
+use crate::state::StateLock;
 use crate::systemd::Notifier;
 
 mod rate;
@@ -85,6 +90,16 @@ pub struct Options {
     /// Where READY, RELOADING, WATCHDOG, STATUS and STOPPING go, and the
     /// watchdog interval. Default: nowhere, no watchdog.
     pub notifier: Notifier,
+    /// How long to wait, in real time, before trying a failing outbox
+    /// again. Real time whatever the clock: a lock or a disk frees up in
+    /// the real world, not in a rehearsal's. Default: 5 s.
+    pub outbox_retry: std::time::Duration,
+    /// A rehearsal (a clock that is not the real one): SMTP delivery is
+    /// refused unless every message is redirected or `real_recipients`.
+    pub rehearsal: bool,
+    /// A rehearsal may send over SMTP to the real recipients
+    /// (`--real-recipients`).
+    pub real_recipients: bool,
 }
 
 impl Options {
@@ -99,6 +114,9 @@ impl Options {
             reconcile_every: SignedDuration::from_hours(1),
             shutdown_deadline: std::time::Duration::from_secs(20),
             notifier: Notifier::silent(),
+            outbox_retry: std::time::Duration::from_secs(5),
+            rehearsal: false,
+            real_recipients: false,
         }
     }
 }
@@ -133,8 +151,20 @@ pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
     Ok(loaded)
 }
 
-fn mailer_for(loaded: &Loaded, clock: &Arc<dyn Clock>) -> anyhow::Result<Mailer> {
-    Mailer::from_settings_with_clock(&loaded.delivery, clock.clone()).context("cannot set up delivery")
+/// The mailer of `loaded`'s delivery settings; refused for a rehearsal
+/// that would send real mail to real people without being told to.
+fn mailer_for(options: &Options, loaded: &Loaded) -> anyhow::Result<Mailer> {
+    if options.rehearsal
+        && !options.real_recipients
+        && loaded.delivery.redirect_to.is_none()
+        && let crate::send::Transport::Smtp(smtp) = &loaded.delivery.transport
+    {
+        anyhow::bail!(
+            "a rehearsal would send over SMTP (to {}) to the real recipients; add --redirect-to EMAIL to send every message to one address, use transport = \"maildir\", or add --real-recipients if real people are to receive the mail",
+            smtp.host
+        );
+    }
+    Mailer::from_settings_with_clock(&loaded.delivery, options.clock.clone()).context("cannot set up delivery")
 }
 
 /// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).
@@ -180,6 +210,10 @@ struct Daemon {
     dispatch_failed: bool,
     /// Half the watchdog interval: the loop comes round at least this often.
     watchdog_every: Option<Duration>,
+    /// Why the outbox cannot be written, while it cannot.
+    outbox_failing: Option<String>,
+    /// Held until the daemon ends: no second daemon on this state directory.
+    _lock: StateLock,
 }
 
 impl Daemon {
@@ -187,7 +221,7 @@ impl Daemon {
     /// there is no last good configuration to fall back on yet.
     async fn start(options: Options) -> anyhow::Result<Daemon> {
         let options = Arc::new(options);
-        let (scheduler, status) = blocking({
+        let (scheduler, status, lock) = blocking({
             let options = options.clone();
             move || set_up(&options)
         })
@@ -201,6 +235,8 @@ impl Daemon {
             problems: None,
             stopping: Arc::new(AtomicBool::new(false)),
             dispatch_failed: false,
+            outbox_failing: None,
+            _lock: lock,
         })
     }
 
@@ -212,6 +248,7 @@ impl Daemon {
         let (result, reload_asked) = self.dispatch(control).await;
         log_dispatched(&result);
         self.dispatch_failed = result.is_err();
+        self.note_outbox(&result);
         self.save_rate().await;
         if self.stopping.load(Ordering::SeqCst) {
             return ControlFlow::Break(End::Asked);
@@ -268,6 +305,34 @@ impl Daemon {
         (result, reload_asked)
     }
 
+    /// Keeps track of whether the outbox can be written, and says so when
+    /// that changes: an error when it starts failing (with how many
+    /// outcomes are kept), a line when it works again.
+    fn note_outbox(&mut self, result: &Result<Dispatched, OutboxError>) {
+        let kept = self.scheduler.unrecorded();
+        match (result, self.outbox_failing.is_some()) {
+            (Err(err), _) => {
+                // The outbox is the source of truth; while it cannot be
+                // written, sending more would risk repeats.
+                if self.outbox_failing.is_none() {
+                    error!(
+                        error = %Chain(err),
+                        kept,
+                        "the outbox is failing: no new sends until it can be written; the outcomes it could not record are kept and recorded first"
+                    );
+                } else {
+                    warn!(error = %Chain(err), kept, "the outbox is still failing");
+                }
+                self.outbox_failing = Some(Chain(err).to_string());
+            }
+            (Ok(_), true) => {
+                info!("the outbox works again; every outcome kept meanwhile is recorded");
+                self.outbox_failing = None;
+            }
+            (Ok(_), false) => {}
+        }
+    }
+
     /// Saves the rate limit's state, so that a restart resumes it rather
     /// than starting it full.
     async fn save_rate(&self) {
@@ -302,6 +367,7 @@ impl Daemon {
     /// with [`next_wake`], and shows the status if the daemon goes on.
     async fn look_ahead(&self) -> Wake {
         let (problems, dispatch_failed) = (self.problems, self.dispatch_failed);
+        let failing = self.outbox_failing.clone();
         let (outlook, status) = self
             .run_blocking(move |_, scheduler| {
                 let outlook = Outlook {
@@ -310,7 +376,14 @@ impl Daemon {
                     refill_at: known(scheduler.refill_at(), "when the outbox needs more of the plan"),
                     dispatch_failed,
                 };
-                (outlook, status_line(scheduler, problems))
+                let mut status = status_line(scheduler, problems);
+                if let Some(why) = failing {
+                    status = format!(
+                        "the outbox is failing ({why}); {} outcomes kept until it can be written; {status}",
+                        scheduler.unrecorded()
+                    );
+                }
+                (outlook, status)
             })
             .await;
         let wake = next_wake(&outlook, self.options.until, self.options.tick);
@@ -327,7 +400,14 @@ impl Daemon {
         wait: SignedDuration,
         control: &mut mpsc::Receiver<Control>,
     ) -> ControlFlow<End> {
-        let mut delay = self.options.clock.real_delay(wait);
+        let mut delay = if self.outbox_failing.is_some() {
+            // A failing outbox is tried again in real time, and the clock
+            // is not moved meanwhile (a stepping clock would otherwise
+            // race through the schedule while nothing can be sent).
+            self.options.outbox_retry
+        } else {
+            self.options.clock.real_delay(wait)
+        };
         if let Some(every) = self.watchdog_every {
             delay = delay.min(every);
         }
@@ -361,9 +441,20 @@ impl Daemon {
                 .notifier
                 .stopping("stopping: the rehearsal has reached its end");
         }
+        if self.scheduler.unrecorded() > 0
+            && let Err(err) = self.scheduler.record_kept().await
+        {
+            // Their sends stay in flight and go out again at the next start.
+            error!(
+                error = %Chain(&err),
+                kept = self.scheduler.unrecorded(),
+                "stopping with outcomes the outbox could not record; their sends go out again at the next start"
+            );
+        }
         let released = self
             .run_blocking(|options, scheduler| {
-                scheduler.outbox().release_in_flight(
+                scheduler.outbox().release_claims(
+                    &[Claimant::daemon()],
                     "herald was stopped before the server answered",
                     options.clock.now(),
                 )
@@ -393,9 +484,10 @@ impl Daemon {
 }
 
 /// The blocking part of the start: loads and checks the configuration,
-/// opens the outbox and releases the sends left in flight, builds the
-/// mailer, and reconciles. Returns the scheduler and the status for READY.
-fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
+/// locks the state directory, opens the outbox and releases the sends left
+/// in flight, builds the mailer, and reconciles. Returns the scheduler, the
+/// status for READY and the lock.
+fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
     let clock = &options.clock;
     let loaded = load(options).map_err(|problems| {
         for problem in problems.iter() {
@@ -409,11 +501,22 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
         )
     })?;
     let state_dir = loaded.delivery.state_dir.clone();
+    // Before the outbox is touched: a second daemon would release the
+    // first one's sends in flight below, and both would send them.
+    let lock = StateLock::acquire(&state_dir)?;
     let outbox: Arc<dyn Outbox> = Arc::new(
-        SqliteOutbox::open(&state_dir)
+        SqliteOutbox::open_as(&state_dir, Claimant::daemon())
             .with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
     );
-    let released = outbox.release_in_flight(
+    // Stale: the claims of the daemon before this one (there is one at a
+    // time), and those of commands that are no longer running.
+    let stale: Vec<Claimant> = outbox
+        .claimants_in_flight()?
+        .into_iter()
+        .filter(|claimant| claimant.is_daemon() || !claimant.is_running_command())
+        .collect();
+    let released = outbox.release_claims(
+        &stale,
         "herald stopped while sending; sending again (the recipient may get it twice, with the same Message-ID)",
         clock.now(),
     )?;
@@ -423,7 +526,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
             "sends were in flight when herald last stopped; they will be sent again"
         );
     }
-    let mailer = mailer_for(&loaded, clock)?;
+    let mailer = mailer_for(options, &loaded)?;
     check_watchdog(&loaded, &options.notifier);
     rate::restore_rate(outbox.as_ref(), &mailer);
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
@@ -432,7 +535,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String)> {
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
     log_status(&scheduler, "ready");
     let status = status_line(&scheduler, None);
-    Ok((scheduler, status))
+    Ok((scheduler, status, lock))
 }
 
 /// Re-reads the configuration and swaps it in only if it is valid,
@@ -444,7 +547,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
     notifier.reloading();
     info!(config = %options.config_dir.display(), "reloading the configuration");
     let problems = match load(options) {
-        Ok(loaded) => match mailer_for(&loaded, scheduler.clock()) {
+        Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
                 rate::restore_rate(scheduler.outbox().as_ref(), &mailer);
@@ -522,7 +625,7 @@ fn check_watchdog(loaded: &Loaded, notifier: &Notifier) {
     }
 }
 
-/// Logs what a dispatch did, or why it could not update the outbox.
+/// Logs what a dispatch did.
 fn log_dispatched(result: &Result<Dispatched, OutboxError>) {
     match result {
         Ok(done) if *done != Dispatched::default() => {
@@ -535,12 +638,8 @@ fn log_dispatched(result: &Result<Dispatched, OutboxError>) {
             );
         }
         Ok(_) => {}
-        // The outbox is the source of truth; if it cannot be written,
-        // sending more would risk repeats, so wait and try again.
-        Err(err) => error!(
-            error = %Chain(err),
-            "the outbox could not be updated; retrying at the next tick at the latest"
-        ),
+        // Said by `Daemon::note_outbox`, which knows whether it is news.
+        Err(_) => {}
     }
 }
 

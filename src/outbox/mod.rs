@@ -8,14 +8,17 @@
 //!    ▲                  │  ──4xx/network──► planned (retry later) … ► failed (gave up)
 //!    │                  │  ──5xx──► failed
 //!    └──restart─────────┘  (in flight when the process died: sent again)
-//! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped
+//! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped ──clock set back──► planned
 //! ```
 //!
 //! Exactly once, as far as SMTP allows: a send is claimed (`sending`) in a
 //! committed transaction before it is handed to the server, and its outcome
-//! is committed as soon as the server answers. Only a crash between the
-//! server's 250 and that commit can repeat a message, and the repeat carries
-//! the same Message-ID. The outbox knows nothing of SMTP or templates.
+//! is committed as soon as the server answers (an outcome is only recorded
+//! on a row still `sending`). Only a crash between the server's 250 and that
+//! commit can repeat a message, and the repeat carries the same Message-ID.
+//! Each claim names its [`Claimant`], so that sends in flight are released
+//! only by the daemon that claimed them, or at the next daemon's start when
+//! their claimant is gone. The outbox knows nothing of SMTP or templates.
 
 mod sqlite;
 
@@ -25,6 +28,7 @@ use jiff::Timestamp;
 
 use crate::key::SendKey;
 
+pub use crate::state::Claimant;
 pub use sqlite::SqliteOutbox;
 
 /// Where a send stands.
@@ -121,7 +125,8 @@ impl Entry {
 pub struct Changes {
     /// New sends to plan.
     pub insert: Vec<SendSpec>,
-    /// New sends that were due too long ago to be sent: recorded as skipped.
+    /// New sends that were due too long ago to be sent: recorded as skipped
+    /// (as too late, so a clock set back can revive them).
     pub insert_skipped: Vec<(SendSpec, String)>,
     /// Planned sends whose due instant (or details) changed.
     pub reschedule: Vec<SendSpec>,
@@ -185,6 +190,12 @@ pub enum Recorded {
     Skipped {
         reason: String,
     },
+    /// Skipped because it could only be sent more than the late window
+    /// after its due instant. Unlike other skips, revived if the clock
+    /// turns out to have been wrong (`Outbox::revive_too_late`).
+    TooLate {
+        reason: String,
+    },
 }
 
 /// Counts by state, for status lines and summaries.
@@ -213,18 +224,29 @@ pub trait Outbox: Send + Sync {
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError>;
     /// Applies the changes of a reconcile at once.
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
-    /// Claims up to `limit` planned sends due at `now`, marking them sending.
+    /// Claims up to `limit` planned sends due at `now`, marking them sending
+    /// in the name of this outbox's claimant.
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
     /// Claims the given planned sends whatever their due instant (a letter
     /// sent on demand), marking them sending.
     fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError>;
-    /// Records outcomes of attempts, in one transaction.
-    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<(), OutboxError>;
+    /// Records outcomes of attempts, in one transaction. Only a send still
+    /// `sending` takes its outcome (one released meanwhile is planned
+    /// again, and its new attempt will say how it went); returns how many
+    /// did.
+    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<usize, OutboxError>;
     /// The earliest instant at which a planned send is due.
     fn next_due(&self) -> Result<Option<Timestamp>, OutboxError>;
-    /// Puts sends left `sending` (by a crash or a shutdown deadline) back to
-    /// planned; returns how many.
-    fn release_in_flight(&self, reason: &str, now: Timestamp) -> Result<usize, OutboxError>;
+    /// Who has sends in flight (`sending`), each once.
+    fn claimants_in_flight(&self) -> Result<Vec<Claimant>, OutboxError>;
+    /// Puts the sends in flight of these claimants (left by a crash, a
+    /// shutdown deadline, or a command that died) back to planned; returns
+    /// how many.
+    fn release_claims(&self, claimants: &[Claimant], reason: &str, now: Timestamp) -> Result<usize, OutboxError>;
+    /// Plans again the sends skipped as too late that are due at or after
+    /// `since` (the late window before now): the clock that made them late
+    /// was wrong. Returns how many.
+    fn revive_too_late(&self, since: Timestamp, now: Timestamp) -> Result<usize, OutboxError>;
     /// Plans failed sends again on the operator's word; `key` `None` means all.
     fn retry_failed(&self, key: Option<&SendKey>, now: Timestamp) -> Result<usize, OutboxError>;
     fn counts(&self) -> Result<Counts, OutboxError>;

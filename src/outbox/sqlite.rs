@@ -14,7 +14,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::key::SendKey;
-use crate::outbox::{CalendarRow, Changes, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
+use crate::outbox::{CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
+use crate::state;
 
 /// The `kv` entry behind `Outbox::planned_until` (Unix seconds).
 const PLANNED_UNTIL: &str = "planned_until";
@@ -70,6 +71,16 @@ const MIGRATIONS: &[&str] = &[
     // due ones read only those, not every planned row. The expression is
     // the one `next_due` and `claim_due` use, as SQLite requires.
     "CREATE INDEX sends_by_state_effective_due ON sends (state, COALESCE(next_attempt, due), key);",
+    // 4: who claimed a send in flight (`state::Claimant`), so that only its
+    // claimant, or a daemon starting after it is gone, releases it (rows in
+    // flight before this column were the daemon's); and which skipped sends
+    // were skipped as too late, so that a clock set back revives them (the
+    // reasons written before this column say so in words).
+    "ALTER TABLE sends ADD COLUMN claimed_by TEXT;
+    UPDATE sends SET claimed_by = 'daemon' WHERE state = 'sending';
+    ALTER TABLE sends ADD COLUMN too_late INTEGER NOT NULL DEFAULT 0;
+    UPDATE sends SET too_late = 1 WHERE state = 'skipped'
+        AND (reason LIKE 'missed: due at %' OR reason LIKE 'due at % but planned only at %');",
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
@@ -79,6 +90,8 @@ const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, temp
 pub struct SqliteOutbox {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// Whose name claims are made in.
+    claimant: Claimant,
 }
 
 impl std::fmt::Debug for SqliteOutbox {
@@ -99,13 +112,37 @@ impl SqliteOutbox {
     /// The file name of the outbox inside the state directory.
     pub const FILE: &'static str = "outbox.sqlite3";
 
-    /// Opens (or creates) the outbox in `state_dir`, migrating it.
+    /// Opens (or creates) the outbox in `state_dir`, migrating it; claims
+    /// are made in the name of this process as a command (see
+    /// [`SqliteOutbox::open_as`]).
     pub fn open(state_dir: &Path) -> Result<SqliteOutbox, OutboxError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| OutboxError {
-            context: format!("creating the state directory {}", state_dir.display()),
-            source: Box::new(source),
-        })?;
+        SqliteOutbox::open_as(state_dir, Claimant::this_command())
+    }
+
+    /// Opens (or creates) the outbox in `state_dir`, migrating it, to claim
+    /// sends as `claimant`. The directory is created 0700 and the files
+    /// 0600, whatever the umask (see [`crate::state`]).
+    pub fn open_as(state_dir: &Path, claimant: Claimant) -> Result<SqliteOutbox, OutboxError> {
+        let io_error = |context: String| {
+            move |source: std::io::Error| OutboxError {
+                context,
+                source: Box::new(source),
+            }
+        };
+        state::create_private_dir(state_dir)
+            .map_err(io_error(format!("creating the state directory {}", state_dir.display())))?;
         let path = state_dir.join(Self::FILE);
+        // SQLite creates its database under the umask, and its -wal and
+        // -shm files with the database's mode: made 0600 first, all three
+        // are. Those of an older herald are made 0600 too.
+        state::make_private_file(&path).map_err(io_error(format!("creating the outbox {}", path.display())))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            state::tighten_if_present(&file)
+                .map_err(io_error(format!("making {} private", file.display())))?;
+        }
         let context = format!("opening the outbox {}", path.display());
         let connection = Connection::open(&path).map_err(error(&context))?;
         connection
@@ -118,6 +155,7 @@ impl SqliteOutbox {
         Ok(SqliteOutbox {
             path,
             connection: Mutex::new(connection),
+            claimant,
         })
     }
 
@@ -323,6 +361,8 @@ impl Outbox for SqliteOutbox {
             }
             for (spec, reason) in &changes.insert_skipped {
                 insert(&tx, spec, State::Skipped, Some(reason), now)?;
+                tx.prepare_cached("UPDATE sends SET too_late = 1 WHERE key = ?1")?
+                    .execute(params![spec.key.as_str()])?;
             }
             for spec in changes.reschedule.iter().chain(&changes.revive) {
                 tx.prepare_cached(
@@ -379,16 +419,18 @@ impl Outbox for SqliteOutbox {
 
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError> {
         let now = secs(now);
+        let claimant = &self.claimant;
         self.with("claiming due sends", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let claimed = {
                 let mut statement = tx.prepare_cached(&format!(
-                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1
+                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1, claimed_by = ?3
                      WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND COALESCE(next_attempt, due) <= ?1
                                    ORDER BY COALESCE(next_attempt, due), key LIMIT ?2)
                      RETURNING {COLUMNS}"
                 ))?;
-                let rows = statement.query_map(params![now, limit as i64], entry_from_row)?;
+                let rows =
+                    statement.query_map(params![now, limit as i64, claimant.as_str()], entry_from_row)?;
                 rows.collect::<rusqlite::Result<Vec<Entry>>>()?
             };
             tx.commit()?;
@@ -402,17 +444,18 @@ impl Outbox for SqliteOutbox {
 
     fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
         let now = secs(now);
+        let claimant = &self.claimant;
         self.with("claiming sends", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut claimed = Vec::new();
             {
                 let mut statement = tx.prepare(&format!(
-                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1
+                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1, claimed_by = ?3
                      WHERE key = ?2 AND state = 'planned' RETURNING {COLUMNS}"
                 ))?;
                 for key in keys {
                     if let Some(entry) = statement
-                        .query_row(params![now, key.as_str()], entry_from_row)
+                        .query_row(params![now, key.as_str(), claimant.as_str()], entry_from_row)
                         .optional()?
                     {
                         claimed.push(entry);
@@ -424,15 +467,17 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<(), OutboxError> {
+    fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<usize, OutboxError> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let now = secs(now);
         self.with("recording outcomes", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut recorded = 0;
             for (key, outcome) in outcomes {
                 let key = key.as_str();
+                let too_late = matches!(outcome, Recorded::TooLate { .. });
                 let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
                     Recorded::Sent { reply } => (State::Sent, Some(reply.as_str()), None, None, Some(now), "sent"),
                     Recorded::Retry { reply, retry_at } => {
@@ -441,20 +486,31 @@ impl Outbox for SqliteOutbox {
                     Recorded::Failed { reply, reason } => {
                         (State::Failed, reply.as_deref(), Some(reason.as_str()), None, None, "failed")
                     }
-                    Recorded::Skipped { reason } => (State::Skipped, None, Some(reason.as_str()), None, None, "skipped"),
+                    Recorded::Skipped { reason } | Recorded::TooLate { reason } => {
+                        (State::Skipped, None, Some(reason.as_str()), None, None, "skipped")
+                    }
                 };
                 // Cached statements: recording runs after every few sends,
                 // and parsing the SQL anew each time cost more than running it.
-                tx.prepare_cached(
-                    "UPDATE sends SET state = ?2, last_reply = COALESCE(?3, last_reply), reason = ?4, next_attempt = ?5,
-                            sent_at = COALESCE(?6, sent_at), updated_at = ?7
-                     WHERE key = ?1",
-                )?
-                .execute(params![key, state.as_str(), reply, reason, next_attempt, sent_at, now])?;
+                // Only a send in flight takes an outcome: one released in
+                // the meantime is planned again, and neither a planned nor a
+                // final row may be overwritten by an attempt that is over.
+                let updated = tx
+                    .prepare_cached(
+                        "UPDATE sends SET state = ?2, last_reply = COALESCE(?3, last_reply), reason = ?4, next_attempt = ?5,
+                                sent_at = COALESCE(?6, sent_at), updated_at = ?7, too_late = ?8, claimed_by = NULL
+                         WHERE key = ?1 AND state = 'sending'",
+                    )?
+                    .execute(params![key, state.as_str(), reply, reason, next_attempt, sent_at, now, too_late])?;
+                if updated == 0 {
+                    continue;
+                }
+                recorded += 1;
                 tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply) VALUES (?1, ?2, ?3, ?4)")?
                     .execute(params![key, now, label, reply.or(reason)])?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(recorded)
         })
     }
 
@@ -468,23 +524,58 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn release_in_flight(&self, reason: &str, now: Timestamp) -> Result<usize, OutboxError> {
+    fn claimants_in_flight(&self) -> Result<Vec<Claimant>, OutboxError> {
+        self.with("reading who has sends in flight", |c| {
+            let mut statement = c.prepare(
+                "SELECT DISTINCT COALESCE(claimed_by, 'daemon') FROM sends WHERE state = 'sending'",
+            )?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0).map(Claimant::from_stored))?;
+            rows.collect()
+        })
+    }
+
+    fn release_claims(&self, claimants: &[Claimant], reason: &str, now: Timestamp) -> Result<usize, OutboxError> {
         let now = secs(now);
         self.with("releasing sends in flight", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let released = tx.execute(
-                "UPDATE sends SET state = 'planned', next_attempt = NULL, updated_at = ?1 WHERE state = 'sending'",
-                params![now],
-            )?;
-            if released > 0 {
-                tx.execute(
+            let mut released = 0;
+            for claimant in claimants {
+                // The attempts first, while the rows still say whose they are.
+                tx.prepare_cached(
                     "INSERT INTO attempts (key, at, outcome, reply)
-                     SELECT key, ?1, 'released', ?2 FROM sends WHERE state = 'planned' AND updated_at = ?1",
-                    params![now, reason],
-                )?;
+                     SELECT key, ?1, 'released', ?2 FROM sends
+                     WHERE state = 'sending' AND COALESCE(claimed_by, 'daemon') = ?3",
+                )?
+                .execute(params![now, reason, claimant.as_str()])?;
+                released += tx
+                    .prepare_cached(
+                        "UPDATE sends SET state = 'planned', next_attempt = NULL, updated_at = ?1, claimed_by = NULL
+                         WHERE state = 'sending' AND COALESCE(claimed_by, 'daemon') = ?2",
+                    )?
+                    .execute(params![now, claimant.as_str()])?;
             }
             tx.commit()?;
             Ok(released)
+        })
+    }
+
+    fn revive_too_late(&self, since: Timestamp, now: Timestamp) -> Result<usize, OutboxError> {
+        let (since, now) = (secs(since), secs(now));
+        self.with("reviving sends skipped as too late", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO attempts (key, at, outcome, reply)
+                 SELECT key, ?2, 'revived', 'the clock was set back: no longer too late' FROM sends
+                 WHERE state = 'skipped' AND too_late = 1 AND due >= ?1",
+                params![since, now],
+            )?;
+            let revived = tx.execute(
+                "UPDATE sends SET state = 'planned', too_late = 0, reason = NULL, next_attempt = NULL, updated_at = ?2
+                 WHERE state = 'skipped' AND too_late = 1 AND due >= ?1",
+                params![since, now],
+            )?;
+            tx.commit()?;
+            Ok(revived)
         })
     }
 
@@ -643,7 +734,19 @@ mod tests {
         }
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         assert_eq!(outbox.counts().unwrap().sending, 1);
-        assert_eq!(outbox.release_in_flight("restarted", at(200)).unwrap(), 1);
+        assert_eq!(outbox.claimants_in_flight().unwrap(), vec![Claimant::this_command()]);
+        assert_eq!(
+            outbox
+                .release_claims(&[Claimant::daemon()], "not ours", at(200))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            outbox
+                .release_claims(&[Claimant::this_command()], "restarted", at(200))
+                .unwrap(),
+            1
+        );
         assert_eq!(outbox.claim_due(at(200), 10).unwrap()[0].attempts, 2);
     }
 

@@ -5,10 +5,12 @@
 //! `new/` never sees half a message and a crash leaves at most a stray file
 //! in `tmp/`. Every send makes a new file, even for the same message twice:
 //! whoever counts duplicates must be able to see them. Reading the maildir
-//! is left to a mail client.
+//! is left to a mail client. The messages are private: directories herald
+//! creates are 0700 and message files 0600, whatever the umask.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,13 +132,18 @@ struct Written {
 fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<Written> {
     for sub in ["tmp", "new", "cur"] {
         let path = dir.join(sub);
-        fs::create_dir_all(&path).map_err(|error| about(&path, error))?;
+        crate::state::create_private_dir(&path).map_err(|error| about(&path, error))?;
     }
     let tmp = dir.join("tmp").join(name);
     let new = dir.join("new").join(name);
     let written = (|| {
         // create_new: a name is never reused, even if the counter were.
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // 0600 even under a umask of 0: the umask can only take bits away.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(crate::state::FILE_MODE)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();
