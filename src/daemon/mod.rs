@@ -9,10 +9,12 @@
 //!    the state directory (one daemon per directory), open the outbox and
 //!    release the sends a crash left in flight, build the mailer, reconcile
 //!    the outbox with the plan, and tell the service manager READY;
-//! 2. **pass** (`Daemon::pass`): send what is due while listening for a
-//!    reload or a stop, save the rate limit's state, then reload if asked,
-//!    and reconcile again if the outbox needs more of the plan (or an hour
-//!    has passed);
+//! 2. **pass** (`Daemon::pass`): look for a jump of the wall clock (and
+//!    log it, and reconcile at once: sends skipped as too late by a clock
+//!    that was ahead are planned again), send what is due while listening
+//!    for a reload or a stop, save the rate limit's state, then reload if
+//!    asked, and reconcile again if the outbox needs more of the plan (or
+//!    an hour has passed);
 //! 3. **next wake-up** (`Daemon::look_ahead`, then `Daemon::sleep`): read
 //!    when the next send is due and when the outbox needs more of the plan,
 //!    decide how long to sleep or whether the rehearsal is over (a pure
@@ -55,7 +57,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Jump, JumpWatch};
 use crate::config::Environment;
 use crate::diagnostics::Chain;
 use crate::diagnostics::Diagnostics;
@@ -212,6 +214,8 @@ struct Daemon {
     watchdog_every: Option<Duration>,
     /// Why the outbox cannot be written, while it cannot.
     outbox_failing: Option<String>,
+    /// The wall clock against the monotonic one, to see jumps.
+    jumps: JumpWatch,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -229,6 +233,7 @@ impl Daemon {
         options.notifier.ready(&status);
         Ok(Daemon {
             last_reconcile: options.clock.now(),
+            jumps: JumpWatch::new(options.clock.as_ref()),
             watchdog_every: options.notifier.watchdog_interval().map(|interval| interval / 2),
             options,
             scheduler: Arc::new(scheduler),
@@ -245,6 +250,9 @@ impl Daemon {
     /// asked and reconcile if the outbox needs more of the plan.
     async fn pass(&mut self, control: &mut mpsc::Receiver<Control>) -> ControlFlow<End> {
         self.options.notifier.watchdog();
+        if let Some(jump) = self.jumps.look(self.options.clock.as_ref()) {
+            self.clock_jumped(jump).await;
+        }
         let (result, reload_asked) = self.dispatch(control).await;
         log_dispatched(&result);
         self.dispatch_failed = result.is_err();
@@ -283,8 +291,14 @@ impl Daemon {
             tokio::select! {
                 result = &mut dispatch => break result,
                 // A long batch (a rate limit, a slow relay) keeps the
-                // watchdog fed only while sends keep finishing.
-                () = self.scheduler.progressed() => notifier.watchdog(),
+                // watchdog fed only while sends keep finishing; and the
+                // status says at once when the outbox fails mid-batch.
+                () = self.scheduler.progressed() => {
+                    notifier.watchdog();
+                    if let Some(why) = self.scheduler.outbox_failure() {
+                        notifier.status(&failing_status(&why, self.scheduler.unrecorded(), None));
+                    }
+                }
                 message = control.recv() => match message {
                     Some(Control::Reload) => reload_asked = true,
                     Some(Control::Stop) | None => {
@@ -305,12 +319,45 @@ impl Daemon {
         (result, reload_asked)
     }
 
+    /// Logs a jump of the wall clock and reconciles at once. Forward, the
+    /// sends due in the span it skipped are late: those within the late
+    /// window go out now, the others are skipped as too late. Back, those
+    /// skipped sends may be due again: the reconcile plans again every one
+    /// now in the future or within the late window.
+    async fn clock_jumped(&mut self, Jump(by): Jump) {
+        let now = self.options.clock.now();
+        if by.is_positive() {
+            warn!(
+                jump = %format!("{by:#}"),
+                %now,
+                "the wall clock jumped forward (NTP stepping it, a VM restored, a resume from suspend, or set by hand); sends due in the span are late: sent if within the late window, otherwise skipped as too late, and planned again if the clock comes back"
+            );
+        } else {
+            warn!(
+                jump = %format!("{:#}", by.abs()),
+                %now,
+                "the wall clock was set back; sends skipped as too late that are due again are planned again"
+            );
+        }
+        self.last_reconcile = self
+            .run_blocking(|_, scheduler| {
+                reconcile_logged(scheduler, "the wall clock jumped");
+                scheduler.clock().now()
+            })
+            .await;
+    }
+
     /// Keeps track of whether the outbox can be written, and says so when
     /// that changes: an error when it starts failing (with how many
     /// outcomes are kept), a line when it works again.
     fn note_outbox(&mut self, result: &Result<Dispatched, OutboxError>) {
         let kept = self.scheduler.unrecorded();
         match (result, self.outbox_failing.is_some()) {
+            (Ok(_), _) if kept > 0 => {
+                // Cannot happen (kept outcomes make the dispatch fail); if
+                // it did, the next pass records them.
+                self.outbox_failing = self.scheduler.outbox_failure();
+            }
             (Err(err), _) => {
                 // The outbox is the source of truth; while it cannot be
                 // written, sending more would risk repeats.
@@ -323,7 +370,7 @@ impl Daemon {
                 } else {
                     warn!(error = %Chain(err), kept, "the outbox is still failing");
                 }
-                self.outbox_failing = Some(Chain(err).to_string());
+                self.outbox_failing = Some(crate::scheduler::short(err));
             }
             (Ok(_), true) => {
                 info!("the outbox works again; every outcome kept meanwhile is recorded");
@@ -378,10 +425,7 @@ impl Daemon {
                 };
                 let mut status = status_line(scheduler, problems);
                 if let Some(why) = failing {
-                    status = format!(
-                        "the outbox is failing ({why}); {} outcomes kept until it can be written; {status}",
-                        scheduler.unrecorded()
-                    );
+                    status = failing_status(&why, scheduler.unrecorded(), Some(&status));
                 }
                 (outlook, status)
             })
@@ -500,6 +544,8 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
             options.config_dir.display()
         )
     })?;
+    // First: a rehearsal refused for its delivery leaves no trace.
+    let mailer = mailer_for(options, &loaded)?;
     let state_dir = loaded.delivery.state_dir.clone();
     // Before the outbox is touched: a second daemon would release the
     // first one's sends in flight below, and both would send them.
@@ -526,7 +572,6 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
             "sends were in flight when herald last stopped; they will be sent again"
         );
     }
-    let mailer = mailer_for(options, &loaded)?;
     check_watchdog(&loaded, &options.notifier);
     rate::restore_rate(outbox.as_ref(), &mailer);
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
@@ -608,6 +653,20 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
             if n == 1 { "" } else { "s" }
         ),
     }
+}
+
+/// The status while the outbox is failing: why, how many outcomes are kept
+/// in memory, and the plan's status if it could be read.
+fn failing_status(why: &str, kept: usize, plan: Option<&str>) -> String {
+    let mut status = format!(
+        "the outbox is failing ({why}); {kept} outcome{} kept until it can be written; no new sends meanwhile",
+        if kept == 1 { "" } else { "s" }
+    );
+    if let Some(plan) = plan {
+        status.push_str("; ");
+        status.push_str(plan);
+    }
+    status
 }
 
 /// Warns when the watchdog could fire on a healthy daemon: the loop only

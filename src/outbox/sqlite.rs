@@ -810,6 +810,81 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_is_recorded_only_on_a_send_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+        assert_eq!(outbox.claim_due(at(100), 1).unwrap().len(), 1);
+        let sent = |name: &str| {
+            (
+                key(name),
+                Recorded::Sent {
+                    reply: "250 ok".to_owned(),
+                },
+            )
+        };
+        // "b" was never claimed: its row stays planned, with no attempt.
+        assert_eq!(outbox.record(&[sent("a"), sent("b")], at(101)).unwrap(), 1);
+        let counts = outbox.counts().unwrap();
+        assert_eq!((counts.sent, counts.planned), (1, 1));
+        assert!(outbox.attempts(key("b").as_str()).unwrap().is_empty());
+        // Recorded twice (kept, then recorded again): the second is ignored.
+        assert_eq!(outbox.record(&[sent("a")], at(102)).unwrap(), 0);
+        assert_eq!(outbox.attempts(key("a").as_str()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn only_sends_skipped_as_too_late_and_due_again_are_revived() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        plan(&outbox, vec![spec("late", 100), spec("gone", 100), spec("old", 10)]);
+        assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 3);
+        let too_late = Recorded::TooLate {
+            reason: "missed".to_owned(),
+        };
+        let skipped = Recorded::Skipped {
+            reason: "the event was cancelled".to_owned(),
+        };
+        outbox
+            .record(
+                &[
+                    (key("late"), too_late.clone()),
+                    (key("gone"), skipped),
+                    (key("old"), too_late),
+                ],
+                at(100_000),
+            )
+            .unwrap();
+        // The clock comes back to 150: "late" (due at 100) is within a
+        // window reaching back to 50; "old" (due at 10) is not, and "gone"
+        // was skipped for another reason.
+        assert_eq!(outbox.revive_too_late(at(50), at(150)).unwrap(), 1);
+        let entries = outbox.entries().unwrap();
+        let state = |name: &str| entries.iter().find(|e| e.spec.key == key(name)).unwrap().state;
+        assert_eq!(
+            (state("late"), state("gone"), state("old")),
+            (State::Planned, State::Skipped, State::Skipped)
+        );
+        assert_eq!(outbox.revive_too_late(at(50), at(150)).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_outbox_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let outbox = SqliteOutbox::open(&state).unwrap();
+        plan(&outbox, vec![spec("a", 100)]);
+        let mode = |name: &str| {
+            std::fs::metadata(state.join(name)).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(""), 0o700);
+        for name in ["outbox.sqlite3", "outbox.sqlite3-wal", "outbox.sqlite3-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+    }
+
+    #[test]
     fn values_persist() {
         let dir = tempfile::tempdir().unwrap();
         SqliteOutbox::open(dir.path())

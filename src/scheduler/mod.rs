@@ -79,15 +79,27 @@ pub struct Scheduler {
     unrecorded: Arc<Kept>,
 }
 
-/// Outcomes kept until the outbox can record them (see `Scheduler`).
+/// Outcomes kept until the outbox can record them (see `Scheduler`), and
+/// why the last try failed, while it fails.
 #[derive(Default)]
-struct Kept(Mutex<Vec<(SendKey, Recorded)>>);
+struct Kept {
+    outcomes: Mutex<Vec<(SendKey, Recorded)>>,
+    failure: Mutex<Option<String>>,
+}
 
 impl Kept {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SendKey, Recorded)>> {
         // A list of outcomes, whole after every push: a panic elsewhere
         // cannot leave it half-written.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.outcomes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_failure(&self, failure: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Records `outcomes` after the ones kept from before, in one
@@ -106,6 +118,7 @@ impl Kept {
         }
         match outbox.record(&all, now) {
             Ok(recorded) => {
+                self.set_failure(None);
                 if recorded < all.len() {
                     // Released by someone else in the meantime: planned
                     // again, so the outcome of this attempt is left out.
@@ -117,6 +130,7 @@ impl Kept {
                 Ok(recorded)
             }
             Err(err) => {
+                self.set_failure(Some(short(&err)));
                 let mut kept = self.lock();
                 all.append(&mut kept);
                 *kept = all;
@@ -223,6 +237,16 @@ impl Scheduler {
         let model = &loaded.model;
         let now = self.clock.now();
         let late_window = loaded.delivery.late_window;
+        // Skipped as too late by a clock that was ahead, and due again now
+        // that it is right (only a clock set back can make them so).
+        let since = now.checked_sub(late_window).unwrap_or(Timestamp::MIN);
+        let revived = self.outbox.revive_too_late(since, now)?;
+        if revived > 0 {
+            info!(
+                revived,
+                "sends skipped as too late are due again (the clock was set back); planned again"
+            );
+        }
         let window = plan_window(self.outbox.planned_until()?, now, late_window);
         let planner = Planner::new(model);
         let sends = planner.plan(window);
@@ -286,6 +310,12 @@ impl Scheduler {
     /// How many outcomes are waiting for the outbox to record them.
     pub fn unrecorded(&self) -> usize {
         self.kept().len()
+    }
+
+    /// Why the outbox could not record outcomes at the last try, if it
+    /// could not ("recording outcomes: database is locked").
+    pub fn outbox_failure(&self) -> Option<String> {
+        self.unrecorded.failure()
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, Vec<(SendKey, Recorded)>> {
@@ -500,6 +530,8 @@ impl Scheduler {
                         kept = self.unrecorded(),
                         "the outbox cannot record outcomes; they are kept until it can, and no new send starts"
                     );
+                    // Wakes the daemon's loop, which puts it in the status.
+                    self.progress.notify_one();
                     // Claimed and not started: released at once (below),
                     // not left in flight until a restart.
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
@@ -518,11 +550,13 @@ impl Scheduler {
         if failure.is_some() && self.unrecorded() > 0 {
             // One more try now that the sends in flight are over: a lock
             // held a moment may be gone.
-            let retried = self.record_kept().await;
-            if retried.is_ok() {
-                self.progress.notify_one();
-                failure = None;
-            }
+            let _ = self.record_kept().await;
+        }
+        if failure.is_some() && self.unrecorded() == 0 {
+            // Recorded in the end (with the releases, or just above).
+            info!("the outbox works again; the outcomes kept meanwhile are recorded");
+            self.progress.notify_one();
+            failure = None;
         }
         match failure {
             Some(err) => Err(err),
@@ -553,6 +587,16 @@ impl Scheduler {
     async fn on_outbox<T: Send + 'static>(&self, work: impl FnOnce(&dyn Outbox) -> T + Send + 'static) -> T {
         let outbox = self.outbox.clone();
         blocking(move || work(outbox.as_ref())).await
+    }
+}
+
+/// What herald was doing and the storage's own word for what went wrong
+/// ("recording outcomes: database is locked"), for a status line: the
+/// deeper causes are in the log.
+pub fn short(err: &OutboxError) -> String {
+    match std::error::Error::source(err) {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
     }
 }
 

@@ -11,6 +11,11 @@
 //! bucket would allow bursts: with room for B tokens, a 60-second window can
 //! see B - 1 + N sends, more than the N a provider allows. With room for
 //! one, any 60-second window sees at most N sends: the limit itself.
+//!
+//! Elapsed time is counted on the clock's monotonic reading, so a jump of
+//! the wall clock neither fills the bucket (forward) nor stops it refilling
+//! (back). Only a state restored after a restart is compared with the wall
+//! clock, the one reading two processes share.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,8 +38,12 @@ struct Bucket {
     /// Below zero when sends have reserved tokens not yet refilled: each
     /// of them waits for its turn.
     tokens: f64,
-    /// When `tokens` was last brought up to date; `None` until first used.
+    /// When `tokens` was last brought up to date, on the wall clock (what
+    /// is saved); `None` until first used.
     at: Option<Timestamp>,
+    /// The same instant on the monotonic clock; `None` until first used in
+    /// this process (a restored state has only the wall clock's).
+    monotonic: Option<Duration>,
 }
 
 impl RateLimit {
@@ -45,6 +54,7 @@ impl RateLimit {
             bucket: Mutex::new(Bucket {
                 tokens: CAPACITY,
                 at: None,
+                monotonic: None,
             }),
         }
     }
@@ -58,7 +68,7 @@ impl RateLimit {
     /// send), so cancellations do not slow later sends.
     pub(crate) fn reserve(&self, clock: &dyn Clock) -> Reservation<'_> {
         let mut bucket = self.lock();
-        self.refill(&mut bucket, clock.now());
+        self.refill(&mut bucket, clock);
         bucket.tokens -= 1.0;
         let wait = if bucket.tokens >= 0.0 {
             Duration::ZERO
@@ -77,10 +87,9 @@ impl RateLimit {
 
     /// The bucket as of now: (tokens, now), for the daemon to save.
     pub(crate) fn state(&self, clock: &dyn Clock) -> (f64, Timestamp) {
-        let now = clock.now();
         let mut bucket = self.lock();
-        self.refill(&mut bucket, now);
-        (bucket.tokens, bucket.at.unwrap_or(now))
+        self.refill(&mut bucket, clock);
+        (bucket.tokens, bucket.at.unwrap_or_else(|| clock.now()))
     }
 
     /// Puts back a saved bucket. A value that cannot be trusted errs on the
@@ -93,22 +102,25 @@ impl RateLimit {
         *self.lock() = Bucket {
             tokens: tokens.clamp(floor, CAPACITY),
             at: Some(at),
+            monotonic: None,
         };
     }
 
-    fn refill(&self, bucket: &mut Bucket, now: Timestamp) {
-        let Some(at) = bucket.at else {
-            bucket.at = Some(now);
-            return;
+    fn refill(&self, bucket: &mut Bucket, clock: &dyn Clock) {
+        let (now, monotonic) = (clock.now(), clock.monotonic());
+        let elapsed = match (bucket.monotonic, bucket.at) {
+            (Some(before), _) => monotonic.saturating_sub(before).as_secs_f64(),
+            // Restored from a save: the wall clocks of the two processes
+            // are all there is to compare. One behind the saved stamp (set
+            // back, or the state was saved by a clock ahead) earns nothing
+            // for the gap, but the stamp moves to now, so refilling goes on
+            // from here rather than waiting for the clock to catch up.
+            (None, Some(at)) => now.duration_since(at).as_secs_f64().max(0.0),
+            (None, None) => 0.0,
         };
-        // A clock that went back (or a state saved by a clock ahead of this
-        // one) earns nothing until it catches up: time is never counted
-        // twice.
-        if now > at {
-            let elapsed = now.duration_since(at).as_secs_f64();
-            bucket.tokens = (bucket.tokens + elapsed * self.per_second()).min(CAPACITY);
-            bucket.at = Some(now);
-        }
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second()).min(CAPACITY);
+        bucket.at = Some(now);
+        bucket.monotonic = Some(monotonic);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
@@ -222,11 +234,14 @@ mod tests {
         limit.restore(f64::NAN, start());
         assert_eq!(take(&limit, &clock), Duration::from_secs(1));
 
-        // Saved by a clock one minute ahead: no refill until it is reached.
+        // Saved by a clock one minute ahead: nothing earned for the gap, and
+        // refilling from the first use on.
         let limit = RateLimit::per_minute(60);
         limit.restore(0.0, start() + SignedDuration::from_mins(1));
         clock.advance(SignedDuration::from_secs(30));
         assert_eq!(take(&limit, &clock), Duration::from_secs(1));
+        clock.advance(SignedDuration::from_secs(2));
+        assert_eq!(take(&limit, &clock), Duration::ZERO);
 
         // More tokens than a bucket holds, or a queue of an hour: clamped.
         let limit = RateLimit::per_minute(60);
@@ -236,6 +251,23 @@ mod tests {
         let limit = RateLimit::per_minute(60);
         limit.restore(-3600.0, clock.now());
         assert_eq!(take(&limit, &clock), Duration::from_secs(61));
+    }
+
+    #[test]
+    fn the_bucket_keeps_refilling_after_the_wall_clock_is_set_back() {
+        let clock = ManualClock::new(start());
+        let limit = RateLimit::per_minute(60);
+        assert_eq!(take(&limit, &clock), Duration::ZERO);
+        assert_eq!(take(&limit, &clock), Duration::from_secs(1));
+        // NTP steps the clock back an hour; two seconds pass.
+        clock.step_wall(SignedDuration::from_hours(-1));
+        clock.advance(SignedDuration::from_secs(2));
+        // The queued turn was paid for by the two seconds: free again.
+        assert_eq!(take(&limit, &clock), Duration::ZERO);
+        assert_eq!(take(&limit, &clock), Duration::from_secs(1));
+        // A jump forward does not fill the bucket either.
+        clock.step_wall(SignedDuration::from_hours(5));
+        assert_eq!(take(&limit, &clock), Duration::from_secs(2));
     }
 
     proptest! {

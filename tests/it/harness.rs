@@ -273,6 +273,11 @@ impl Daemon {
         );
     }
 
+    /// The daemon's pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))

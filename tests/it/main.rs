@@ -27,5 +27,7 @@ mod commands;
 mod service;
 // The file watch's debounce, on a paused clock.
 mod watch;
+// Clock jumps, a failing outbox, a second daemon, rehearsals, file modes.
+mod reliability;
 // Rules about the source tree itself.
 mod tidy;

@@ -391,6 +391,7 @@ fn json_logs_at_trace_level_never_show_the_smtp_password() {
             "2017-09-15",
             "--fast-forward",
             "--log-json",
+            "--real-recipients",
         ])
         .env("CREDENTIALS_DIRECTORY", credentials.path())
         .env("HERALD_LOG", "trace")
