@@ -267,8 +267,8 @@ impl JumpWatch {
     pub fn look(&mut self, clock: &dyn Clock) -> Option<Jump> {
         let (wall, monotonic) = (clock.now(), clock.monotonic());
         let walked = self.wall.duration_until(wall);
-        let elapsed = SignedDuration::try_from(monotonic.saturating_sub(self.monotonic))
-            .unwrap_or(SignedDuration::MAX);
+        let elapsed =
+            SignedDuration::try_from(monotonic.saturating_sub(self.monotonic)).unwrap_or(SignedDuration::MAX);
         self.wall = wall;
         self.monotonic = monotonic;
         let jump = walked.saturating_sub(elapsed);
@@ -327,16 +327,10 @@ mod tests {
         assert_eq!(watch.look(&clock), None, "time passing is no jump");
         clock.step_wall(SignedDuration::from_hours(24));
         clock.advance(SignedDuration::from_mins(1));
-        assert_eq!(
-            watch.look(&clock),
-            Some(Jump(SignedDuration::from_hours(24)))
-        );
+        assert_eq!(watch.look(&clock), Some(Jump(SignedDuration::from_hours(24))));
         assert_eq!(watch.look(&clock), None, "seen once");
         clock.step_wall(SignedDuration::from_hours(-24));
-        assert_eq!(
-            watch.look(&clock),
-            Some(Jump(SignedDuration::from_hours(-24)))
-        );
+        assert_eq!(watch.look(&clock), Some(Jump(SignedDuration::from_hours(-24))));
         clock.step_wall(SignedDuration::from_secs(3));
         assert_eq!(watch.look(&clock), None, "a few seconds is noise");
         assert_eq!(clock.monotonic(), Duration::from_secs(5 * 3600 + 60));

@@ -35,10 +35,7 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
+    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)?;
     // The umask may have taken bits away (never added any); set it exactly.
     fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
 }
@@ -250,7 +247,11 @@ mod tests {
             matches!(&second, LockError::Held { pid: Some(pid), .. } if *pid == std::process::id()),
             "{second:?}"
         );
-        assert!(second.to_string().contains(&format!("(pid {})", std::process::id())));
+        assert!(
+            second
+                .to_string()
+                .contains(&format!("(pid {})", std::process::id()))
+        );
         drop(first);
         StateLock::acquire(&state).unwrap();
     }

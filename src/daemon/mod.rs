@@ -166,7 +166,8 @@ fn mailer_for(options: &Options, loaded: &Loaded) -> anyhow::Result<Mailer> {
             smtp.host
         );
     }
-    Mailer::from_settings_with_clock(&loaded.delivery, options.clock.clone()).context("cannot set up delivery")
+    Mailer::from_settings_with_clock(&loaded.delivery, options.clock.clone())
+        .context("cannot set up delivery")
 }
 
 /// Runs the daemon until a `Stop` arrives on `control` (or `until` passes).

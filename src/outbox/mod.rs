@@ -242,7 +242,12 @@ pub trait Outbox: Send + Sync {
     /// Puts the sends in flight of these claimants (left by a crash, a
     /// shutdown deadline, or a command that died) back to planned; returns
     /// how many.
-    fn release_claims(&self, claimants: &[Claimant], reason: &str, now: Timestamp) -> Result<usize, OutboxError>;
+    fn release_claims(
+        &self,
+        claimants: &[Claimant],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<usize, OutboxError>;
     /// Plans again the sends skipped as too late that are due at or after
     /// `since` (the late window before now): the clock that made them late
     /// was wrong. Returns how many.

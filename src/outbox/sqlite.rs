@@ -14,7 +14,9 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::key::SendKey;
-use crate::outbox::{CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State};
+use crate::outbox::{
+    CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State,
+};
 use crate::state;
 
 /// The `kv` entry behind `Outbox::planned_until` (Unix seconds).
@@ -129,13 +131,16 @@ impl SqliteOutbox {
                 source: Box::new(source),
             }
         };
-        state::create_private_dir(state_dir)
-            .map_err(io_error(format!("creating the state directory {}", state_dir.display())))?;
+        state::create_private_dir(state_dir).map_err(io_error(format!(
+            "creating the state directory {}",
+            state_dir.display()
+        )))?;
         let path = state_dir.join(Self::FILE);
         // SQLite creates its database under the umask, and its -wal and
         // -shm files with the database's mode: made 0600 first, all three
         // are. Those of an older herald are made 0600 too.
-        state::make_private_file(&path).map_err(io_error(format!("creating the outbox {}", path.display())))?;
+        state::make_private_file(&path)
+            .map_err(io_error(format!("creating the outbox {}", path.display())))?;
         for suffix in ["-wal", "-shm"] {
             let mut name = path.clone().into_os_string();
             name.push(suffix);
@@ -534,7 +539,12 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn release_claims(&self, claimants: &[Claimant], reason: &str, now: Timestamp) -> Result<usize, OutboxError> {
+    fn release_claims(
+        &self,
+        claimants: &[Claimant],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<usize, OutboxError> {
         let now = secs(now);
         self.with("releasing sends in flight", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -734,7 +744,10 @@ mod tests {
         }
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         assert_eq!(outbox.counts().unwrap().sending, 1);
-        assert_eq!(outbox.claimants_in_flight().unwrap(), vec![Claimant::this_command()]);
+        assert_eq!(
+            outbox.claimants_in_flight().unwrap(),
+            vec![Claimant::this_command()]
+        );
         assert_eq!(
             outbox
                 .release_claims(&[Claimant::daemon()], "not ours", at(200))
@@ -837,7 +850,10 @@ mod tests {
     fn only_sends_skipped_as_too_late_and_due_again_are_revived() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("late", 100), spec("gone", 100), spec("old", 10)]);
+        plan(
+            &outbox,
+            vec![spec("late", 100), spec("gone", 100), spec("old", 10)],
+        );
         assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 3);
         let too_late = Recorded::TooLate {
             reason: "missed".to_owned(),
@@ -875,9 +891,7 @@ mod tests {
         let state = dir.path().join("state");
         let outbox = SqliteOutbox::open(&state).unwrap();
         plan(&outbox, vec![spec("a", 100)]);
-        let mode = |name: &str| {
-            std::fs::metadata(state.join(name)).unwrap().permissions().mode() & 0o777
-        };
+        let mode = |name: &str| std::fs::metadata(state.join(name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(""), 0o700);
         for name in ["outbox.sqlite3", "outbox.sqlite3-wal", "outbox.sqlite3-shm"] {
             assert_eq!(mode(name), 0o600, "{name}");

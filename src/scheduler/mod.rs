@@ -330,7 +330,10 @@ impl Scheduler {
     }
 
     /// The same on one of tokio's blocking threads.
-    async fn record_or_keep_blocking(&self, outcomes: Vec<(SendKey, Recorded)>) -> Result<usize, OutboxError> {
+    async fn record_or_keep_blocking(
+        &self,
+        outcomes: Vec<(SendKey, Recorded)>,
+    ) -> Result<usize, OutboxError> {
         let (kept, outbox, now) = (self.unrecorded.clone(), self.outbox.clone(), self.clock.now());
         blocking(move || kept.record_or_keep(outbox.as_ref(), now, outcomes)).await
     }

@@ -95,6 +95,14 @@ async fn a_day_skipped_by_a_clock_jump_and_then_corrected_is_still_sent_once() {
 
     let outbox = SqliteOutbox::open(state.path()).unwrap();
     let entries = outbox.entries().unwrap();
+    let received = sink.received();
+    let ids = message_ids(received.iter().map(|r| r.bytes.clone()));
+    assert!(repeated(&ids).is_empty(), "{:?}", repeated(&ids));
+    for key in &expected {
+        let entry = entries.iter().find(|e| e.spec.key.as_str() == key).unwrap();
+        assert_eq!(entry.state, State::Sent, "{key}: {:?}", entry.reason);
+    }
+    assert_eq!(received.len(), expected.len(), "each send once");
     let first = entries
         .iter()
         .find(|e| e.spec.due == "2017-10-01T19:00:00Z".parse::<Timestamp>().unwrap())
@@ -105,14 +113,6 @@ async fn a_day_skipped_by_a_clock_jump_and_then_corrected_is_still_sent_once() {
             && attempts.iter().any(|(_, outcome, _)| outcome == "revived"),
         "skipped as too late while the clock was ahead, then revived: {attempts:?}"
     );
-    let received = sink.received();
-    let ids = message_ids(received.iter().map(|r| r.bytes.clone()));
-    assert!(repeated(&ids).is_empty(), "{:?}", repeated(&ids));
-    for key in &expected {
-        let entry = entries.iter().find(|e| e.spec.key.as_str() == key).unwrap();
-        assert_eq!(entry.state, State::Sent, "{key}: {:?}", entry.reason);
-    }
-    assert_eq!(received.len(), expected.len(), "each send once");
 }
 
 /// The example config with `focal_points` focal points on member-states,
@@ -356,7 +356,13 @@ fn a_second_daemon_on_the_same_state_directory_is_refused() {
 
     // Commands that write to the outbox go alongside it.
     let state_dir = state.path().display().to_string();
-    let sent = config.herald(&["send", "--letter", "modalities-roadmap-2017", "--state-dir", &state_dir]);
+    let sent = config.herald(&[
+        "send",
+        "--letter",
+        "modalities-roadmap-2017",
+        "--state-dir",
+        &state_dir,
+    ]);
     assert!(sent.status.success(), "{}", stderr(&sent));
     assert!(stdout(&sent).contains("9 sent"), "{}", stdout(&sent));
     let retry = config.herald(&["retry", "--all-failed", "--state-dir", &state_dir]);
@@ -367,7 +373,11 @@ fn a_second_daemon_on_the_same_state_directory_is_refused() {
     assert!(first.wait().success());
     // The first one's plan is whole: its 27 reminders, and the letter.
     let counts = SqliteOutbox::open(state.path()).unwrap().counts().unwrap();
-    assert_eq!((counts.planned, counts.sent, counts.sending), (27, 9, 0), "{counts:?}");
+    assert_eq!(
+        (counts.planned, counts.sent, counts.sending),
+        (27, 9, 0),
+        "{counts:?}"
+    );
 }
 
 /// A daemon's sends in flight belong to it: a command's start does not
@@ -376,8 +386,8 @@ fn a_second_daemon_on_the_same_state_directory_is_refused() {
 /// left, and nothing a live command holds.
 #[test]
 fn only_a_starting_daemon_releases_sends_left_in_flight_by_the_gone() {
-    use herald::outbox::{Changes, Claimant, Recorded, SendSpec};
     use herald::key::{AddressKey, SendKey};
+    use herald::outbox::{Changes, Claimant, Recorded, SendSpec};
     let state = tempfile::tempdir().unwrap();
     let spec = |name: &str| SendSpec {
         key: SendKey::reminder("e", "1d", &AddressKey::of(&format!("{name}@example.org"))),
@@ -408,7 +418,11 @@ fn only_a_starting_daemon_releases_sends_left_in_flight_by_the_gone() {
         .collect();
     assert_eq!(stale, vec![Claimant::daemon()]);
     assert_eq!(daemon.release_claims(&stale, "restart", now).unwrap(), 1);
-    assert_eq!(daemon.counts().unwrap().sending, 1, "the live command's send stays in flight");
+    assert_eq!(
+        daemon.counts().unwrap().sending,
+        1,
+        "the live command's send stays in flight"
+    );
     let outcome = Recorded::Sent {
         reply: "250 ok".to_owned(),
     };
@@ -422,7 +436,14 @@ fn a_rehearsal_never_defaults_to_production() {
     let sink = Sink::plain();
     let config = smtp_config(sink.port(), 1);
     let state = tempfile::tempdir().unwrap();
-    let rehearsal = ["run", "--rehearse-from", "2017-09-13", "--until", "2017-09-15", "--fast-forward"];
+    let rehearsal = [
+        "run",
+        "--rehearse-from",
+        "2017-09-13",
+        "--until",
+        "2017-09-15",
+        "--fast-forward",
+    ];
 
     let output = config.herald(&rehearsal);
     assert!(!output.status.success());
@@ -438,7 +459,9 @@ fn a_rehearsal_never_defaults_to_production() {
     let output = config.herald(&with_state);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("a rehearsal would send over SMTP (to 127.0.0.1) to the real recipients; add --redirect-to EMAIL"),
+        stderr(&output).contains(
+            "a rehearsal would send over SMTP (to 127.0.0.1) to the real recipients; add --redirect-to EMAIL"
+        ),
         "{}",
         stderr(&output)
     );
@@ -466,7 +489,11 @@ fn a_rehearsal_never_defaults_to_production() {
 
     let output = config.herald(&["run", "--state-dir", &real_dir, "--real-recipients"]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("--real-recipients is for rehearsals"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--real-recipients is for rehearsals"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn mode(path: &Path) -> u32 {
@@ -503,11 +530,13 @@ fn the_state_directory_is_private_whatever_the_umask() {
     let config = ConfigDir::example();
     let root = tempfile::tempdir().unwrap();
     let state: PathBuf = root.path().join("herald");
-    let output = with_umask_000(
-        config
-            .run_command(&state)
-            .args(["--rehearse-from", "2017-09-13", "--until", "2017-09-15", "--fast-forward"]),
-    )
+    let output = with_umask_000(config.run_command(&state).args([
+        "--rehearse-from",
+        "2017-09-13",
+        "--until",
+        "2017-09-15",
+        "--fast-forward",
+    ]))
     .output()
     .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
@@ -528,7 +557,12 @@ fn the_state_directory_is_private_whatever_the_umask() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let mut daemon = Daemon::spawn(&mut with_umask_000(&config.run_before_the_future_meeting(&state)));
     daemon.wait_for("herald::daemon: ready");
-    for name in ["outbox.sqlite3", "outbox.sqlite3-wal", "outbox.sqlite3-shm", "herald.lock"] {
+    for name in [
+        "outbox.sqlite3",
+        "outbox.sqlite3-wal",
+        "outbox.sqlite3-shm",
+        "herald.lock",
+    ] {
         assert_eq!(mode(&state.join(name)), 0o600, "{name}");
     }
     daemon.signal("TERM");
