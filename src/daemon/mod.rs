@@ -656,11 +656,12 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     }
 }
 
-/// The status while the outbox is failing: why, how many outcomes are kept
-/// in memory, and the plan's status if it could be read.
+/// The status while the outbox is failing: why, how many updates are kept
+/// in memory (outcomes, and claimed sends not started, to put back), and
+/// the plan's status if it could be read.
 fn failing_status(why: &str, kept: usize, plan: Option<&str>) -> String {
     let mut status = format!(
-        "the outbox is failing ({why}); {kept} outcome{} kept until it can be written; no new sends meanwhile",
+        "the outbox is failing ({why}); {kept} update{} (outcomes, and claimed sends to put back) kept in memory until it can be written; no new sends meanwhile",
         if kept == 1 { "" } else { "s" }
     );
     if let Some(plan) = plan {

@@ -175,7 +175,7 @@ async fn burst_through(
     ran.expect("the daemon ends its rehearsal")
         .expect("the daemon runs on through the trouble");
     trouble.join().unwrap();
-    recording
+    let statuses: Vec<String> = recording
         .messages()
         .into_iter()
         .flatten()
@@ -183,7 +183,12 @@ async fn burst_through(
             Notice::Status(status) => Some(status),
             _ => None,
         })
-        .collect()
+        .collect();
+    eprintln!(
+        "burst through trouble: {} received; statuses: {statuses:?}",
+        sink.received().len()
+    );
+    statuses
 }
 
 /// After a burst with trouble: every planned send arrived once and is
