@@ -40,24 +40,52 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
 }
 
-/// Creates `path` if it does not exist, and makes it 0600 either way. For
-/// files herald's libraries create themselves (SQLite's database, from
-/// whose mode SQLite derives that of its `-wal` and `-shm` files).
+/// Creates `path` 0600 if it does not exist, or makes it 0600 if it does
+/// (see [`tighten_if_present`]). For files herald's libraries create
+/// themselves (SQLite's database, from whose mode SQLite derives that of
+/// its `-wal` and `-shm` files).
 pub fn make_private_file(path: &Path) -> io::Result<()> {
-    let file = OpenOptions::new()
+    if path.exists() {
+        return tighten_if_present(path);
+    }
+    let created = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(FILE_MODE)
-        .open(path)?;
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .open(path);
+    match created {
+        // The umask may have taken bits away (never added any); set it exactly.
+        Ok(file) => file.set_permissions(fs::Permissions::from_mode(FILE_MODE)),
+        // Made by another process in the meantime: theirs is made private.
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => tighten_if_present(path),
+        Err(err) => Err(err),
+    }
 }
 
-/// Makes `path` 0600 if it exists (files left by an older herald, or made
-/// by a library under the umask).
+/// Makes `path` 0600 if it exists and is not (a file left by an older
+/// herald, or made by a library under the umask). A file that is not this
+/// user's to change (`herald history` run by root on the daemon's outbox
+/// is; by another user who may read it, is not) is left as it is: reading
+/// it is no reason to fail, and its owner, the daemon, tightens it at its
+/// next start.
 pub fn tighten_if_present(path: &Path) -> io::Result<()> {
+    let mode = match fs::metadata(path) {
+        Ok(metadata) => metadata.permissions().mode() & 0o777,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    if mode == FILE_MODE {
+        return Ok(());
+    }
     match fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE)) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }

@@ -896,6 +896,12 @@ mod tests {
         for name in ["outbox.sqlite3", "outbox.sqlite3-wal", "outbox.sqlite3-shm"] {
             assert_eq!(mode(name), 0o600, "{name}");
         }
+        drop(outbox);
+        // An outbox an older herald left readable by all is made private.
+        let database = state.join(SqliteOutbox::FILE);
+        std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SqliteOutbox::open(&state).unwrap();
+        assert_eq!(mode(SqliteOutbox::FILE), 0o600);
     }
 
     #[test]

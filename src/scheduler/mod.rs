@@ -378,11 +378,12 @@ impl Scheduler {
                 self.mailer().release_idle().await;
                 return Ok(total);
             }
-            let done = self.send_claimed(&loaded, claimed, stopping).await?;
+            let (done, result) = self.send_claimed(&loaded, claimed, stopping).await;
             total.sent += done.sent;
             total.retried += done.retried;
             total.failed += done.failed;
             total.skipped += done.skipped;
+            result?;
         }
     }
 
@@ -413,27 +414,19 @@ impl Scheduler {
         let claimed = self
             .on_outbox(move |outbox| outbox.claim_keys(&keys, now))
             .await?;
-        let mut done = self.send_claimed(&loaded, claimed, &|| false).await;
+        let (done, mut result) = self.send_claimed(&loaded, claimed, &|| false).await;
         self.mailer().release_idle().await;
         // A command has no later pass to record what the outbox could not
         // take: it tries a few more times (each waits up to the busy
         // timeout for a lock) before it gives up and says so.
         for _ in 0..3 {
-            if done.is_ok() || self.unrecorded() == 0 {
+            if result.is_ok() || self.unrecorded() == 0 {
                 break;
             }
-            let recorded = self.record_kept().await;
-            if let Err(err) = recorded {
-                done = Err(err);
-            } else if let Err(err) = &done {
-                info!(error = %crate::diagnostics::Chain(err), "the outbox works again; outcomes recorded");
-                done = Ok(Dispatched::default());
-            }
+            result = self.record_kept().await.map(|_| ());
         }
-        Ok(SentNow {
-            already_sent,
-            done: done?,
-        })
+        result?;
+        Ok(SentNow { already_sent, done })
     }
 
     /// Sends the given claimed entries, at most `parallelism` at once.
@@ -441,13 +434,13 @@ impl Scheduler {
     /// If the outbox cannot record an outcome, no new send is started: the
     /// claimed sends not yet started are released (planned again) and the
     /// sends in flight are finished, their outcomes kept with the others
-    /// (see `unrecorded`); then the error is returned.
+    /// (see `unrecorded`); then the error is returned, with what was done.
     async fn send_claimed(
         &self,
         loaded: &Arc<Loaded>,
         claimed: Vec<Entry>,
         stopping: &dyn Fn() -> bool,
-    ) -> Result<Dispatched, OutboxError> {
+    ) -> (Dispatched, Result<(), OutboxError>) {
         let mut done = Dispatched::default();
         // Twice the connections: the extra tasks render their messages while
         // the others talk to the relay, then wait for a connection (the
@@ -464,7 +457,7 @@ impl Scheduler {
                 let keys = queue.map(|entry| entry.spec.key).collect();
                 self.release_unstarted(keys, "not sent: the outbox could not be read")
                     .await;
-                return Err(err);
+                return (done, Err(err));
             }
         };
         let mut failure: Option<OutboxError> = None;
@@ -561,10 +554,7 @@ impl Scheduler {
             self.progress.notify_one();
             failure = None;
         }
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(done),
-        }
+        (done, failure.map_or(Ok(()), Err))
     }
 
     /// Puts claimed sends that were never handed to the mailer back to

@@ -330,6 +330,25 @@ async fn a_full_disk_mid_burst_loses_and_repeats_nothing() {
         "{statuses:?}"
     );
     assert_every_send_once_and_recorded(&config, &sink, &state, FOCAL_POINTS);
+    // The sends claimed and not started when the disk filled were put back
+    // (recorded once it had room), not left in flight until a restart.
+    let outbox = SqliteOutbox::open(&state).unwrap();
+    let put_back = outbox
+        .entries()
+        .unwrap()
+        .iter()
+        .filter(|entry| {
+            outbox
+                .attempts(entry.spec.key.as_str())
+                .unwrap()
+                .iter()
+                .any(|(_, _, reply)| {
+                    reply.as_deref() == Some("not sent: the outbox could not record outcomes")
+                })
+        })
+        .count();
+    eprintln!("full disk: {put_back} claimed sends put back");
+    assert!(put_back > 0);
 }
 
 /// A second `herald run` on the state directory of a running one exits at
