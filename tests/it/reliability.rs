@@ -215,12 +215,12 @@ fn assert_every_send_once_and_recorded(config: &ConfigDir, sink: &Sink, state: &
 /// recorded, none sent twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_write_lock_mid_burst_loses_and_repeats_nothing() {
-    const FOCAL_POINTS: usize = 300;
+    const FOCAL_POINTS: usize = 1000;
     let sink = Sink::plain();
     let config = burst_config(sink.port(), FOCAL_POINTS);
     let state = tempfile::tempdir().unwrap();
     let database = state.path().join(SqliteOutbox::FILE);
-    let statuses = burst_through(&config, &sink, state.path(), 40, move || {
+    let statuses = burst_through(&config, &sink, state.path(), 20, move || {
         // Python's sqlite3 on the same file: another connection, another
         // process, holding BEGIN IMMEDIATE for 13 s.
         let mut holder = Command::new("python3")
@@ -252,6 +252,30 @@ async fn a_held_write_lock_mid_burst_loses_and_repeats_nothing() {
         "{statuses:?}"
     );
     assert_every_send_once_and_recorded(&config, &sink, state.path(), FOCAL_POINTS);
+    let put_back = put_back(state.path());
+    eprintln!("held lock: {put_back} claimed sends put back");
+    assert!(put_back > 0);
+}
+
+/// How many sends were claimed and put back, not started, because the
+/// outbox could not record outcomes (rather than left in flight until a
+/// restart).
+fn put_back(state: &Path) -> usize {
+    let outbox = SqliteOutbox::open(state).unwrap();
+    outbox
+        .entries()
+        .unwrap()
+        .iter()
+        .filter(|entry| {
+            outbox
+                .attempts(entry.spec.key.as_str())
+                .unwrap()
+                .iter()
+                .any(|(_, _, reply)| {
+                    reply.as_deref() == Some("not sent: the outbox could not record outcomes")
+                })
+        })
+        .count()
 }
 
 /// A tmpfs mounted for a test, unmounted when dropped.
@@ -309,7 +333,7 @@ fn fill(path: &Path) {
 /// every send is recorded in the end, none sent twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_mid_burst_loses_and_repeats_nothing() {
-    const FOCAL_POINTS: usize = 300;
+    const FOCAL_POINTS: usize = 1000;
     let Some(tmpfs) = Tmpfs::mount("32m") else {
         return;
     };
@@ -317,7 +341,7 @@ async fn a_full_disk_mid_burst_loses_and_repeats_nothing() {
     let config = burst_config(sink.port(), FOCAL_POINTS);
     let state = tmpfs.path().join("state");
     let filler = tmpfs.path().join("filler");
-    let statuses = burst_through(&config, &sink, &state, 40, move || {
+    let statuses = burst_through(&config, &sink, &state, 20, move || {
         fill(&filler);
         std::thread::sleep(Duration::from_secs(3));
         std::fs::remove_file(&filler).unwrap();
@@ -330,23 +354,7 @@ async fn a_full_disk_mid_burst_loses_and_repeats_nothing() {
         "{statuses:?}"
     );
     assert_every_send_once_and_recorded(&config, &sink, &state, FOCAL_POINTS);
-    // The sends claimed and not started when the disk filled were put back
-    // (recorded once it had room), not left in flight until a restart.
-    let outbox = SqliteOutbox::open(&state).unwrap();
-    let put_back = outbox
-        .entries()
-        .unwrap()
-        .iter()
-        .filter(|entry| {
-            outbox
-                .attempts(entry.spec.key.as_str())
-                .unwrap()
-                .iter()
-                .any(|(_, _, reply)| {
-                    reply.as_deref() == Some("not sent: the outbox could not record outcomes")
-                })
-        })
-        .count();
+    let put_back = put_back(&state);
     eprintln!("full disk: {put_back} claimed sends put back");
     assert!(put_back > 0);
 }
