@@ -154,6 +154,13 @@ pub struct CalendarRow {
     pub removed: bool,
     /// How many notices were sent about the event; part of their keys.
     pub notices: u32,
+    /// The notices about the last change wait in the outbox until this
+    /// instant (`notice_delay`); until then, undoing the change withdraws
+    /// them. `None` when no notice is waiting.
+    pub held_until: Option<Timestamp>,
+    /// What calendars knew before the change whose notices wait
+    /// (`scheduler::notices::Told`, as JSON); set with `held_until`.
+    pub told: Option<String>,
 }
 
 impl Changes {

@@ -70,6 +70,11 @@ const MIGRATIONS: &[&str] = &[
     // due ones read only those, not every planned row. The expression is
     // the one `next_due` and `claim_due` use, as SQLite requires.
     "CREATE INDEX sends_by_state_effective_due ON sends (state, COALESCE(next_attempt, due), key);",
+    // 4: notices held for `notice_delay` after the change that caused
+    // them, and what calendars knew before it, so that a change undone in
+    // that time withdraws them, also across a restart.
+    "ALTER TABLE calendar ADD COLUMN held_until INTEGER;
+    ALTER TABLE calendar ADD COLUMN told TEXT;",
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
@@ -343,11 +348,12 @@ impl Outbox for SqliteOutbox {
             }
             for row in &changes.calendar {
                 tx.prepare_cached(
-                    "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices, held_until, told)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (event) DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature,
                         location = excluded.location, snapshot = excluded.snapshot, previous = excluded.previous,
-                        removed = excluded.removed, notices = excluded.notices",
+                        removed = excluded.removed, notices = excluded.notices, held_until = excluded.held_until,
+                        told = excluded.told",
                 )?
                 .execute(params![
                         row.event,
@@ -357,7 +363,9 @@ impl Outbox for SqliteOutbox {
                         row.snapshot,
                         row.previous,
                         row.removed,
-                        row.notices
+                        row.notices,
+                        row.held_until.map(secs),
+                        row.told
                     ])?;
             }
             for (key, reason) in &changes.cancel {
@@ -534,7 +542,8 @@ impl Outbox for SqliteOutbox {
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError> {
         self.with("reading the calendar state", |c| {
             let mut statement = c.prepare(
-                "SELECT event, sequence, signature, location, snapshot, previous, removed, notices FROM calendar ORDER BY event",
+                "SELECT event, sequence, signature, location, snapshot, previous, removed, notices, held_until, told
+                 FROM calendar ORDER BY event",
             )?;
             let rows = statement.query_map([], |row| {
                 Ok(CalendarRow {
@@ -546,6 +555,8 @@ impl Outbox for SqliteOutbox {
                     previous: row.get(5)?,
                     removed: row.get(6)?,
                     notices: row.get(7)?,
+                    held_until: maybe_instant(row, 8)?,
+                    told: row.get(9)?,
                 })
             })?;
             rows.collect()

@@ -201,9 +201,11 @@ impl Scheduler {
             }
         });
         let calendar_rows = self.outbox.calendar_rows()?;
-        let (calendar, notices) = notices::calendar_changes(&planner, &calendar_rows, now);
-        changes.calendar = calendar;
-        changes.insert.extend(notices.iter().map(row::spec_of));
+        let calendar = notices::calendar_changes(&planner, &calendar_rows, now);
+        log_held(&calendar);
+        changes.cancel.extend(withdrawn(&calendar.withdrawn, &entries));
+        changes.calendar = calendar.rows;
+        changes.insert.extend(calendar.notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
         self.outbox.apply(&changes, now)?;
         Ok(changes)
@@ -502,16 +504,63 @@ async fn attempt(
     (key, recorded)
 }
 
-/// The update and cancellation notices a reconcile would send at `now`,
-/// because the roadmap changed since calendars were last told (`herald
-/// plan` shows them).
+/// The update and cancellation notices waiting in the outbox for their
+/// `notice_delay`, and those a reconcile at `now` would add because the
+/// roadmap changed since calendars were last told, less those it would
+/// withdraw (`herald plan` shows them).
 pub fn pending_notices(
     planner: &Planner<'_>,
     outbox: &dyn Outbox,
     now: Timestamp,
 ) -> Result<Vec<PlannedSend>, OutboxError> {
     let rows = outbox.calendar_rows()?;
-    Ok(notices::calendar_changes(planner, &rows, now).1)
+    let changes = notices::calendar_changes(planner, &rows, now);
+    let mut pending: Vec<PlannedSend> = outbox
+        .entries_in(State::Planned)?
+        .iter()
+        .filter(|entry| {
+            let key = &entry.spec.key;
+            key.kind().is_notice() && !changes.withdrawn.iter().any(|w| w.covers(key))
+        })
+        .map(|entry| row::planned_of(&entry.spec))
+        .collect();
+    pending.extend(changes.notices);
+    Ok(pending)
+}
+
+/// The planned notices among `entries` that `withdrawn` covers, to cancel
+/// with why.
+fn withdrawn(withdrawn: &[notices::Withdrawn], entries: &[Entry]) -> Vec<(SendKey, String)> {
+    if withdrawn.is_empty() {
+        return Vec::new();
+    }
+    let mut cancel = Vec::new();
+    for entry in entries.iter().filter(|e| e.state == State::Planned) {
+        if let Some(w) = withdrawn.iter().find(|w| w.covers(&entry.spec.key)) {
+            cancel.push((entry.spec.key.clone(), w.why.clone()));
+        }
+    }
+    for w in withdrawn {
+        let count = cancel.iter().filter(|(key, _)| w.covers(key)).count();
+        info!(event = %w.event, notice = w.number, withdrawn = count, "notices withdrawn before they went: {}", w.why);
+    }
+    cancel
+}
+
+/// Says which notices wait, until when, and why.
+fn log_held(changes: &notices::CalendarChanges) {
+    for held in &changes.held {
+        info!(
+            event = %held.event,
+            count = held.count,
+            until = %held.until,
+            "{} notice for event {} waits until {} (notice_delay): {}",
+            held.kind,
+            held.event,
+            held.until,
+            held.why
+        );
+    }
 }
 
 /// How long to wait before looking at the outbox again: until the next due
