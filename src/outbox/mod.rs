@@ -240,6 +240,10 @@ pub trait Outbox: Send + Sync {
     fn pending(&self) -> Result<usize, OutboxError>;
     /// What calendars know of each event.
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
+    /// Puts sends claimed (`sending`) but never handed to the mailer back
+    /// to planned, as they were before the claim: their attempt is not
+    /// counted and none is logged. Returns how many.
+    fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError>;
     /// Small named values that must survive a restart (the rate limit).
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;

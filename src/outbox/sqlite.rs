@@ -496,6 +496,26 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError> {
+        let now = secs(now);
+        self.with("putting claimed sends back", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut unclaimed = 0;
+            {
+                // The claim counted an attempt that was never made.
+                let mut statement = tx.prepare_cached(
+                    "UPDATE sends SET state = 'planned', attempts = MAX(attempts - 1, 0), updated_at = ?2
+                     WHERE key = ?1 AND state = 'sending'",
+                )?;
+                for key in keys {
+                    unclaimed += statement.execute(params![key.as_str(), now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(unclaimed)
+        })
+    }
+
     fn retry_failed(&self, key: Option<&SendKey>, now: Timestamp) -> Result<usize, OutboxError> {
         let now = secs(now);
         self.with("planning failed sends again", |c| {
@@ -656,6 +676,23 @@ mod tests {
         assert_eq!(outbox.counts().unwrap().sending, 1);
         assert_eq!(outbox.release_in_flight("restarted", at(200)).unwrap(), 1);
         assert_eq!(outbox.claim_due(at(200), 10).unwrap()[0].attempts, 2);
+    }
+
+    #[test]
+    fn an_unclaimed_send_is_planned_again_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+        assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 2);
+        outbox
+            .record(&[(key("b"), Recorded::Sent { reply: "250 ok".to_owned() })], at(101))
+            .unwrap();
+        // Only a send still claimed goes back.
+        assert_eq!(outbox.unclaim(&[key("a"), key("b")], at(102)).unwrap(), 1);
+        let a = outbox.entries_for(&[&key("a")]).unwrap().remove(0);
+        assert_eq!((a.state, a.attempts, a.next_attempt), (State::Planned, 0, None));
+        assert!(outbox.attempts(key("a").as_str()).unwrap().is_empty());
+        assert_eq!(outbox.claim_due(at(102), 10).unwrap()[0].attempts, 1);
     }
 
     #[test]

@@ -234,10 +234,20 @@ impl Scheduler {
     /// Sends everything due now, a batch at a time, until nothing is due or
     /// `stopping` says to stop taking new work; sends already handed to the
     /// mailer are finished, and every outcome is recorded.
-    pub async fn dispatch_due(&self, stopping: &dyn Fn() -> bool) -> Result<Dispatched, OutboxError> {
+    ///
+    /// `pause` says to stop for a while (a reload is waiting): no new send
+    /// is started, the sends in flight are finished, and those claimed but
+    /// not started go back to planned as they were ([`Outbox::unclaim`]), so
+    /// that the reload reconciles them with the new plan like any planned
+    /// send and the next dispatch sends them with the new configuration.
+    pub async fn dispatch_due(
+        &self,
+        stopping: &(dyn Fn() -> bool + Sync),
+        pause: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Dispatched, OutboxError> {
         let mut total = Dispatched::default();
         loop {
-            if stopping() {
+            if stopping() || pause() {
                 self.mailer().release_idle().await;
                 return Ok(total);
             }
@@ -258,7 +268,7 @@ impl Scheduler {
                 self.mailer().release_idle().await;
                 return Ok(total);
             }
-            let done = self.send_claimed(&loaded, claimed, stopping).await?;
+            let done = self.send_claimed(&loaded, claimed, stopping, pause).await?;
             total.sent += done.sent;
             total.retried += done.retried;
             total.failed += done.failed;
@@ -293,7 +303,7 @@ impl Scheduler {
         let claimed = self
             .on_outbox(move |outbox| outbox.claim_keys(&keys, now))
             .await?;
-        let done = self.send_claimed(&loaded, claimed, &|| false).await;
+        let done = self.send_claimed(&loaded, claimed, &|| false, &|| false).await;
         self.mailer().release_idle().await;
         Ok(SentNow {
             already_sent,
@@ -301,12 +311,14 @@ impl Scheduler {
         })
     }
 
-    /// Sends the given claimed entries, at most `parallelism` at once.
+    /// Sends the given claimed entries, at most `parallelism` at once,
+    /// starting none once `stopping` or `pause` says so.
     async fn send_claimed(
         &self,
         loaded: &Arc<Loaded>,
         claimed: Vec<Entry>,
-        stopping: &dyn Fn() -> bool,
+        stopping: &(dyn Fn() -> bool + Sync),
+        pause: &(dyn Fn() -> bool + Sync),
     ) -> Result<Dispatched, OutboxError> {
         let mut done = Dispatched::default();
         // Twice the connections: the extra tasks render their messages while
@@ -323,7 +335,7 @@ impl Scheduler {
         loop {
             while tasks.len() < limit {
                 let Some(entry) = queue.next() else { break };
-                if stopping() {
+                if stopping() || pause() {
                     unstarted.push(entry.spec.key.clone());
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     break;
@@ -373,7 +385,13 @@ impl Scheduler {
             self.outbox.record(&outcomes, self.clock.now())?;
             self.progress.notify_one();
         }
-        if !unstarted.is_empty() {
+        if !unstarted.is_empty() && !stopping() {
+            // Paused for a reload: back to planned as if never claimed, for
+            // the reload to reconcile and the next dispatch to send.
+            let now = self.clock.now();
+            self.on_outbox(move |outbox| outbox.unclaim(&unstarted, now))
+                .await?;
+        } else if !unstarted.is_empty() {
             // Claimed but never handed to the mailer: back to planned.
             let outcomes: Vec<(SendKey, Recorded)> = unstarted
                 .into_iter()
