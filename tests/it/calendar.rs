@@ -164,6 +164,13 @@ fn a_cancellation_notice_cancels_the_same_uid() {
 fn moving_then_cancelling_an_event_in_a_running_daemon() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    // The daemon runs on the real clock here: the notices wait a second,
+    // not ten minutes (daemon.rs tests the delay on a clock it moves).
+    config.edit(
+        "config/herald.toml",
+        "notice_delay = \"10m\"",
+        "notice_delay = \"1s\"",
+    );
     let state = tempfile::tempdir().unwrap();
     // Without the watch, so that only the signals reload.
     let mut daemon = Daemon::spawn(
