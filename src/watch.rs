@@ -85,7 +85,11 @@ pub fn start(config_dir: &Path, control: mpsc::Sender<Control>) -> notify::Resul
 }
 
 /// [`start`], with its waits given (tests shorten them).
-pub fn start_with(config_dir: &Path, control: mpsc::Sender<Control>, timing: Timing) -> notify::Result<Watch> {
+pub fn start_with(
+    config_dir: &Path,
+    control: mpsc::Sender<Control>,
+    timing: Timing,
+) -> notify::Result<Watch> {
     let (events, received) = mpsc::unbounded_channel();
     // notify calls this on a thread of its own.
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

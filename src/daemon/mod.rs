@@ -10,9 +10,10 @@
 //!    mailer, reconcile the outbox with the plan, and tell the service
 //!    manager READY;
 //! 2. **pass** (`Daemon::pass`): send what is due while listening for a
-//!    reload or a stop, save the rate limit's state, then reload if asked,
-//!    and reconcile again if the outbox needs more of the plan (or an hour
-//!    has passed);
+//!    reload or a stop (a reload pauses a burst once the sends in flight
+//!    are done), save the rate limit's state, then reload if asked, and
+//!    reconcile again if the outbox needs more of the plan (or an hour has
+//!    passed); the next pass sends the rest of a paused burst;
 //! 3. **next wake-up** (`Daemon::look_ahead`, then `Daemon::sleep`): read
 //!    when the next send is due and when the outbox needs more of the plan,
 //!    decide how long to sleep or whether the rehearsal is over (a pure

@@ -9,6 +9,7 @@
 //!    │                  │  ──5xx──► failed
 //!    └──restart─────────┘  (in flight when the process died: sent again)
 //! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped
+//! sending ──unclaim (claimed, never started: a reload paused the burst)──► planned
 //! ```
 //!
 //! Exactly once, as far as SMTP allows: a send is claimed (`sending`) in a

@@ -685,7 +685,15 @@ mod tests {
         plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
         assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 2);
         outbox
-            .record(&[(key("b"), Recorded::Sent { reply: "250 ok".to_owned() })], at(101))
+            .record(
+                &[(
+                    key("b"),
+                    Recorded::Sent {
+                        reply: "250 ok".to_owned(),
+                    },
+                )],
+                at(101),
+            )
             .unwrap();
         // Only a send still claimed goes back.
         assert_eq!(outbox.unclaim(&[key("a"), key("b")], at(102)).unwrap(), 1);

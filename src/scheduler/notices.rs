@@ -205,7 +205,7 @@ pub fn calendar_changes(planner: &Planner<'_>, rows: &[CalendarRow], now: Timest
                 SendKind::Update
             };
             let timing_changed = row.signature != signature || row.removed;
-            let why = describe(&told, Some((&signature, &location)));
+            let why = describe(&told, Some(event));
             let saved = CalendarRow {
                 event: event.id.clone(),
                 sequence: row.sequence + u32::from(timing_changed),
@@ -302,7 +302,12 @@ impl CalendarChanges {
         if let Some((event, kind, why)) = announce {
             row.notices += 1;
             let due = now.checked_add(delay).unwrap_or(now);
-            let notices = planner.notices(event, kind, row.notices, &due.to_zoned_datetime(event.zone.tz.clone()));
+            let notices = planner.notices(
+                event,
+                kind,
+                row.notices,
+                &due.to_zoned_datetime(event.zone.tz.clone()),
+            );
             if due > now && !notices.is_empty() {
                 row.held_until = Some(due);
                 row.told = Some(told.to_json());
@@ -326,49 +331,70 @@ fn superseded(row: &CalendarRow, delay: SignedDuration) -> Withdrawn {
     Withdrawn {
         event: row.event.clone(),
         number: row.notices,
-        why: format!("the event changed again within notice_delay ({delay:#}); the next notice says the whole change"),
+        why: format!(
+            "the event changed again within notice_delay ({delay:#}); the next notice says the whole change"
+        ),
     }
 }
 
-/// What changed between what calendars were told and `now` (the signature
-/// and location of the event, or `None` when it is gone), in words.
-fn describe(told: &Told, now: Option<(&str, &Option<String>)>) -> String {
-    let Some((signature, location)) = now else {
+/// What changed between what calendars were told and `now` (the event,
+/// or `None` when it is gone from the configuration), in words.
+fn describe(told: &Told, now: Option<&Event>) -> String {
+    let Some(event) = now else {
         return "removed from the configuration".to_owned();
     };
     if told.removed {
         return "back in the configuration".to_owned();
     }
-    // Signatures are "start/end/STATUS", or "ongoing/STATUS".
-    let before: Vec<&str> = told.signature.split('/').collect();
-    let after: Vec<&str> = signature.split('/').collect();
+    let before = match EventSnapshot::from_json(&told.snapshot) {
+        Ok(before) => before,
+        // Only the log's words suffer; the notice is planned all the same.
+        Err(_) => return "changed (what calendars were told before cannot be read)".to_owned(),
+    };
     let mut parts = Vec::new();
-    match (before.last(), after.last()) {
-        (Some(&"CONFIRMED"), Some(&"CANCELLED")) => parts.push("cancelled".to_owned()),
-        (Some(&"CANCELLED"), Some(&"CONFIRMED")) => parts.push("no longer cancelled".to_owned()),
+    match (before.status, event.status) {
+        (EventStatus::Confirmed, EventStatus::Cancelled) => parts.push("cancelled".to_owned()),
+        (EventStatus::Cancelled, EventStatus::Confirmed) => parts.push("no longer cancelled".to_owned()),
         _ => {}
     }
-    if let ([start, end, _], [new_start, new_end, _]) = (before.as_slice(), after.as_slice()) {
-        if start != new_start {
-            parts.push(format!("start moved from {} to {}", shown(start), shown(new_start)));
+    match (calendar::span_of(&before), calendar::span_of(event)) {
+        (Some(old), Some(new)) => {
+            if old.start != new.start {
+                parts.push(format!(
+                    "start moved from {} to {}",
+                    shown(&old.start),
+                    shown(&new.start)
+                ));
+            }
+            if old.end != new.end {
+                parts.push(format!(
+                    "end moved from {} to {}",
+                    shown(&old.end),
+                    shown(&new.end)
+                ));
+            }
         }
-        if end != new_end {
-            parts.push(format!("end moved from {} to {}", shown(end), shown(new_end)));
-        }
-    } else if before[..before.len() - 1] != after[..after.len() - 1] {
-        parts.push(format!("dates changed from {} to {}", told.signature, signature));
+        (None, None) => {}
+        (_, None) => parts.push("no longer scheduled".to_owned()),
+        (None, Some(new)) => parts.push(format!("scheduled from {}", shown(&new.start))),
     }
-    if told.location != *location {
+    let location = calendar::location(event);
+    if told.location != location {
         let place = |p: &Option<String>| p.clone().unwrap_or_else(|| "none".to_owned());
-        parts.push(format!("place changed from {} to {}", place(&told.location), place(location)));
+        parts.push(format!(
+            "place changed from {} to {}",
+            place(&told.location),
+            place(&location)
+        ));
     }
     parts.join("; ")
 }
 
-/// A DTSTART or DTEND value of a signature ("20990301T200000Z" or
+/// A DTSTART or DTEND value ("20990301T200000Z" or
 /// "20990301") as a reader writes it: "2099-03-01T20:00:00Z", "2099-03-01".
 fn shown(value: &str) -> String {
-    let digits = |range: std::ops::Range<usize>| value.get(range).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+    let digits =
+        |range: std::ops::Range<usize>| value.get(range).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
     let date = (digits(0..4), digits(4..6), digits(6..8));
     match (value.len(), date) {
         (8, (Some(y), Some(m), Some(d))) => format!("{y}-{m}-{d}"),
@@ -532,7 +558,10 @@ mod tests {
     /// file cut short by a save in progress leaves it.
     fn truncated(model: Model) -> Model {
         model.edit_roadmaps(|roadmaps| {
-            let roadmap = roadmaps.iter_mut().find(|r| r.id == "gcm-modalities-2017").unwrap();
+            let roadmap = roadmaps
+                .iter_mut()
+                .find(|r| r.id == "gcm-modalities-2017")
+                .unwrap();
             roadmap.events.truncate(2);
         })
     }
@@ -607,7 +636,12 @@ mod tests {
         let later = at("2017-09-21T00:00:00Z");
         let move_changes = calendar_changes(&Planner::new(&moved), &rows, later);
         assert_eq!(move_changes.notices.len(), 9);
-        assert!(move_changes.notices[0].key.as_str().starts_with("update/first-reading/2/"));
+        assert!(
+            move_changes.notices[0]
+                .key
+                .as_str()
+                .starts_with("update/first-reading/2/")
+        );
         assert_eq!(
             move_changes.held[0].why,
             "start moved from 2017-10-02T19:00:00Z to 2017-10-03T19:00:00Z; end moved from 2017-10-02T22:00:00Z to 2017-10-03T22:00:00Z"
@@ -636,11 +670,20 @@ mod tests {
         let twice = edit_event(model, "first-reading", day(4));
         let second = calendar_changes(&Planner::new(&twice), &rows, at("2017-09-20T00:02:00Z"));
         assert_eq!(
-            second.withdrawn.iter().map(|w| (w.event.as_str(), w.number)).collect::<Vec<_>>(),
+            second
+                .withdrawn
+                .iter()
+                .map(|w| (w.event.as_str(), w.number))
+                .collect::<Vec<_>>(),
             [("first-reading", 1)]
         );
         assert_eq!(second.notices.len(), 9);
-        assert!(second.notices[0].key.as_str().starts_with("update/first-reading/2/"));
+        assert!(
+            second.notices[0]
+                .key
+                .as_str()
+                .starts_with("update/first-reading/2/")
+        );
         assert_eq!(second.notices[0].due.timestamp(), at("2017-09-20T00:12:00Z"));
         // The notice says the whole change since calendars were told.
         assert!(
@@ -684,7 +727,10 @@ mod tests {
         let gone = model.edit_roadmaps(|roadmaps| roadmaps.retain(|r| r.id != "gcm-modalities-2017"));
         let notices = changes(&gone, &rows, now).1;
         assert_eq!(
-            notices.iter().filter(|n| n.key.subject() == "first-reading").count(),
+            notices
+                .iter()
+                .filter(|n| n.key.subject() == "first-reading")
+                .count(),
             9
         );
     }

@@ -206,6 +206,17 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
             .iter()
             .all(|r| r["event"] == "future-meeting" && r["template"] == "update")
     );
+    // The table says how long they wait.
+    let table = crate::harness::herald_command(&config.path())
+        .env("HERALD_STATE_DIR", state.path())
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&table).contains("notices wait notice_delay (1s) after the change"),
+        "{}",
+        stdout(&table)
+    );
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");
     assert!(reloaded.contains("27 rescheduled"), "{reloaded}");

@@ -543,10 +543,7 @@ impl Live {
 
     async fn stop(self) {
         self.control.send(Control::Stop).await.unwrap();
-        self.task
-            .await
-            .unwrap()
-            .expect("the daemon stops cleanly");
+        self.task.await.unwrap().expect("the daemon stops cleanly");
     }
 }
 
@@ -554,7 +551,10 @@ impl Live {
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !check() {
-        assert!(std::time::Instant::now() < deadline, "still not so after 60 s: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not so after 60 s: {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -695,7 +695,9 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
     let csv = |count: usize| {
         let mut csv = String::from("name,email,lists,leads\n");
         for i in 0..count {
-            csv.push_str(&format!("Focal Point {i},fp{i:04}@example.org,member-states,1d\n"));
+            csv.push_str(&format!(
+                "Focal Point {i},fp{i:04}@example.org,member-states,1d\n"
+            ));
         }
         csv
     };
@@ -743,7 +745,10 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
         reloaded_at < FOCAL_POINTS - REMOVED,
         "the reload waited for the burst: {reloaded_at} sent before it"
     );
-    assert!(new > 0 && subjects.last().unwrap().starts_with("[new] "), "{subjects:?}");
+    assert!(
+        new > 0 && subjects.last().unwrap().starts_with("[new] "),
+        "{subjects:?}"
+    );
     // Once the new subject appears, every later message has it.
     let first_new = subjects.iter().position(|s| s.starts_with("[new] ")).unwrap();
     assert!(subjects[first_new..].iter().all(|s| s.starts_with("[new] ")));
@@ -760,7 +765,11 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
     let sent = entries.iter().filter(|e| e.state == State::Sent).count();
     assert_eq!(sent, received.len());
     let cancelled: Vec<_> = entries.iter().filter(|e| e.state == State::Cancelled).collect();
-    assert_eq!(sent + cancelled.len(), FOCAL_POINTS, "sent or cancelled, nothing else");
+    assert_eq!(
+        sent + cancelled.len(),
+        FOCAL_POINTS,
+        "sent or cancelled, nothing else"
+    );
     assert!(!cancelled.is_empty());
     for entry in &cancelled {
         let number: usize = entry.spec.recipient[2..6].parse().unwrap();
