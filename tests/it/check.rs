@@ -410,3 +410,18 @@ fn the_daemon_checks_the_templates_against_the_events_to_come() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn a_notice_delay_that_is_not_a_duration() {
+    let config = ConfigDir::example();
+    config.edit(HERALD_TOML, "notice_delay = \"10m\"", "notice_delay = \"soon\"");
+    let problems = config.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "ROOT/{HERALD_TOML}:45:16: invalid duration \"soon\": write it like \"6h\", \"30m\" or \"30s\""
+        )),
+        "{}",
+        problems[0]
+    );
+}
