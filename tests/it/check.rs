@@ -84,7 +84,7 @@ fn unknown_time_zone_suggests_the_right_one() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{HERALD_TOML}:64:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
+            "ROOT/{HERALD_TOML}:69:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
         )),
         "{}",
         problems[0]
