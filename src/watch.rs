@@ -269,6 +269,8 @@ pub async fn until_stable(
     config_dir: &Path,
 ) -> Option<Vec<PathBuf>> {
     let mut changed: BTreeSet<PathBuf> = changed.into_iter().collect();
+    // Said once per set of files, not at every look.
+    let mut said = Vec::new();
     loop {
         let before = looks(&changed);
         let pause = tokio::time::sleep(interval);
@@ -288,10 +290,13 @@ pub async fn until_stable(
             .filter(|(path, look)| before.get(*path) != Some(look))
             .map(|(path, _)| path.clone())
             .collect();
-        info!(
-            files = %describe(&moving, config_dir),
-            "waiting for files still being written"
-        );
+        if moving != said {
+            info!(
+                files = %describe(&moving, config_dir),
+                "waiting for files still being written"
+            );
+            said = moving;
+        }
     }
 }
 
