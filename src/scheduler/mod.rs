@@ -201,7 +201,9 @@ impl Scheduler {
             }
         });
         let calendar_rows = self.outbox.calendar_rows()?;
-        let calendar = notices::calendar_changes(&planner, &calendar_rows, now);
+        let planned_notices = planned_notices(&entries);
+        let planned = |event: &str, number: u32| planned_notices.contains(&(event, number));
+        let calendar = notices::calendar_changes(&planner, &calendar_rows, &planned, now);
         log_held(&calendar);
         changes.cancel.extend(withdrawn(&calendar.withdrawn, &entries));
         changes.calendar = calendar.rows;
@@ -532,9 +534,11 @@ pub fn pending_notices(
     now: Timestamp,
 ) -> Result<Vec<PlannedSend>, OutboxError> {
     let rows = outbox.calendar_rows()?;
-    let changes = notices::calendar_changes(planner, &rows, now);
-    let mut pending: Vec<PlannedSend> = outbox
-        .entries_in(State::Planned)?
+    let entries = outbox.entries_in(State::Planned)?;
+    let planned_notices = planned_notices(&entries);
+    let planned = |event: &str, number: u32| planned_notices.contains(&(event, number));
+    let changes = notices::calendar_changes(planner, &rows, &planned, now);
+    let mut pending: Vec<PlannedSend> = entries
         .iter()
         .filter(|entry| {
             let key = &entry.spec.key;
@@ -544,6 +548,18 @@ pub fn pending_notices(
         .collect();
     pending.extend(changes.notices);
     Ok(pending)
+}
+
+/// The events and numbers of the notices planned among `entries`.
+fn planned_notices(entries: &[Entry]) -> HashSet<(&str, u32)> {
+    entries
+        .iter()
+        .filter(|entry| entry.state == State::Planned)
+        .filter_map(|entry| {
+            let key = &entry.spec.key;
+            Some((key.subject(), key.notice_number()?))
+        })
+        .collect()
 }
 
 /// The planned notices among `entries` that `withdrawn` covers, to cancel

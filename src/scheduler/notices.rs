@@ -107,10 +107,14 @@ impl Told {
 }
 
 /// Whether notices about `row`'s last change still wait at `now`, and what
-/// calendars knew before it (what `row` says, when nothing waits).
-fn told_of(row: &CalendarRow, now: Timestamp) -> (bool, Told) {
+/// calendars knew before it (what `row` says, when nothing waits). They
+/// wait until `held_until`, and only while the outbox still has them
+/// planned (`planned`): after a clock set back, notices that went out
+/// are not waiting, and undoing their change is announced.
+fn told_of(row: &CalendarRow, now: Timestamp, planned: &dyn Fn(&str, u32) -> bool) -> (bool, Told) {
     if let (Some(until), Some(json)) = (row.held_until, &row.told)
         && now < until
+        && planned(&row.event, row.notices)
     {
         match serde_json::from_str(json) {
             Ok(told) => return (true, told),
@@ -125,7 +129,9 @@ fn told_of(row: &CalendarRow, now: Timestamp) -> (bool, Told) {
 }
 
 /// The calendar rows to save, the notices to plan and the waiting ones to
-/// withdraw, from the model, the outbox's calendar rows and the time.
+/// withdraw, from the model, the outbox's calendar rows and the time;
+/// `planned` says whether the notices numbered `number` about `event` are
+/// planned in the outbox (not sent yet).
 ///
 /// Notices are due `notice_delay` after `now`, and the row remembers what
 /// calendars knew before ([`Told`]) until then: a change undone meanwhile
@@ -133,7 +139,12 @@ fn told_of(row: &CalendarRow, now: Timestamp) -> (bool, Told) {
 /// replaces them with notices about the whole change since. The SEQUENCE
 /// and the notice count never go back, so no key and no SEQUENCE is used
 /// twice.
-pub fn calendar_changes(planner: &Planner<'_>, rows: &[CalendarRow], now: Timestamp) -> CalendarChanges {
+pub fn calendar_changes(
+    planner: &Planner<'_>,
+    rows: &[CalendarRow],
+    planned: &dyn Fn(&str, u32) -> bool,
+    now: Timestamp,
+) -> CalendarChanges {
     let model = planner.model();
     let by_event: HashMap<&str, &CalendarRow> = rows.iter().map(|r| (r.event.as_str(), r)).collect();
     let policy = &model.settings().reminders;
@@ -162,7 +173,7 @@ pub fn calendar_changes(planner: &Planner<'_>, rows: &[CalendarRow], now: Timest
                 });
                 continue;
             };
-            let (waiting, told) = told_of(row, now);
+            let (waiting, told) = told_of(row, now, planned);
             if waiting && told.matches(&signature, &location) {
                 // Undone before its notices went: calendars already know
                 // what the model says again.
@@ -227,7 +238,7 @@ pub fn calendar_changes(planner: &Planner<'_>, rows: &[CalendarRow], now: Timest
         .iter()
         .filter(|r| !r.removed && model.event(&r.event).is_none())
     {
-        let (waiting, told) = told_of(row, now);
+        let (waiting, told) = told_of(row, now, planned);
         if waiting && told.removed {
             // Back, then gone again, before the notices about its return
             // went: calendars already have it cancelled.
@@ -416,7 +427,7 @@ mod tests {
 
     /// [`calendar_changes`] of `model`.
     fn changes(model: &Model, rows: &[CalendarRow], now: Timestamp) -> (Vec<CalendarRow>, Vec<PlannedSend>) {
-        let changes = calendar_changes(&Planner::new(model), rows, now);
+        let changes = calendar_changes(&Planner::new(model), rows, &all_planned, now);
         (changes.rows, changes.notices)
     }
 
@@ -554,6 +565,11 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// As if every notice planned were still in the outbox, unsent.
+    fn all_planned(_event: &str, _number: u32) -> bool {
+        true
+    }
+
     /// The example model without the 2017 roadmap's last events, as a
     /// file cut short by a save in progress leaves it.
     fn truncated(model: Model) -> Model {
@@ -574,7 +590,7 @@ mod tests {
 
         // The file is cut short: cancellations of the four events to come,
         // due ten minutes later, and the row remembers what calendars know.
-        let cut = calendar_changes(&Planner::new(&truncated(whole.clone())), &rows, now);
+        let cut = calendar_changes(&Planner::new(&truncated(whole.clone())), &rows, &all_planned, now);
         assert!(cut.withdrawn.is_empty());
         assert_eq!(cut.held.len(), 4, "{:?}", cut.held);
         let due = at("2017-09-20T00:10:00Z");
@@ -595,7 +611,12 @@ mod tests {
         // The rest of the file lands five minutes later: the waiting
         // notices are withdrawn, nothing new is said, and neither the
         // SEQUENCE nor the notice count goes back.
-        let whole_again = calendar_changes(&Planner::new(&whole), &rows, at("2017-09-20T00:05:00Z"));
+        let whole_again = calendar_changes(
+            &Planner::new(&whole),
+            &rows,
+            &all_planned,
+            at("2017-09-20T00:05:00Z"),
+        );
         assert!(whole_again.notices.is_empty(), "{:?}", whole_again.notices);
         let mut withdrawn: Vec<_> = whole_again
             .withdrawn
@@ -634,7 +655,7 @@ mod tests {
             }
         });
         let later = at("2017-09-21T00:00:00Z");
-        let move_changes = calendar_changes(&Planner::new(&moved), &rows, later);
+        let move_changes = calendar_changes(&Planner::new(&moved), &rows, &all_planned, later);
         assert_eq!(move_changes.notices.len(), 9);
         assert!(
             move_changes.notices[0]
@@ -647,7 +668,12 @@ mod tests {
             "start moved from 2017-10-02T19:00:00Z to 2017-10-03T19:00:00Z; end moved from 2017-10-02T22:00:00Z to 2017-10-03T22:00:00Z"
         );
         let rows = merge(&rows, move_changes.rows);
-        let after = calendar_changes(&Planner::new(&moved), &rows, at("2017-09-21T00:10:00Z"));
+        let after = calendar_changes(
+            &Planner::new(&moved),
+            &rows,
+            &all_planned,
+            at("2017-09-21T00:10:00Z"),
+        );
         assert!(after.withdrawn.is_empty() && after.notices.is_empty() && after.rows.is_empty());
     }
 
@@ -665,10 +691,15 @@ mod tests {
             }
         };
         let once = edit_event(model.clone(), "first-reading", day(3));
-        let first = calendar_changes(&Planner::new(&once), &rows, now);
+        let first = calendar_changes(&Planner::new(&once), &rows, &all_planned, now);
         let rows = merge(&rows, first.rows);
         let twice = edit_event(model, "first-reading", day(4));
-        let second = calendar_changes(&Planner::new(&twice), &rows, at("2017-09-20T00:02:00Z"));
+        let second = calendar_changes(
+            &Planner::new(&twice),
+            &rows,
+            &all_planned,
+            at("2017-09-20T00:02:00Z"),
+        );
         assert_eq!(
             second
                 .withdrawn
@@ -705,7 +736,7 @@ mod tests {
         let now = at(BEFORE);
         let rows = merge(&[], changes(&quiet, &[], now).0);
         let gone = quiet.edit_roadmaps(|roadmaps| roadmaps.retain(|r| r.id != "gcm-modalities-2017"));
-        let removed = calendar_changes(&Planner::new(&gone), &rows, now);
+        let removed = calendar_changes(&Planner::new(&gone), &rows, &all_planned, now);
         assert!(removed.notices.is_empty(), "{:?}", removed.notices);
         assert!(removed.held.is_empty());
         let first_reading = removed.rows.iter().find(|r| r.event == "first-reading").unwrap();
@@ -733,5 +764,34 @@ mod tests {
                 .count(),
             9
         );
+    }
+
+    #[test]
+    fn undoing_a_change_whose_notices_went_out_is_announced() {
+        // The notices of a change went out early (the clock was set back
+        // after they went): the outbox no longer has them planned, so
+        // undoing the change is a change calendars must hear of.
+        let whole = model();
+        let now = at(BEFORE);
+        let rows = merge(&[], changes(&whole, &[], now).0);
+        let cut = calendar_changes(&Planner::new(&truncated(whole.clone())), &rows, &all_planned, now);
+        let rows = merge(&rows, cut.rows);
+        let sent = |_: &str, _: u32| false;
+        let back = calendar_changes(&Planner::new(&whole), &rows, &sent, at("2017-09-20T00:05:00Z"));
+        assert!(back.withdrawn.is_empty());
+        let first_reading: Vec<_> = back
+            .notices
+            .iter()
+            .filter(|n| n.key.subject() == "first-reading")
+            .collect();
+        assert_eq!(first_reading.len(), 9);
+        assert!(
+            first_reading[0]
+                .key
+                .as_str()
+                .starts_with("update/first-reading/2/")
+        );
+        let held = back.held.iter().find(|h| h.event == "first-reading").unwrap();
+        assert_eq!(held.why, "back in the configuration");
     }
 }
