@@ -343,7 +343,7 @@ fn superseded(row: &CalendarRow, delay: SignedDuration) -> Withdrawn {
         event: row.event.clone(),
         number: row.notices,
         why: format!(
-            "the event changed again within notice_delay ({delay:#}); the next notice says the whole change"
+            "the event changed again within notice_delay ({delay:#}); what calendars are told now covers the whole change"
         ),
     }
 }
