@@ -709,8 +709,10 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
     config.edit("templates/en/reminder.subject.hbs", "{{", "[new] {{");
     config.write("lists/permanent-missions.csv", &csv(FOCAL_POINTS - REMOVED));
     let asked_at = sink.received().len();
+    let asked = std::time::Instant::now();
     live.control.send(Control::Reload).await.unwrap();
     live.wait_ready(2).await;
+    let took = asked.elapsed();
     let reloaded_at = sink.received().len();
     eventually("the burst is over", || {
         SqliteOutbox::open(state.path())
@@ -738,7 +740,7 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
         .collect();
     let new = subjects.iter().filter(|s| s.starts_with("[new] ")).count();
     eprintln!(
-        "reload asked after {asked_at} messages, done after {reloaded_at}; {} sent in all, {new} with the new subject",
+        "reload asked after {asked_at} messages, done after {reloaded_at} ({took:?} later); {} sent in all, {new} with the new subject",
         received.len()
     );
     assert!(
