@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn a_snapshot_gives_the_event_back() {
         let event = geneva_meeting();
-        let back = EventSnapshot::of(&event).to_event().unwrap();
+        let back = EventSnapshot::of(&event, true).to_event().unwrap();
         assert_eq!(back.schedule, event.schedule);
         assert_eq!(sequence_signature(&back), sequence_signature(&event));
         assert_eq!(location(&back), location(&event));
@@ -302,10 +302,21 @@ pub struct EventSnapshot {
     pub end: Option<String>,
     pub part_of_day: Option<String>,
     pub cancelled: bool,
+    /// Whether its roadmap announces changes (`notices`), remembered with
+    /// the event so that removing a quiet roadmap stays quiet. Snapshots
+    /// written before it was kept read as `true`, as their removal did.
+    #[serde(default = "announced")]
+    pub notices: bool,
+}
+
+/// The `notices` of a snapshot that does not say.
+fn announced() -> bool {
+    true
 }
 
 impl EventSnapshot {
-    pub fn of(event: &Event) -> EventSnapshot {
+    /// What to remember of `event`, whose roadmap has `notices` on or off.
+    pub fn of(event: &Event, notices: bool) -> EventSnapshot {
         let hours = event.schedule.hours();
         EventSnapshot {
             id: event.id.clone(),
@@ -326,6 +337,7 @@ impl EventSnapshot {
             end: hours.and_then(|h| h.end).map(|e| e.to_string()),
             part_of_day: hours.and_then(|h| h.part_of_day.clone()),
             cancelled: event.status == EventStatus::Cancelled,
+            notices,
         }
     }
 
@@ -336,8 +348,12 @@ impl EventSnapshot {
 
     /// The event a stored snapshot describes, or why it cannot be read.
     pub fn from_json(json: &str) -> Result<Event, SnapshotError> {
-        let snapshot: EventSnapshot = serde_json::from_str(json).map_err(SnapshotError::Json)?;
-        snapshot.to_event().ok_or(SnapshotError::Values)
+        Self::parse(json)?.to_event().ok_or(SnapshotError::Values)
+    }
+
+    /// A stored snapshot, or why it is not one.
+    pub fn parse(json: &str) -> Result<EventSnapshot, SnapshotError> {
+        serde_json::from_str(json).map_err(SnapshotError::Json)
     }
 
     /// The event as it was; `None` if the snapshot cannot be read back.

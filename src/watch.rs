@@ -9,10 +9,18 @@
 //! Editor droppings (swap files, backups, vim's `4913` probe, hidden files)
 //! and the daemon's own reads are not changes.
 //!
+//! A file is reloaded only once it is stable: after the burst, the changed
+//! files must keep their size and modification time across two looks
+//! [`STABLE`] apart. An editor that writes in place, or a slow copy, can
+//! pause longer than the quiet time in the middle of a file; a roadmap
+//! loaded cut short would lose its last events. (Notices of changes also
+//! wait `notice_delay`, so a file caught half written all the same sends
+//! nothing once it is whole again.)
+//!
 //! SIGHUP (`systemctl reload`) remains the sure way: inotify sees nothing on
 //! NFS, and a watch limit can be reached.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -33,6 +41,31 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// changing cannot hold every other edit back.
 pub const LONGEST: Duration = Duration::from_secs(5);
 
+/// How long the changed files must keep their size and modification time
+/// before the reload: a save in progress that pauses this long is rare.
+pub const STABLE: Duration = Duration::from_secs(2);
+
+/// How the watch waits before it asks for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Quiet after the last change ([`QUIET`]).
+    pub quiet: Duration,
+    /// The longest wait for quiet ([`LONGEST`]).
+    pub longest: Duration,
+    /// The time between two looks at the changed files ([`STABLE`]).
+    pub stable: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            quiet: QUIET,
+            longest: LONGEST,
+            stable: STABLE,
+        }
+    }
+}
+
 /// A running watch; dropping it stops watching.
 pub struct Watch {
     task: tokio::task::JoinHandle<()>,
@@ -45,9 +78,18 @@ impl Drop for Watch {
 }
 
 /// Starts watching `config_dir` (and the directories it uses), sending
-/// [`Control::Reload`] on `control` after each settled burst of changes.
-/// Must be called inside a tokio runtime.
+/// [`Control::Reload`] on `control` after each settled burst of changes,
+/// once the changed files are stable. Must be called inside a tokio runtime.
 pub fn start(config_dir: &Path, control: mpsc::Sender<Control>) -> notify::Result<Watch> {
+    start_with(config_dir, control, Timing::default())
+}
+
+/// [`start`], with its waits given (tests shorten them).
+pub fn start_with(
+    config_dir: &Path,
+    control: mpsc::Sender<Control>,
+    timing: Timing,
+) -> notify::Result<Watch> {
     let (events, received) = mpsc::unbounded_channel();
     // notify calls this on a thread of its own.
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -60,7 +102,7 @@ pub fn start(config_dir: &Path, control: mpsc::Sender<Control>) -> notify::Resul
     // notify reports absolute paths; the log names them relative to this.
     let config_dir = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.to_owned());
     lock(&watched).sync(&config_dir)?;
-    let task = tokio::spawn(run(config_dir, watched, received, control));
+    let task = tokio::spawn(run(config_dir, watched, received, control, timing));
     Ok(Watch { task })
 }
 
@@ -133,10 +175,14 @@ async fn run(
     watched: Arc<Mutex<Watched>>,
     mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
     control: mpsc::Sender<Control>,
+    timing: Timing,
 ) {
     let mut changes = Events(&mut events);
     loop {
-        let Some(changed) = next_burst(&mut changes, QUIET, LONGEST).await else {
+        let Some(burst) = next_burst(&mut changes, timing.quiet, timing.longest).await else {
+            return;
+        };
+        let Some(changed) = until_stable(&mut changes, burst, timing.stable, &config_dir).await else {
             return;
         };
         info!(
@@ -208,6 +254,66 @@ pub async fn next_burst(
         }
     }
     Some(changed.into_iter().collect())
+}
+
+/// Waits until the files of `changed`, and those changed meanwhile, keep
+/// their size and modification time across two looks `interval` apart;
+/// returns them all, or `None` when the source ends.
+///
+/// It waits as long as they change: a file loaded while it is written
+/// would be loaded cut short.
+pub async fn until_stable(
+    source: &mut impl ChangeSource,
+    changed: Vec<PathBuf>,
+    interval: Duration,
+    config_dir: &Path,
+) -> Option<Vec<PathBuf>> {
+    let mut changed: BTreeSet<PathBuf> = changed.into_iter().collect();
+    // Said once per set of files, not at every look.
+    let mut said = Vec::new();
+    loop {
+        let before = looks(&changed);
+        let pause = tokio::time::sleep(interval);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                more = source.next() => changed.extend(more?),
+                () = &mut pause => break,
+            }
+        }
+        let after = looks(&changed);
+        if after == before {
+            return Some(changed.into_iter().collect());
+        }
+        let moving: Vec<PathBuf> = after
+            .iter()
+            .filter(|(path, look)| before.get(*path) != Some(look))
+            .map(|(path, _)| path.clone())
+            .collect();
+        if moving != said {
+            info!(
+                files = %describe(&moving, config_dir),
+                "waiting for files still being written"
+            );
+            said = moving;
+        }
+    }
+}
+
+/// What a look at a file sees: its size and modification time, or nothing
+/// when it is gone (a removal is stable too).
+type Look = Option<(u64, std::time::SystemTime)>;
+
+fn looks(paths: &BTreeSet<PathBuf>) -> BTreeMap<PathBuf, Look> {
+    paths
+        .iter()
+        .map(|path| {
+            let look = std::fs::metadata(path)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)));
+            (path.clone(), look)
+        })
+        .collect()
 }
 
 /// The paths of an event that are changes to the configuration.

@@ -267,6 +267,13 @@ fn print_table(
             out.write_all(b"\n")?;
         }
     }
+    if !notice_rows.is_empty() {
+        writeln!(
+            out,
+            "(update and cancellation notices wait notice_delay ({:#}) after the change that caused them; undoing the change within it withdraws them)",
+            model.settings().reminders.notice_delay
+        )?;
+    }
     let recipients = recipients.len();
     writeln!(
         out,

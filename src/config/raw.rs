@@ -49,6 +49,7 @@ pub struct RemindersTable {
     #[serde(default)]
     pub kinds: BTreeMap<String, Vec<Text>>,
     pub all_day_at: Option<Text>,
+    pub notice_delay: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -218,10 +218,15 @@ fn reminder_policy(
         Some(text) => check(src, text, values::time, d)?,
         None => jiff::civil::time(9, 0, 0, 0),
     };
+    let notice_delay = match &raw.notice_delay {
+        Some(text) => check(src, text, values::duration, d)?,
+        None => jiff::SignedDuration::from_mins(10),
+    };
     Some(ReminderPolicy {
         leads,
         kinds,
         all_day_at,
+        notice_delay,
     })
 }
 

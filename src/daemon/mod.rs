@@ -12,9 +12,10 @@
 //! 2. **pass** (`Daemon::pass`): look for a jump of the wall clock (and
 //!    log it, and reconcile at once: sends skipped as too late by a clock
 //!    that was ahead are planned again), send what is due while listening
-//!    for a reload or a stop, save the rate limit's state, then reload if
-//!    asked, and reconcile again if the outbox needs more of the plan (or
-//!    an hour has passed);
+//!    for a reload or a stop (a reload pauses a burst once the sends in
+//!    flight are done), save the rate limit's state, then reload if asked,
+//!    and reconcile again if the outbox needs more of the plan (or an hour
+//!    has passed); the next pass sends the rest of a paused burst;
 //! 3. **next wake-up** (`Daemon::look_ahead`, then `Daemon::sleep`): read
 //!    when the next send is due and when the outbox needs more of the plan,
 //!    decide how long to sleep or whether the rehearsal is over (a pure
@@ -269,10 +270,15 @@ impl Daemon {
         ControlFlow::Continue(())
     }
 
-    /// Sends what is due while listening on `control`. A reload waits for
-    /// the batch in flight (the returned flag says one was asked for); a
-    /// stop does not: no new send is claimed, and the sends already handed
-    /// to the mailer get the shutdown deadline to finish.
+    /// Sends what is due while listening on `control`. A reload pauses the
+    /// burst: no new send is started, the sends in flight finish, the sends
+    /// claimed and not started go back to planned, and the dispatch returns
+    /// (the returned flag says a reload was asked for), so that the reload
+    /// takes effect at once and the next pass sends the rest with the new
+    /// configuration; a relay limited to 120 messages a minute would
+    /// otherwise hold a reload for hours. A stop does not wait: no new send
+    /// is claimed, and the sends already handed to the mailer get the
+    /// shutdown deadline to finish.
     ///
     /// `Scheduler::dispatch_due` runs its claims on blocking threads itself
     /// (and says why it commits a burst's outcomes on its worker).
@@ -284,10 +290,11 @@ impl Daemon {
         let is_stopping = move || stop_flag.load(Ordering::SeqCst);
         // Stop signals arriving while sending must stop the claiming of new
         // work, so the dispatch runs alongside the control channel.
-        let dispatch = self.scheduler.dispatch_due(&is_stopping);
+        let reload = AtomicBool::new(false);
+        let reload_waits = || reload.load(Ordering::SeqCst);
+        let dispatch = self.scheduler.dispatch_due(&is_stopping, &reload_waits);
         tokio::pin!(dispatch);
         let notifier = &self.options.notifier;
-        let mut reload_asked = false;
         let result = loop {
             tokio::select! {
                 result = &mut dispatch => break result,
@@ -301,7 +308,11 @@ impl Daemon {
                     }
                 }
                 message = control.recv() => match message {
-                    Some(Control::Reload) => reload_asked = true,
+                    Some(Control::Reload) => {
+                        if !reload.swap(true, Ordering::SeqCst) {
+                            info!("reload asked while sending: pausing after the sends in flight");
+                        }
+                    }
                     Some(Control::Stop) | None => {
                         info!("stopping: no new sends; waiting for the sends in flight");
                         notifier.stopping("stopping: waiting for the sends in flight");
@@ -317,7 +328,7 @@ impl Daemon {
                 },
             }
         };
-        (result, reload_asked)
+        (result, reload.load(Ordering::SeqCst))
     }
 
     /// Logs a jump of the wall clock and reconciles at once. Forward, the

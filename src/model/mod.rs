@@ -87,6 +87,10 @@ pub struct ReminderPolicy {
     pub kinds: BTreeMap<String, Vec<Lead>>,
     /// The time of day that anchors events without one (deadlines, weeks).
     pub all_day_at: Time,
+    /// How long update and cancellation notices wait after the change that
+    /// caused them, so that a change undone meanwhile (a file saved half
+    /// written, then whole) sends nothing. Default: 10 minutes.
+    pub notice_delay: jiff::SignedDuration,
 }
 
 /// A roadmap: the events of one process, as circulated in one letter.

@@ -9,6 +9,7 @@
 //!    │                  │  ──5xx──► failed
 //!    └──restart─────────┘  (in flight when the process died: sent again)
 //! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped ──clock set back──► planned
+//! sending ──unclaim (claimed, never started: a reload paused the burst)──► planned
 //! ```
 //!
 //! Exactly once, as far as SMTP allows: a send is claimed (`sending`) in a
@@ -159,6 +160,13 @@ pub struct CalendarRow {
     pub removed: bool,
     /// How many notices were sent about the event; part of their keys.
     pub notices: u32,
+    /// The notices about the last change wait in the outbox until this
+    /// instant (`notice_delay`); until then, undoing the change withdraws
+    /// them. `None` when no notice is waiting.
+    pub held_until: Option<Timestamp>,
+    /// What calendars knew before the change whose notices wait
+    /// (`scheduler::notices::Told`, as JSON); set with `held_until`.
+    pub told: Option<String>,
 }
 
 impl Changes {
@@ -260,6 +268,10 @@ pub trait Outbox: Send + Sync {
     fn pending(&self) -> Result<usize, OutboxError>;
     /// What calendars know of each event.
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
+    /// Puts sends claimed (`sending`) but never handed to the mailer back
+    /// to planned, as they were before the claim: their attempt is not
+    /// counted and none is logged. Returns how many.
+    fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError>;
     /// Small named values that must survive a restart (the rate limit).
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;

@@ -83,6 +83,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sends ADD COLUMN too_late INTEGER NOT NULL DEFAULT 0;
     UPDATE sends SET too_late = 1 WHERE state = 'skipped'
         AND (reason LIKE 'missed: due at %' OR reason LIKE 'due at % but planned only at %');",
+    // 5: notices held for `notice_delay` after the change that caused
+    // them, and what calendars knew before it, so that a change undone in
+    // that time withdraws them, also across a restart.
+    "ALTER TABLE calendar ADD COLUMN held_until INTEGER;
+    ALTER TABLE calendar ADD COLUMN told TEXT;",
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
@@ -388,11 +393,12 @@ impl Outbox for SqliteOutbox {
             }
             for row in &changes.calendar {
                 tx.prepare_cached(
-                    "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO calendar (event, sequence, signature, location, snapshot, previous, removed, notices, held_until, told)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (event) DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature,
                         location = excluded.location, snapshot = excluded.snapshot, previous = excluded.previous,
-                        removed = excluded.removed, notices = excluded.notices",
+                        removed = excluded.removed, notices = excluded.notices, held_until = excluded.held_until,
+                        told = excluded.told",
                 )?
                 .execute(params![
                         row.event,
@@ -402,7 +408,9 @@ impl Outbox for SqliteOutbox {
                         row.snapshot,
                         row.previous,
                         row.removed,
-                        row.notices
+                        row.notices,
+                        row.held_until.map(secs),
+                        row.told
                     ])?;
             }
             for (key, reason) in &changes.cancel {
@@ -589,6 +597,26 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError> {
+        let now = secs(now);
+        self.with("putting claimed sends back", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut unclaimed = 0;
+            {
+                // The claim counted an attempt that was never made.
+                let mut statement = tx.prepare_cached(
+                    "UPDATE sends SET state = 'planned', attempts = MAX(attempts - 1, 0), updated_at = ?2, claimed_by = NULL
+                     WHERE key = ?1 AND state = 'sending'",
+                )?;
+                for key in keys {
+                    unclaimed += statement.execute(params![key.as_str(), now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(unclaimed)
+        })
+    }
+
     fn retry_failed(&self, key: Option<&SendKey>, now: Timestamp) -> Result<usize, OutboxError> {
         let now = secs(now);
         self.with("planning failed sends again", |c| {
@@ -635,7 +663,8 @@ impl Outbox for SqliteOutbox {
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError> {
         self.with("reading the calendar state", |c| {
             let mut statement = c.prepare(
-                "SELECT event, sequence, signature, location, snapshot, previous, removed, notices FROM calendar ORDER BY event",
+                "SELECT event, sequence, signature, location, snapshot, previous, removed, notices, held_until, told
+                 FROM calendar ORDER BY event",
             )?;
             let rows = statement.query_map([], |row| {
                 Ok(CalendarRow {
@@ -647,6 +676,8 @@ impl Outbox for SqliteOutbox {
                     previous: row.get(5)?,
                     removed: row.get(6)?,
                     notices: row.get(7)?,
+                    held_until: maybe_instant(row, 8)?,
+                    told: row.get(9)?,
                 })
             })?;
             rows.collect()
@@ -761,6 +792,31 @@ mod tests {
             1
         );
         assert_eq!(outbox.claim_due(at(200), 10).unwrap()[0].attempts, 2);
+    }
+
+    #[test]
+    fn an_unclaimed_send_is_planned_again_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+        assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 2);
+        outbox
+            .record(
+                &[(
+                    key("b"),
+                    Recorded::Sent {
+                        reply: "250 ok".to_owned(),
+                    },
+                )],
+                at(101),
+            )
+            .unwrap();
+        // Only a send still claimed goes back.
+        assert_eq!(outbox.unclaim(&[key("a"), key("b")], at(102)).unwrap(), 1);
+        let a = outbox.entries_for(&[&key("a")]).unwrap().remove(0);
+        assert_eq!((a.state, a.attempts, a.next_attempt), (State::Planned, 0, None));
+        assert!(outbox.attempts(key("a").as_str()).unwrap().is_empty());
+        assert_eq!(outbox.claim_due(at(102), 10).unwrap()[0].attempts, 1);
     }
 
     #[test]

@@ -279,9 +279,13 @@ impl Scheduler {
             }
         });
         let calendar_rows = self.outbox.calendar_rows()?;
-        let (calendar, notices) = notices::calendar_changes(&planner, &calendar_rows, now);
-        changes.calendar = calendar;
-        changes.insert.extend(notices.iter().map(row::spec_of));
+        let planned_notices = planned_notices(&entries);
+        let planned = |event: &str, number: u32| planned_notices.contains(&(event, number));
+        let calendar = notices::calendar_changes(&planner, &calendar_rows, &planned, now);
+        log_held(&calendar);
+        changes.cancel.extend(withdrawn(&calendar.withdrawn, &entries));
+        changes.calendar = calendar.rows;
+        changes.insert.extend(calendar.notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
         self.outbox.apply(&changes, now)?;
         Ok(changes)
@@ -349,10 +353,20 @@ impl Scheduler {
     /// mailer are finished, and every outcome is recorded, or kept until
     /// the outbox can record it: while outcomes are kept, nothing new is
     /// claimed, and the error says why.
-    pub async fn dispatch_due(&self, stopping: &dyn Fn() -> bool) -> Result<Dispatched, OutboxError> {
+    ///
+    /// `pause` says to stop for a while (a reload is waiting): no new send
+    /// is started, the sends in flight are finished, and those claimed but
+    /// not started go back to planned as they were ([`Outbox::unclaim`]), so
+    /// that the reload reconciles them with the new plan like any planned
+    /// send and the next dispatch sends them with the new configuration.
+    pub async fn dispatch_due(
+        &self,
+        stopping: &(dyn Fn() -> bool + Sync),
+        pause: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Dispatched, OutboxError> {
         let mut total = Dispatched::default();
         loop {
-            if stopping() {
+            if stopping() || pause() {
                 self.mailer().release_idle().await;
                 return Ok(total);
             }
@@ -378,7 +392,7 @@ impl Scheduler {
                 self.mailer().release_idle().await;
                 return Ok(total);
             }
-            let (done, result) = self.send_claimed(&loaded, claimed, stopping).await;
+            let (done, result) = self.send_claimed(&loaded, claimed, stopping, pause).await;
             total.sent += done.sent;
             total.retried += done.retried;
             total.failed += done.failed;
@@ -414,7 +428,7 @@ impl Scheduler {
         let claimed = self
             .on_outbox(move |outbox| outbox.claim_keys(&keys, now))
             .await?;
-        let (done, mut result) = self.send_claimed(&loaded, claimed, &|| false).await;
+        let (done, mut result) = self.send_claimed(&loaded, claimed, &|| false, &|| false).await;
         self.mailer().release_idle().await;
         // A command has no later pass to record what the outbox could not
         // take: it tries a few more times (each waits up to the busy
@@ -429,7 +443,8 @@ impl Scheduler {
         Ok(SentNow { already_sent, done })
     }
 
-    /// Sends the given claimed entries, at most `parallelism` at once.
+    /// Sends the given claimed entries, at most `parallelism` at once,
+    /// starting none once `stopping` or `pause` says so.
     ///
     /// If the outbox cannot record an outcome, no new send is started: the
     /// claimed sends not yet started are released (planned again) and the
@@ -439,7 +454,8 @@ impl Scheduler {
         &self,
         loaded: &Arc<Loaded>,
         claimed: Vec<Entry>,
-        stopping: &dyn Fn() -> bool,
+        stopping: &(dyn Fn() -> bool + Sync),
+        pause: &(dyn Fn() -> bool + Sync),
     ) -> (Dispatched, Result<(), OutboxError>) {
         let mut done = Dispatched::default();
         // Twice the connections: the extra tasks render their messages while
@@ -464,7 +480,7 @@ impl Scheduler {
         loop {
             while tasks.len() < limit && failure.is_none() {
                 let Some(entry) = queue.next() else { break };
-                if stopping() {
+                if stopping() || pause() {
                     unstarted.push(entry.spec.key.clone());
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     break;
@@ -533,6 +549,16 @@ impl Scheduler {
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     failure = Some(err);
                 }
+            }
+        }
+        if !unstarted.is_empty() && failure.is_none() && !stopping() {
+            // Paused for a reload: back to planned as if never claimed, for
+            // the reload to reconcile and the next dispatch to send.
+            let (keys, now) = (unstarted.clone(), self.clock.now());
+            match self.on_outbox(move |outbox| outbox.unclaim(&keys, now)).await {
+                Ok(_) => unstarted.clear(),
+                // Released below instead, and kept until the outbox works.
+                Err(err) => failure = Some(err),
             }
         }
         if !unstarted.is_empty() {
@@ -698,16 +724,77 @@ async fn attempt(
     (key, recorded)
 }
 
-/// The update and cancellation notices a reconcile would send at `now`,
-/// because the roadmap changed since calendars were last told (`herald
-/// plan` shows them).
+/// The update and cancellation notices waiting in the outbox for their
+/// `notice_delay`, and those a reconcile at `now` would add because the
+/// roadmap changed since calendars were last told, less those it would
+/// withdraw (`herald plan` shows them).
 pub fn pending_notices(
     planner: &Planner<'_>,
     outbox: &dyn Outbox,
     now: Timestamp,
 ) -> Result<Vec<PlannedSend>, OutboxError> {
     let rows = outbox.calendar_rows()?;
-    Ok(notices::calendar_changes(planner, &rows, now).1)
+    let entries = outbox.entries_in(State::Planned)?;
+    let planned_notices = planned_notices(&entries);
+    let planned = |event: &str, number: u32| planned_notices.contains(&(event, number));
+    let changes = notices::calendar_changes(planner, &rows, &planned, now);
+    let mut pending: Vec<PlannedSend> = entries
+        .iter()
+        .filter(|entry| {
+            let key = &entry.spec.key;
+            key.kind().is_notice() && !changes.withdrawn.iter().any(|w| w.covers(key))
+        })
+        .map(|entry| row::planned_of(&entry.spec))
+        .collect();
+    pending.extend(changes.notices);
+    Ok(pending)
+}
+
+/// The events and numbers of the notices planned among `entries`.
+fn planned_notices(entries: &[Entry]) -> HashSet<(&str, u32)> {
+    entries
+        .iter()
+        .filter(|entry| entry.state == State::Planned)
+        .filter_map(|entry| {
+            let key = &entry.spec.key;
+            Some((key.subject(), key.notice_number()?))
+        })
+        .collect()
+}
+
+/// The planned notices among `entries` that `withdrawn` covers, to cancel
+/// with why.
+fn withdrawn(withdrawn: &[notices::Withdrawn], entries: &[Entry]) -> Vec<(SendKey, String)> {
+    if withdrawn.is_empty() {
+        return Vec::new();
+    }
+    let mut cancel = Vec::new();
+    for entry in entries.iter().filter(|e| e.state == State::Planned) {
+        if let Some(w) = withdrawn.iter().find(|w| w.covers(&entry.spec.key)) {
+            cancel.push((entry.spec.key.clone(), w.why.clone()));
+        }
+    }
+    for w in withdrawn {
+        let count = cancel.iter().filter(|(key, _)| w.covers(key)).count();
+        info!(event = %w.event, notice = w.number, withdrawn = count, "notices withdrawn before they went: {}", w.why);
+    }
+    cancel
+}
+
+/// Says which notices wait, until when, and why.
+fn log_held(changes: &notices::CalendarChanges) {
+    for held in &changes.held {
+        info!(
+            event = %held.event,
+            count = held.count,
+            until = %held.until,
+            "{} notice for event {} waits until {} (notice_delay): {}",
+            held.kind,
+            held.event,
+            held.until,
+            held.why
+        );
+    }
 }
 
 /// How long to wait before looking at the outbox again: until the next due

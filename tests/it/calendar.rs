@@ -164,6 +164,13 @@ fn a_cancellation_notice_cancels_the_same_uid() {
 fn moving_then_cancelling_an_event_in_a_running_daemon() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    // The daemon runs on the real clock here: the notices wait a second,
+    // not ten minutes (daemon.rs tests the delay on a clock it moves).
+    config.edit(
+        "config/herald.toml",
+        "notice_delay = \"10m\"",
+        "notice_delay = \"1s\"",
+    );
     let state = tempfile::tempdir().unwrap();
     // Without the watch, so that only the signals reload.
     let mut daemon = Daemon::spawn(
@@ -198,6 +205,17 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
         updates
             .iter()
             .all(|r| r["event"] == "future-meeting" && r["template"] == "update")
+    );
+    // The table says how long they wait.
+    let table = crate::harness::herald_command(&config.path())
+        .env("HERALD_STATE_DIR", state.path())
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&table).contains("notices wait notice_delay (1s) after the change"),
+        "{}",
+        stdout(&table)
     );
     daemon.signal("HUP");
     let reloaded = daemon.wait_for("configuration reloaded");

@@ -84,7 +84,7 @@ fn unknown_time_zone_suggests_the_right_one() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{HERALD_TOML}:64:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
+            "ROOT/{HERALD_TOML}:69:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
         )),
         "{}",
         problems[0]
@@ -408,5 +408,20 @@ fn the_daemon_checks_the_templates_against_the_events_to_come() {
             "templates/en/reminder.txt.hbs:7:1: the template names \"event.titel\", which the data does not have"
         )),
         "{problems:?}"
+    );
+}
+
+#[test]
+fn a_notice_delay_that_is_not_a_duration() {
+    let config = ConfigDir::example();
+    config.edit(HERALD_TOML, "notice_delay = \"10m\"", "notice_delay = \"soon\"");
+    let problems = config.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "ROOT/{HERALD_TOML}:45:16: invalid duration \"soon\": write it like \"6h\", \"30m\" or \"30s\""
+        )),
+        "{}",
+        problems[0]
     );
 }

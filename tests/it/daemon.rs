@@ -1,10 +1,11 @@
 //! `herald run`: every planned mail delivered once, over real SMTP, through
-//! faults, restarts and a crash.
+//! faults, restarts and a crash; notices held for `notice_delay` after a
+//! change of the roadmap; reloads in the middle of a burst.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herald::clock::{Clock, SteppingClock};
+use herald::clock::{Clock, ManualClock, SteppingClock};
 use herald::config::Environment;
 use herald::daemon::{self, Control, Options};
 use herald::outbox::{Outbox, SqliteOutbox, State};
@@ -478,4 +479,312 @@ fn a_crash_in_the_middle_of_a_batch_loses_nothing() {
     );
     let outbox = SqliteOutbox::open(state.path()).unwrap();
     assert_eq!(outbox.counts().unwrap().sent, FOCAL_POINTS);
+}
+
+/// A daemon in this process on a clock that the test moves, looking at the
+/// outbox every 20 ms of real time; reloads and the stop are the test's.
+struct Live {
+    clock: Arc<ManualClock>,
+    control: mpsc::Sender<Control>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    notices: Arc<herald::systemd::Recording>,
+}
+
+impl Live {
+    /// Starts the daemon at `at` and waits until it is ready.
+    async fn start(config: &ConfigDir, state: &std::path::Path, at: &str) -> Live {
+        let clock = Arc::new(ManualClock::new(at.parse().unwrap()));
+        let mut options = Options::new(config.path(), Environment::default(), clock.clone());
+        options.state_dir = Some(state.to_owned());
+        options.tick = SignedDuration::from_millis(20);
+        let (notifier, notices) = herald::systemd::Notifier::recording(None);
+        options.notifier = notifier;
+        let (control, receiver) = mpsc::channel(8);
+        let task = tokio::spawn(daemon::run(options, receiver));
+        let live = Live {
+            clock,
+            control,
+            task,
+            notices,
+        };
+        live.wait_ready(1).await;
+        live
+    }
+
+    /// Waits until the daemon has said READY `times` times (once at the
+    /// start, once after each reload).
+    async fn wait_ready(&self, times: usize) {
+        let ready = || {
+            self.notices
+                .messages()
+                .iter()
+                .filter(|m| m.contains(&herald::systemd::Notice::Ready))
+                .count()
+        };
+        eventually(&format!("READY {times} times"), || ready() >= times).await;
+    }
+
+    /// Asks for a reload and waits until it is done.
+    async fn reload(&self) {
+        let before = self
+            .notices
+            .messages()
+            .iter()
+            .filter(|m| m.contains(&herald::systemd::Notice::Ready))
+            .count();
+        self.control.send(Control::Reload).await.unwrap();
+        self.wait_ready(before + 1).await;
+    }
+
+    /// Moves the clock, then gives the daemon a few of its looks at the
+    /// outbox (20 ms each) to act on it.
+    async fn advance(&self, by: SignedDuration) {
+        self.clock.advance(by);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    async fn stop(self) {
+        self.control.send(Control::Stop).await.unwrap();
+        self.task.await.unwrap().expect("the daemon stops cleanly");
+    }
+}
+
+/// Waits (up to 60 s) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not so after 60 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+const ROADMAP_2017: &str = "roadmaps/2017-modalities-resolution.toml";
+const A_WEEK_BEFORE_THE_FIRST_READING: &str = "2017-09-20T00:00:00Z";
+
+/// The outbox's notices (updates and cancellations).
+fn notice_entries(state: &std::path::Path) -> Vec<herald::outbox::Entry> {
+    SqliteOutbox::open(state)
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.spec.key.kind().is_notice())
+        .collect()
+}
+
+/// The 2017 roadmap saved in place with a pause (its last three events
+/// missing for five minutes), then whole: the cancellations wait for
+/// notice_delay, are withdrawn when the events come back, and nothing
+/// reaches the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roadmap_cut_short_then_whole_again_within_notice_delay_sends_nothing() {
+    let sink = Sink::plain();
+    let config = smtp_config(sink.port(), 2);
+    let state = tempfile::tempdir().unwrap();
+    let path = config.path().join(ROADMAP_2017);
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let cut_at = whole
+        .find("[[events]]\nid = \"informal-consultations-2017-10-05\"")
+        .unwrap();
+    let live = Live::start(&config, state.path(), A_WEEK_BEFORE_THE_FIRST_READING).await;
+
+    std::fs::write(&path, &whole[..cut_at]).unwrap();
+    live.reload().await;
+    let waiting = notice_entries(state.path());
+    let held_until: Timestamp = "2017-09-20T00:10:00Z".parse().unwrap();
+    // Three events to come, each to the nine focal points of member-states.
+    assert_eq!(waiting.len(), 27, "{waiting:?}");
+    assert!(
+        waiting.iter().all(|e| e.state == State::Planned
+            && e.spec.due == held_until
+            && e.spec.key.kind() == herald::key::SendKind::Cancellation),
+        "{waiting:?}"
+    );
+
+    live.advance(SignedDuration::from_mins(5)).await;
+    std::fs::write(&path, &whole).unwrap();
+    live.reload().await;
+    live.advance(SignedDuration::from_mins(20)).await;
+    live.stop().await;
+
+    assert_eq!(sink.received().len(), 0, "nothing reaches the relay");
+    let withdrawn = notice_entries(state.path());
+    assert_eq!(withdrawn.len(), 27);
+    for entry in &withdrawn {
+        assert_eq!(entry.state, State::Cancelled, "{entry:?}");
+        assert!(
+            entry
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("the change was undone within notice_delay (10m)")),
+            "{entry:?}"
+        );
+    }
+}
+
+/// A change that stays: its update notices wait notice_delay, then go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_notice_goes_out_once_notice_delay_has_passed() {
+    let sink = Sink::plain();
+    let config = smtp_config(sink.port(), 2);
+    let state = tempfile::tempdir().unwrap();
+    let live = Live::start(&config, state.path(), A_WEEK_BEFORE_THE_FIRST_READING).await;
+
+    config.edit(
+        &format!("config/{ROADMAP_2017}"),
+        "date = \"2017-10-02\"",
+        "date = \"2017-10-03\"",
+    );
+    live.reload().await;
+    live.advance(SignedDuration::from_mins(9)).await;
+    assert_eq!(sink.received().len(), 0, "the notices wait");
+
+    live.advance(SignedDuration::from_mins(1)).await;
+    eventually("the nine update notices arrive", || sink.received().len() == 9).await;
+    live.stop().await;
+    let sent_at: Timestamp = "2017-09-20T00:10:00Z".parse().unwrap();
+    let notices = notice_entries(state.path());
+    assert_eq!(notices.len(), 9);
+    assert!(
+        notices.iter().all(|e| e.state == State::Sent
+            && e.sent_at == Some(sent_at)
+            && e.spec.key.as_str().starts_with("update/first-reading/1/")),
+        "{notices:?}"
+    );
+    for received in sink.received() {
+        let text = String::from_utf8_lossy(&received.bytes).into_owned();
+        assert!(text.contains("method=REQUEST"), "{text}");
+    }
+}
+
+/// Removing a roadmap whose notices are off sends no cancellation for its
+/// events, though the roadmap is no longer there to say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_roadmap_with_notices_off_sends_no_cancellation() {
+    let sink = Sink::plain();
+    let config = smtp_config(sink.port(), 2);
+    config.write(
+        "roadmaps/future.toml",
+        &crate::harness::FUTURE_ROADMAP.replacen("\n\n[[events]]", "\nnotices = false\n\n[[events]]", 1),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let live = Live::start(&config, state.path(), crate::harness::BEFORE_THE_FUTURE_MEETING).await;
+    config.remove("roadmaps/future.toml");
+    live.reload().await;
+    live.advance(SignedDuration::from_mins(30)).await;
+    live.stop().await;
+
+    assert_eq!(sink.received().len(), 0);
+    assert!(notice_entries(state.path()).is_empty());
+    let rows = SqliteOutbox::open(state.path()).unwrap().calendar_rows().unwrap();
+    let row = rows.iter().find(|r| r.event == "future-meeting").unwrap();
+    assert!(row.removed, "{row:?}");
+}
+
+/// A reload asked in the middle of a burst takes effect before the burst
+/// ends: the later messages have the new subject, and the sends of focal
+/// points the new lists no longer have are cancelled with why, not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
+    const FOCAL_POINTS: usize = 1000;
+    const REMOVED: usize = 100;
+    let sink = Sink::plain();
+    let config = smtp_config(sink.port(), 2);
+    config.write("lists/civil-society.toml", "");
+    let csv = |count: usize| {
+        let mut csv = String::from("name,email,lists,leads\n");
+        for i in 0..count {
+            csv.push_str(&format!(
+                "Focal Point {i},fp{i:04}@example.org,member-states,1d\n"
+            ));
+        }
+        csv
+    };
+    config.write("lists/permanent-missions.csv", &csv(FOCAL_POINTS));
+    let state = tempfile::tempdir().unwrap();
+    // The first reading's 1d reminders, all due at 2017-10-01T19:00Z.
+    let live = Live::start(&config, state.path(), "2017-10-01T19:00:00Z").await;
+    eventually("the burst is under way", || sink.received().len() >= 50).await;
+    config.edit("templates/en/reminder.subject.hbs", "{{", "[new] {{");
+    config.write("lists/permanent-missions.csv", &csv(FOCAL_POINTS - REMOVED));
+    let asked_at = sink.received().len();
+    let asked = std::time::Instant::now();
+    live.control.send(Control::Reload).await.unwrap();
+    live.wait_ready(2).await;
+    let took = asked.elapsed();
+    let reloaded_at = sink.received().len();
+    eventually("the burst is over", || {
+        SqliteOutbox::open(state.path())
+            .unwrap()
+            .entries()
+            .unwrap()
+            .iter()
+            .filter(|e| e.spec.key.subject() == "first-reading")
+            .all(|e| e.state.is_final())
+    })
+    .await;
+    live.stop().await;
+
+    let received = sink.received();
+    let subjects: Vec<String> = received
+        .iter()
+        .map(|r| {
+            MessageParser::default()
+                .parse(&r.bytes)
+                .unwrap()
+                .subject()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let new = subjects.iter().filter(|s| s.starts_with("[new] ")).count();
+    eprintln!(
+        "reload asked after {asked_at} messages, done after {reloaded_at} ({took:?} later); {} sent in all, {new} with the new subject",
+        received.len()
+    );
+    assert!(
+        reloaded_at < FOCAL_POINTS - REMOVED,
+        "the reload waited for the burst: {reloaded_at} sent before it"
+    );
+    assert!(
+        new > 0 && subjects.last().unwrap().starts_with("[new] "),
+        "{subjects:?}"
+    );
+    // Once the new subject appears, every later message has it.
+    let first_new = subjects.iter().position(|s| s.starts_with("[new] ")).unwrap();
+    assert!(subjects[first_new..].iter().all(|s| s.starts_with("[new] ")));
+    let ids = message_ids(received.iter().map(|r| r.bytes.clone()));
+    assert_eq!(ids.len(), received.len(), "no message twice");
+    let entries: Vec<_> = SqliteOutbox::open(state.path())
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.spec.key.subject() == "first-reading")
+        .collect();
+    assert_eq!(entries.len(), FOCAL_POINTS);
+    let sent = entries.iter().filter(|e| e.state == State::Sent).count();
+    assert_eq!(sent, received.len());
+    let cancelled: Vec<_> = entries.iter().filter(|e| e.state == State::Cancelled).collect();
+    assert_eq!(
+        sent + cancelled.len(),
+        FOCAL_POINTS,
+        "sent or cancelled, nothing else"
+    );
+    assert!(!cancelled.is_empty());
+    for entry in &cancelled {
+        let number: usize = entry.spec.recipient[2..6].parse().unwrap();
+        assert!(number >= FOCAL_POINTS - REMOVED, "{entry:?}");
+        assert!(
+            entry
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.ends_with("is no longer a focal point")),
+            "{entry:?}"
+        );
+        assert_eq!(entry.attempts, 0, "put back unsent, its claim not counted");
+    }
 }

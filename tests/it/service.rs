@@ -324,7 +324,7 @@ fn an_invalid_edit_keeps_the_last_good_plan_running_and_says_why() {
     assert!(reloaded.contains("27 rescheduled"), "{reloaded}");
     let ready = notify.wait_for("READY=1");
     // The 27 reminders, and the 9 update notices about the moved meeting,
-    // which are due at once.
+    // which wait notice_delay.
     let status = field(&ready, "STATUS").unwrap_or_default();
     assert!(status.ends_with(", 36 pending"), "{status}");
 

@@ -1,6 +1,8 @@
 //! The file watch's debounce: a burst of changes is one reload, and a file
 //! that never settles cannot hold reloads back. On tokio's paused clock, so
-//! seconds of quiet take no time.
+//! seconds of quiet take no time. And, on real files with the real watcher
+//! (a few real seconds), a file still being written is not reloaded until
+//! it is stable.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,4 +85,52 @@ async fn the_end_of_the_source_ends_the_watch() {
         }
     }
     assert_eq!(next_burst(&mut Closed, QUIET, LONGEST).await, None);
+}
+
+/// A roadmap written in two parts with a pause longer than the quiet time
+/// (an editor saving in place, a slow copy): no reload while it is half
+/// written, one once it is whole and has kept still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_being_written_is_not_reloaded_until_it_is_stable() {
+    use herald::daemon::Control;
+    use herald::watch::{Timing, start_with};
+
+    let config = crate::harness::ConfigDir::example();
+    let (control, mut reloads) = tokio::sync::mpsc::channel(8);
+    let timing = Timing {
+        quiet: QUIET,
+        longest: LONGEST,
+        stable: Duration::from_secs(2),
+    };
+    let _watch = start_with(&config.path(), control, timing).unwrap();
+    let whole = crate::harness::FUTURE_ROADMAP;
+    let (first, rest) = whole.split_at(whole.len() / 2);
+    let path = config.path().join("roadmaps/future.toml");
+    let started = std::time::Instant::now();
+    std::fs::write(&path, first).unwrap();
+    // Longer than the quiet time, shorter than two looks.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        reloads.try_recv().is_err(),
+        "reloaded while the file was half written"
+    );
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(rest.as_bytes()).unwrap();
+    drop(file);
+    let whole_at = started.elapsed();
+    let reload = tokio::time::timeout(Duration::from_secs(15), reloads.recv())
+        .await
+        .expect("a reload once the file is whole");
+    assert_eq!(reload, Some(Control::Reload));
+    let reloaded_at = started.elapsed();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+    eprintln!("written whole at {whole_at:?}, reloaded at {reloaded_at:?}");
+    assert!(
+        reloaded_at >= whole_at + timing.stable,
+        "reloaded {reloaded_at:?}, less than a look after the last write at {whole_at:?}"
+    );
+    // One reload for the whole save.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(reloads.try_recv().is_err(), "a second reload");
 }
