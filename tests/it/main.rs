@@ -27,5 +27,7 @@ mod commands;
 mod service;
 // The file watch's debounce, on a paused clock.
 mod watch;
+// The Debian package's parts: herald init, the manual pages, the completions.
+mod package;
 // Rules about the source tree itself.
 mod tidy;
