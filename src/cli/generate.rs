@@ -30,15 +30,13 @@ pub fn run(what: Generated, dir: &Path) -> super::CommandResult {
             clap_mangen::generate_to(command, &section1)
                 .with_context(|| format!("cannot write the manual pages in {}", section1.display()))?;
             let page = section5.join("herald.toml.5");
-            std::fs::write(&page, CONFIG_PAGE)
-                .with_context(|| format!("cannot write {}", page.display()))?;
+            std::fs::write(&page, CONFIG_PAGE).with_context(|| format!("cannot write {}", page.display()))?;
         }
         Generated::Completions => {
             create(dir)?;
             for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-                clap_complete::generate_to(shell, &mut command, "herald", dir).with_context(|| {
-                    format!("cannot write the {shell} completions in {}", dir.display())
-                })?;
+                clap_complete::generate_to(shell, &mut command, "herald", dir)
+                    .with_context(|| format!("cannot write the {shell} completions in {}", dir.display()))?;
             }
         }
     }

@@ -44,8 +44,7 @@ pub fn run(args: &Args) -> super::CommandResult {
     for (path, text) in &files {
         let path = args.dir.join(path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -87,8 +86,8 @@ struct Imported {
 /// the importer's default venues and parts of the day (which `herald.toml`
 /// declares); prints the rows it cannot read and gives `None` if there are any.
 fn import(letter: &Path) -> anyhow::Result<Option<Imported>> {
-    let text = std::fs::read_to_string(letter)
-        .with_context(|| format!("cannot read {}", letter.display()))?;
+    let text =
+        std::fs::read_to_string(letter).with_context(|| format!("cannot read {}", letter.display()))?;
     let options = ImportOptions {
         lists: vec![LIST.to_owned()],
         ..ImportOptions::default()
@@ -119,7 +118,10 @@ fn import(letter: &Path) -> anyhow::Result<Option<Imported>> {
 /// The files of the new directory, relative to it, with their text.
 fn files(args: &Args, roadmap: Option<&Imported>) -> Vec<(PathBuf, String)> {
     let mut files = vec![
-        (PathBuf::from(crate::config::SETTINGS_FILE), settings(args.sender, args.templates)),
+        (
+            PathBuf::from(crate::config::SETTINGS_FILE),
+            settings(args.sender, args.templates),
+        ),
         (
             Path::new("lists").join(format!("{LIST}.csv")),
             CSV_HEADER.to_owned(),

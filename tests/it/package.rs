@@ -34,7 +34,10 @@ fn init(dir: &Path, extra: &[&str]) -> Output {
 }
 
 fn check(dir: &Path) -> Output {
-    herald_command(dir).arg("check").output().expect("run herald check")
+    herald_command(dir)
+        .arg("check")
+        .output()
+        .expect("run herald check")
 }
 
 #[test]
@@ -45,7 +48,10 @@ fn init_writes_a_configuration_that_check_accepts_and_that_sends_nothing() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     let settings = std::fs::read_to_string(dir.join("herald.toml")).unwrap();
-    assert!(settings.contains("from = \"Secretariat <secretariat@example.org>\""), "{settings}");
+    assert!(
+        settings.contains("from = \"Secretariat <secretariat@example.org>\""),
+        "{settings}"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("lists/focal-points.csv")).unwrap(),
         "name,email,mission,honorific,language,time_zone,lists,leads\n"
@@ -53,7 +59,10 @@ fn init_writes_a_configuration_that_check_accepts_and_that_sends_nothing() {
     let output = check(&dir);
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stdout(&output);
-    assert!(report.contains("0 roadmaps, 0 events; 0 focal points on 1 lists"), "{report}");
+    assert!(
+        report.contains("0 roadmaps, 0 events; 0 focal points on 1 lists"),
+        "{report}"
+    );
     assert!(report.contains("0 sends planned in all"), "{report}");
 }
 
@@ -157,7 +166,10 @@ fn generate(what: &str) -> tempfile::TempDir {
 
 /// The visible subcommands, from `herald --help`.
 fn subcommands() -> Vec<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_herald")).arg("--help").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = stdout(&output);
     help.lines()
         .skip_while(|line| !line.starts_with("Commands:"))
@@ -173,14 +185,23 @@ fn subcommands() -> Vec<String> {
 fn the_manual_pages_cover_every_command_and_the_configuration() {
     let dir = generate("man");
     // roff writes a hyphen as `\-`.
-    let main = std::fs::read_to_string(dir.path().join("man1/herald.1")).unwrap().replace("\\-", "-");
+    let main = std::fs::read_to_string(dir.path().join("man1/herald.1"))
+        .unwrap()
+        .replace("\\-", "-");
     let commands = subcommands();
     assert!(commands.contains(&"init".to_owned()), "{commands:?}");
     for command in &commands {
-        assert!(main.contains(command.as_str()), "herald.1 does not name {command}");
+        assert!(
+            main.contains(command.as_str()),
+            "herald.1 does not name {command}"
+        );
         let page = dir.path().join(format!("man1/herald-{command}.1"));
         let text = std::fs::read_to_string(&page).unwrap_or_else(|_| panic!("no {}", page.display()));
-        assert!(text.starts_with(".ie") || text.contains(".TH"), "{}", page.display());
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{}",
+            page.display()
+        );
     }
     // The packaging command is not the operator's.
     assert!(!main.contains("generate"), "herald.1 shows the hidden generate");
@@ -199,7 +220,10 @@ fn the_completions_know_every_command() {
         for command in subcommands() {
             assert!(text.contains(&command), "{file} does not complete {command}");
         }
-        assert!(text.contains("from-letter"), "{file} does not complete --from-letter");
+        assert!(
+            text.contains("from-letter"),
+            "{file} does not complete --from-letter"
+        );
     }
 }
 
@@ -235,7 +259,12 @@ fn accepted_keys(dir: &Path, file: &str, text: &str) -> BTreeSet<String> {
         .find(|line| line.contains("unknown field `herald_probe`"))
         .unwrap_or_else(|| panic!("{file} with {text:?}: no unknown-field problem in {problems}"));
     let expected = line.split_once("expected").expect("what the loader expected").1;
-    expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -282,7 +311,10 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
         let page = documented
             .get(*section)
             .unwrap_or_else(|| panic!("herald.toml(5) has no section {section}"));
-        assert_eq!(page, keys, "herald.toml(5), {section}: documented (left) vs accepted (right)");
+        assert_eq!(
+            page, keys,
+            "herald.toml(5), {section}: documented (left) vs accepted (right)"
+        );
     }
     // The page's other sections are tables of free keys, which the loader
     // takes whatever their names.
