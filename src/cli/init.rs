@@ -7,6 +7,7 @@
 //! imported from it in `roadmaps/`. It never writes into a directory that
 //! has anything in it. The Debian package's `/etc/herald` is made by it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +19,9 @@ pub const LIST: &str = "focal-points";
 
 /// The columns of a list file saved from a spreadsheet (see `config::lists`).
 const CSV_HEADER: &str = "name,email,mission,honorific,language,time_zone,lists,leads\n";
+
+/// The language whose templates every configuration has (`default_language`'s default).
+const DEFAULT_LANGUAGE: &str = "en";
 
 /// Where the Debian package installs the default templates.
 pub const PACKAGE_TEMPLATES: &str = "/usr/share/herald/templates";
@@ -46,10 +50,19 @@ pub fn run(args: &Args) -> super::CommandResult {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        // Never over a file, even one made since the directory was found empty.
+        std::fs::File::create_new(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     for (path, _) in &files {
         eprintln!("herald: wrote {}", args.dir.join(path).display());
+    }
+    if !args.templates.join(DEFAULT_LANGUAGE).is_dir() {
+        eprintln!(
+            "herald: warning: {} has no templates yet (no {DEFAULT_LANGUAGE}/ in it); herald check fails until it has, or until herald.toml's `templates` names another directory",
+            args.templates.display()
+        );
     }
     eprintln!(
         "herald: add focal points to {}, then run `herald --config {} check`",
