@@ -5,8 +5,10 @@
 //! renderer, print the result.
 
 mod check;
+mod generate;
 mod history;
 pub mod import;
+mod init;
 mod plan;
 mod preview;
 mod run;
@@ -177,6 +179,47 @@ pub enum Command {
         #[arg(long)]
         skip_bad_rows: bool,
     },
+    /// Write a new configuration directory that `herald check` accepts and
+    /// that sends nothing until focal points and roadmaps are added.
+    Init {
+        /// The directory to create; it must not exist or be empty.
+        dir: PathBuf,
+        /// Import the roadmap of this letter (as `herald import-roadmap` does) into roadmaps/.
+        #[arg(long, value_name = "FILE")]
+        from_letter: Option<PathBuf>,
+        /// The sender of the mail (`from` in herald.toml).
+        #[arg(long, value_name = "EMAIL", default_value = "herald@localhost")]
+        sender: String,
+        /// The templates the configuration uses.
+        #[arg(long, value_name = "DIR", default_value = init::PACKAGE_TEMPLATES)]
+        templates: PathBuf,
+    },
+    /// Write the manual pages or the shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        what: Generated,
+        /// Where to write it.
+        dir: PathBuf,
+    },
+}
+
+/// What `herald generate` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Generated {
+    /// herald(1) and a page per subcommand in DIR/man1, herald.toml(5) in DIR/man5.
+    Man,
+    /// Completions for bash, zsh and fish.
+    Completions,
+}
+
+impl std::fmt::Display for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Generated::Man => "manual pages",
+            Generated::Completions => "shell completions",
+        })
+    }
 }
 
 /// Runs herald with the given arguments and returns the exit code.
@@ -292,6 +335,18 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 skip_bad_rows: *skip_bad_rows,
             },
         ),
+        Command::Init {
+            dir,
+            from_letter,
+            sender,
+            templates,
+        } => init::run(&init::Args {
+            dir,
+            from_letter: from_letter.as_deref(),
+            sender,
+            templates,
+        }),
+        Command::Generate { what, dir } => generate::run(*what, dir),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,8 @@ mod plan;
 mod preview;
 // import-roadmap on the real letters, round-tripped through check and plan.
 mod import;
+// The Debian package's parts: herald init, the manual pages, the completions.
+mod package;
 // The mailer: SMTP outcomes for every fault, TLS and AUTH, connection and rate limits, maildir.
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
