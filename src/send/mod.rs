@@ -117,7 +117,10 @@ impl fmt::Display for SetupError {
                 "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
             ),
             SetupError::NoPassword { username } => {
-                write!(f, "a username ({username:?}) is set but no password was given")
+                write!(
+                    f,
+                    "a username ({username:?}) is set but no password was given: set password_file, or run herald under systemd with the credential `smtp-password` (LoadCredential=)"
+                )
             }
             SetupError::UnreadableCaFile { file, .. } => write!(f, "cannot read ca_file {}", file.display()),
             SetupError::NoCertificate { file } => {
