@@ -477,3 +477,63 @@ fn a_crash_in_the_middle_of_a_batch_loses_nothing() {
     let outbox = SqliteOutbox::open(state.path()).unwrap();
     assert_eq!(outbox.counts().unwrap().sent, FOCAL_POINTS);
 }
+
+/// A relay that stops offering AUTH (or STARTTLS) is a fault of the relay,
+/// not of each message: herald pauses sending to it with a backoff, probes
+/// it one send at a time, marks nothing failed, and sends everything once
+/// the relay offers AUTH again. (Every due send used to fail for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_stops_offering_auth_pauses_sending_until_it_is_back() {
+    let server = FaultServer::builder()
+        .first(Fault::WithoutExtensions)
+        .first(Fault::WithoutExtensions)
+        .first(Fault::WithoutExtensions)
+        .then(Fault::Accept)
+        .extension("AUTH PLAIN")
+        .start()
+        .await;
+    let config = smtp_config(server.port(), 2);
+    config.write("smtp-password", "not checked by the fault server\n");
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write(
+        "herald.toml",
+        &format!("{text}username = \"herald\"\npassword_file = \"smtp-password\"\n"),
+    );
+    let (from, until) = ("2017-10-02T12:30:00Z", "2017-10-03T00:00:00Z");
+    let expected = expected_keys(&config, from, until);
+    assert!(expected.len() > 5, "{expected:?}");
+    let state = tempfile::tempdir().unwrap();
+    let outbox = run_between(&config, state.path(), from, until).await;
+
+    let entries = outbox.entries().unwrap();
+    for key in &expected {
+        let entry = entries
+            .iter()
+            .find(|e| e.spec.key.as_str() == key)
+            .expect("every planned send is in the outbox");
+        assert_eq!(entry.state, State::Sent, "{key}: {entry:?}");
+        // A paused send is not an attempt: each was tried once, and sent.
+        assert_eq!(entry.attempts, 1, "{key}: {entry:?}");
+    }
+    assert_eq!(server.accepted().len(), expected.len());
+    let paused: Vec<_> = expected
+        .iter()
+        .flat_map(|key| outbox.attempts(key).unwrap())
+        .filter(|(_, outcome, _)| outcome == "paused")
+        .collect();
+    assert!(!paused.is_empty(), "the sends were paused");
+    assert!(
+        paused.iter().all(|(_, _, reply)| reply
+            .as_deref()
+            .is_some_and(|r| r.contains("sending is paused") && r.contains("AUTH"))),
+        "{paused:?}"
+    );
+    // The relay was probed, not hammered: the connections without AUTH are
+    // the first send's and its two connections' worth, then one probe each
+    // pause, and every one after is a success.
+    assert!(
+        server.connections() <= 3 + expected.len(),
+        "{}",
+        server.connections()
+    );
+}
