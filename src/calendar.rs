@@ -11,11 +11,11 @@
 //!
 //! Two things the crate gets wrong are done here. A parameter value (a
 //! focal point's name as CN) is always a quoted-string, with RFC 6868's
-//! `^'` for a double quote and `^^` for a caret ([`quoted_parameter`]): the
+//! `^'` for a double quote and `^^` for a caret (`quoted_parameter`): the
 //! crate passes a value that starts and ends with a quote through as it is
 //! (so `"A";PARTSTAT=ACCEPTED;X="1"` became parameters) and quotes one with
 //! a comma without escaping its quotes (so a parser dropped the attendee).
-//! And lines are folded again at 75 octets ([`fold`]): the crate's last
+//! And lines are folded again at 75 octets (`fold`): the crate's last
 //! piece of a folded line could be 76.
 
 use icalendar::{Calendar, Component, EventLike, Property};
