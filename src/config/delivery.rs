@@ -96,13 +96,14 @@ impl Loader<'_> {
             ));
         }
         let host_setting = layers.get(&["HERALD_SMTP_HOST"], table.map(|t| &t.host));
-        let Some(host) = host_setting.text().map(str::to_owned) else {
+        let Some(host) = host_setting.text() else {
             d.push(src.at(
                 relay_span,
                 "transport \"smtp\" needs a relay: a [delivery.smtp] table with at least `host`, or HERALD_SMTP_HOST",
             ));
             return None;
         };
+        let host = host_setting.report(d, host_of(host))?;
         let security = layers
             .get(&["HERALD_SMTP_SECURITY"], table.and_then(|t| t.security.as_ref()))
             .check(d, || Security::StartTls, security_of);
@@ -204,6 +205,22 @@ fn transport_of(name: &str) -> Result<TransportName, String> {
             "unknown transport {other:?}: use \"smtp\" or \"maildir\""
         )),
     }
+}
+
+/// A host name or address as written: no spaces, control characters or
+/// URL parts, which a mistyped setting brings and no resolver would take.
+fn host_of(text: &str) -> Result<String, String> {
+    let host = text.trim();
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+    {
+        return Err(format!(
+            "invalid host {text:?}: a host name or address, like \"smtp.example.org\" or \"192.0.2.25\""
+        ));
+    }
+    Ok(host.to_owned())
 }
 
 fn security_of(text: &str) -> Result<Security, String> {

@@ -689,6 +689,11 @@ fn a_bad_herald_variable_is_an_error_naming_it() {
     let table = "\n[delivery.smtp]\nhost = \"relay.example.org\"\n";
     let cases = [
         ("HERALD_TRANSPORT", "smpt", "unknown transport \"smpt\""),
+        (
+            "HERALD_SMTP_HOST",
+            "smtp://relay.example.org",
+            "invalid host \"smtp://relay.example.org\"",
+        ),
         ("HERALD_REDIRECT_TO", "not an address", ""),
         ("HERALD_SMTP_PORT", "twenty-five", "invalid port \"twenty-five\""),
         ("HERALD_SMTP_PORT", "0", "invalid port \"0\""),
@@ -711,7 +716,7 @@ fn a_bad_herald_variable_is_an_error_naming_it() {
             if var != "HERALD_TRANSPORT" {
                 env = env.with("HERALD_TRANSPORT", "smtp");
             }
-            if !with_table {
+            if !with_table && var != "HERALD_SMTP_HOST" {
                 env = env.with("HERALD_SMTP_HOST", "relay.example.net");
             }
             let problems: Vec<String> = match herald::config::load(&config.path(), &env) {
