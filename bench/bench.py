@@ -217,6 +217,32 @@ def scale(work, sizes, events):
         figure("plan --json %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
 
 
+def letter(path, rows):
+    """A letter whose roadmap table has `rows` rows: dates in order over 300
+    days from 2017-10-01, five titles numbered up to 997, so many rows share
+    a title and a day (the ids need days and counters to be unique)."""
+    titles = ["Informal consultations on the draft", "1st reading", "Circulation of a revised draft",
+              "Briefing by the co-facilitators", "Consultations with Member States"]
+    start = dt.date(2017, 10, 1)
+    with open(path, "w") as out:
+        out.write("14 September 2017\n\nExcellency,\n\nRoadmap\n\n")
+        for i in range(rows):
+            day = start + dt.timedelta(days=i * 300 // rows)
+            out.write("%d %s\t%s %d\n" % (day.day, day.strftime("%B"), titles[i % 5], i % 997))
+
+
+def import_roadmap(work, sizes):
+    config = os.path.join(REPO, "config")
+    for rows in sizes:
+        path = os.path.join(work, "letter-%d.txt" % rows)
+        letter(path, rows)
+        secs, rss, code = timed([HERALD, "--config", config, "import-roadmap", path, "--venue", "new-york",
+                                 "--list", "member-states"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        figure("import-roadmap %d rows" % rows, "%.2f" % secs, "s",
+               "peak RSS %.0f MiB%s" % (rss, "" if code == 0 else "; exit %d" % code))
+
+
 def start_reload(work, n, events):
     config = os.path.join(work, "scale-%d" % n)
     gen(config, "--focal", n, "--events", events)
@@ -285,13 +311,14 @@ def precision_figures(logpath, first, per_minute):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("parts", nargs="*", default=["throughput", "idle", "scale", "start", "precision"])
+    ap.add_argument("parts", nargs="*", default=["throughput", "idle", "scale", "start", "precision", "import"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--idle-seconds", type=int, default=60)
     ap.add_argument("--sizes", default="1000,10000,100000", help="focal points for the scale part")
     ap.add_argument("--events", type=int, default=500)
+    ap.add_argument("--import-rows", default="16000,32000,64000", help="rows of the import part's letters")
     ap.add_argument("--precision-minutes", type=int, default=3)
     ap.add_argument("--precision-per-minute", type=int, default=50)
     a = ap.parse_args()
@@ -308,6 +335,8 @@ def main():
             start_reload(a.work, 10000, a.events)
         elif part == "precision":
             precision(a.work, a.precision_per_minute, a.precision_minutes)
+        elif part == "import":
+            import_roadmap(a.work, [int(s) for s in a.import_rows.split(",")])
         else:
             sys.exit("unknown part %s" % part)
     print("# load average at the end %s" % os.getloadavg()[0])

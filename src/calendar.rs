@@ -6,8 +6,17 @@
 //! shows in its reader's zone: the icalendar crate writes no VTIMEZONE, and
 //! a TZID without one is invalid. Days without hours are `VALUE=DATE`
 //! (all-day, and multi-day with an exclusive end). The icalendar crate
-//! does the escaping, line folding and CRLFs; DTSTAMP is set here, so the
+//! escapes TEXT values and writes the CRLFs; DTSTAMP is set here, so the
 //! same input always gives the same text.
+//!
+//! Two things the crate gets wrong are done here. A parameter value (a
+//! focal point's name as CN) is always a quoted-string, with RFC 6868's
+//! `^'` for a double quote and `^^` for a caret (`quoted_parameter`): the
+//! crate passes a value that starts and ends with a quote through as it is
+//! (so `"A";PARTSTAT=ACCEPTED;X="1"` became parameters) and quotes one with
+//! a comma without escaping its quotes (so a parser dropped the attendee).
+//! And lines are folded again at 75 octets (`fold`): the crate's last
+//! piece of a folded line could be 76.
 
 use icalendar::{Calendar, Component, EventLike, Property};
 use jiff::Timestamp;
@@ -127,12 +136,12 @@ pub fn invitation(invitation: &Invitation) -> Option<String> {
     let organizer = invitation.organizer;
     let mut organizer_property = Property::new("ORGANIZER", format!("mailto:{}", organizer.email));
     if let Some(name) = &organizer.name {
-        organizer_property.add_parameter("CN", name);
+        organizer_property.add_parameter("CN", &quoted_parameter(name));
     }
     vevent.append_property(organizer_property);
     let attendee = invitation.attendee;
     let mut attendee_property = Property::new("ATTENDEE", format!("mailto:{}", attendee.email));
-    attendee_property.add_parameter("CN", &attendee.name);
+    attendee_property.add_parameter("CN", &quoted_parameter(&attendee.name));
     attendee_property.add_parameter("ROLE", "REQ-PARTICIPANT");
     if invitation.method == Method::Request {
         attendee_property.add_parameter("PARTSTAT", "NEEDS-ACTION");
@@ -140,7 +149,67 @@ pub fn invitation(invitation: &Invitation) -> Option<String> {
     }
     vevent.append_multi_property(attendee_property);
     calendar.push(vevent.done());
-    Some(calendar.done().to_string())
+    Some(fold(&calendar.done().to_string()))
+}
+
+/// A parameter value as RFC 5545 §3.2 allows any text to be written: a
+/// quoted-string, which no `;`, `:` or `,` can end; a DQUOTE (which cannot
+/// appear inside one) as RFC 6868's `^'`, a caret as `^^`, a line break as
+/// `^n`. Other control characters, which a quoted-string cannot hold and
+/// the configuration refuses in names anyway, become spaces. A backslash
+/// becomes a fullwidth one (`＼`): RFC 5545 gives it no meaning in a
+/// parameter value, but parsers read it as in TEXT (Python's icalendar
+/// reads `\;` as `;`), so no way of writing it reads back the same in both.
+///
+/// The icalendar crate passes a value that starts and ends with a DQUOTE
+/// through untouched, which is what this gives it.
+fn quoted_parameter(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        match c {
+            '^' => quoted.push_str("^^"),
+            '"' => quoted.push_str("^'"),
+            '\n' => quoted.push_str("^n"),
+            '\\' => quoted.push('＼'),
+            c if c.is_control() && c != '\t' => quoted.push(' '),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// The longest a content line may be, in octets, CRLF not counted (RFC 5545 §3.1).
+const LINE_OCTETS: usize = 75;
+
+/// `text` with every content line folded at [`LINE_OCTETS`], never inside a
+/// UTF-8 character: a continuation line is a space and at most 74 octets.
+///
+/// The icalendar crate folds, but its last piece can be 76 octets, so its
+/// folds are undone (a CRLF followed by a space is only ever a fold: TEXT
+/// values escape line breaks, and parameter values here have none) and the
+/// lines folded again.
+fn fold(text: &str) -> String {
+    let unfolded = text.replace("\r\n ", "");
+    let mut folded = String::with_capacity(unfolded.len() + unfolded.len() / 24);
+    for line in unfolded.split_terminator("\r\n") {
+        let mut rest = line;
+        let mut room = LINE_OCTETS;
+        while rest.len() > room {
+            let mut cut = room;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            folded.push_str(&rest[..cut]);
+            folded.push_str("\r\n ");
+            rest = &rest[cut..];
+            room = LINE_OCTETS - 1;
+        }
+        folded.push_str(rest);
+        folded.push_str("\r\n");
+    }
+    folded
 }
 
 /// "Palais des Nations, Geneva, Room XX" from the venue and room.
@@ -202,6 +271,36 @@ mod tests {
             template: "reminder".into(),
             status: EventStatus::Confirmed,
             past: false,
+        }
+    }
+
+    #[test]
+    fn parameters_are_quoted_strings_with_rfc_6868_escapes() {
+        assert_eq!(
+            quoted_parameter("\"Amina\";PARTSTAT=ACCEPTED;X-EVIL=\"1\""),
+            "\"^'Amina^';PARTSTAT=ACCEPTED;X-EVIL=^'1^'\""
+        );
+        assert_eq!(
+            quoted_parameter("Diallo, Amina \"Mina\" ^_^"),
+            "\"Diallo, Amina ^'Mina^' ^^_^^\""
+        );
+    }
+
+    #[test]
+    fn lines_are_folded_at_75_octets_between_characters() {
+        for length in 70..240 {
+            for filler in ["a", "é", "老", "🦀"] {
+                let line = format!("SUMMARY:{}", filler.repeat(length / filler.len()));
+                let folded = fold(&format!("BEGIN:X\r\n{line}\r\nEND:X\r\n"));
+                assert!(folded.ends_with("\r\n"));
+                for physical in folded.split_terminator("\r\n") {
+                    assert!(physical.len() <= LINE_OCTETS, "{physical:?}");
+                }
+                assert_eq!(
+                    folded.replace("\r\n ", ""),
+                    format!("BEGIN:X\r\n{line}\r\nEND:X\r\n")
+                );
+            }
         }
     }
 

@@ -131,7 +131,7 @@ impl SourceFile<'_> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        let snippet = self.text[line_start..].lines().next().map(str::to_owned);
+        let snippet = self.text[line_start..].lines().next().map(hide_secrets);
         Diagnostic {
             file: self.path.to_owned(),
             place: Place::At { line, column },
@@ -139,6 +139,26 @@ impl SourceFile<'_> {
             snippet,
         }
     }
+}
+
+/// A source line as it may be shown: a value given to a key that names a
+/// password (`password = "…"`, but not `password_file = "…"`) is hidden,
+/// whatever the problem on that line is (the refusal of a password in
+/// herald.toml, a syntax error in it, …), so that no log or terminal ever
+/// shows a secret.
+fn hide_secrets(line: &str) -> String {
+    let lower = line.to_ascii_lowercase();
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("password") {
+        let after_key = search + found + "password".len();
+        let rest = lower[after_key..].trim_start_matches(['"', '\'', ' ', '\t']);
+        if let Some(value) = rest.strip_prefix('=') {
+            let value_start = lower.len() - value.len();
+            return format!("{} <hidden>", line[..value_start].trim_end());
+        }
+        search = after_key;
+    }
+    line.to_owned()
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -179,6 +199,23 @@ mod tests {
         let d = file.at(11..12, "bad");
         assert_eq!(d.place, Place::At { line: 2, column: 6 });
         assert_eq!(d.to_string(), "f.toml:2:6: bad\n    | bb = \"x\"\n    |      ^");
+    }
+
+    #[test]
+    fn a_password_is_never_shown_in_a_source_line() {
+        let text = "host = \"h\"\npassword = \"hunter2\" # x\nsmtp = { Password= 'p2', a = 1 }\npassword_file = \"f\"\n";
+        let file = SourceFile {
+            path: Path::new("f.toml"),
+            text,
+        };
+        let shown = |offset| file.at(offset..offset, "bad").to_string();
+        assert!(shown(12).contains("| password = <hidden>"), "{}", shown(12));
+        assert!(
+            shown(40).contains("| smtp = { Password= <hidden>"),
+            "{}",
+            shown(40)
+        );
+        assert!(shown(text.len() - 3).contains("password_file = \"f\""));
     }
 
     #[test]

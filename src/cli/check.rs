@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use crate::clock::Clock;
 use crate::plan::{self, Window};
+use crate::send::Transport;
 
 pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     let loaded = match super::load(config) {
@@ -51,6 +52,18 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         "  {} sends planned in all, {upcoming} of them still to come",
         n_sends
     )?;
+    if let Transport::Smtp(smtp) = &loaded.delivery.transport
+        && smtp.username.is_some()
+        && smtp.password.is_none()
+    {
+        // The configuration let it through, so no password file is named
+        // and systemd gave no credentials: the service will give them.
+        writeln!(
+            out,
+            "  note: the SMTP password is not checked here: it is read when herald runs, from the systemd credential `{}`",
+            crate::config::PASSWORD_CREDENTIAL
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

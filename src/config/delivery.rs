@@ -69,6 +69,11 @@ impl Loader<'_> {
         })
     }
 
+    /// The relay: from the `[delivery.smtp]` table, each setting the
+    /// README lists overridden by its HERALD_SMTP_* variable; without the
+    /// table, from the variables alone (HERALD_SMTP_HOST at least). A
+    /// refused value is reported where it was written: `$NAME`, or its line
+    /// in herald.toml.
     fn smtp(
         &self,
         layers: &Layers,
@@ -76,79 +81,100 @@ impl Loader<'_> {
         raw: &raw::DeliveryTable,
         d: &mut Vec<Diagnostic>,
     ) -> Option<SmtpSettings> {
-        let Some(smtp) = &raw.smtp else {
-            return self.smtp_from_env(layers).or_else(|| {
-                let span = raw.transport.as_ref().map_or(0..0, Spanned::span);
-                d.push(src.at(
-                    span,
-                    "transport \"smtp\" needs a [delivery.smtp] table with at least `host`",
-                ));
-                None
-            });
-        };
-        let table = smtp.get_ref();
-        if let Some(password) = &table.password {
+        let table = raw.smtp.as_ref().map(Spanned::get_ref);
+        // A problem of the relay as a whole: at its table, else at `transport`.
+        let relay_span = raw
+            .smtp
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| raw.transport.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        if let Some(password) = table.and_then(|t| t.password.as_ref()) {
             d.push(src.at(
                 password.span(),
                 "passwords are not kept in herald.toml: use password_file, or the systemd credential `smtp-password` (LoadCredential=)",
             ));
         }
+        let host_setting = layers.get(&["HERALD_SMTP_HOST"], table.map(|t| &t.host));
+        let Some(host) = host_setting.text() else {
+            d.push(src.at(
+                relay_span,
+                "transport \"smtp\" needs a relay: a [delivery.smtp] table with at least `host`, or HERALD_SMTP_HOST",
+            ));
+            return None;
+        };
+        let host = host_setting.report(d, host_of(host))?;
         let security = layers
-            .get(&["HERALD_SMTP_SECURITY"], table.security.as_ref())
-            .reported_in_file(smtp.span())
-            .check(d, || Security::StartTls, security_of)?;
-        let host = layers
-            .get(&["HERALD_SMTP_HOST"], Some(&table.host))
-            .text()
-            .unwrap_or_default() // never the default: herald.toml's table has a host
-            .to_owned();
+            .get(&["HERALD_SMTP_SECURITY"], table.and_then(|t| t.security.as_ref()))
+            .check(d, || Security::StartTls, security_of);
         // herald.toml's port is a TOML integer that serde has checked; only
         // the environment's is text to parse.
         let port = layers.get(&["HERALD_SMTP_PORT"], None).check(
             d,
-            || table.port.unwrap_or(default_port(security)),
-            |port| port.parse().map_err(|_| format!("invalid port {port:?}")),
-        )?;
+            || {
+                table
+                    .and_then(|t| t.port)
+                    .unwrap_or(default_port(security.unwrap_or(Security::StartTls)))
+            },
+            |port| match port.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port),
+                _ => Err(format!("invalid port {port:?}: a number from 1 to 65535")),
+            },
+        );
         let username = layers
-            .get(&["HERALD_SMTP_USERNAME"], table.username.as_ref())
+            .get(&["HERALD_SMTP_USERNAME"], table.and_then(|t| t.username.as_ref()))
             .text()
             .map(str::to_owned);
-        let password_file = layers
-            .get(&["HERALD_SMTP_PASSWORD_FILE"], table.password_file.as_ref())
-            .reported_in_file(smtp.span());
-        let password = password_file
-            .report(d, secrets::password(self.env, password_file.text(), &self.dir))
-            .flatten();
-        if username.is_some() && password.is_none() {
+        let password_file = layers.get(
+            &["HERALD_SMTP_PASSWORD_FILE"],
+            table.and_then(|t| t.password_file.as_ref()),
+        );
+        // `None` with a problem reported: the password is unreadable.
+        let password = match password_file.path(Some(&self.dir)) {
+            Some(path) => password_file.report(d, secrets::password_file(&path)).map(Some),
+            None => secrets::credential(self.env)
+                .map_err(|message| {
+                    d.push(Diagnostic::in_file(
+                        std::path::Path::new("$CREDENTIALS_DIRECTORY"),
+                        message,
+                    ));
+                })
+                .ok(),
+        };
+        // Without systemd's credentials (`herald check` from a shell), the
+        // credential can only be read when the service runs: not a problem
+        // here (`check` says so, and the mailer refuses to start without it).
+        if username.is_some()
+            && password == Some(None)
+            && (password_file.text().is_some() || secrets::has_credentials(self.env))
+        {
             d.push(src.at(
-                smtp.span(),
+                relay_span.clone(),
                 "`username` is set but no password was found: set password_file, or give the systemd credential `smtp-password`",
             ));
         }
+        let allow_plaintext_auth = table.is_some_and(|t| t.allow_plaintext_auth);
         if username.is_some()
-            && security == Security::None
-            && !table.allow_plaintext_auth
+            && security == Some(Security::None)
+            && !allow_plaintext_auth
             && !is_loopback(&host)
         {
-            d.push(src.at(
-                table.host.span(),
+            d.push(host_setting.problem(
                 format!("refusing to send a password unencrypted to {host:?}: use security = \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"),
             ));
         }
-        let ca = layers
-            .get(&["HERALD_SMTP_CA_FILE"], table.ca_file.as_ref())
-            .reported_in_file(smtp.span());
+        let ca = layers.get(&["HERALD_SMTP_CA_FILE"], table.and_then(|t| t.ca_file.as_ref()));
         let ca_file = ca.path(Some(&self.dir));
         if let Some(file) = &ca_file
             && !file.is_file()
         {
             d.push(ca.problem(format!("ca_file {} is not a readable file", file.display())));
         }
-        let timeout = match &table.timeout {
+        let timeout = match table.and_then(|t| t.timeout.as_ref()) {
             Some(text) => check(src, text, values::duration, d)?.unsigned_abs(),
             None => DEFAULT_TIMEOUT,
         };
-        let max_connections = match &table.max_connections {
+        let max_connections = match table.and_then(|t| t.max_connections.as_ref()) {
             Some(n) if *n.get_ref() == 0 => {
                 d.push(src.at(n.span(), "max_connections must be at least 1"));
                 return None;
@@ -158,37 +184,15 @@ impl Loader<'_> {
         };
         Some(SmtpSettings {
             host,
-            port,
-            security,
+            port: port?,
+            security: security?,
             username,
-            password,
-            allow_plaintext_auth: table.allow_plaintext_auth,
+            password: password?,
+            allow_plaintext_auth,
             ca_file,
             timeout,
             max_connections,
-            per_minute: table.per_minute,
-        })
-    }
-
-    /// A relay named by HERALD_SMTP_HOST alone, without a [delivery.smtp]
-    /// table: the host, username and CA file come from the environment, the
-    /// password from the systemd credential, and the rest is the defaults.
-    fn smtp_from_env(&self, layers: &Layers) -> Option<SmtpSettings> {
-        let host = layers.get(&["HERALD_SMTP_HOST"], None).text()?.to_owned();
-        Some(SmtpSettings {
-            host,
-            port: default_port(Security::StartTls),
-            security: Security::StartTls,
-            username: layers
-                .get(&["HERALD_SMTP_USERNAME"], None)
-                .text()
-                .map(str::to_owned),
-            password: secrets::password(self.env, None, &self.dir).ok().flatten(),
-            allow_plaintext_auth: false,
-            ca_file: layers.get(&["HERALD_SMTP_CA_FILE"], None).path(None),
-            timeout: DEFAULT_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            per_minute: None,
+            per_minute: table.and_then(|t| t.per_minute),
         })
     }
 }
@@ -201,6 +205,22 @@ fn transport_of(name: &str) -> Result<TransportName, String> {
             "unknown transport {other:?}: use \"smtp\" or \"maildir\""
         )),
     }
+}
+
+/// A host name or address as written: no spaces, control characters or
+/// URL parts, which a mistyped setting brings and no resolver would take.
+fn host_of(text: &str) -> Result<String, String> {
+    let host = text.trim();
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+    {
+        return Err(format!(
+            "invalid host {text:?}: a host name or address, like \"smtp.example.org\" or \"192.0.2.25\""
+        ));
+    }
+    Ok(host.to_owned())
 }
 
 fn security_of(text: &str) -> Result<Security, String> {

@@ -5,10 +5,7 @@
 //! A problem with a value from the environment is reported as `$NAME`; one
 //! with a value from herald.toml, at its line and column.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use toml::Spanned;
 
 use crate::config::Environment;
 use crate::config::raw::Text;
@@ -39,8 +36,6 @@ impl<'a> Layers<'a> {
         Layered {
             src: self.src,
             origin,
-            file,
-            in_file: None,
         }
     }
 }
@@ -59,22 +54,9 @@ enum Origin<'a> {
 pub(super) struct Layered<'a> {
     src: &'a SourceFile<'a>,
     origin: Origin<'a>,
-    /// herald.toml's value, even when the environment overrides it.
-    file: Option<&'a Text>,
-    /// Set by [`Layered::reported_in_file`].
-    in_file: Option<Range<usize>>,
 }
 
 impl Layered<'_> {
-    /// Reports problems in herald.toml even when the value came from the
-    /// environment (or is the default): at the file's value, else at
-    /// `fallback` (its table). This is where the SMTP security, password
-    /// file and CA file have always been reported.
-    pub(super) fn reported_in_file(mut self, fallback: Range<usize>) -> Self {
-        self.in_file = Some(fallback);
-        self
-    }
-
     /// The value as written; `None` when it is the default.
     pub(super) fn text(&self) -> Option<&str> {
         match &self.origin {
@@ -116,10 +98,6 @@ impl Layered<'_> {
     /// A problem with this value, where the value came from: the environment
     /// variable, or the value's line and column in herald.toml.
     pub(super) fn problem(&self, message: impl Into<String>) -> Diagnostic {
-        if let Some(fallback) = &self.in_file {
-            let span = self.file.map_or(fallback.clone(), Spanned::span);
-            return self.src.at(span, message);
-        }
         match &self.origin {
             Origin::Env { var, .. } => Diagnostic::in_file(Path::new(&format!("${var}")), message),
             Origin::File(text) => self.src.at(text.span(), message),
@@ -138,19 +116,16 @@ mod tests {
     /// herald.toml's `port = "x"`, with its span.
     fn value(text: &str) -> Text {
         let start = TOML.find(&format!("\"{text}\"")).unwrap();
-        Spanned::new(start..start + text.len() + 2, text.to_owned())
+        toml::Spanned::new(start..start + text.len() + 2, text.to_owned())
     }
 
-    fn problems(env: &Environment, file: Option<&Text>, reported_in_file: bool) -> Vec<String> {
+    fn problems(env: &Environment, file: Option<&Text>) -> Vec<String> {
         let src = SourceFile {
             path: Path::new("herald.toml"),
             text: TOML,
         };
         let layers = Layers::new(env, &src);
-        let mut setting = layers.get(&["HERALD_A", "HERALD_B"], file);
-        if reported_in_file {
-            setting = setting.reported_in_file(0..0);
-        }
+        let setting = layers.get(&["HERALD_A", "HERALD_B"], file);
         let mut d = Vec::new();
         let port = setting.check(
             &mut d,
@@ -167,24 +142,16 @@ mod tests {
     fn the_environment_then_the_file_then_the_default() {
         let file = value("x");
         let none = Environment::default();
-        assert_eq!(problems(&none, None, false), Vec::<String>::new());
-        assert_eq!(problems(&none, Some(&file), false), ["herald.toml:2:8: bad x"]);
+        assert_eq!(problems(&none, None), Vec::<String>::new());
+        assert_eq!(problems(&none, Some(&file)), ["herald.toml:2:8: bad x"]);
         let b = Environment::default().with("HERALD_B", "y");
-        assert_eq!(problems(&b, Some(&file), false), ["$HERALD_B: bad y"]);
+        assert_eq!(problems(&b, Some(&file)), ["$HERALD_B: bad y"]);
         let a_and_b = b.clone().with("HERALD_A", "z").with("HERALD_B", "y");
-        assert_eq!(problems(&a_and_b, None, false), ["$HERALD_A: bad z"]);
+        assert_eq!(problems(&a_and_b, None), ["$HERALD_A: bad z"]);
         let empty_a = b.clone().with("HERALD_A", "");
-        assert_eq!(problems(&empty_a, None, false), ["$HERALD_B: bad y"]);
+        assert_eq!(problems(&empty_a, None), ["$HERALD_B: bad y"]);
         let good = Environment::default().with("HERALD_A", "587");
-        assert_eq!(problems(&good, Some(&file), false), Vec::<String>::new());
-    }
-
-    #[test]
-    fn reported_in_file_places_an_environment_problem_in_the_file() {
-        let file = value("x");
-        let b = Environment::default().with("HERALD_B", "y");
-        assert_eq!(problems(&b, Some(&file), true), ["herald.toml:2:8: bad y"]);
-        assert_eq!(problems(&b, None, true), ["herald.toml:1:1: bad y"]);
+        assert_eq!(problems(&good, Some(&file)), Vec::<String>::new());
     }
 
     #[test]

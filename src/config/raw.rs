@@ -86,8 +86,9 @@ pub struct SmtpTable {
     pub security: Option<Text>,
     pub username: Option<Text>,
     pub password_file: Option<Text>,
-    /// Present only so that a password written here gets a clear refusal.
-    pub password: Option<Text>,
+    /// Present only so that a password written here gets a clear refusal;
+    /// any TOML value, so that serde's type error cannot quote it.
+    pub password: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub allow_plaintext_auth: bool,
     /// Extra trusted root certificates (PEM), relative to the config directory.

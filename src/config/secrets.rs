@@ -52,26 +52,33 @@ impl Environment {
     }
 }
 
-/// The SMTP password: from `password_file` (relative to the config
-/// directory) if set, else from the systemd credential, else none.
-pub fn password(
-    env: &Environment,
-    password_file: Option<&str>,
-    config_dir: &Path,
-) -> Result<Option<String>, String> {
-    if let Some(file) = password_file {
-        let path = config_dir.join(file);
-        return std::fs::read_to_string(&path)
-            .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
-            .map_err(|err| format!("cannot read the password file {}: {err}", path.display()));
+/// The SMTP password in `path` (the `password_file` setting), without the
+/// line break that ends it. The error says which file and why, never what
+/// it holds.
+pub fn password_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
+        .map_err(|err| format!("cannot read the password file {}: {err}", path.display()))
+}
+
+/// The SMTP password from the systemd credential `smtp-password`, if
+/// systemd gave herald credentials (`$CREDENTIALS_DIRECTORY`) and that one
+/// among them; `None` otherwise.
+pub fn credential(env: &Environment) -> Result<Option<String>, String> {
+    let Some(dir) = env.var("CREDENTIALS_DIRECTORY") else {
+        return Ok(None);
+    };
+    let path = Path::new(&dir).join(PASSWORD_CREDENTIAL);
+    if !path.exists() {
+        return Ok(None);
     }
-    if let Some(dir) = env.var("CREDENTIALS_DIRECTORY") {
-        let path = Path::new(&dir).join(PASSWORD_CREDENTIAL);
-        if path.exists() {
-            return std::fs::read_to_string(&path)
-                .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|err| format!("cannot read the credential {}: {err}", path.display()));
-        }
-    }
-    Ok(None)
+    std::fs::read_to_string(&path)
+        .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        .map_err(|err| format!("cannot read the credential {}: {err}", path.display()))
+}
+
+/// Whether herald runs with systemd credentials (`$CREDENTIALS_DIRECTORY`):
+/// only then can a missing `smtp-password` credential be known at load.
+pub fn has_credentials(env: &Environment) -> bool {
+    env.var("CREDENTIALS_DIRECTORY").is_some()
 }

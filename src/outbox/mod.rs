@@ -191,6 +191,12 @@ pub enum Recorded {
         reply: String,
         retry_at: Timestamp,
     },
+    /// Not sent and not an attempt (the relay was paused): try again at
+    /// `retry_at`, without counting the claim as one of the attempts.
+    Paused {
+        reply: String,
+        retry_at: Timestamp,
+    },
     Failed {
         reply: Option<String>,
         reason: String,

@@ -496,6 +496,15 @@ impl Outbox for SqliteOutbox {
                     Recorded::Retry { reply, retry_at } => {
                         (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "retry")
                     }
+                    Recorded::Paused { reply, retry_at } => {
+                        // Claiming counted an attempt; the relay took none.
+                        // Guarded as the outcome is: only a send in flight.
+                        tx.prepare_cached(
+                            "UPDATE sends SET attempts = MAX(attempts - 1, 0) WHERE key = ?1 AND state = 'sending'",
+                        )?
+                            .execute(params![key])?;
+                        (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "paused")
+                    }
                     Recorded::Failed { reply, reason } => {
                         (State::Failed, reply.as_deref(), Some(reason.as_str()), None, None, "failed")
                     }

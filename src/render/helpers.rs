@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError, RenderErrorReason,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
 };
 
 use crate::render::locale::{DateStyle, Localizer};
@@ -48,30 +49,34 @@ pub fn register(registry: &mut Handlebars<'static>, localizer: Arc<Localizer>) {
             },
         ),
     );
-    registry.register_helper(
-        "require",
-        Box::new(
-            |h: &Helper<'_>,
-             _: &Handlebars<'_>,
-             _: &Context,
-             _: &mut RenderContext<'_, '_>,
-             out: &mut dyn Output|
-             -> HelperResult {
-                let param = h
-                    .param(0)
-                    .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("require", 0))?;
-                if param.is_value_missing() || param.value().is_null() {
-                    let name = param.relative_path().cloned().unwrap_or_default();
-                    return Err(RenderError::from(RenderErrorReason::Other(format!(
-                        "the required value {name:?} is missing"
-                    ))));
-                }
-                match param.value() {
-                    serde_json::Value::String(s) => out.write(s)?,
-                    other => out.write(&other.to_string())?,
-                }
-                Ok(())
-            },
-        ),
-    );
+    registry.register_helper("require", Box::new(Require));
+}
+
+/// `{{require x}}`: the value of `x`, or an error if it is missing or null.
+///
+/// It returns the value rather than writing it, so handlebars writes it as
+/// it writes `{{x}}`: escaped in an HTML template (and raw with
+/// `{{{require x}}}`), which a helper writing to the output itself would
+/// have to redo, and once did not.
+struct Require;
+
+impl HelperDef for Require {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let param = h
+            .param(0)
+            .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("require", 0))?;
+        if param.is_value_missing() || param.value().is_null() {
+            let name = param.relative_path().cloned().unwrap_or_default();
+            return Err(RenderError::from(RenderErrorReason::Other(format!(
+                "the required value {name:?} is missing"
+            ))));
+        }
+        Ok(ScopedJson::Derived(param.value().clone()))
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use std::path::Path;
 
@@ -516,7 +516,7 @@ impl Scheduler {
             for (_, recorded) in &outcomes {
                 match recorded {
                     Recorded::Sent { .. } => done.sent += 1,
-                    Recorded::Retry { .. } => done.retried += 1,
+                    Recorded::Retry { .. } | Recorded::Paused { .. } => done.retried += 1,
                     Recorded::Failed { .. } => done.failed += 1,
                     Recorded::Skipped { .. } | Recorded::TooLate { .. } => done.skipped += 1,
                 }
@@ -713,6 +713,19 @@ async fn attempt(
                 }
             }
         },
+        Outcome::Paused { reply, until, tried } => {
+            // Said once for each time the relay is found at fault, not for
+            // every send the pause holds back.
+            if tried {
+                warn!(send = %key, %reply, %until, "relay fault: sending paused; nothing is failed for it");
+            } else {
+                debug!(send = %key, %until, "relay paused; not sent");
+            }
+            Recorded::Paused {
+                reply,
+                retry_at: until,
+            }
+        }
         Outcome::Permanent { reply } => {
             warn!(send = %key, %reply, "rejected by the server");
             Recorded::Failed {

@@ -9,6 +9,7 @@
 //! "retry later" or "give up" in one place, [`classify`].
 
 mod maildir;
+mod pause;
 mod rate;
 mod settings;
 mod smtp;
@@ -41,15 +42,26 @@ pub enum Outcome {
     /// Never worth retrying as it is: a 5xx reply (the text includes the
     /// code), or a configuration problem on herald's side.
     Permanent { reply: String },
+    /// Not sent, and not an attempt at this message: the relay cannot take
+    /// any message (it stopped offering STARTTLS or AUTH), so sending to it
+    /// is paused until `until`, when one send probes it again. `tried` says
+    /// whether this send found the fault (talked to the relay), or only
+    /// met the pause.
+    Paused {
+        reply: String,
+        until: Timestamp,
+        tried: bool,
+    },
 }
 
 impl Outcome {
     /// The server's reply, or what went wrong, in words.
     pub fn reply(&self) -> &str {
         match self {
-            Outcome::Delivered { reply } | Outcome::Transient { reply } | Outcome::Permanent { reply } => {
-                reply
-            }
+            Outcome::Delivered { reply }
+            | Outcome::Transient { reply }
+            | Outcome::Permanent { reply }
+            | Outcome::Paused { reply, .. } => reply,
         }
     }
 
@@ -64,6 +76,9 @@ impl fmt::Display for Outcome {
             Outcome::Delivered { reply } => write!(f, "delivered: {reply}"),
             Outcome::Transient { reply } => write!(f, "failed, will retry: {reply}"),
             Outcome::Permanent { reply } => write!(f, "failed for good: {reply}"),
+            Outcome::Paused { reply, until, .. } => {
+                write!(f, "not sent, the relay is paused until {until}: {reply}")
+            }
         }
     }
 }
@@ -117,7 +132,10 @@ impl fmt::Display for SetupError {
                 "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
             ),
             SetupError::NoPassword { username } => {
-                write!(f, "a username ({username:?}) is set but no password was given")
+                write!(
+                    f,
+                    "a username ({username:?}) is set but no password was given: set password_file, or run herald under systemd with the credential `smtp-password` (LoadCredential=)"
+                )
             }
             SetupError::UnreadableCaFile { file, .. } => write!(f, "cannot read ca_file {}", file.display()),
             SetupError::NoCertificate { file } => {
@@ -249,9 +267,11 @@ fn one_recipient(message: &Message) -> Result<(), Outcome> {
 /// The rule is Stalwart's: a reply decides by its own class (5xx permanent,
 /// 4xx transient); anything that went wrong on the way (network, dropped or
 /// garbled replies, timeouts, TLS) is transient; and a refusal by lettre
-/// itself (no AUTH mechanism in common, no STARTTLS, no 8BITMIME or SMTPUTF8
-/// for this message) is permanent, because retrying cannot help until the
-/// configuration changes.
+/// itself (no 8BITMIME or SMTPUTF8 for this message) is permanent, because
+/// retrying cannot help until the configuration changes. The refusals that
+/// concern the relay rather than the message (no STARTTLS, no AUTH
+/// mechanism in common) never reach here: the SMTP mailer pauses the relay
+/// for them ([`Outcome::Paused`]).
 pub fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
     if let Some(code) = error.status() {
         // lettre keeps the reply's text (every line, joined) as the error's

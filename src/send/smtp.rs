@@ -49,8 +49,9 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
+use super::pause::{RelayPause, Turn};
 use super::rate::RateLimit;
-use super::{Outcome, SetupError, classify, one_recipient};
+use super::{Outcome, SetupError, classify, client_hint, one_recipient};
 use crate::clock::Clock;
 use crate::send::{Security, SmtpSettings};
 
@@ -82,6 +83,8 @@ pub struct SmtpMailer {
     /// that has been given back.
     idle: Mutex<Vec<Idle>>,
     rate: Option<RateLimit>,
+    /// Set when the relay cannot take any message (see [`RelayPause`]).
+    pause: RelayPause,
     clock: Arc<dyn Clock>,
 }
 
@@ -178,6 +181,7 @@ impl SmtpMailer {
             connections: Semaphore::new(settings.max_connections),
             idle: Mutex::new(Vec::new()),
             rate: settings.per_minute.map(RateLimit::per_minute),
+            pause: RelayPause::default(),
             clock,
         })
     }
@@ -187,6 +191,29 @@ impl SmtpMailer {
         if let Err(refused) = one_recipient(message) {
             return refused;
         }
+        // A paused relay is not tried; after the pause, one send probes it.
+        let probe = match self.pause.turn(|| self.clock.now()).await {
+            Turn::Send => None,
+            Turn::Probe(guard) => Some(guard),
+            Turn::Wait { until, reply } => {
+                return Outcome::Paused {
+                    reply,
+                    until,
+                    tried: false,
+                };
+            }
+        };
+        let outcome = self.send_once(message).await;
+        // The probe's send ended otherwise than in a relay fault: the pause
+        // is over (a network error, say, is retried message by message).
+        if probe.is_some() && !matches!(outcome, Outcome::Paused { .. }) {
+            self.pause.resume();
+        }
+        outcome
+    }
+
+    /// One send, the relay not paused (or probed).
+    async fn send_once(&self, message: &Message) -> Outcome {
         // Held until the connection is closed or back among the idle ones,
         // or until this future is dropped, which closes the connection too.
         let Ok(_permit) = self.connections.acquire().await else {
@@ -212,6 +239,18 @@ impl SmtpMailer {
                 reply: reply_text(&response),
             },
             Ok(Err(Failure::Smtp(error))) => classify(&error),
+            Ok(Err(Failure::Relay(error))) => {
+                let reply = format!(
+                    "the relay cannot take any message now, so sending is paused: {error}{}",
+                    client_hint(&error)
+                );
+                let until = self.pause.fault(&reply, self.clock.now());
+                Outcome::Paused {
+                    reply,
+                    until,
+                    tried: true,
+                }
+            }
             // Worded like lettre's own connection errors.
             Ok(Err(Failure::Connect(error))) => Outcome::Transient {
                 reply: format!("Connection error: {error}"),
@@ -286,10 +325,16 @@ impl SmtpMailer {
         if let Secure::StartTls(tls) = &self.secure {
             // Required: a relay that does not offer STARTTLS gets nothing,
             // least of all the password.
-            connection.starttls(tls.clone(), &self.hello).await?;
+            connection
+                .starttls(tls.clone(), &self.hello)
+                .await
+                .map_err(Failure::of_relay)?;
         }
         if let Some(credentials) = &self.credentials {
-            connection.auth(DEFAULT_MECHANISMS, credentials).await?;
+            connection
+                .auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(Failure::of_relay)?;
         }
         Ok(Idle { connection, probe })
     }
@@ -333,6 +378,22 @@ impl SmtpMailer {
 enum Failure {
     Smtp(lettre::transport::smtp::Error),
     Connect(std::io::Error),
+    /// lettre refused to go on with this relay before any message: it does
+    /// not offer STARTTLS, or no AUTH mechanism herald can use. No message
+    /// can go through it until that changes, so it is paused.
+    Relay(lettre::transport::smtp::Error),
+}
+
+impl Failure {
+    /// An error of STARTTLS or AUTH: lettre's own refusal is the relay's
+    /// fault; a reply (a 5xx to AUTH, say) or a network error is not.
+    fn of_relay(error: lettre::transport::smtp::Error) -> Failure {
+        if error.is_client() {
+            Failure::Relay(error)
+        } else {
+            Failure::Smtp(error)
+        }
+    }
 }
 
 impl From<lettre::transport::smtp::Error> for Failure {

@@ -308,3 +308,187 @@ fn moving_then_cancelling_an_event_in_a_running_daemon() {
         stdout(&history)
     );
 }
+
+/// What the parser reads of each of `calendars` (iCalendar texts), in one
+/// run of ics_facts.py.
+fn ics_facts_batch(calendars: &[String]) -> Vec<Value> {
+    let script = repo().join("tests/it/support/ics_facts.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("--batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed for the calendar tests");
+    let input = serde_json::to_vec(calendars).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "ics_facts.py cannot read the calendars: {}\n{calendars:#?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A name that is all parameters, and a harmless one with a comma and
+/// quotes (the parser dropped that attendee), are the attendee's CN and
+/// nothing else; a long title gives no line longer than 75 octets.
+#[test]
+fn a_focal_points_name_is_one_parameter_value() {
+    for name in [
+        "\"Amina\";PARTSTAT=ACCEPTED;X-EVIL=\"1\"",
+        "Diallo, Amina \"Mina\"",
+    ] {
+        let config = ConfigDir::example();
+        let csv_field = format!("\"{}\"", name.replace('"', "\"\""));
+        config.edit(
+            "config/lists/permanent-missions.csv",
+            "Amina Diallo,",
+            &format!("{csv_field},"),
+        );
+        config.edit(
+            "config/roadmaps/2016-modalities-consultations.toml",
+            "title = \"Consultations in Geneva with Member States and I.O.\"",
+            "title = \"Consultations in Geneva with Member States and I.O., the thirty-third of their kind\"",
+        );
+        let message = preview(
+            &config,
+            &[
+                "--event",
+                "geneva-consultations",
+                "--lead",
+                "7d",
+                "--to",
+                "amina.diallo@senegal-mission.example.org",
+            ],
+        );
+        let facts = ics_facts(&message, "Europe/Zurich");
+        assert_eq!(
+            facts["attendee"],
+            "mailto:amina.diallo@senegal-mission.example.org"
+        );
+        assert_eq!(
+            facts["attendee_params"],
+            serde_json::json!({"CN": name, "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"}),
+            "{name}"
+        );
+        assert_eq!(
+            facts["summary"],
+            "Consultations in Geneva with Member States and I.O., the thirty-third of their kind"
+        );
+        assert!(facts["longest_line"].as_u64().unwrap() <= 75, "{facts}");
+    }
+}
+
+/// Any name a list accepts and any title a roadmap accepts give an
+/// invitation that the real parser reads back with the same name (as the
+/// attendee's CN, with no other parameter added) and the same title, in
+/// lines of at most 75 octets that are each UTF-8. (A backslash in a name
+/// is the one character written otherwise, as `＼`: see `calendar.rs`.)
+#[test]
+fn any_accepted_name_and_title_read_back_the_same() {
+    use herald::calendar::{Invitation, Method, invitation};
+    use herald::config::Environment;
+    use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
+
+    let config = ConfigDir::example();
+    for file in [
+        "roadmaps/2016-modalities-consultations.toml",
+        "roadmaps/2017-modalities-resolution.toml",
+        "letters/2017-09-14-modalities-roadmap.toml",
+    ] {
+        config.remove(file);
+    }
+    // Characters that mean something in iCalendar or TOML, and wide ones
+    // (folding must not split them), among any others.
+    let special = prop::sample::select(vec![
+        '"', '\'', ';', ':', ',', '^', '\\', '=', ' ', 'n', 'é', '老', '🦀', '\u{a0}',
+    ]);
+    let character = prop_oneof![
+        special,
+        any::<char>().prop_filter("a control", |c| !c.is_control())
+    ];
+    let text = |max| {
+        prop::collection::vec(character.clone(), 1..max)
+            .prop_map(String::from_iter)
+            .prop_filter("blank", |s| !s.trim().is_empty())
+    };
+    // Few cases of many pairs: each case is one run of the parser.
+    let pairs = prop::collection::vec((text(60), text(160)), 1..16);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let toml = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let result = runner.run(&pairs, |pairs| {
+        let mut list = String::new();
+        let mut roadmap = String::from("id = \"prop\"\ntitle = \"Prop\"\nvenue = \"new-york\"\nlists = [\"member-states\"]\n");
+        for (i, (name, title)) in pairs.iter().enumerate() {
+            list.push_str(&format!(
+                "[[focal_points]]\nname = {}\nemail = \"p{i}@example.org\"\nlists = [\"member-states\"]\n",
+                toml(name)
+            ));
+            roadmap.push_str(&format!(
+                "[[events]]\nid = \"e{i}\"\ntitle = {}\nkind = \"meeting\"\ndate = \"2099-03-01\"\nstart = \"15:00\"\n",
+                toml(title)
+            ));
+        }
+        config.write("lists/prop.toml", &list);
+        config.write("roadmaps/prop.toml", &roadmap);
+        let model = herald::config::load(&config.path(), &Environment::default())
+            .unwrap_or_else(|problems| panic!("{problems}"))
+            .model;
+        let sender = &model.settings().sender;
+        let calendars: Vec<String> = (0..pairs.len())
+            .map(|i| {
+                let event = model.roadmaps()[0]
+                    .events
+                    .iter()
+                    .find(|e| e.id == format!("e{i}"))
+                    .expect("the event");
+                let attendee = model
+                    .focal_points()
+                    .iter()
+                    .find(|f| f.email.to_string() == format!("p{i}@example.org"))
+                    .expect("the focal point");
+                invitation(&Invitation {
+                    event,
+                    method: Method::Request,
+                    sequence: 0,
+                    organizer: &sender.from,
+                    attendee,
+                    stamp: jiff::Timestamp::UNIX_EPOCH,
+                    domain: &sender.domain,
+                })
+                .expect("a timed event has an invitation")
+            })
+            .collect();
+        let facts = ics_facts_batch(&calendars);
+        for (i, (name, title)) in pairs.iter().enumerate() {
+            let facts = &facts[i];
+            prop_assert_eq!(&facts["summary"], title.trim(), "{}", calendars[i]);
+            prop_assert_eq!(
+                &facts["attendees"],
+                &serde_json::json!([{
+                    "value": format!("mailto:p{i}@example.org"),
+                    "params": {"CN": name.trim().replace('\\', "＼"), "ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"},
+                }]),
+                "{}",
+                calendars[i]
+            );
+            prop_assert_eq!(
+                &facts["organizer_params"],
+                &serde_json::json!({"CN": sender.from.name.clone().unwrap_or_default()})
+            );
+            prop_assert!(facts["longest_line"].as_u64().unwrap() <= 75, "{}", calendars[i]);
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}

@@ -788,3 +788,162 @@ async fn a_reload_in_the_middle_of_a_burst_takes_effect_before_it_ends() {
         assert_eq!(entry.attempts, 0, "put back unsent, its claim not counted");
     }
 }
+
+/// A relay that stops offering AUTH (or STARTTLS) is a fault of the relay,
+/// not of each message: herald pauses sending to it with a backoff, probes
+/// it one send at a time, marks nothing failed, and sends everything once
+/// the relay offers AUTH again. (Every due send used to fail for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_stops_offering_auth_pauses_sending_until_it_is_back() {
+    let server = FaultServer::builder()
+        .first(Fault::WithoutExtensions)
+        .first(Fault::WithoutExtensions)
+        .first(Fault::WithoutExtensions)
+        .then(Fault::Accept)
+        .extension("AUTH PLAIN")
+        .start()
+        .await;
+    let config = smtp_config(server.port(), 2);
+    config.write("smtp-password", "not checked by the fault server\n");
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write(
+        "herald.toml",
+        &format!("{text}username = \"herald\"\npassword_file = \"smtp-password\"\n"),
+    );
+    let (from, until) = ("2017-10-02T12:30:00Z", "2017-10-03T00:00:00Z");
+    let expected = expected_keys(&config, from, until);
+    assert!(expected.len() > 5, "{expected:?}");
+    let state = tempfile::tempdir().unwrap();
+    let outbox = run_between(&config, state.path(), from, until).await;
+
+    let entries = outbox.entries().unwrap();
+    for key in &expected {
+        let entry = entries
+            .iter()
+            .find(|e| e.spec.key.as_str() == key)
+            .expect("every planned send is in the outbox");
+        assert_eq!(entry.state, State::Sent, "{key}: {entry:?}");
+        // A paused send is not an attempt: each was tried once, and sent.
+        assert_eq!(entry.attempts, 1, "{key}: {entry:?}");
+    }
+    assert_eq!(server.accepted().len(), expected.len());
+    let paused: Vec<_> = expected
+        .iter()
+        .flat_map(|key| outbox.attempts(key).unwrap())
+        .filter(|(_, outcome, _)| outcome == "paused")
+        .collect();
+    assert!(!paused.is_empty(), "the sends were paused");
+    assert!(
+        paused.iter().all(|(_, _, reply)| reply
+            .as_deref()
+            .is_some_and(|r| r.contains("sending is paused") && r.contains("AUTH"))),
+        "{paused:?}"
+    );
+    // The relay was probed, not hammered: the connections without AUTH are
+    // the first send's and its two connections' worth, then one probe each
+    // pause, and every one after is a success.
+    assert!(
+        server.connections() <= 3 + expected.len(),
+        "{}",
+        server.connections()
+    );
+}
+
+/// Forwards the first `first` connections to 127.0.0.1:`before` and every
+/// later one to 127.0.0.1:`after`: one relay address whose server changes,
+/// as a relay does when it is reconfigured. Stops when dropped.
+struct Switch {
+    port: u16,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Switch {
+    async fn start(first: usize, before: u16, after: u16) -> Switch {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = if served < first { before } else { after };
+                served += 1;
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Switch { port, accept }
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A relay that stops offering STARTTLS (required) gets nothing in clear
+/// and fails no message: sending pauses, and once the relay offers
+/// STARTTLS again (aiosmtpd, with its certificate and AUTH) every send goes
+/// out over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_stops_offering_starttls_pauses_sending_until_it_is_back() {
+    let without_tls = FaultServer::start(Fault::Accept).await;
+    let sink = Sink::with_starttls_and_auth();
+    let relay = Switch::start(2, without_tls.port(), sink.port()).await;
+    let config = ConfigDir::example();
+    config.edit(
+        "config/herald.toml",
+        "transport = \"maildir\"",
+        "transport = \"smtp\"",
+    );
+    std::fs::copy(sink.ca_file(), config.path().join("relay-ca.pem")).unwrap();
+    config.write(
+        "smtp-password",
+        &format!("{}\n", crate::support::aiosmtpd::PASSWORD),
+    );
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write(
+        "herald.toml",
+        &format!(
+            "{text}\n[delivery.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword_file = \"smtp-password\"\nca_file = \"relay-ca.pem\"\ntimeout = \"5s\"\nmax_connections = 2\n",
+            relay.port,
+            crate::support::aiosmtpd::USER,
+        ),
+    );
+    let (from, until) = ("2017-10-02T12:30:00Z", "2017-10-03T00:00:00Z");
+    let expected = expected_keys(&config, from, until);
+    assert!(expected.len() > 5, "{expected:?}");
+    let state = tempfile::tempdir().unwrap();
+    let outbox = run_between(&config, state.path(), from, until).await;
+
+    let entries = outbox.entries().unwrap();
+    for key in &expected {
+        let entry = entries.iter().find(|e| e.spec.key.as_str() == key).unwrap();
+        assert_eq!(
+            (entry.state, entry.attempts),
+            (State::Sent, 1),
+            "{key}: {entry:?}"
+        );
+        let paused = outbox.attempts(key).unwrap();
+        assert!(
+            paused
+                .iter()
+                .filter(|(_, outcome, _)| outcome == "paused")
+                .all(|(_, _, reply)| reply.as_deref().is_some_and(|r| r.contains("STARTTLS"))),
+            "{paused:?}"
+        );
+    }
+    let paused = expected
+        .iter()
+        .flat_map(|key| outbox.attempts(key).unwrap())
+        .filter(|(_, outcome, _)| outcome == "paused")
+        .count();
+    assert!(paused > 0, "the sends were paused");
+    assert!(without_tls.connections() >= 1);
+    assert!(without_tls.accepted().is_empty(), "nothing went out in clear");
+    let received = sink.received();
+    assert_eq!(received.len(), expected.len());
+    assert!(received.iter().all(|r| r.tls), "every message over TLS");
+}

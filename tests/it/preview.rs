@@ -302,3 +302,44 @@ fn preview_says_what_is_wrong() {
         stderr(&output)
     );
 }
+
+/// `{{require x}}` writes its value as `{{x}}` does: escaped in the HTML
+/// part (it used to write raw HTML), as is in the text part, and raw only
+/// when the template asks with `{{{require x}}}`.
+#[test]
+fn require_escapes_like_a_plain_value_in_html() {
+    let config = ConfigDir::example();
+    config.edit(
+        "config/lists/permanent-missions.csv",
+        "Kenji Watanabe,",
+        "Kenji <b>Watanabe</b> & Co,",
+    );
+    config.write(
+        "../templates/en/partials/salutation.html.hbs",
+        "[{{require recipient.name}}] [{{recipient.name}}] [{{{require recipient.name}}}]",
+    );
+    config.write(
+        "../templates/en/partials/salutation.txt.hbs",
+        "[{{require recipient.name}}]",
+    );
+    let raw = preview(
+        &config,
+        &[
+            "--event",
+            "first-reading",
+            "--lead",
+            "7d",
+            "--to",
+            "k.watanabe@japan-mission.example.org",
+        ],
+    );
+    let message = MessageParser::default().parse(raw.as_bytes()).expect("a message");
+    let html = message.body_html(0).expect("an HTML part");
+    let escaped = "Kenji &lt;b&gt;Watanabe&lt;/b&gt; &amp; Co";
+    assert!(
+        html.contains(&format!("[{escaped}] [{escaped}] [Kenji <b>Watanabe</b> & Co]")),
+        "{html}"
+    );
+    let text = message.body_text(0).expect("a text part");
+    assert!(text.contains("[Kenji <b>Watanabe</b> & Co]"), "{text}");
+}

@@ -192,29 +192,37 @@ async fn a_relay_that_never_answers_the_final_dot_times_out_as_transient() {
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
 
+/// No AUTH mechanism in common is the relay's fault, not the message's:
+/// the relay is paused (not failed for good), the reply says why without
+/// the password, and the next send does not even connect until the pause
+/// is over.
 #[tokio::test]
-async fn no_auth_mechanism_in_common_is_a_permanent_configuration_problem() {
+async fn no_auth_mechanism_in_common_pauses_the_relay() {
     let server = FaultServer::builder().extension("AUTH CRAM-MD5").start().await;
-    let outcome = mailer(SmtpSettings {
+    let mailer = mailer(SmtpSettings {
         username: Some("secretariat".into()),
         password: Some("not-in-any-reply".into()),
         ..smtp(server.port())
-    })
-    .send(&reminder(1))
-    .await;
+    });
+    let outcome = mailer.send(&reminder(1)).await;
     assert!(
-        matches!(&outcome, Outcome::Permanent { reply }
-            if reply.starts_with("configuration problem") && reply.contains("PLAIN or LOGIN")),
+        matches!(&outcome, Outcome::Paused { reply, tried: true, .. }
+            if reply.contains("sending is paused") && reply.contains("PLAIN or LOGIN")),
         "{outcome:?}"
     );
     assert!(!outcome.reply().contains("not-in-any-reply"));
+    let connections = server.connections();
+    let next = mailer.send(&reminder(2)).await;
+    assert!(matches!(&next, Outcome::Paused { tried: false, .. }), "{next:?}");
+    assert_eq!(server.connections(), connections, "a paused relay is not tried");
     assert!(server.accepted().is_empty());
 }
 
+/// A relay that does not offer STARTTLS (a downgrade, as far as the client
+/// can tell) gets nothing in clear, and is paused rather than every
+/// message failed.
 #[tokio::test]
 async fn required_starttls_that_is_not_offered_sends_nothing() {
-    // The fault server offers no STARTTLS: a downgrade, as far as the
-    // client can tell. Nothing may go out in clear.
     let server = FaultServer::start(Fault::Accept).await;
     let outcome = mailer(SmtpSettings {
         security: Security::StartTls,
@@ -223,8 +231,8 @@ async fn required_starttls_that_is_not_offered_sends_nothing() {
     .send(&reminder(1))
     .await;
     assert!(
-        matches!(&outcome, Outcome::Permanent { reply }
-            if reply.starts_with("configuration problem") && reply.contains("STARTTLS")),
+        matches!(&outcome, Outcome::Paused { reply, tried: true, .. }
+            if reply.contains("sending is paused") && reply.contains("STARTTLS")),
         "{outcome:?}"
     );
     assert!(server.accepted().is_empty());

@@ -1,6 +1,8 @@
 //! Readable ASCII identifiers from titles: folding accents ("Gómez" ->
 //! "gomez"), slugs for event and roadmap ids, and making event ids unique.
 
+use std::collections::{HashMap, HashSet};
+
 /// Lowercases and folds the accented Latin letters of names and places to
 /// ASCII ("Genève" -> "geneve", "Lajčák" -> "lajcak"). Other characters are
 /// kept as they are (lowercased); callers decide what to do with them.
@@ -130,23 +132,38 @@ pub(crate) fn is_valid_id(id: &str) -> bool {
 /// change when an earlier namesake is removed from the letter. When even
 /// that collides (same title, same day, or no day), a counter follows.
 pub(crate) fn unique_ids(candidates: &[(String, Option<String>)]) -> Vec<String> {
-    let shared = |slug: &str| candidates.iter().filter(|(s, _)| s == slug).count() > 1;
+    // Counted and looked up by hash: a letter of tens of thousands of rows
+    // took seconds when each id was checked against every other.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for (slug, _) in candidates {
+        *uses.entry(slug).or_default() += 1;
+    }
     let with_days: Vec<String> = candidates
         .iter()
         .map(|(slug, day)| match day {
-            Some(day) if shared(slug) => format!("{slug}-{day}"),
+            Some(day) if uses[slug.as_str()] > 1 => format!("{slug}-{day}"),
             _ => slug.clone(),
         })
         .collect();
 
+    let mut taken: HashSet<String> = HashSet::with_capacity(with_days.len());
+    // The next counter to try for an id: every smaller one is taken already
+    // (ids are only ever added), so namesakes do not count up from 2 again.
+    let mut next_counter: HashMap<&str, usize> = HashMap::new();
     let mut ids: Vec<String> = Vec::with_capacity(with_days.len());
     for id in &with_days {
         let mut unique = id.clone();
-        let mut counter = 2;
-        while ids.contains(&unique) {
-            unique = format!("{id}-{counter}");
-            counter += 1;
+        if taken.contains(&unique) {
+            let counter = next_counter.entry(id).or_insert(2);
+            loop {
+                unique = format!("{id}-{counter}");
+                *counter += 1;
+                if !taken.contains(&unique) {
+                    break;
+                }
+            }
         }
+        taken.insert(unique.clone());
         ids.push(unique);
     }
     ids
@@ -220,5 +237,11 @@ mod tests {
                 "same-2017-10-12-2",
             ]
         );
+        // A counter never gives an id a slug already has, before or after.
+        let candidates: Vec<(String, Option<String>)> = ["x", "x-2", "x", "x", "x-3"]
+            .iter()
+            .map(|s| (s.to_string(), None))
+            .collect();
+        assert_eq!(unique_ids(&candidates), vec!["x", "x-2", "x-3", "x-4", "x-3-2"]);
     }
 }

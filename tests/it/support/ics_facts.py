@@ -4,6 +4,12 @@ prints what a calendar client would see, as JSON.
 
 Usage: ics_facts.py ZONE < message.eml
 ZONE is an IANA zone to express DTSTART and DTEND in (e.g. Europe/Zurich).
+
+Or: ics_facts.py --batch < calendars.json
+reads a JSON array of iCalendar texts and prints, for each, what the
+parser reads of its first event's SUMMARY, ATTENDEEs and ORGANIZER, and the
+octets of its longest physical line; many calendars in one run keep the
+property tests fast.
 """
 import email
 import email.policy
@@ -15,7 +21,33 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 
+def batch():
+    facts = []
+    for text in json.load(sys.stdin):
+        raw = text.encode("utf-8")
+        # Each physical line must be UTF-8 on its own: a fold must not split a character.
+        lines = raw.split(b"\r\n")
+        for line in lines:
+            line.decode("utf-8")
+        calendar = icalendar.Calendar.from_ical(text)
+        event = [c for c in calendar.walk() if c.name == "VEVENT"][0]
+        attendees = event.get("ATTENDEE")
+        if not isinstance(attendees, list):
+            attendees = [attendees] if attendees is not None else []
+        organizer = event.get("ORGANIZER")
+        facts.append({
+            "summary": str(event.get("SUMMARY")),
+            "attendees": [{"value": str(a), "params": dict(a.params)} for a in attendees],
+            "organizer_params": dict(organizer.params) if organizer is not None else None,
+            "longest_line": max(len(line) for line in lines),
+        })
+    print(json.dumps(facts))
+
+
 def main():
+    if sys.argv[1] == "--batch":
+        batch()
+        return
     zone = ZoneInfo(sys.argv[1])
     message = email.message_from_binary_file(sys.stdin.buffer, policy=email.policy.default)
     parts = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
@@ -47,6 +79,11 @@ def main():
         "location": str(event.get("LOCATION")) if event.get("LOCATION") else None,
         "organizer": str(event.get("ORGANIZER")),
         "attendee": str(event.get("ATTENDEE")),
+        "attendee_params": dict(event.get("ATTENDEE").params),
+        # The part comes decoded, with its CRLFs made newlines.
+        "longest_line": max(
+            len(line.rstrip("\r").encode("utf-8")) for line in part.get_content().split("\n")
+        ),
         "dtstart": when("DTSTART"),
         "dtend": when("DTEND"),
     }))

@@ -4,9 +4,11 @@
 //! the final dot, RSET, NOOP, QUIT) and can be told, per test and per
 //! connection, to refuse at connect, at RCPT or after DATA, to hang up in the
 //! middle of DATA, to never answer the final dot, or to hold its answer a
-//! while. It keeps the bytes of every message it accepts and counts
-//! connections, including the most it ever had open at once. It does no TLS
-//! and no AUTH: aiosmtpd covers those.
+//! while, or to leave out the extensions it was told to offer (a relay that
+//! stopped offering AUTH). It keeps the bytes of every message it accepts
+//! and counts connections, including the most it ever had open at once. It
+//! does no TLS, and takes any AUTH PLAIN without looking: aiosmtpd checks
+//! credentials.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -37,6 +39,9 @@ pub enum Fault {
     /// Accepts one message, then says 421 and hangs up, as a relay does
     /// with a connection it will not keep.
     HangUpAfterMessage,
+    /// Offers none of the extensions given to the builder (say, no AUTH),
+    /// otherwise accepts.
+    WithoutExtensions,
 }
 
 /// A message the server answered 250 to.
@@ -244,7 +249,9 @@ async fn serve(stream: TcpStream, fault: Fault, rules: Arc<Rules>, counters: Arc
         match verb.as_str() {
             "EHLO" => {
                 let mut lines = vec!["faults.test", "8BITMIME", "SIZE 10000000"];
-                lines.extend(rules.extensions.iter().copied());
+                if !matches!(fault, Fault::WithoutExtensions) {
+                    lines.extend(rules.extensions.iter().copied());
+                }
                 let last = lines.len() - 1;
                 let reply: Vec<String> = lines
                     .iter()
@@ -256,6 +263,7 @@ async fn serve(stream: TcpStream, fault: Fault, rules: Arc<Rules>, counters: Arc
                 reply!(reply.join("\r\n"));
             }
             "HELO" => reply!("250 faults.test"),
+            "AUTH" => reply!("235 2.7.0 Authentication successful"),
             "MAIL" => {
                 mail_from = argument.to_owned();
                 rcpt_to.clear();
