@@ -27,5 +27,7 @@ mod commands;
 mod service;
 // The file watch's debounce, on a paused clock.
 mod watch;
+// The fuzz targets' corpora, replayed through the same checks.
+mod fuzz_corpus;
 // Rules about the source tree itself.
 mod tidy;
