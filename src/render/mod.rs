@@ -13,6 +13,7 @@ mod context;
 mod helpers;
 pub mod locale;
 pub mod message;
+mod nesting;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -235,6 +236,11 @@ impl Renderer {
                         problems.insert(problem);
                     }
                 }
+            }
+            // Only once every file compiled: a partial left out would hide
+            // the cycles it closes.
+            if problems.is_empty() {
+                problems.extend(registry.check_nesting());
             }
             registries.insert(language.clone(), registry);
         }
@@ -565,6 +571,9 @@ impl Registries {
     /// registry its part belongs to.
     fn register(&mut self, name: &str, file: &crate::model::TemplateFile) -> Result<(), RenderError> {
         let (base, part) = name.rsplit_once('.').unwrap_or((name, ""));
+        // Before handlebars builds it: a template nested too deep cannot
+        // even be dropped safely once built.
+        nesting::scan(&file.source, &file.path)?;
         let result = match (base.strip_prefix("partials/"), part) {
             (Some(partial), "html") => self.html.register_partial(partial, &file.source),
             (Some(partial), "txt") => self.text.register_partial(partial, &file.source),
@@ -589,6 +598,22 @@ impl Registries {
                 message: format!("template syntax error: {}", err.reason()),
             }
         })
+    }
+
+    /// Partials that include each other, computed partial names, and
+    /// nesting too deep, in both registries (see [`nesting`]).
+    fn check_nesting(&self) -> Vec<RenderError> {
+        let file_of = |part: &'static str| {
+            move |name: &str| {
+                self.files
+                    .get(name)
+                    .or_else(|| self.files.get(&format!("partials/{name}.{part}")))
+                    .cloned()
+            }
+        };
+        let mut problems = nesting::check(self.html.get_templates(), file_of("html"));
+        problems.extend(nesting::check(self.text.get_templates(), file_of("txt")));
+        problems
     }
 
     fn render_text(&self, name: &str, data: &handlebars::Context) -> Result<String, RenderError> {

@@ -1,7 +1,7 @@
 //! Bad input: each kind gets a clear message naming the file and the place,
 //! and nothing is half-loaded (loading returns every problem and no model).
 
-use crate::harness::{ConfigDir, stderr, stdout};
+use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, stderr, stdout};
 
 const CSV: &str = "config/lists/permanent-missions.csv";
 const ROADMAP_2016: &str = "config/roadmaps/2016-modalities-consultations.toml";
@@ -409,4 +409,185 @@ fn the_daemon_checks_the_templates_against_the_events_to_come() {
         )),
         "{problems:?}"
     );
+}
+
+/// Two partials that include each other used to overflow the stack and
+/// abort `herald check` (and the daemon at every reload); the cycle is
+/// now refused at load, named with its files and lines.
+#[test]
+fn partials_that_include_each_other_are_refused_by_name() {
+    let config = ConfigDir::example();
+    config.write("../templates/en/partials/a.txt.hbs", "A\n{{> b}}\n");
+    config.write("../templates/en/partials/b.txt.hbs", "{{> a}}\n");
+    config.edit("templates/en/partials/signature.txt.hbs", "{{", "{{> a}}{{");
+    let expected = "ROOT/templates/en/partials/a.txt.hbs:2: partials include each other: a → b → a \
+        (ROOT/templates/en/partials/a.txt.hbs:2 includes b, ROOT/templates/en/partials/b.txt.hbs:1 includes a); \
+        rendering would never end";
+    assert_eq!(config.problems(), vec![expected.to_owned()]);
+    let output = config.herald(&["check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("a → b → a"), "{}", stderr(&output));
+}
+
+/// Longer cycles, a partial that includes itself, inline partials, and a
+/// cycle a French partial closes through an English one it falls back to.
+#[test]
+fn every_kind_of_include_cycle_is_refused() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[
+                ("en/partials/a.html.hbs", "{{#if lang}}{{> b}}{{/if}}"),
+                ("en/partials/b.html.hbs", "{{#each lists}}{{> c}}{{/each}}"),
+                ("en/partials/c.html.hbs", "{{#> a}}x{{/a}}"),
+            ],
+            "partials include each other: a → b → c → a",
+        ),
+        (
+            &[(
+                "en/partials/a.txt.hbs",
+                "{{#unless lang}}x{{else}}{{> a}}{{/unless}}",
+            )],
+            "a partial includes itself: a → a",
+        ),
+        (
+            &[(
+                "en/partials/a.txt.hbs",
+                "{{#*inline \"x\"}}{{> y}}{{/inline}}{{#*inline \"y\"}}{{> x}}{{/inline}}{{> x}}",
+            )],
+            "partials include each other: x (inline in a) → y (inline in a) → x (inline in a)",
+        ),
+        (
+            &[
+                ("en/partials/a.txt.hbs", "{{> b}}"),
+                ("en/partials/b.txt.hbs", "b"),
+                ("fr/partials/b.txt.hbs", "{{> a}}"),
+            ],
+            "partials include each other: a → b → a (ROOT/templates/en/partials/a.txt.hbs:1 includes b, ROOT/templates/fr/partials/b.txt.hbs:1 includes a)",
+        ),
+    ];
+    for (files, expected) in cases {
+        let config = ConfigDir::example();
+        for (path, text) in *files {
+            config.write(&format!("../templates/{path}"), text);
+        }
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1, "{files:?}: {problems:#?}");
+        assert!(problems[0].contains(expected), "{files:?}: {}", problems[0]);
+        let output = config.herald(&["check"]);
+        assert_eq!(output.status.code(), Some(1), "{files:?}: {}", stderr(&output));
+    }
+}
+
+/// Nesting deep enough to exhaust a thread's stack (handlebars has no
+/// limit of its own) is refused with its place, whether it is written in
+/// one template, chained with `{{else if}}`, or reached through a long
+/// chain of partials; and a partial's name must be written out, or no
+/// cycle could be found. Nesting up to the limit renders.
+#[test]
+fn nesting_too_deep_to_render_is_refused() {
+    let nested = |depth: usize| format!("{}x{}", "{{#if lang}}".repeat(depth), "{{/if}}".repeat(depth));
+    let chain = |length: usize| -> Vec<(String, String)> {
+        (0..length)
+            .map(|i| {
+                (
+                    format!("en/partials/p{i}.txt.hbs"),
+                    format!("{{{{> p{}}}}}", i + 1),
+                )
+            })
+            .chain([(format!("en/partials/p{length}.txt.hbs"), "end".to_owned())])
+            .collect()
+    };
+    let used = |config: &ConfigDir| {
+        config.edit("templates/en/partials/signature.txt.hbs", "{{", "{{> p0}}{{");
+    };
+    let config = ConfigDir::example();
+    config.write(
+        "../templates/en/partials/p0.txt.hbs",
+        &format!("\n{}", nested(33)),
+    );
+    used(&config);
+    assert_eq!(
+        config.problems(),
+        vec![
+            "ROOT/templates/en/partials/p0.txt.hbs:2: blocks nest more than 32 deep here; herald allows 32, so that rendering cannot run out of stack"
+        ]
+    );
+
+    let config = ConfigDir::example();
+    let chained = format!(
+        "{{{{#if lang}}}}{}x{{{{/if}}}}",
+        "{{else if lang}}".repeat(20_000)
+    );
+    config.write("../templates/en/partials/p0.txt.hbs", &chained);
+    used(&config);
+    let problems = config.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("p0.txt.hbs:1: blocks nest more than 32 deep"),
+        "{}",
+        problems[0]
+    );
+
+    let config = ConfigDir::example();
+    for (path, text) in chain(2_000) {
+        config.write(&format!("../templates/{path}"), &text);
+    }
+    used(&config);
+    let problems = config.problems();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(
+        problems.iter().any(|p| p.starts_with(
+            "ROOT/templates/en/reminder.txt.hbs: reminder.txt nests blocks and partials 2002 deep"
+        )),
+        "{problems:#?}"
+    );
+    let output = config.herald(&["check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let config = ConfigDir::example();
+    config.write("../templates/en/partials/p0.txt.hbs", "{{> (lang)}}");
+    used(&config);
+    assert_eq!(
+        config.problems(),
+        vec![
+            "ROOT/templates/en/partials/p0.txt.hbs:1:1: a partial's name must be written out ({{> name}}), not computed: herald checks at load that partials do not include each other"
+        ]
+    );
+
+    // At the limit, through partials and blocks, herald checks and renders.
+    let config = ConfigDir::example();
+    let mut files = chain(16);
+    files.last_mut().expect("a last partial").1 = nested(12);
+    for (path, text) in files {
+        config.write(&format!("../templates/{path}"), &text);
+    }
+    used(&config);
+    assert_eq!(config.problems(), Vec::<String>::new());
+    let output = config.herald(&["check"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// A running daemon given partials that include each other at a reload
+/// refuses them and keeps running (it used to abort on the stack overflow).
+#[test]
+fn a_reload_with_an_include_cycle_keeps_the_daemon_running() {
+    let config = ConfigDir::example();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    let state = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(
+        config
+            .run_before_the_future_meeting(state.path())
+            .arg("--no-watch"),
+    );
+    daemon.wait_for("herald::daemon: ready");
+    config.write("../templates/en/partials/a.txt.hbs", "{{> b}}");
+    config.write("../templates/en/partials/b.txt.hbs", "{{> a}}");
+    daemon.signal("HUP");
+    let problem = daemon.wait_for("partials include each other");
+    assert!(problem.contains("a → b → a"), "{problem}");
+    daemon.wait_for("keeping the last good one running");
+    daemon.signal("TERM");
+    daemon.wait_for("stopped");
+    let status = daemon.wait();
+    assert!(status.success(), "{status:?}");
 }
