@@ -46,7 +46,7 @@ pub struct Example {
     template_files: Vec<PathBuf>,
     /// The example without its roadmaps and its letter, which names one of
     /// them: an imported roadmap is loaded alone into it, so its event ids
-    /// cannot clash with the example's.
+    /// cannot clash with the example's. Without the templates too, but one.
     without_roadmaps: MemoryFiles,
     /// The options of `herald import-roadmap LETTER --venue new-york --list
     /// member-states --skip-bad-rows` on the example configuration.
@@ -83,9 +83,15 @@ impl Example {
             ..ImportOptions::default()
         };
         let mut without_roadmaps = files.clone();
+        // Nor the templates, which loading only reads (the renderer checks
+        // them): the default language's directory is enough.
         let roadmaps: Vec<PathBuf> = files
             .paths()
-            .filter(|path| path.starts_with("config/roadmaps") || path.starts_with("config/letters"))
+            .filter(|path| {
+                path.starts_with("config/roadmaps")
+                    || path.starts_with("config/letters")
+                    || (path.starts_with("templates") && !path.ends_with("templates/en/reminder.txt.hbs"))
+            })
             .map(Path::to_owned)
             .collect();
         for path in roadmaps {
@@ -108,25 +114,16 @@ impl Example {
         };
         let report = import_letter(text, &self.import_options);
         if report.toml.is_empty() {
-            assert!(
-                !report.problems.is_empty(),
-                "no TOML and no problem saying why"
-            );
+            assert!(!report.problems.is_empty(), "no TOML and no problem saying why");
             return;
         }
         if let Err(err) = toml::from_str::<RoadmapFile>(&report.toml) {
-            panic!(
-                "the imported roadmap does not read back: {err}\n{}",
-                report.toml
-            );
+            panic!("the imported roadmap does not read back: {err}\n{}", report.toml);
         }
         let mut files = self.without_roadmaps.clone();
         files.insert("config/roadmaps/imported.toml", report.toml.as_str());
         if let Err(problems) = load(&files) {
-            panic!(
-                "the imported roadmap does not load:\n{problems}\n{}",
-                report.toml
-            );
+            panic!("the imported roadmap does not load:\n{problems}\n{}", report.toml);
         }
     }
 
@@ -145,7 +142,7 @@ impl Example {
         let Ok(text) = std::str::from_utf8(data) else {
             return;
         };
-        self.load_and_plan(CSV_FILE, text);
+        self.load_and_plan(Path::new(CSV_FILE), text);
     }
 
     /// `templates`: the input as one of the template files, loaded, compiled
@@ -179,9 +176,7 @@ impl Example {
         let reminder = slots
             .iter()
             .find(|slot| matches!(slot.source, Source::Reminder { .. }));
-        let letter = slots
-            .iter()
-            .find(|slot| matches!(slot.source, Source::Letter(_)));
+        let letter = slots.iter().find(|slot| matches!(slot.source, Source::Letter(_)));
         for slot in reminder.into_iter().chain(letter) {
             let Some(send) = planner.sends(slot).next() else {
                 continue;
@@ -206,7 +201,7 @@ impl Example {
 
     /// The example with `file` replaced by `text`, loaded; its problems
     /// printed, or its plan counted.
-    fn load_and_plan(&self, file: &str, text: &str) {
+    fn load_and_plan(&self, file: &Path, text: &str) {
         let mut files = self.files.clone();
         files.insert(file, text);
         match load(&files) {

@@ -87,7 +87,10 @@ impl Files<'_> {
     pub fn is_dir(&self, path: &Path) -> bool {
         match self {
             Files::Disk => path.is_dir(),
-            Files::Memory(memory) => memory.files.keys().any(|file| file != path && file.starts_with(path)),
+            Files::Memory(memory) => memory
+                .files
+                .keys()
+                .any(|file| file != path && file.starts_with(path)),
         }
     }
 
@@ -173,7 +176,10 @@ mod tests {
         );
         let missing = memory.read_dir(Path::new("config/roadmaps")).err().unwrap();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        assert_eq!(memory.read_to_string(Path::new("config/lists/x.csv")).unwrap(), "b");
+        assert_eq!(
+            memory.read_to_string(Path::new("config/lists/x.csv")).unwrap(),
+            "b"
+        );
         let missing = memory.read_to_string(Path::new("config/x")).err().unwrap();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::config::settings::unknown_list_message;
 use crate::config::files::Files;
+use crate::config::settings::unknown_list_message;
 use crate::config::{raw, toml_error, values};
 use crate::diagnostics::{Diagnostic, Diagnostics, Place, SourceFile};
 use crate::key::AddressKey;

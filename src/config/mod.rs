@@ -173,7 +173,12 @@ impl Loader<'_> {
             &self.dir,
             raw.templates.as_ref().map(|dir| dir.get_ref().as_str()),
         );
-        let templates = templates::load(self.files, &templates_dir, &parts.default_language, &mut self.diagnostics);
+        let templates = templates::load(
+            self.files,
+            &templates_dir,
+            &parts.default_language,
+            &mut self.diagnostics,
+        );
         let (settings, delivery) = parts.settings?;
         let model = Model::new(ModelParts {
             settings,
