@@ -12,6 +12,14 @@ use crate::config::values;
 use crate::diagnostics::{Diagnostics, SourceFile};
 use crate::model::{TemplateFile, TemplateSources};
 
+/// The largest template file herald reads, in bytes (32 KiB; the default
+/// templates are under 2 KiB). Handlebars takes time in the square of a
+/// template's size to compile it (its parser finds the line and column of
+/// every element by counting from the start of the text): a 170 KB template
+/// kept `herald check`, and the daemon's start and reloads, busy for
+/// minutes.
+pub const MAX_TEMPLATE_BYTES: usize = 32 * 1024;
+
 pub fn load(
     files: Files<'_>,
     dir: &Path,
@@ -102,6 +110,14 @@ fn read_templates(
             continue;
         };
         match files.read_to_string(&path) {
+            Ok(source) if source.len() > MAX_TEMPLATE_BYTES => diagnostics.file(
+                &path,
+                format!(
+                    "the template is {} KiB; templates may be at most {} KiB (keep long texts in partials)",
+                    source.len().div_ceil(1024),
+                    MAX_TEMPLATE_BYTES / 1024
+                ),
+            ),
             Ok(source) => {
                 sources.files.insert(
                     (language.to_owned(), format!("{prefix}{name}")),
