@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::config::files::Files;
 use crate::config::settings::unknown_list_message;
 use crate::config::{raw, toml_error, values};
 use crate::diagnostics::{Diagnostic, Diagnostics, Place, SourceFile};
@@ -87,6 +88,7 @@ struct Row {
 /// `lists` is `None` when herald.toml could not be read: then the lists
 /// named are not checked, rather than each reported as unknown.
 pub fn load_all(
+    source: Files<'_>,
     files: &[PathBuf],
     lists: Option<&BTreeMap<String, List>>,
     default_language: &str,
@@ -97,7 +99,7 @@ pub fn load_all(
     let mut seen: HashMap<AddressKey, (usize, At)> = HashMap::new();
     let mut texts: Vec<(&Path, String)> = Vec::new();
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match source.read_to_string(path) {
             Ok(text) => text,
             Err(err) => {
                 diagnostics.file(path, format!("cannot read: {err}"));

@@ -10,6 +10,7 @@
 //! half-load.
 
 mod delivery;
+mod files;
 mod layered;
 mod letters;
 mod lists;
@@ -31,7 +32,10 @@ use crate::model::{Letter, Model, ModelParts, Roadmap};
 use crate::send::Delivery;
 use settings::SettingsParts;
 
+pub use files::MemoryFiles;
 pub use secrets::{Environment, PASSWORD_CREDENTIAL};
+
+use files::Files;
 
 /// The file of daemon-wide settings inside the configuration directory.
 pub const SETTINGS_FILE: &str = "herald.toml";
@@ -65,7 +69,20 @@ pub struct Config {
 
 /// Reads and validates the whole configuration directory.
 pub fn load(dir: &Path, env: &Environment) -> Result<Config, Diagnostics> {
+    load_from(Files::Disk, dir, env)
+}
+
+/// Validates a configuration directory held in memory: `dir` is where it
+/// is among `files`, and the templates are where its herald.toml says,
+/// among `files` too. The same loader as [`load`], for the fuzz targets and
+/// the test that replays their corpora.
+pub fn load_in_memory(files: &MemoryFiles, dir: &Path, env: &Environment) -> Result<Config, Diagnostics> {
+    load_from(Files::Memory(files), dir, env)
+}
+
+fn load_from(files: Files<'_>, dir: &Path, env: &Environment) -> Result<Config, Diagnostics> {
     let mut loader = Loader {
+        files,
         dir: dir.to_owned(),
         env,
         diagnostics: Diagnostics::default(),
@@ -82,6 +99,7 @@ pub fn load(dir: &Path, env: &Environment) -> Result<Config, Diagnostics> {
 
 /// Carries the diagnostics and the cross-file indexes while loading.
 struct Loader<'a> {
+    files: Files<'a>,
     dir: PathBuf,
     env: &'a Environment,
     diagnostics: Diagnostics,
@@ -111,7 +129,7 @@ impl Loaded {
 
 impl Loader<'_> {
     fn load(&mut self) -> Option<Config> {
-        if !self.dir.is_dir() {
+        if !self.files.is_dir(&self.dir) {
             self.diagnostics.file(
                 &self.dir,
                 "no such configuration directory: pass --config DIR or set HERALD_CONFIG",
@@ -138,6 +156,7 @@ impl Loader<'_> {
         self.check_roadmap_ids(&roadmaps);
         let default_language = parts_ref.default_language.clone();
         let focal_points = lists::load_all(
+            self.files,
             &list_files,
             parts_ref.parsed.then_some(&parts_ref.lists),
             &default_language,
@@ -154,7 +173,12 @@ impl Loader<'_> {
             &self.dir,
             raw.templates.as_ref().map(|dir| dir.get_ref().as_str()),
         );
-        let templates = templates::load(&templates_dir, &parts.default_language, &mut self.diagnostics);
+        let templates = templates::load(
+            self.files,
+            &templates_dir,
+            &parts.default_language,
+            &mut self.diagnostics,
+        );
         let (settings, delivery) = parts.settings?;
         let model = Model::new(ModelParts {
             settings,
@@ -169,7 +193,7 @@ impl Loader<'_> {
     }
 
     fn read(&mut self, path: &Path) -> Option<Loaded> {
-        match std::fs::read_to_string(path) {
+        match self.files.read_to_string(path) {
             Ok(text) => Some(Loaded {
                 path: path.to_owned(),
                 text,
@@ -202,7 +226,7 @@ impl Loader<'_> {
     /// editor backups and hidden files are skipped.
     fn files_in(&mut self, subdir: &str, extensions: &[&str]) -> Vec<PathBuf> {
         let dir = self.dir.join(subdir);
-        let entries = match std::fs::read_dir(&dir) {
+        let entries = match self.files.read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
             Err(err) => {
@@ -212,12 +236,12 @@ impl Loader<'_> {
             }
         };
         let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
+            .into_iter()
+            .map(|entry| entry.path)
             .filter(|path| {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-                !name.starts_with('.') && extensions.contains(&extension) && path.is_file()
+                !name.starts_with('.') && extensions.contains(&extension) && self.files.is_file(path)
             })
             .collect();
         files.sort();

@@ -7,13 +7,27 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::config::files::Files;
 use crate::config::values;
 use crate::diagnostics::{Diagnostics, SourceFile};
 use crate::model::{TemplateFile, TemplateSources};
 
-pub fn load(dir: &Path, default_language: &str, diagnostics: &mut Diagnostics) -> TemplateSources {
+/// The largest template file herald reads, in bytes (32 KiB; the default
+/// templates are under 2 KiB). Handlebars takes time in the square of a
+/// template's size to compile it (its parser finds the line and column of
+/// every element by counting from the start of the text): a 170 KB template
+/// kept `herald check`, and the daemon's start and reloads, busy for
+/// minutes.
+pub const MAX_TEMPLATE_BYTES: usize = 32 * 1024;
+
+pub fn load(
+    files: Files<'_>,
+    dir: &Path,
+    default_language: &str,
+    diagnostics: &mut Diagnostics,
+) -> TemplateSources {
     let mut sources = TemplateSources::default();
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match files.read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
             diagnostics.file(
@@ -24,9 +38,9 @@ pub fn load(dir: &Path, default_language: &str, diagnostics: &mut Diagnostics) -
         }
     };
     let mut languages: Vec<_> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .into_iter()
+        .filter(|entry| entry.is_dir)
+        .filter_map(|entry| entry.path.file_name()?.to_str().map(str::to_owned))
         .filter(|name| !name.starts_with('.'))
         .collect();
     languages.sort();
@@ -39,9 +53,9 @@ pub fn load(dir: &Path, default_language: &str, diagnostics: &mut Diagnostics) -
             continue;
         }
         let language_dir = dir.join(language);
-        read_templates(&language_dir, "", language, &mut sources, diagnostics);
+        read_templates(files, &language_dir, "", language, &mut sources, diagnostics);
         let phrases_path = language_dir.join("phrases.toml");
-        if let Ok(text) = std::fs::read_to_string(&phrases_path) {
+        if let Ok(text) = files.read_to_string(&phrases_path) {
             match toml::from_str::<BTreeMap<String, String>>(&text) {
                 Ok(phrases) => {
                     sources.phrases.insert(language.clone(), phrases);
@@ -67,34 +81,43 @@ pub fn load(dir: &Path, default_language: &str, diagnostics: &mut Diagnostics) -
 }
 
 fn read_templates(
+    files: Files<'_>,
     dir: &Path,
     prefix: &str,
     language: &str,
     sources: &mut TemplateSources,
     diagnostics: &mut Diagnostics,
 ) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = files.read_dir(dir) else {
         return;
     };
-    let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
+    let mut entries: Vec<_> = entries.into_iter().map(|e| (e.path, e.is_dir)).collect();
+    entries.sort();
+    for (path, is_dir) in entries {
         let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         if file_name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        if is_dir {
             if prefix.is_empty() && file_name == "partials" {
-                read_templates(&path, "partials/", language, sources, diagnostics);
+                read_templates(files, &path, "partials/", language, sources, diagnostics);
             }
             continue;
         }
         let Some(name) = file_name.strip_suffix(".hbs") else {
             continue;
         };
-        match std::fs::read_to_string(&path) {
+        match files.read_to_string(&path) {
+            Ok(source) if source.len() > MAX_TEMPLATE_BYTES => diagnostics.file(
+                &path,
+                format!(
+                    "the template is {} KiB; templates may be at most {} KiB (keep long texts in partials)",
+                    source.len().div_ceil(1024),
+                    MAX_TEMPLATE_BYTES / 1024
+                ),
+            ),
             Ok(source) => {
                 sources.files.insert(
                     (language.to_owned(), format!("{prefix}{name}")),

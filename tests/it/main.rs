@@ -29,6 +29,8 @@ mod commands;
 mod service;
 // The file watch's debounce, on a paused clock.
 mod watch;
+// The fuzz targets' corpora, replayed through the same checks.
+mod fuzz_corpus;
 // Clock jumps, a failing outbox, a second daemon, rehearsals, file modes.
 mod reliability;
 // Rules about the source tree itself.
