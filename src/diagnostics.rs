@@ -185,6 +185,21 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// An error and its first cause only, for a status line ("recording
+/// outcomes: database is locked"): what herald was doing and the storage's
+/// own word for what went wrong. The log gets the whole [`Chain`].
+pub struct Brief<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        if let Some(cause) = self.0.source() {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +237,14 @@ mod tests {
     fn a_chain_shows_each_cause_once() {
         let err = anyhow::anyhow!("disk on fire").context("cannot save");
         assert_eq!(Chain(&*err).to_string(), "cannot save: disk on fire");
+    }
+
+    #[test]
+    fn a_brief_shows_the_first_cause_only() {
+        let err = anyhow::anyhow!("sector 7")
+            .context("disk on fire")
+            .context("cannot save");
+        assert_eq!(Brief(&*err).to_string(), "cannot save: disk on fire");
+        assert_eq!(Chain(&*err).to_string(), "cannot save: disk on fire: sector 7");
     }
 }

@@ -60,8 +60,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::{Clock, Jump, JumpWatch};
 use crate::config::Environment;
-use crate::diagnostics::Chain;
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Brief, Chain, Diagnostics};
 use crate::outbox::{Claimant, Outbox, OutboxError, SqliteOutbox};
 use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
@@ -382,7 +381,7 @@ impl Daemon {
                 } else {
                     warn!(error = %Chain(err), kept, "the outbox is still failing");
                 }
-                self.outbox_failing = Some(crate::scheduler::short(err));
+                self.outbox_failing = Some(Brief(err).to_string());
             }
             (Ok(_), true) => {
                 info!("the outbox works again; every outcome kept meanwhile is recorded");

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use crate::clock::Clock;
 use crate::config::{Config, Environment};
-use crate::diagnostics::Diagnostics;
+use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
 use crate::model::Model;
 use crate::outbox::{Changes, Entry, Outbox, OutboxError, Recorded, State};
@@ -130,7 +130,7 @@ impl Kept {
                 Ok(recorded)
             }
             Err(err) => {
-                self.set_failure(Some(short(&err)));
+                self.set_failure(Some(Brief(&err).to_string()));
                 let mut kept = self.lock();
                 all.append(&mut kept);
                 *kept = all;
@@ -606,16 +606,6 @@ impl Scheduler {
     async fn on_outbox<T: Send + 'static>(&self, work: impl FnOnce(&dyn Outbox) -> T + Send + 'static) -> T {
         let outbox = self.outbox.clone();
         blocking(move || work(outbox.as_ref())).await
-    }
-}
-
-/// What herald was doing and the storage's own word for what went wrong
-/// ("recording outcomes: database is locked"), for a status line: the
-/// deeper causes are in the log.
-pub fn short(err: &OutboxError) -> String {
-    match std::error::Error::source(err) {
-        Some(source) => format!("{err}: {source}"),
-        None => err.to_string(),
     }
 }
 
