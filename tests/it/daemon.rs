@@ -81,6 +81,38 @@ pub fn message_ids(messages: impl Iterator<Item = Vec<u8>>) -> HashMap<String, u
     counts
 }
 
+/// Asserts that every send of `expected` is in the outbox, sent, after one
+/// attempt (a send held back by a paused relay is not an attempt), and
+/// returns their entries, in `expected`'s order.
+fn each_sent_after_one_attempt(outbox: &SqliteOutbox, expected: &[String]) -> Vec<herald::outbox::Entry> {
+    let entries = outbox.entries().unwrap();
+    expected
+        .iter()
+        .map(|key| {
+            let entry = entries
+                .iter()
+                .find(|e| e.spec.key.as_str() == key)
+                .expect("every planned send is in the outbox");
+            assert_eq!(
+                (entry.state, entry.attempts),
+                (State::Sent, 1),
+                "{key}: {entry:?}"
+            );
+            entry.clone()
+        })
+        .collect()
+}
+
+/// The attempts of `expected`'s sends that a paused relay held back, with
+/// their replies.
+fn paused_attempts(outbox: &SqliteOutbox, expected: &[String]) -> Vec<(Timestamp, String, Option<String>)> {
+    expected
+        .iter()
+        .flat_map(|key| outbox.attempts(key).unwrap())
+        .filter(|(_, outcome, _)| outcome == "paused")
+        .collect()
+}
+
 const FROM: &str = "2017-09-13T00:00:00Z";
 const UNTIL: &str = "2017-11-01T00:00:00Z";
 
@@ -121,16 +153,11 @@ async fn every_planned_mail_arrives_once_at_a_real_smtp_server() {
         assert_eq!(to, r.rcpt_tos[0].to_lowercase());
     }
     let entries = outbox.entries().unwrap();
-    for key in &expected {
-        let entry = entries
-            .iter()
-            .find(|e| e.spec.key.as_str() == key)
-            .expect("every planned send is in the outbox");
-        assert_eq!(entry.state, State::Sent, "{key}");
-        assert_eq!(entry.attempts, 1, "{key}");
+    for entry in each_sent_after_one_attempt(&outbox, &expected) {
         assert!(
             entry.last_reply.as_deref().is_some_and(|r| r.starts_with("250")),
-            "{key}: {:?}",
+            "{}: {:?}",
+            entry.spec.key,
             entry.last_reply
         );
     }
@@ -816,22 +843,10 @@ async fn a_relay_that_stops_offering_auth_pauses_sending_until_it_is_back() {
     let state = tempfile::tempdir().unwrap();
     let outbox = run_between(&config, state.path(), from, until).await;
 
-    let entries = outbox.entries().unwrap();
-    for key in &expected {
-        let entry = entries
-            .iter()
-            .find(|e| e.spec.key.as_str() == key)
-            .expect("every planned send is in the outbox");
-        assert_eq!(entry.state, State::Sent, "{key}: {entry:?}");
-        // A paused send is not an attempt: each was tried once, and sent.
-        assert_eq!(entry.attempts, 1, "{key}: {entry:?}");
-    }
+    // A paused send is not an attempt: each was tried once, and sent.
+    each_sent_after_one_attempt(&outbox, &expected);
     assert_eq!(server.accepted().len(), expected.len());
-    let paused: Vec<_> = expected
-        .iter()
-        .flat_map(|key| outbox.attempts(key).unwrap())
-        .filter(|(_, outcome, _)| outcome == "paused")
-        .collect();
+    let paused = paused_attempts(&outbox, &expected);
     assert!(!paused.is_empty(), "the sends were paused");
     assert!(
         paused.iter().all(|(_, _, reply)| reply
@@ -918,29 +933,15 @@ async fn a_relay_that_stops_offering_starttls_pauses_sending_until_it_is_back() 
     let state = tempfile::tempdir().unwrap();
     let outbox = run_between(&config, state.path(), from, until).await;
 
-    let entries = outbox.entries().unwrap();
-    for key in &expected {
-        let entry = entries.iter().find(|e| e.spec.key.as_str() == key).unwrap();
-        assert_eq!(
-            (entry.state, entry.attempts),
-            (State::Sent, 1),
-            "{key}: {entry:?}"
-        );
-        let paused = outbox.attempts(key).unwrap();
-        assert!(
-            paused
-                .iter()
-                .filter(|(_, outcome, _)| outcome == "paused")
-                .all(|(_, _, reply)| reply.as_deref().is_some_and(|r| r.contains("STARTTLS"))),
-            "{paused:?}"
-        );
-    }
-    let paused = expected
-        .iter()
-        .flat_map(|key| outbox.attempts(key).unwrap())
-        .filter(|(_, outcome, _)| outcome == "paused")
-        .count();
-    assert!(paused > 0, "the sends were paused");
+    each_sent_after_one_attempt(&outbox, &expected);
+    let paused = paused_attempts(&outbox, &expected);
+    assert!(!paused.is_empty(), "the sends were paused");
+    assert!(
+        paused
+            .iter()
+            .all(|(_, _, reply)| reply.as_deref().is_some_and(|r| r.contains("STARTTLS"))),
+        "{paused:?}"
+    );
     assert!(without_tls.connections() >= 1);
     assert!(without_tls.accepted().is_empty(), "nothing went out in clear");
     let received = sink.received();
