@@ -96,6 +96,9 @@ pub struct SmtpTable {
     pub timeout: Option<Text>,
     pub max_connections: Option<Spanned<usize>>,
     pub per_minute: Option<u32>,
+    pub per_hour: Option<Spanned<u32>>,
+    pub per_day: Option<Spanned<u32>>,
+    pub max_early: Option<Text>,
 }
 
 /// `roadmaps/*.toml`: the roadmap file schema is written once, in
