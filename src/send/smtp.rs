@@ -127,7 +127,7 @@ impl SmtpMailer {
         if settings.timeout.is_zero() {
             return Err(SetupError::ZeroTimeout);
         }
-        if settings.per_minute == Some(0) {
+        if [settings.per_minute, settings.per_hour, settings.per_day].contains(&Some(0)) {
             return Err(SetupError::ZeroRate);
         }
         // The config loader refuses this too; a mailer built some other way
@@ -180,7 +180,7 @@ impl SmtpMailer {
             timeout: settings.timeout,
             connections: Semaphore::new(settings.max_connections),
             idle: Mutex::new(Vec::new()),
-            rate: settings.per_minute.map(RateLimit::per_minute),
+            rate: RateLimit::new(settings.limits()),
             pause: RelayPause::default(),
             clock,
         })
@@ -222,13 +222,14 @@ impl SmtpMailer {
             };
         };
         // After the permit, so that sends stuck behind a slow relay cannot
-        // bank turns and then leave all at once.
+        // bank turns and then leave all at once. The wait goes through the
+        // clock, so a rehearsal's clock steps through it.
         if let Some(rate) = &self.rate {
             let turn = rate.reserve(&*self.clock);
-            if !turn.wait().is_zero() {
-                tokio::time::sleep(turn.wait()).await;
+            let delay = self.clock.real_delay_until(turn.until);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
-            turn.use_it();
         }
 
         // Rehearsals redirect in the message's envelope (render::message).
@@ -360,16 +361,29 @@ impl SmtpMailer {
         self.endpoint.clone()
     }
 
-    /// The rate bucket as of now, or `None` with no rate limit.
-    pub fn rate_state(&self) -> Option<(f64, Timestamp)> {
-        self.rate.as_ref().map(|rate| rate.state(&*self.clock))
+    /// Counts the messages the relay took before this mailer was made (the
+    /// outbox's record of the last day); nothing to do with no limit.
+    pub fn seed_departures(&self, departures: Vec<Timestamp>) {
+        if let Some(rate) = &self.rate {
+            rate.seed(&*self.clock, departures);
+        }
     }
 
-    /// Puts back a bucket saved before a restart; ignored with no limit.
-    pub fn restore_rate_state(&self, tokens: f64, at: Timestamp) {
-        if let Some(rate) = &self.rate {
-            rate.restore(tokens, at);
-        }
+    /// How many messages left in the last 24 hours, and the daily limit;
+    /// `None` without one.
+    pub fn day_used(&self) -> Option<(usize, usize)> {
+        self.rate.as_ref().and_then(|rate| rate.day_used(&*self.clock))
+    }
+
+    /// How long until the relay's limits let the next message leave;
+    /// `None` without limits.
+    pub fn next_turn_in(&self) -> Option<jiff::SignedDuration> {
+        self.rate.as_ref().map(|rate| rate.next_turn_in(&*self.clock))
+    }
+
+    /// Whether the relay has limits at all.
+    pub fn is_limited(&self) -> bool {
+        self.rate.is_some()
     }
 }
 
@@ -530,7 +544,7 @@ mod tests {
         type Change = fn(&mut SmtpSettings);
         let cases: [(Change, &str); 5] = [
             (|s| s.max_connections = 0, "max_connections must be at least 1"),
-            (|s| s.per_minute = Some(0), "per_minute must be at least 1"),
+            (|s| s.per_day = Some(0), "per_day must be at least 1"),
             (|s| s.timeout = Duration::ZERO, "timeout must be longer than zero"),
             (|s| s.password = None, "no password was given"),
             (
