@@ -183,8 +183,11 @@ impl Changes {
 /// The outcome of one attempt, to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
+    /// `left_at`: when it left, if not about now (it waited for its turn
+    /// at the relay); the attempt and `sent_at` say so.
     Sent {
         reply: String,
+        left_at: Option<Timestamp>,
     },
     /// Try again at `retry_at`. `attempted`: the mailer tried it (it
     /// counts against the relay's limits), rather than it being put back

@@ -553,8 +553,14 @@ impl Outbox for SqliteOutbox {
             for (key, outcome) in outcomes {
                 let key = key.as_str();
                 let too_late = matches!(outcome, Recorded::TooLate { .. });
+                let at = match outcome {
+                    Recorded::Sent {
+                        left_at: Some(left_at), ..
+                    } => secs(*left_at),
+                    _ => now,
+                };
                 let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
-                    Recorded::Sent { reply } => (State::Sent, Some(reply.as_str()), None, None, Some(now), "sent"),
+                    Recorded::Sent { reply, .. } => (State::Sent, Some(reply.as_str()), None, None, Some(at), "sent"),
                     Recorded::Retry { reply, retry_at, .. } => {
                         (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "retry")
                     }
@@ -591,7 +597,7 @@ impl Outbox for SqliteOutbox {
                 }
                 recorded += 1;
                 tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply, relay) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                    .execute(params![key, now, label, reply.or(reason), outcome.reached_relay()])?;
+                    .execute(params![key, at, label, reply.or(reason), outcome.reached_relay()])?;
             }
             tx.commit()?;
             Ok(recorded)
@@ -863,6 +869,7 @@ mod tests {
                     key("a"),
                     Recorded::Sent {
                         reply: "250 ok".to_owned(),
+                        left_at: None,
                     },
                 )],
                 at(151),
@@ -914,6 +921,7 @@ mod tests {
                     key("b"),
                     Recorded::Sent {
                         reply: "250 ok".to_owned(),
+                        left_at: None,
                     },
                 )],
                 at(101),
@@ -998,6 +1006,7 @@ mod tests {
                 key(name),
                 Recorded::Sent {
                     reply: "250 ok".to_owned(),
+                    left_at: None,
                 },
             )
         };
@@ -1110,8 +1119,14 @@ mod tests {
         let claimed = outbox.claim_due(at(10), 10).unwrap();
         assert_eq!(claimed.len(), 5);
         let outcomes = [
-            ("old", Recorded::Sent { reply: "250".into() }, 20),
-            ("sent", Recorded::Sent { reply: "250".into() }, 100),
+            ("old", Recorded::Sent {
+                    reply: "250".into(),
+                    left_at: None,
+                }, 20),
+            ("sent", Recorded::Sent {
+                    reply: "250".into(),
+                    left_at: None,
+                }, 100),
             (
                 "refused",
                 Recorded::Failed {

@@ -179,14 +179,16 @@ fn plan_window(planned_until: Option<Timestamp>, now: Timestamp, late_window: Si
     }
 }
 
-/// How far ahead the relay's next turn may be for the scheduler still to
-/// claim sends to wait for it in the mailer; further, it claims nothing and
-/// the daemon sleeps until the turn (a send waiting in the mailer for hours
-/// would hold its claim, and keep the loop from the watchdog).
+/// How far ahead the scheduler claims sends to wait for their turn at the
+/// relay: only as many as the limits let through in this span. A send
+/// waiting in the mailer for hours (a day's quota used) would hold its
+/// claim, keep the loop from the watchdog, and, in a rehearsal, step the
+/// clock past its end; instead nothing is claimed and the daemon sleeps
+/// until the next turn.
 const HOLD_BACK: SignedDuration = SignedDuration::from_secs(10);
 
-/// How many sends a claim takes when the relay's limits hold sends back:
-/// what the limits let through in the next few seconds, and at least a
+/// How many sends a claim takes at most when the relay has limits: what a
+/// per-minute limit lets through in the next few seconds, and at least a
 /// send per connection. The fewer claimed ahead, the sooner a send that
 /// becomes due, more urgent than those claimed, is claimed itself.
 fn urgent_batch(delivery: &Delivery) -> usize {
@@ -425,24 +427,27 @@ impl Scheduler {
             // releases them with the sends that were in flight.
             let mailer = self.mailer();
             let now = self.clock.now();
-            if mailer.next_turn_in().is_some_and(|wait| wait > HOLD_BACK) {
+            let claimed = match mailer.turns_within(HOLD_BACK, urgent_batch(&loaded.delivery)) {
                 // The relay's limits hold every send back for a while (a
                 // day's quota is used): nothing is claimed to wait in the
-                // mailer; the daemon sleeps until the turn comes.
-                mailer.release_idle().await;
-                return Ok(total);
-            }
-            let claimed = if mailer.is_limited() {
-                // Small batches, most urgent first, so that a cancellation
+                // mailer; the daemon sleeps until the next turn.
+                Some(0) => {
+                    mailer.release_idle().await;
+                    return Ok(total);
+                }
+                // Small batches (what the limits let through in the next
+                // few seconds), most urgent first, so that a cancellation
                 // due in the middle of a burst is claimed next rather than
                 // after every reminder claimed before it.
-                let batch_size = urgent_batch(&loaded.delivery);
-                self.on_outbox(move |outbox| outbox.claim_most_urgent(now, batch_size))
-                    .await?
-            } else {
-                let batch_size = parallelism(&loaded.delivery) * 64;
-                self.on_outbox(move |outbox| outbox.claim_due(now, batch_size))
-                    .await?
+                Some(batch_size) => {
+                    self.on_outbox(move |outbox| outbox.claim_most_urgent(now, batch_size))
+                        .await?
+                }
+                None => {
+                    let batch_size = parallelism(&loaded.delivery) * 64;
+                    self.on_outbox(move |outbox| outbox.claim_due(now, batch_size))
+                        .await?
+                }
             };
             if claimed.is_empty() {
                 // Nothing more due: no connection stays open while idle.
@@ -750,10 +755,11 @@ async fn attempt(
             return (key, Recorded::Failed { reply: None, reason });
         }
     };
-    let recorded = match mailer.send(&message).await {
+    let (outcome, left_at) = mailer.send_timed(&message).await;
+    let recorded = match outcome {
         Outcome::Delivered { reply } => {
             info!(send = %key, attempt = entry.attempts, %reply, "sent");
-            Recorded::Sent { reply }
+            Recorded::Sent { reply, left_at }
         }
         Outcome::Transient { reply } => match retry.next_attempt(key.as_str(), entry.attempts, clock.now()) {
             Some(retry_at) => {

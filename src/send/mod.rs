@@ -203,9 +203,15 @@ impl Mailer {
     /// the connection it used is closed, not reused. Only a connection
     /// whose transaction succeeded is kept for the next send.
     pub async fn send(&self, message: &Message) -> Outcome {
+        self.send_timed(message).await.0
+    }
+
+    /// As [`Mailer::send`], with when the message left if the relay's
+    /// limits made it wait for its turn (`None`: about now).
+    pub async fn send_timed(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         match self {
             Mailer::Smtp(mailer) => mailer.send(message).await,
-            Mailer::Maildir(mailer) => mailer.send(message).await,
+            Mailer::Maildir(mailer) => (mailer.send(message).await, None),
         }
     }
 
@@ -248,6 +254,15 @@ impl Mailer {
     pub fn day_used(&self) -> Option<(usize, usize)> {
         match self {
             Mailer::Smtp(mailer) => mailer.day_used(),
+            Mailer::Maildir(_) => None,
+        }
+    }
+
+    /// How many messages (at most `max`) the relay's limits let leave
+    /// within `span` from now; `None` without limits.
+    pub fn turns_within(&self, span: jiff::SignedDuration, max: usize) -> Option<usize> {
+        match self {
+            Mailer::Smtp(mailer) => mailer.turns_within(span, max),
             Mailer::Maildir(_) => None,
         }
     }

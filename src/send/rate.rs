@@ -92,6 +92,25 @@ impl RateLimit {
         }
     }
 
+    /// How many messages (at most `max`) the limits let leave within
+    /// `span` from now.
+    pub(crate) fn turns_within(&self, clock: &dyn Clock, span: SignedDuration, max: usize) -> usize {
+        let mut state = self.lock();
+        let (now, _) = state.now(clock);
+        let end = now.checked_add(span).unwrap_or(Timestamp::MAX);
+        let mut gate = state.gate.clone();
+        let mut turns = 0;
+        while turns < max {
+            let at = gate.earliest(now);
+            if at > end {
+                break;
+            }
+            gate.take(at);
+            turns += 1;
+        }
+        turns
+    }
+
     /// How long from now until the limits let the next message leave.
     pub(crate) fn next_turn_in(&self, clock: &dyn Clock) -> SignedDuration {
         let mut state = self.lock();
@@ -153,6 +172,23 @@ mod tests {
         // Half a second later the next in line waits the rest of its turn.
         clock.advance(SignedDuration::from_millis(500));
         assert_eq!(take(&limit, &clock), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn the_turns_within_a_span_are_what_the_limits_let_through() {
+        let clock = ManualClock::new(start());
+        let limits = Limits {
+            per_minute: Some(30),
+            per_day: Some(4),
+            ..Limits::default()
+        };
+        let limit = RateLimit::new(limits).unwrap();
+        // 2 s apart: now, +2, +4 within 5 s.
+        assert_eq!(limit.turns_within(&clock, SignedDuration::from_secs(5), 10), 3);
+        assert_eq!(limit.turns_within(&clock, SignedDuration::from_secs(5), 2), 2);
+        limit.seed(&clock, [start() - SignedDuration::from_hours(1); 3]);
+        // One left of the day's four.
+        assert_eq!(limit.turns_within(&clock, SignedDuration::from_secs(5), 10), 1);
     }
 
     #[test]

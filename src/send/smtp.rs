@@ -186,51 +186,63 @@ impl SmtpMailer {
         })
     }
 
-    /// Sends one message; see [`super::Mailer::send`].
-    pub async fn send(&self, message: &Message) -> Outcome {
+    /// Sends one message; see [`super::Mailer::send_timed`].
+    pub async fn send(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         if let Err(refused) = one_recipient(message) {
-            return refused;
+            return (refused, None);
         }
         // A paused relay is not tried; after the pause, one send probes it.
         let probe = match self.pause.turn(|| self.clock.now()).await {
             Turn::Send => None,
             Turn::Probe(guard) => Some(guard),
             Turn::Wait { until, reply } => {
-                return Outcome::Paused {
+                let paused = Outcome::Paused {
                     reply,
                     until,
                     tried: false,
                 };
+                return (paused, None);
             }
         };
-        let outcome = self.send_once(message).await;
+        let (outcome, left_at) = self.send_once(message).await;
         // The probe's send ended otherwise than in a relay fault: the pause
         // is over (a network error, say, is retried message by message).
         if probe.is_some() && !matches!(outcome, Outcome::Paused { .. }) {
             self.pause.resume();
         }
-        outcome
+        (outcome, left_at)
     }
 
-    /// One send, the relay not paused (or probed).
-    async fn send_once(&self, message: &Message) -> Outcome {
+    /// One send, the relay not paused (or probed), and when it left, if
+    /// the relay's limits made it wait for its turn.
+    async fn send_once(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         // Held until the connection is closed or back among the idle ones,
         // or until this future is dropped, which closes the connection too.
         let Ok(_permit) = self.connections.acquire().await else {
-            return Outcome::Transient {
+            let closed = Outcome::Transient {
                 reply: "not sent: herald is shutting down".into(),
             };
+            return (closed, None);
         };
         // After the permit, so that sends stuck behind a slow relay cannot
         // bank turns and then leave all at once. The wait goes through the
         // clock, so a rehearsal's clock steps through it.
-        if let Some(rate) = &self.rate {
-            let turn = rate.reserve(&*self.clock);
-            let delay = self.clock.real_delay_until(turn.until);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+        let left_at = match &self.rate {
+            Some(rate) => {
+                let turn = rate.reserve(&*self.clock);
+                let delay = self.clock.real_delay_until(turn.until);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Some(turn_on_the_wall_clock(&*self.clock, turn.until))
             }
-        }
+            None => None,
+        };
+        (self.transaction_outcome(message).await, left_at)
+    }
+
+    /// The outcome of one transaction, within the timeout.
+    async fn transaction_outcome(&self, message: &Message) -> Outcome {
 
         // Rehearsals redirect in the message's envelope (render::message).
         let envelope = message.envelope().clone();
@@ -375,6 +387,12 @@ impl SmtpMailer {
         self.rate.as_ref().and_then(|rate| rate.day_used(&*self.clock))
     }
 
+    /// How many messages (at most `max`) the relay's limits let leave
+    /// within `span` from now; `None` without limits.
+    pub fn turns_within(&self, span: jiff::SignedDuration, max: usize) -> Option<usize> {
+        self.rate.as_ref().map(|rate| rate.turns_within(&*self.clock, span, max))
+    }
+
     /// How long until the relay's limits let the next message leave;
     /// `None` without limits.
     pub fn next_turn_in(&self) -> Option<jiff::SignedDuration> {
@@ -385,6 +403,16 @@ impl SmtpMailer {
     pub fn is_limited(&self) -> bool {
         self.rate.is_some()
     }
+}
+
+/// The wall clock's reading when the monotonic clock read `until`: when a
+/// send whose turn it was left. Not simply "now": on a rehearsal's stepping
+/// clock, the waits of the sends behind it may have moved the clock on
+/// already, and its history would show two sends at once.
+fn turn_on_the_wall_clock(clock: &dyn Clock, until: Duration) -> Timestamp {
+    let (now, monotonic) = (clock.now(), clock.monotonic());
+    let since = jiff::SignedDuration::try_from(monotonic.saturating_sub(until)).unwrap_or(jiff::SignedDuration::MAX);
+    now.checked_sub(since).unwrap_or(now)
 }
 
 /// Why a transaction failed: lettre's error, or the TCP connect that herald

@@ -21,6 +21,8 @@ mod package;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// The relay's limits: bursts that end on time, urgent notices first, the day's count across a restart.
+mod limits;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
