@@ -436,7 +436,10 @@ impl Daemon {
             .run_blocking(move |_, scheduler| {
                 let now = scheduler.clock().now();
                 // Not before the relay's limits let the next message leave.
-                let next_turn = scheduler.mailer().next_turn_in().and_then(|wait| now.checked_add(wait).ok());
+                let next_turn = scheduler
+                    .mailer()
+                    .next_turn_in()
+                    .and_then(|wait| now.checked_add(wait).ok());
                 let next_due = known(scheduler.next_due(), "when the next send is due")
                     .map(|due| next_turn.map_or(due, |turn| due.max(turn)));
                 let outlook = Outlook {

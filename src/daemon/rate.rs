@@ -52,7 +52,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -76,6 +76,9 @@ mod tests {
             quota_note(Some((1_000_000, 1_000_000))).as_deref(),
             Some("relay quota: 1,000,000 of 1,000,000 a day used")
         );
-        assert_eq!(quota_note(Some((9, 10))).as_deref(), Some("relay quota: 9 of 10 a day used"));
+        assert_eq!(
+            quota_note(Some((9, 10))).as_deref(),
+            Some("relay quota: 9 of 10 a day used")
+        );
     }
 }

@@ -516,7 +516,6 @@ impl Outbox for SqliteOutbox {
         self.claim(now, limit, ClaimOrder::Urgency)
     }
 
-
     fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
         let now = secs(now);
         let claimant = &self.claimant;
@@ -763,7 +762,8 @@ impl Outbox for SqliteOutbox {
 
     fn departures_since(&self, since: Timestamp) -> Result<Vec<Timestamp>, OutboxError> {
         self.with("reading what the relay took", |c| {
-            let mut statement = c.prepare_cached("SELECT at FROM attempts WHERE relay = 1 AND at >= ?1 ORDER BY at")?;
+            let mut statement =
+                c.prepare_cached("SELECT at FROM attempts WHERE relay = 1 AND at >= ?1 ORDER BY at")?;
             let rows = statement.query_map([secs(since)], |row| instant(row, 0))?;
             rows.collect()
         })
@@ -1083,13 +1083,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         let mut cancellation = spec("c", 100);
-        cancellation.key = SendKey::notice(
-            SendKind::Cancellation,
-            "e",
-            1,
-            &AddressKey::of("c@example.org"),
+        cancellation.key = SendKey::notice(SendKind::Cancellation, "e", 1, &AddressKey::of("c@example.org"));
+        plan(
+            &outbox,
+            vec![spec("a", 100), spec("b", 100), cancellation.clone()],
         );
-        plan(&outbox, vec![spec("a", 100), spec("b", 100), cancellation.clone()]);
         let pace = |name: &str, release: i64, by: i64| Pace {
             key: key(name),
             release_at: Some(at(release)),
@@ -1114,19 +1112,29 @@ mod tests {
         let outbox = SqliteOutbox::open(dir.path()).unwrap();
         plan(
             &outbox,
-            ["sent", "refused", "unsent", "paused", "old"].map(|name| spec(name, 10)).to_vec(),
+            ["sent", "refused", "unsent", "paused", "old"]
+                .map(|name| spec(name, 10))
+                .to_vec(),
         );
         let claimed = outbox.claim_due(at(10), 10).unwrap();
         assert_eq!(claimed.len(), 5);
         let outcomes = [
-            ("old", Recorded::Sent {
+            (
+                "old",
+                Recorded::Sent {
                     reply: "250".into(),
                     left_at: None,
-                }, 20),
-            ("sent", Recorded::Sent {
+                },
+                20,
+            ),
+            (
+                "sent",
+                Recorded::Sent {
                     reply: "250".into(),
                     left_at: None,
-                }, 100),
+                },
+                100,
+            ),
             (
                 "refused",
                 Recorded::Failed {

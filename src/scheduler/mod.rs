@@ -654,11 +654,14 @@ impl Scheduler {
             .into_iter()
             .map(|key| {
                 let reply = why.to_owned();
-                (key, Recorded::Retry {
-                    reply,
-                    retry_at,
-                    attempted: false,
-                })
+                (
+                    key,
+                    Recorded::Retry {
+                        reply,
+                        retry_at,
+                        attempted: false,
+                    },
+                )
             })
             .collect();
         // The error is the caller's to report; the releases are kept.

@@ -126,9 +126,9 @@ impl fmt::Display for SetupError {
             SetupError::EmptyHost => f.write_str("the SMTP host is empty"),
             SetupError::NoConnections => f.write_str("max_connections must be at least 1"),
             SetupError::ZeroTimeout => f.write_str("the SMTP timeout must be longer than zero"),
-            SetupError::ZeroRate => {
-                f.write_str("per_minute, per_hour and per_day must be at least 1 (leave one out for no limit)")
-            }
+            SetupError::ZeroRate => f.write_str(
+                "per_minute, per_hour and per_day must be at least 1 (leave one out for no limit)",
+            ),
             SetupError::PlaintextPassword { username, host } => write!(
                 f,
                 "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"

@@ -41,7 +41,8 @@ impl Timeline {
     fn now(&mut self, clock: &dyn Clock) -> (Timestamp, Duration) {
         let monotonic = clock.monotonic();
         let (wall, origin) = *self.origin.get_or_insert_with(|| (clock.now(), monotonic));
-        let elapsed = SignedDuration::try_from(monotonic.saturating_sub(origin)).unwrap_or(SignedDuration::MAX);
+        let elapsed =
+            SignedDuration::try_from(monotonic.saturating_sub(origin)).unwrap_or(SignedDuration::MAX);
         (wall.checked_add(elapsed).unwrap_or(Timestamp::MAX), monotonic)
     }
 }
@@ -50,9 +51,6 @@ impl Timeline {
 /// `until`, then send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Turn {
-    /// The moment, on the limiter's timeline (the wall clock, as long as
-    /// it does not jump).
-    pub at: Timestamp,
     pub until: Duration,
 }
 
@@ -87,7 +85,6 @@ impl RateLimit {
         state.gate.take(at);
         let ahead = now.duration_until(at).max(SignedDuration::ZERO).unsigned_abs();
         Turn {
-            at,
             until: monotonic.saturating_add(ahead),
         }
     }

@@ -243,7 +243,6 @@ impl SmtpMailer {
 
     /// The outcome of one transaction, within the timeout.
     async fn transaction_outcome(&self, message: &Message) -> Outcome {
-
         // Rehearsals redirect in the message's envelope (render::message).
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
@@ -390,7 +389,9 @@ impl SmtpMailer {
     /// How many messages (at most `max`) the relay's limits let leave
     /// within `span` from now; `None` without limits.
     pub fn turns_within(&self, span: jiff::SignedDuration, max: usize) -> Option<usize> {
-        self.rate.as_ref().map(|rate| rate.turns_within(&*self.clock, span, max))
+        self.rate
+            .as_ref()
+            .map(|rate| rate.turns_within(&*self.clock, span, max))
     }
 
     /// How long until the relay's limits let the next message leave;
@@ -411,7 +412,8 @@ impl SmtpMailer {
 /// already, and its history would show two sends at once.
 fn turn_on_the_wall_clock(clock: &dyn Clock, until: Duration) -> Timestamp {
     let (now, monotonic) = (clock.now(), clock.monotonic());
-    let since = jiff::SignedDuration::try_from(monotonic.saturating_sub(until)).unwrap_or(jiff::SignedDuration::MAX);
+    let since =
+        jiff::SignedDuration::try_from(monotonic.saturating_sub(until)).unwrap_or(jiff::SignedDuration::MAX);
     now.checked_sub(since).unwrap_or(now)
 }
 

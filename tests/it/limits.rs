@@ -41,7 +41,11 @@ fn burst_config(port: u16, limits: &str, notice_delay: &str) -> ConfigDir {
     csv.push_str("Board Member,board@example.org,board\n");
     config.write("lists/permanent-missions.csv", &csv);
     config.write("roadmaps/burst.toml", &roadmap(true));
-    config.edit("config/herald.toml", "notice_delay = \"10m\"", &format!("notice_delay = \"{notice_delay}\""));
+    config.edit(
+        "config/herald.toml",
+        "notice_delay = \"10m\"",
+        &format!("notice_delay = \"{notice_delay}\""),
+    );
     let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
     config.write(
         "herald.toml",
@@ -100,7 +104,10 @@ fn departures(state: &std::path::Path) -> Vec<(Timestamp, String)> {
             let key = entry.spec.key.as_str().to_owned();
             // A send put back unsent at a stop has a "retry" before it.
             let attempts = outbox.attempts(&key).unwrap();
-            let sent: Vec<_> = attempts.iter().filter(|(_, outcome, _)| outcome == "sent").collect();
+            let sent: Vec<_> = attempts
+                .iter()
+                .filter(|(_, outcome, _)| outcome == "sent")
+                .collect();
             assert_eq!(sent.len(), 1, "{key}: {attempts:?}");
             assert_eq!(Some(sent[0].0), entry.sent_at, "{key}");
             (sent[0].0, key)
@@ -115,7 +122,10 @@ fn assert_within_the_minute_s_limit(times: &[Timestamp], per_minute: usize) {
     for (i, first) in times.iter().enumerate() {
         let end = *first + SignedDuration::from_secs(60);
         let in_window = times[i..].iter().take_while(|t| **t < end).count();
-        assert!(in_window <= per_minute, "{in_window} sends in the minute from {first}");
+        assert!(
+            in_window <= per_minute,
+            "{in_window} sends in the minute from {first}"
+        );
     }
 }
 
@@ -129,7 +139,13 @@ async fn a_burst_under_per_minute_starts_early_and_ends_on_time() {
     let config = burst_config(sink.port(), "per_minute = 30", "10m");
     let state = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    run(stepping(&config, state.path(), "2099-03-01T14:00:00Z", at("2099-03-01T15:30:00Z"))).await;
+    run(stepping(
+        &config,
+        state.path(),
+        "2099-03-01T14:00:00Z",
+        at("2099-03-01T15:30:00Z"),
+    ))
+    .await;
     eprintln!("600 messages at 30 a minute rehearsed in {:?}", started.elapsed());
 
     let sent = departures(state.path());
@@ -144,7 +160,11 @@ async fn a_burst_under_per_minute_starts_early_and_ends_on_time() {
     assert_eq!(last, at(DUE), "the last leaves at its due instant");
     // Spread at the limit's spacing, as they would leave: 2 s apart.
     for pair in reminders.windows(2) {
-        assert_eq!(pair[1].duration_since(pair[0]), SignedDuration::from_secs(2), "{pair:?}");
+        assert_eq!(
+            pair[1].duration_since(pair[0]),
+            SignedDuration::from_secs(2),
+            "{pair:?}"
+        );
     }
     assert_within_the_minute_s_limit(&reminders, 30);
 
@@ -172,16 +192,30 @@ async fn a_cancellation_due_during_a_burst_goes_within_one_message() {
     let config = burst_config(sink.port(), "per_minute = 30", "20m");
     let state = tempfile::tempdir().unwrap();
     // Calendars are told of both meetings; nothing is sent yet.
-    run(stepping(&config, state.path(), "2099-03-01T14:00:00Z", at("2099-03-01T14:30:00Z"))).await;
+    run(stepping(
+        &config,
+        state.path(),
+        "2099-03-01T14:00:00Z",
+        at("2099-03-01T14:30:00Z"),
+    ))
+    .await;
     assert_eq!(sink.received().len(), 0);
     // At 14:30 the board's meeting is called off: its cancellation is due
     // notice_delay (20 minutes) later, at 14:50, as the burst goes on.
     config.write("roadmaps/burst.toml", &roadmap(false));
-    run(stepping(&config, state.path(), "2099-03-01T14:30:00Z", at("2099-03-01T15:30:00Z"))).await;
+    run(stepping(
+        &config,
+        state.path(),
+        "2099-03-01T14:30:00Z",
+        at("2099-03-01T15:30:00Z"),
+    ))
+    .await;
 
     let sent = departures(state.path());
-    let cancellation: Vec<&(Timestamp, String)> =
-        sent.iter().filter(|(_, key)| key.starts_with("cancellation/board-meeting/")).collect();
+    let cancellation: Vec<&(Timestamp, String)> = sent
+        .iter()
+        .filter(|(_, key)| key.starts_with("cancellation/board-meeting/"))
+        .collect();
     assert_eq!(cancellation.len(), 1, "{cancellation:?}");
     let (left, _) = cancellation[0];
     let due = at("2099-03-01T14:50:00Z");
@@ -191,10 +225,17 @@ async fn a_cancellation_due_during_a_burst_goes_within_one_message() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(reminders.len(), FOCAL_POINTS);
-    assert!(reminders[0] < due, "the burst was under way at 14:50: {}", reminders[0]);
+    assert!(
+        reminders[0] < due,
+        "the burst was under way at 14:50: {}",
+        reminders[0]
+    );
     assert!(*left >= due, "not before its due instant: {left}");
     let ahead = reminders.iter().filter(|t| **t >= due && *t < left).count();
-    assert!(ahead <= 1, "{ahead} reminders left between 14:50 and the cancellation at {left}");
+    assert!(
+        ahead <= 1,
+        "{ahead} reminders left between 14:50 and the cancellation at {left}"
+    );
     assert!(*left <= due + SignedDuration::from_secs(4), "{left}");
     // The burst took one message's time longer for it, and no more.
     assert!(*reminders.last().unwrap() <= at(DUE) + SignedDuration::from_secs(2));
@@ -208,15 +249,27 @@ async fn a_cancellation_due_during_a_burst_goes_within_one_message() {
 async fn a_restart_mid_burst_keeps_the_day_s_count() {
     const PER_DAY: usize = 100;
     let sink = Sink::plain();
-    let config = burst_config(sink.port(), &format!("per_minute = 30\nper_day = {PER_DAY}"), "10m");
+    let config = burst_config(
+        sink.port(),
+        &format!("per_minute = 30\nper_day = {PER_DAY}"),
+        "10m",
+    );
     let state = tempfile::tempdir().unwrap();
 
-    let options = stepping(&config, state.path(), "2099-03-01T14:00:00Z", at("2099-03-02T14:00:00Z"));
+    let options = stepping(
+        &config,
+        state.path(),
+        "2099-03-01T14:00:00Z",
+        at("2099-03-02T14:00:00Z"),
+    );
     let (control, receiver) = mpsc::channel::<Control>(1);
     let first = tokio::spawn(daemon::run(options, receiver));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while sink.received().len() < PER_DAY / 2 {
-        assert!(std::time::Instant::now() < deadline, "the burst never got under way");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst never got under way"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     control.send(Control::Stop).await.unwrap();
@@ -228,7 +281,11 @@ async fn a_restart_mid_burst_keeps_the_day_s_count() {
         before.len()
     );
 
-    eprintln!("{} sent before the restart, the last at {}", before.len(), before.last().unwrap().0);
+    eprintln!(
+        "{} sent before the restart, the last at {}",
+        before.len(),
+        before.last().unwrap().0
+    );
     // The new daemon starts where the first stopped, and runs for 20 hours.
     let restart = before.last().unwrap().0 + SignedDuration::from_secs(1);
     let until = restart + SignedDuration::from_hours(20);
@@ -238,7 +295,11 @@ async fn a_restart_mid_burst_keeps_the_day_s_count() {
     run(options).await;
 
     let sent = departures(state.path());
-    assert_eq!(sent.len(), PER_DAY, "the remainder of the day's quota, and no more");
+    assert_eq!(
+        sent.len(),
+        PER_DAY,
+        "the remainder of the day's quota, and no more"
+    );
     assert_eq!(sink.received().len(), PER_DAY);
     let times: Vec<Timestamp> = sent.iter().map(|(t, _)| *t).collect();
     assert_within_the_minute_s_limit(&times, 30);
@@ -252,7 +313,9 @@ async fn a_restart_mid_burst_keeps_the_day_s_count() {
         })
         .collect();
     assert!(
-        statuses.iter().any(|s| s.ends_with("relay quota: 100 of 100 a day used")),
+        statuses
+            .iter()
+            .any(|s| s.ends_with("relay quota: 100 of 100 a day used")),
         "{statuses:?}"
     );
     // The rest waits for the next day, still planned.
