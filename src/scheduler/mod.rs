@@ -189,14 +189,19 @@ const HOLD_BACK: SignedDuration = SignedDuration::from_secs(10);
 
 /// How many sends a claim takes at most when the relay has limits: what a
 /// per-minute limit lets through in the next few seconds, and at least a
-/// send per connection. The fewer claimed ahead, the sooner a send that
-/// becomes due, more urgent than those claimed, is claimed itself.
+/// send per connection (the claim takes no more than the limits let
+/// through soon, see `HOLD_BACK`). The fewer claimed ahead, the sooner a
+/// send that becomes due, more urgent than those claimed, is claimed
+/// itself.
 fn urgent_batch(delivery: &Delivery) -> usize {
     let connections = parallelism(delivery);
     match &delivery.transport {
         Transport::Smtp(smtp) => match smtp.per_minute {
             Some(per_minute) => connections.max((per_minute as usize * 5).div_ceil(60)),
-            None => connections * 2,
+            // An hour's or a day's window lets a burst through at full
+            // speed until it is used; a claim by urgency then reads and
+            // sorts every due row, so batches stay those of no limit.
+            None => connections * 64,
         },
         Transport::Maildir(_) => connections,
     }

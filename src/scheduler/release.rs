@@ -61,3 +61,80 @@ fn urgent_by(model: &Model, entry: &Entry) -> Option<Timestamp> {
     let all_day_at = model.settings().reminders.all_day_at;
     Some(event.anchor(all_day_at)?.timestamp())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Environment, load};
+    use crate::key::AddressKey;
+    use crate::key::SendKey;
+    use crate::outbox::{SendSpec, State};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn model() -> Model {
+        load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            &Environment::default(),
+        )
+        .unwrap()
+        .model
+    }
+
+    fn planned(key: SendKey, due: &str) -> Entry {
+        Entry {
+            spec: SendSpec {
+                recipient: key.address().to_owned(),
+                key,
+                list: "member-states".to_owned(),
+                language: "en".to_owned(),
+                template: "reminder".to_owned(),
+                due: at(due),
+                zone: "UTC".to_owned(),
+            },
+            state: State::Planned,
+            revision: 1,
+            attempts: 0,
+            next_attempt: None,
+            last_reply: None,
+            reason: None,
+            updated_at: at(due),
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_is_released_early_but_not_a_notice_and_each_knows_its_event_s_start() {
+        let model = model();
+        let due = "2017-10-01T19:00:00Z";
+        let address = |i: usize| AddressKey::of(&format!("fp{i}@example.org"));
+        let mut entries: Vec<Entry> = (0..3)
+            .map(|i| planned(SendKey::reminder("first-reading", "1d", &address(i)), due))
+            .collect();
+        entries.push(planned(
+            SendKey::notice(SendKind::Cancellation, "first-reading", 1, &address(9)),
+            due,
+        ));
+        let limits = Limits {
+            per_minute: Some(1),
+            ..Limits::default()
+        };
+        let pace = pace(&model, &limits, SignedDuration::from_mins(30), &entries);
+        // Three a minute apart: the first two minutes early.
+        assert_eq!(pace[0].release_at, Some(at("2017-10-01T18:58:00Z")));
+        assert!(pace[..3].iter().all(|p| p.release_at == pace[0].release_at));
+        assert_eq!(pace[3].release_at, None, "a notice waits for its due instant");
+        // The first reading starts a day after its "1d" reminders.
+        let start = Some(at("2017-10-02T19:00:00Z"));
+        assert!(pace.iter().all(|p| p.urgent_by == start), "{pace:?}");
+        // Without a limit that holds them back, nothing is early.
+        let one_go = pace_of_unlimited(&model, &entries);
+        assert!(one_go.iter().all(|p| p.release_at.is_none()));
+    }
+
+    fn pace_of_unlimited(model: &Model, entries: &[Entry]) -> Vec<Pace> {
+        pace(model, &Limits::default(), SignedDuration::from_mins(30), entries)
+    }
+}
