@@ -330,3 +330,50 @@ async fn a_restart_mid_burst_keeps_the_day_s_count() {
         .count();
     assert_eq!(planned, FOCAL_POINTS - sent_big);
 }
+
+/// `herald run --fast-forward` with a limit steps its clock through the
+/// limiter's waits, so 600 messages at 30 a minute rehearse in seconds
+/// (they used to take 20 minutes of real time, 2 s a message), and `herald
+/// history` shows them spread as they would be, 2 s apart, not all at the
+/// instant they were due.
+#[test]
+fn a_fast_forward_rehearsal_records_the_sends_spread_at_the_limit() {
+    let sink = Sink::plain();
+    let config = burst_config(sink.port(), "per_minute = 30", "10m");
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().display().to_string();
+    let started = std::time::Instant::now();
+    let output = config.herald(&[
+        "run",
+        "--state-dir",
+        &state_dir,
+        "--rehearse-from",
+        "2099-03-01T14:00:00Z",
+        "--until",
+        "2099-03-01T15:30:00Z",
+        "--fast-forward",
+        // The sink stands for the relay.
+        "--real-recipients",
+    ]);
+    assert!(output.status.success(), "{}", crate::harness::stderr(&output));
+    eprintln!("rehearsed in {:?}", started.elapsed());
+    assert_eq!(sink.received().len(), FOCAL_POINTS);
+
+    let history = config.herald(&["history", "--state-dir", &state_dir, "--state", "sent", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&crate::harness::stdout(&history)).unwrap();
+    let mut sent: Vec<Timestamp> = rows
+        .iter()
+        .filter(|row| row["event"] == "big-meeting")
+        .map(|row| at(row["sent_at"].as_str().expect("a sent_at")))
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), FOCAL_POINTS);
+    for pair in sent.windows(2) {
+        assert_eq!(
+            pair[1].duration_since(pair[0]),
+            SignedDuration::from_secs(2),
+            "{pair:?}"
+        );
+    }
+    assert_eq!(*sent.last().unwrap(), at(DUE));
+}
