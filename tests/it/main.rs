@@ -21,6 +21,8 @@ mod package;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// An event that moves after some of its reminders went out: each lead once.
+mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
