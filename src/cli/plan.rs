@@ -7,12 +7,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use jiff::{SignedDuration, Timestamp};
-
 use crate::clock::{Clock, parse_instant};
-use crate::key::AddressKey;
+use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
 use crate::outbox::{Entry, SqliteOutbox, State};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
@@ -74,7 +73,7 @@ pub fn run(
     let planner = Planner::new(model);
     let now = clock.now();
     let state_dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(state_dir, UNREAD);
+    let outbox = super::existing_outbox(state_dir, OUTBOX_UNREAD);
     let notices = pending_notices(&planner, outbox.as_ref(), state_dir, now, window);
     let slots = planner.slots(window);
     let settled = Settled::read(
@@ -109,8 +108,11 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `plan` says when the outbox cannot be read.
-const UNREAD: &str = "the plan is shown as if nothing had been sent: without the notices a reload would send, and with the sends already made";
+/// What `plan` says when the outbox cannot be read: opened, or read for
+/// the notices, or for the sends already made.
+const OUTBOX_UNREAD: &str = "the plan is shown without the notices a reload would send, and with the sends already made as if still to come";
+const NOTICES_UNREAD: &str = "the plan is shown without the notices a reload would send";
+const SETTLED_UNREAD: &str = "the plan is shown with the sends already made as if still to come";
 
 /// The sends of each slot that the outbox already has and that herald
 /// will not send (again) (`scheduler::settled_sends`): the plan leaves
@@ -140,7 +142,7 @@ impl Settled {
         match read {
             Ok(by_slot) => Settled { by_slot },
             Err(err) => {
-                super::warn_unread(state_dir, UNREAD, &err);
+                super::warn_unread(state_dir, SETTLED_UNREAD, &err);
                 Settled { by_slot: Vec::new() }
             }
         }
@@ -158,13 +160,15 @@ impl Settled {
 
 /// Why the send of `entry`, due at `due` in the plan, is not listed.
 fn why_settled(entry: &Entry, due: Timestamp) -> String {
-    let key = &entry.spec.key;
     let previous = || {
+        let rule = match entry.spec.key.kind() {
+            SendKind::Letter => "a letter already sent is not sent again when its date moves",
+            _ => "a lead already reached is not sent again when the event moves",
+        };
         format!(
-            "for the {}'s previous date, due {}; a lead already reached is not sent again when the {} moves",
-            key.kind().subject_noun(),
+            "for the {}'s previous date, due {}; {rule}",
+            entry.spec.key.kind().subject_noun(),
             entry.spec.due.strftime("%Y-%m-%d %H:%M UTC"),
-            key.kind().subject_noun(),
         )
     };
     let reason = entry.reason.as_deref().unwrap_or("no reason recorded");
@@ -316,9 +320,13 @@ fn print_table(
         for recipient in planner.recipients(slot) {
             if let Some(entry) = settled.entry(index, planner.key_address(&recipient)) {
                 let why = why_settled(entry, slot.due.timestamp());
+                // Only this slot's groups, the last ones: a plan of
+                // millions of sends must not search them all each time.
                 match left_out
                     .iter_mut()
-                    .find(|(i, seen, _)| *i == index && *seen == why)
+                    .rev()
+                    .take_while(|(i, _, _)| *i == index)
+                    .find(|(_, seen, _)| *seen == why)
                 {
                     Some((_, _, count)) => *count += 1,
                     None => left_out.push((index, why, 1)),
@@ -471,7 +479,7 @@ fn pending_notices(
         return Vec::new();
     };
     crate::scheduler::pending_notices(planner, outbox, now).unwrap_or_else(|err| {
-        super::warn_unread(state_dir, UNREAD, &err);
+        super::warn_unread(state_dir, NOTICES_UNREAD, &err);
         Vec::new()
     })
 }
