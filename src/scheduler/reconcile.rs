@@ -43,9 +43,10 @@ pub enum Standing {
     /// skipped as too late (its event had moved earlier, or the clock was
     /// ahead), and now due in the future or within the late window.
     Revived,
-    /// History: sent, in flight, failed, or skipped or cancelled and still
-    /// too late. No plan sends it (again): a lead reached before its event
-    /// moved is not sent a second time for the new date.
+    /// History: sent, in flight, failed, skipped (but as too late and due
+    /// again), or cancelled and too late. No plan sends it (again): a lead
+    /// reached before its event moved is not sent a second time for the
+    /// new date.
     Settled,
 }
 
