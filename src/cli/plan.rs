@@ -483,3 +483,63 @@ fn pending_notices(
         Vec::new()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{KeyPrefix, SendKey};
+    use crate::outbox::SendSpec;
+
+    fn entry(key: SendKey, due: &str, state: State, reason: Option<&str>) -> Entry {
+        Entry {
+            spec: SendSpec {
+                key,
+                recipient: "a@example.org".into(),
+                list: "l".into(),
+                language: "en".into(),
+                template: "reminder".into(),
+                due: due.parse().unwrap(),
+                zone: "UTC".into(),
+            },
+            state,
+            revision: 1,
+            attempts: 1,
+            next_attempt: None,
+            last_reply: None,
+            reason: reason.map(str::to_owned),
+            updated_at: Timestamp::UNIX_EPOCH,
+            sent_at: None,
+            too_late: false,
+        }
+    }
+
+    #[test]
+    fn the_reason_a_send_is_left_out_says_what_happened_to_it() {
+        let address = AddressKey::of("a@example.org");
+        let reminder = SendKey::reminder("e", "7d", &address);
+        let letter = KeyPrefix::letter("l").key(&address);
+        let (old, new) = ("2017-09-25T19:00:00Z", "2017-09-26T19:00:00Z".parse().unwrap());
+        assert_eq!(
+            why_settled(&entry(reminder.clone(), old, State::Sent, None), new),
+            "sent for the event's previous date, due 2017-09-25 19:00 UTC; a lead already reached is not sent again when the event moves"
+        );
+        assert_eq!(
+            why_settled(&entry(letter, old, State::Sent, None), new),
+            "sent for the letter's previous date, due 2017-09-25 19:00 UTC; a letter already sent is not sent again when its date moves"
+        );
+        assert_eq!(
+            why_settled(
+                &entry(reminder.clone(), old, State::Sent, None),
+                old.parse().unwrap()
+            ),
+            "already sent"
+        );
+        assert_eq!(
+            why_settled(
+                &entry(reminder, old, State::Failed, Some("rejected by the server")),
+                new
+            ),
+            "failed (rejected by the server); `herald retry` sends it again"
+        );
+    }
+}
