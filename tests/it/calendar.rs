@@ -463,6 +463,8 @@ fn any_accepted_name_and_title_read_back_the_same() {
                     attendee,
                     stamp: jiff::Timestamp::UNIX_EPOCH,
                     domain: &sender.domain,
+                    description: None,
+                    url: None,
                 })
                 .expect("a timed event has an invitation")
             })
