@@ -23,6 +23,8 @@ mod send;
 mod daemon;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
+// Notes and links on events and roadmaps: check, mail, invitations, the daemon.
+mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
