@@ -305,7 +305,7 @@ mod tests {
         assert!(https_url("ftp://example.org/a").unwrap_err().contains("ftp: URL"));
         assert!(https_url("https://a b.org/").unwrap_err().contains("no spaces"));
         assert!(https_url("https://user:secret@example.org/").unwrap_err().contains("password"));
-        assert!(https_url("https:///path").is_err());
+        assert!(https_url("https://").unwrap_err().contains("empty host"));
     }
 
     #[test]

@@ -515,6 +515,25 @@ mod tests {
         );
     }
 
+    /// A note or a link is not what calendars are told changed: editing
+    /// them saves nothing and plans nothing (the next reminder carries them).
+    #[test]
+    fn a_new_note_or_link_is_no_change_for_calendars() {
+        let model = model();
+        let now = BEFORE.parse().unwrap();
+        let rows = merge(&[], changes(&model, &[], now).0);
+        let (_, event) = model.event("first-reading").unwrap();
+        let mut link = event.links.first().cloned().expect("the example's link");
+        link.url = "https://example.org/elsewhere".to_owned();
+        assert!(event.note.is_some(), "the example's note");
+        let model = edit_event(model, "first-reading", |event| {
+            event.note = None;
+            event.links = vec![link.clone(), link];
+        });
+        let (saved, notices) = changes(&model, &rows, now);
+        assert!(saved.is_empty() && notices.is_empty(), "{saved:?} {notices:?}");
+    }
+
     #[test]
     fn removed_events_are_cancelled_past_ones_and_quiet_roadmaps_say_nothing() {
         let mut model = model();
