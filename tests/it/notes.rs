@@ -14,8 +14,8 @@ use crate::support::aiosmtpd::Sink;
 
 const ROADMAP_2017: &str = "config/roadmaps/2017-modalities-resolution.toml";
 /// The example's note and link of the first reading.
-const NOTE_EN: &str = "Further details, including the room, will be announced in the UN Journal in due course.";
-const NOTE_FR: &str = "De plus amples informations, dont la salle, seront annoncées en temps utile dans le Journal des Nations Unies.";
+const NOTE_EN: &str = "The reading is of the zero draft circulated on 25 September.";
+const NOTE_FR: &str = "La lecture porte sur l'avant-projet distribué le 25 septembre.";
 const LINK: &str = "url = \"https://webtv.un.org/\"";
 
 /// The text and HTML parts of a raw message, with their lines ending in LF.
@@ -24,6 +24,15 @@ fn parts(raw: &[u8]) -> (String, String) {
     let text = message.body_text(0).expect("a text part").replace("\r\n", "\n");
     let html = message.body_html(0).expect("an HTML part").replace("\r\n", "\n");
     (text, html)
+}
+
+/// `text` as the HTML templates write it (handlebars escapes `'` too).
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
 }
 
 /// The problems `check` reports, each without the source line it quotes.
@@ -166,7 +175,13 @@ fn reminders_show_the_note_and_links_in_the_readers_language() {
         "{text}"
     );
     assert!(html.contains(">Liens</td>"), "{html}");
-    assert!(html.contains(&format!("<td>{NOTE_FR} Interpretation &lt;as available&gt;")), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<td>{} Interpretation &lt;as available&gt;",
+            escaped(NOTE_FR)
+        )),
+        "{html}"
+    );
 
     // Spanish has no templates here: the mail is in English, and so is the note.
     let (text, _) = parts(&reminder(&config, "cmendoza@mexico-mission.example.org"));
@@ -204,7 +219,7 @@ fn notices_show_the_note_and_links() {
         let (text, html) = parts(&raw);
         assert!(text.contains(note) && text.contains(link), "{notice} to {to}: {text}");
         assert!(
-            html.contains(&format!("<td>{note}</td>"))
+            html.contains(&format!("<td>{}</td>", escaped(note)))
                 && html.contains("<a href=\"https://webtv.un.org/\">"),
             "{notice} to {to}: {html}"
         );
