@@ -7,7 +7,8 @@
 //! raises the SEQUENCE (RFC 5546 §2.1.4) and, for an event still to come,
 //! sends an update (or, when it is cancelled or removed, a cancellation) to
 //! the event's lists; a change of venue alone sends an update with the same
-//! SEQUENCE. An event moved into the past fires nothing, and neither does
+//! SEQUENCE. A new note or link is no change here (neither is in the
+//! signature, the location or the snapshot): the next reminder carries it. An event moved into the past fires nothing, and neither does
 //! an event of a roadmap with `notices = false`, also when that roadmap is
 //! removed (its snapshot remembers the setting).
 //!
