@@ -50,7 +50,9 @@ pub(super) fn links_of(
 /// A link's label: one line, and not empty.
 fn label(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
-        return Err("the link's label is empty: say what the link is (\"Webcast\", \"Documents\")".to_owned());
+        return Err(
+            "the link's label is empty: say what the link is (\"Webcast\", \"Documents\")".to_owned(),
+        );
     }
     values::one_line(text, "the link's label")
 }

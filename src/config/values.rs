@@ -300,11 +300,22 @@ mod tests {
             "https://webtv.un.org/"
         );
         let http = https_url("http://webtv.un.org/").unwrap_err();
-        assert!(http.contains("plain http") && http.contains("\"https://webtv.un.org/\""), "{http}");
-        assert!(https_url("webtv.un.org").unwrap_err().contains("write it in full"));
+        assert!(
+            http.contains("plain http") && http.contains("\"https://webtv.un.org/\""),
+            "{http}"
+        );
+        assert!(
+            https_url("webtv.un.org")
+                .unwrap_err()
+                .contains("write it in full")
+        );
         assert!(https_url("ftp://example.org/a").unwrap_err().contains("ftp: URL"));
         assert!(https_url("https://a b.org/").unwrap_err().contains("no spaces"));
-        assert!(https_url("https://user:secret@example.org/").unwrap_err().contains("password"));
+        assert!(
+            https_url("https://user:secret@example.org/")
+                .unwrap_err()
+                .contains("password")
+        );
         assert!(https_url("https://").unwrap_err().contains("empty host"));
     }
 

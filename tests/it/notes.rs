@@ -77,7 +77,9 @@ fn a_link_that_is_not_a_url_is_refused_at_its_place() {
     let problems = problems(&config);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].starts_with(&format!("ROOT/{ROADMAP_2017}:37:7: invalid URL \"https://[::1/\"")),
+        problems[0].starts_with(&format!(
+            "ROOT/{ROADMAP_2017}:37:7: invalid URL \"https://[::1/\""
+        )),
         "{}",
         problems[0]
     );
@@ -90,7 +92,9 @@ fn an_unknown_key_in_a_link_is_refused_at_its_line() {
     let problems = problems(&config);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].starts_with(&format!("ROOT/{ROADMAP_2017}:37:1: unknown field `link`, expected `label` or `url`")),
+        problems[0].starts_with(&format!(
+            "ROOT/{ROADMAP_2017}:37:1: unknown field `link`, expected `label` or `url`"
+        )),
         "{}",
         problems[0]
     );
@@ -210,14 +214,37 @@ fn an_event_without_notes_shows_no_heading() {
 fn notices_show_the_note_and_links() {
     let config = ConfigDir::example();
     for (notice, to, note, link) in [
-        ("update", KENJI, NOTE_EN, "Links:     Webcast: https://webtv.un.org/"),
-        ("cancellation", KENJI, NOTE_EN, "Links:     Webcast: https://webtv.un.org/"),
-        ("update", JEAN_MARC, NOTE_FR, "Liens :         Retransmission : https://webtv.un.org/"),
-        ("cancellation", JEAN_MARC, NOTE_FR, "Liens :         Retransmission : https://webtv.un.org/"),
+        (
+            "update",
+            KENJI,
+            NOTE_EN,
+            "Links:     Webcast: https://webtv.un.org/",
+        ),
+        (
+            "cancellation",
+            KENJI,
+            NOTE_EN,
+            "Links:     Webcast: https://webtv.un.org/",
+        ),
+        (
+            "update",
+            JEAN_MARC,
+            NOTE_FR,
+            "Liens :         Retransmission : https://webtv.un.org/",
+        ),
+        (
+            "cancellation",
+            JEAN_MARC,
+            NOTE_FR,
+            "Liens :         Retransmission : https://webtv.un.org/",
+        ),
     ] {
         let raw = config.preview(&["--event", "first-reading", "--notice", notice, "--to", to]);
         let (text, html) = parts(&raw);
-        assert!(text.contains(note) && text.contains(link), "{notice} to {to}: {text}");
+        assert!(
+            text.contains(note) && text.contains(link),
+            "{notice} to {to}: {text}"
+        );
         assert!(
             html.contains(&format!("<td>{}</td>", escaped(note)))
                 && html.contains("<a href=\"https://webtv.un.org/\">"),
@@ -251,11 +278,16 @@ fn the_roadmap_table_shows_each_events_notes_and_the_roadmaps_once() {
         )),
         "{html}"
     );
-    assert!(html.contains("<p>All meetings &lt;in New York&gt;.</p>"), "{html}");
+    assert!(
+        html.contains("<p>All meetings &lt;in New York&gt;.</p>"),
+        "{html}"
+    );
     let raw = config.preview(&["--letter", "modalities-roadmap-2017", "--to", JEAN_MARC]);
     let (text, _) = parts(&raw);
     assert!(
-        text.contains(&format!("      {NOTE_FR}\n      Retransmission <https://webtv.un.org/>\n")),
+        text.contains(&format!(
+            "      {NOTE_FR}\n      Retransmission <https://webtv.un.org/>\n"
+        )),
         "{text}"
     );
     assert!(text.contains("  Toutes les réunions à New York.\n"), "{text}");
@@ -323,7 +355,15 @@ async fn editing_a_note_changes_the_next_reminder_without_a_notice_or_a_new_sequ
             .collect()
     };
     // The 7-day reminder is due 2017-09-25T19:00Z.
-    drop(run_between(&config, state.path(), "2017-09-25T12:00:00Z", "2017-09-26T00:00:00Z").await);
+    drop(
+        run_between(
+            &config,
+            state.path(),
+            "2017-09-25T12:00:00Z",
+            "2017-09-26T00:00:00Z",
+        )
+        .await,
+    );
     let sent = first_reading(0);
     assert_eq!(sent.len(), 1);
     assert!(parts(&sent[0]).0.contains(NOTE_EN));
@@ -336,7 +376,13 @@ async fn editing_a_note_changes_the_next_reminder_without_a_notice_or_a_new_sequ
     );
     config.edit(ROADMAP_2017, LINK, "url = \"https://webtv.un.org/en/schedule\"");
     // The 1-day reminder is due 2017-10-01T19:00Z.
-    let outbox = run_between(&config, state.path(), "2017-10-01T12:00:00Z", "2017-10-02T00:00:00Z").await;
+    let outbox = run_between(
+        &config,
+        state.path(),
+        "2017-10-01T12:00:00Z",
+        "2017-10-02T00:00:00Z",
+    )
+    .await;
     let sent = first_reading(before);
     assert_eq!(sent.len(), 1, "the 1-day reminder, and no notice");
     let (text, html) = parts(&sent[0]);
@@ -345,10 +391,16 @@ async fn editing_a_note_changes_the_next_reminder_without_a_notice_or_a_new_sequ
         "{text}"
     );
     assert!(!text.contains(NOTE_EN), "{text}");
-    assert!(html.contains("<a href=\"https://webtv.un.org/en/schedule\">Webcast</a>"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://webtv.un.org/en/schedule\">Webcast</a>"),
+        "{html}"
+    );
     let facts = ics_facts(&sent[0], "America/New_York");
     assert_eq!(facts["sequence"], 0);
-    assert_eq!(facts["description"], "The meeting will be held in Conference Room 4.");
+    assert_eq!(
+        facts["description"],
+        "The meeting will be held in Conference Room 4."
+    );
     assert_eq!(facts["url"], "https://webtv.un.org/en/schedule");
 
     let entries = outbox.entries().unwrap();
@@ -359,7 +411,18 @@ async fn editing_a_note_changes_the_next_reminder_without_a_notice_or_a_new_sequ
     let mut reminders: Vec<_> = entries
         .iter()
         .filter(|e| e.spec.key.subject() == "first-reading")
-        .map(|e| (e.spec.key.as_str().split('/').nth(2).unwrap_or_default().to_owned(), e.state))
+        .map(|e| {
+            (
+                e.spec
+                    .key
+                    .as_str()
+                    .split('/')
+                    .nth(2)
+                    .unwrap_or_default()
+                    .to_owned(),
+                e.state,
+            )
+        })
         .collect();
     reminders.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(

@@ -222,9 +222,9 @@ mod tests {
             .err()
             .map(|error| error.message().to_string());
         assert!(
-            error
-                .as_deref()
-                .is_some_and(|message| message.contains("expected a string, or a table of strings by language")),
+            error.as_deref().is_some_and(
+                |message| message.contains("expected a string, or a table of strings by language")
+            ),
             "{error:?}"
         );
     }
