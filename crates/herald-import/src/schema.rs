@@ -127,8 +127,16 @@ impl<'de> serde::de::Visitor<'de> for LocalTextVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LocalText, A::Error> {
         let mut texts = BTreeMap::new();
-        while let Some((language, text)) = map.next_entry::<String, Text>()? {
-            texts.insert(language, text);
+        while let Some(language) = map.next_key::<String>()? {
+            // The TOML reader hands a date or time over as a table with
+            // one private key; reading on would say "expected a spanned value".
+            if language.starts_with("$__toml_private") {
+                return Err(serde::de::Error::invalid_type(
+                    serde::de::Unexpected::Other("a date or time"),
+                    &self,
+                ));
+            }
+            texts.insert(language, map.next_value::<Text>()?);
         }
         Ok(LocalText::ByLanguage(texts))
     }
@@ -218,15 +226,18 @@ mod tests {
 
     #[test]
     fn a_note_of_another_type_says_what_it_may_be() {
-        let error = toml::from_str::<RoadmapFile>("id = \"r\"\ntitle = \"R\"\nnote = 5\n")
-            .err()
-            .map(|error| error.message().to_string());
-        assert!(
-            error.as_deref().is_some_and(
-                |message| message.contains("expected a string, or a table of strings by language")
-            ),
-            "{error:?}"
-        );
+        for value in ["5", "2017-10-02", "[\"a\"]"] {
+            let error =
+                toml::from_str::<RoadmapFile>(&format!("id = \"r\"\ntitle = \"R\"\nnote = {value}\n"))
+                    .err()
+                    .map(|error| error.message().to_string());
+            assert!(
+                error.as_deref().is_some_and(
+                    |message| message.contains("expected a string, or a table of strings by language")
+                ),
+                "{value}: {error:?}"
+            );
+        }
     }
 
     #[test]
