@@ -56,9 +56,10 @@ pub fn reminder_shared(
             "text": lead.as_str(),
             "in_words": localizer.lead_in_words(lead.span(), language),
         },
-        // The roadmap's id and title only: the table of all its events is
-        // for letters, and building it for each reminder made rendering
-        // (and `herald check`) grow with the square of a roadmap's events.
+        // The roadmap's id, title, note and links only: the table of all
+        // its events is for letters, and building it for each reminder made
+        // rendering (and `herald check`) grow with the square of a roadmap's
+        // events.
         "roadmap": roadmap_head(localizer, roadmap, language),
         "sender": sender_value(model),
     });
