@@ -25,6 +25,8 @@ mod daemon;
 mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
+// Notes and links on events and roadmaps: check, mail, invitations, the daemon.
+mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
