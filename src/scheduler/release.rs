@@ -102,6 +102,7 @@ mod tests {
             reason: None,
             updated_at: at(due),
             sent_at: None,
+            too_late: false,
         }
     }
 
