@@ -598,7 +598,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
         );
     }
     check_watchdog(&loaded, &options.notifier);
-    rate::seed_rate(outbox.as_ref(), &mailer, clock.now());
+    crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
     let changes = scheduler.reconcile()?;
@@ -620,7 +620,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
         Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
-                rate::seed_rate(scheduler.outbox().as_ref(), &mailer, options.clock.now());
+                crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
                 match scheduler.replace(loaded, mailer) {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {

@@ -1,38 +1,7 @@
-//! The relay's limits across restarts, and what the status says of them.
-//!
-//! A new mailer (at start, at a reload) counts what the relay took in the
-//! last day from the outbox's attempts, so a restart keeps the minute's
-//! spacing and the day's count, and daemons sharing an outbox count each
-//! other's mail. (Earlier versions saved a token bucket in the outbox;
-//! migration 6 drops it: the attempts say more.)
-
-use jiff::{SignedDuration, Timestamp};
-use tracing::warn;
-
-use crate::diagnostics::Chain;
-use crate::outbox::Outbox;
-use crate::send::Mailer;
-
-/// How far back the relay's limits look: the longest window, a day.
-const DAY: SignedDuration = SignedDuration::from_hours(24);
-
-/// Counts the relay's departures of the last day in `mailer`'s limits, if
-/// it has any. Blocks (a read). An outbox that cannot be read is reported,
-/// and the limits start from nothing: the relay itself still refuses what
-/// is over its quota, and the sends are retried.
-pub(super) fn seed_rate(outbox: &dyn Outbox, mailer: &Mailer, now: Timestamp) {
-    if !mailer.is_limited() {
-        return;
-    }
-    let since = now.checked_sub(DAY).unwrap_or(Timestamp::MIN);
-    match outbox.departures_since(since) {
-        Ok(departures) => mailer.seed_departures(departures),
-        Err(err) => warn!(
-            error = %Chain(&err),
-            "cannot read what the relay took in the last day; its limits count from now"
-        ),
-    }
-}
+//! What the status says of the relay's limits. (Each new mailer counts
+//! what the relay took in the last day from the outbox's attempts:
+//! `scheduler::seed_limits`. Earlier versions saved a token bucket in the
+//! outbox instead; migration 6 drops it: the attempts say more.)
 
 /// How much of the relay's daily quota is used, when it is nearly all
 /// (at least 90 %): "relay quota: 9,200 of 10,000 a day used".

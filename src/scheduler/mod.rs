@@ -683,6 +683,29 @@ impl Scheduler {
     }
 }
 
+/// How far back the relay's limits look: the longest window, a day.
+const LIMITS_LOOK_BACK: SignedDuration = SignedDuration::from_hours(24);
+
+/// Counts what the relay took in the last day (the outbox's attempts that
+/// reached it) in a new `mailer`'s limits, if it has any, so that a restart,
+/// a reload or a command sending beside the daemon keeps the minute's
+/// spacing and the day's count. Blocks (a read). An outbox that cannot be
+/// read is reported, and the limits count from now: the relay still
+/// refuses what is over its quota, and those sends are retried.
+pub fn seed_limits(outbox: &dyn Outbox, mailer: &Mailer, now: Timestamp) {
+    if !mailer.is_limited() {
+        return;
+    }
+    let since = now.checked_sub(LIMITS_LOOK_BACK).unwrap_or(Timestamp::MIN);
+    match outbox.departures_since(since) {
+        Ok(departures) => mailer.seed_departures(departures),
+        Err(err) => warn!(
+            error = %crate::diagnostics::Chain(&err),
+            "cannot read what the relay took in the last day; its limits count from now"
+        ),
+    }
+}
+
 /// Runs `work` on tokio's blocking threads and waits for it, so that it
 /// holds up no async worker. A panic in `work` goes on in the caller, as if
 /// `work` had run there.
