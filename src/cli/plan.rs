@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use serde::Serialize;
 
+use super::limits;
 use crate::clock::{Clock, parse_instant};
+use crate::foresight::{self, Foresight, Period};
 use crate::model::Model;
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
 use crate::scheduler::Loaded;
@@ -31,6 +33,55 @@ struct JsonSend<'a> {
     language: &'a str,
     template: &'a str,
     key: &'a str,
+    /// What the relay's limits do to the send's slot; `null` without limits.
+    pace: Option<&'a JsonPace>,
+}
+
+/// The `pace` of a `plan --json` row: when the messages of its slot (every
+/// send of the same event, lead and due instant, or letter) would leave
+/// under the relay's limits, how many late, and whether the calendar hour
+/// or day (UTC) of its due instant holds more sends than `per_hour` or
+/// `per_day`.
+#[derive(Serialize)]
+struct JsonPace {
+    first: String,
+    last: String,
+    late: u64,
+    late_by_seconds: i64,
+    over: Vec<&'static str>,
+}
+
+impl JsonPace {
+    fn of(foresight: &Foresight, load: usize) -> JsonPace {
+        let pace = &foresight.slots[load];
+        JsonPace {
+            first: pace.first.to_string(),
+            last: pace.last.to_string(),
+            late: pace.late,
+            late_by_seconds: pace.late_by.as_secs(),
+            over: [Period::Hour, Period::Day]
+                .into_iter()
+                .filter(|&period| foresight.is_over(period, pace.due))
+                .map(Period::setting)
+                .collect(),
+        }
+    }
+}
+
+/// The foresight of the relay's limits over the plan shown, and which of
+/// its loads each notice and slot is.
+struct Foreseen<'a> {
+    foresight: Foresight,
+    loads: limits::Loads<'a>,
+    sent: limits::Sent,
+    notice_load: Vec<Option<usize>>,
+    slot_load: Vec<Option<usize>>,
+}
+
+impl Foreseen<'_> {
+    fn pace(&self, load: Option<usize>) -> Option<JsonPace> {
+        load.map(|load| JsonPace::of(&self.foresight, load))
+    }
 }
 
 /// The due instant of a row as `plan --json` shows it.
@@ -71,15 +122,48 @@ pub fn run(
     let planner = Planner::new(model);
     let notices = pending_notices(&loaded, &planner, clock.now(), window);
     let slots = planner.slots(window);
+    let foreseen = limits::configured(&loaded).map(|(limits, max_early)| {
+        let start = window.from.unwrap_or_else(|| clock.now());
+        let sent = if limits::starts_now(from) {
+            limits::sent_before_now(&loaded, start)
+        } else {
+            limits::nothing_sent_before(start)
+        };
+        let mut loads = limits::Loads::default();
+        let notice_load = loads.notices(&notices);
+        let slot_load = slots
+            .iter()
+            .map(|slot| loads.slot(&planner, slot, planner.recipients(slot).len()))
+            .collect();
+        let foresight = foresight::foresee(&limits, max_early, start, &sent.at, &loads.loads);
+        Foreseen {
+            foresight,
+            loads,
+            sent,
+            notice_load,
+            slot_load,
+        }
+    });
     // A plan can have millions of lines: they are written as they are
     // made, never all kept.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        print_json(&mut out, &planner, &notices, &slots)?;
+        print_json(&mut out, &planner, &notices, &slots, foreseen.as_ref())?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     let total = print_table(&mut out, model, &planner, &notices, &slots)?;
+    if let Some(foreseen) = &foreseen
+        && !foreseen.loads.loads.is_empty()
+    {
+        limits::print(
+            &mut out,
+            limits::Report::Plan,
+            &foreseen.foresight,
+            &foreseen.loads.labels,
+            &foreseen.sent,
+        )?;
+    }
     if total == 0 {
         let all = planner.slots(Window::default());
         let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
@@ -102,12 +186,14 @@ fn print_json(
     planner: &Planner<'_>,
     notices: &[PlannedSend],
     slots: &[Slot<'_>],
+    foreseen: Option<&Foreseen<'_>>,
 ) -> anyhow::Result<()> {
     use serde::ser::{SerializeSeq, Serializer};
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
     let mut rows = serializer.serialize_seq(None)?;
-    for send in notices {
+    for (n, send) in notices.iter().enumerate() {
         let due = JsonDue::of(&send.due);
+        let pace = foreseen.and_then(|f| f.pace(f.notice_load[n]));
         rows.serialize_element(&JsonSend {
             due: &due.local,
             due_utc: &due.utc,
@@ -122,11 +208,13 @@ fn print_json(
             language: &send.language,
             template: &send.template,
             key: send.key.as_str(),
+            pace: pace.as_ref(),
         })?;
     }
-    for slot in slots {
+    for (n, slot) in slots.iter().enumerate() {
         // What every send of the slot shares is made once.
         let due = JsonDue::of(&slot.due);
+        let pace = foreseen.and_then(|f| f.pace(f.slot_load[n]));
         let prefix = slot.key_prefix();
         let (roadmap, event, lead, letter) = match slot.source {
             Source::Reminder { event, lead } => (
@@ -155,6 +243,7 @@ fn print_json(
                 language: &recipient.focal_point.language,
                 template,
                 key: &key,
+                pace: pace.as_ref(),
             })?;
         }
     }
