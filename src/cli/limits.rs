@@ -225,12 +225,14 @@ pub(super) fn print(
     }
     if !late.is_empty() {
         let messages: u64 = late.iter().map(|(_, pace)| pace.late).sum();
+        let latest = late.iter().map(|(_, pace)| pace.late_by).max().unwrap_or_default();
         writeln!(
             out,
-            "{indent}warning: {} slot{} would leave late under these limits ({messages} message{} after their due instant):",
+            "{indent}warning: {} slot{} would leave late under these limits ({messages} message{} after their due instant, the latest by {}):",
             late.len(),
             plural(late.len()),
             plural(messages as usize),
+            friendly(latest),
         )?;
         for (index, pace) in late.iter().take(LISTED) {
             writeln!(
@@ -299,9 +301,20 @@ fn describe(limits: &Limits) -> String {
     .join(", ")
 }
 
-/// A duration as a reader says it: "23h 30m", "1m 58s".
-pub(super) fn friendly(duration: SignedDuration) -> String {
-    format!("{duration:#}")
+/// A duration as a reader says it: "23h 30m", "1m 58s", and from a day
+/// on in days and hours ("7d 22h"; minutes no longer matter then).
+fn friendly(duration: SignedDuration) -> String {
+    const DAY: i64 = 86_400;
+    let seconds = duration.as_secs();
+    if seconds < DAY {
+        return format!("{duration:#}");
+    }
+    let (days, hours) = (seconds / DAY, seconds % DAY / 3_600);
+    if hours == 0 {
+        format!("{days}d")
+    } else {
+        format!("{days}d {hours}h")
+    }
 }
 
 /// "1 slot starts", "3 slots start".
@@ -324,3 +337,16 @@ pub(super) fn starts_now(from: Option<&str>) -> bool {
     from.is_none_or(|from| from == "now")
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(friendly(SignedDuration::from_secs(80)), "1m 20s");
+        assert_eq!(friendly(SignedDuration::from_secs(22 * 3600 + 30 * 60)), "22h 30m");
+        assert_eq!(friendly(SignedDuration::from_hours(24)), "1d");
+        assert_eq!(friendly(SignedDuration::from_secs(190 * 3600 + 59)), "7d 22h");
+    }
+}

@@ -52,7 +52,7 @@ fn a_per_day_the_plan_exceeds_makes_check_name_the_day_and_the_late_slots() {
     // 30m ones leave on time; the rest wait for the day to roll on.
     assert!(
         out.contains(
-            "  warning: 2 slots would leave late under these limits (6 messages after their due instant):\n\
+            "  warning: 2 slots would leave late under these limits (6 messages after their due instant, the latest by 22h 30m):\n\
              \x20   reminder future-meeting 2h due 2099-03-01 13:00 EST: 3 of 9 late, the last by 1h 30m\n\
              \x20   reminder future-meeting 30m due 2099-03-01 14:30 EST: 3 of 9 late, the last by 22h 30m\n"
         ),
