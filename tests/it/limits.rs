@@ -8,9 +8,14 @@
 //! whatever the day the tests run, so `check` (which foresees from now)
 //! sees all 27 sends.
 
+use herald::clock::{Clock, SystemClock};
+use herald::key::{AddressKey, SendKey};
+use herald::outbox::{Changes, Outbox, Recorded, SendSpec, SqliteOutbox};
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use crate::harness::{ConfigDir, FUTURE_ROADMAP, stderr, stdout};
+use crate::harness::{ConfigDir, FUTURE_ROADMAP, herald_command, stderr, stdout};
 
 /// The example configuration with the future meeting, delivering over SMTP
 /// with `limits` (lines of `[delivery.smtp]`).
@@ -156,5 +161,81 @@ fn plan_json_carries_the_pace_of_each_send() {
             "late_by_seconds": 22 * 3600 + 30 * 60,
             "over": ["per_day"],
         })
+    );
+}
+
+#[test]
+fn what_the_outbox_sent_in_the_last_day_counts_against_it() {
+    // `check` foresees from the real now: a meeting 12 hours from now (UTC,
+    // to the minute), whose 9 reminders 2h before are due within the day.
+    let now = SystemClock.now();
+    let start = (now + SignedDuration::from_hours(12)).to_zoned_datetime(TimeZone::UTC);
+    let roadmap = format!(
+        "id = \"soon\"\ntitle = \"Soon\"\ntime_zone = \"UTC\"\nlists = [\"member-states\"]\n\n[[events]]\nid = \"soon-meeting\"\ntitle = \"A meeting\"\nkind = \"meeting\"\ndate = \"{}\"\nstart = \"{}\"\nleads = [\"2h\"]\n",
+        start.strftime("%Y-%m-%d"),
+        start.strftime("%H:%M"),
+    );
+    let config = limited("per_day = 15");
+    config.write("roadmaps/soon.toml", &roadmap);
+    let check = |state: &std::path::Path| {
+        let output = herald_command(&config.path())
+            .env("HERALD_STATE_DIR", state)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+
+    // Nothing sent: the 9 fit the day (the future meeting's 27 are days away).
+    let fresh = tempfile::tempdir().unwrap();
+    let out = check(fresh.path());
+    assert!(!out.contains("soon-meeting"), "{out}");
+
+    // 10 sent an hour ago, as the outbox recorded them: 5 of the 9 fit.
+    let state = tempfile::tempdir().unwrap();
+    let outbox = SqliteOutbox::open(state.path()).unwrap();
+    let sent_at = now - SignedDuration::from_hours(1);
+    let specs: Vec<SendSpec> = (0..10)
+        .map(|i| {
+            let address = format!("fp{i}@example.org");
+            SendSpec {
+                key: SendKey::reminder("earlier", "1d", &AddressKey::of(&address)),
+                recipient: address,
+                list: "member-states".to_owned(),
+                language: "en".to_owned(),
+                template: "reminder".to_owned(),
+                due: sent_at,
+                zone: "UTC".to_owned(),
+            }
+        })
+        .collect();
+    let changes = Changes {
+        insert: specs,
+        ..Changes::default()
+    };
+    outbox.apply(&changes, sent_at).unwrap();
+    let claimed = outbox.claim_due(sent_at, 100).unwrap();
+    assert_eq!(claimed.len(), 10);
+    let outcomes: Vec<(SendKey, Recorded)> = claimed
+        .into_iter()
+        .map(|entry| {
+            let sent = Recorded::Sent {
+                reply: "250 2.0.0 Ok".to_owned(),
+            };
+            (entry.spec.key, sent)
+        })
+        .collect();
+    outbox.record(&outcomes, sent_at).unwrap();
+    drop(outbox);
+    let out = check(state.path());
+    assert!(
+        out.contains("counting the 10 messages sent in the 24 hours before now (the outbox in"),
+        "{out}"
+    );
+    let due = (start - SignedDuration::from_hours(2)).strftime("%Y-%m-%d %H:%M UTC");
+    assert!(
+        out.contains(&format!("    reminder soon-meeting 2h due {due}: 4 of 9 late, the last by ")),
+        "{out}"
     );
 }
