@@ -117,7 +117,10 @@ impl Foresight {
 
     /// The slots that start early to end on time, with their place.
     pub fn early(&self) -> impl Iterator<Item = (usize, &SlotPace)> {
-        self.slots.iter().enumerate().filter(|(_, pace)| pace.early_by().is_some())
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, pace)| pace.early_by().is_some())
     }
 
     /// Whether the calendar `period` that holds `at` is over its limit.
@@ -268,8 +271,15 @@ mod tests {
         let foresight = foresee(&limits, SignedDuration::from_mins(10), at(NOW), &[], &loads);
         let late: Vec<_> = foresight.late().collect();
         assert_eq!(late.len(), 1);
-        assert_eq!((late[0].1.late, late[0].1.late_by), (299, SignedDuration::from_secs(598)));
-        assert_eq!(foresight.early().count(), 0, "a late slot is reported as late only");
+        assert_eq!(
+            (late[0].1.late, late[0].1.late_by),
+            (299, SignedDuration::from_secs(598))
+        );
+        assert_eq!(
+            foresight.early().count(),
+            0,
+            "a late slot is reported as late only"
+        );
     }
 
     #[test]
@@ -295,7 +305,10 @@ mod tests {
         );
         // All 800 of the morning leave; 200 of the afternoon's 500 fit the
         // day, the other 300 wait until the morning's leave the window.
-        let late: Vec<_> = foresight.late().map(|(i, pace)| (i, pace.late, pace.late_by)).collect();
+        let late: Vec<_> = foresight
+            .late()
+            .map(|(i, pace)| (i, pace.late, pace.late_by))
+            .collect();
         assert_eq!(late, [(1, 300, SignedDuration::from_hours(18))]);
         assert!(foresight.is_over(Period::Day, at("2017-10-02T23:59:59Z")));
         assert!(!foresight.is_over(Period::Day, at("2017-10-05T09:00:00Z")));
@@ -349,7 +362,10 @@ mod tests {
         // Not allowed to start early, 20 of the 15:30 slot wait until the
         // 15:00 ones leave the hour; by 16:30 there is room for the last.
         let foresight = foresee(&limits, SignedDuration::ZERO, at(NOW), &[], &loads);
-        let late: Vec<_> = foresight.late().map(|(i, pace)| (i, pace.late, pace.late_by)).collect();
+        let late: Vec<_> = foresight
+            .late()
+            .map(|(i, pace)| (i, pace.late, pace.late_by))
+            .collect();
         assert_eq!(late, [(1, 20, SignedDuration::from_mins(30))]);
         assert_eq!(foresight.overruns.len(), 1);
     }

@@ -133,9 +133,9 @@ impl<'a> Loads<'a> {
     /// instant; the place of each notice's load.
     pub fn notices(&mut self, notices: &'a [PlannedSend]) -> Vec<Option<usize>> {
         let mut places = Vec::with_capacity(notices.len());
-        for group in notices.chunk_by(|a, b| {
-            (a.kind(), a.key.subject(), &a.due) == (b.kind(), b.key.subject(), &b.due)
-        }) {
+        for group in notices
+            .chunk_by(|a, b| (a.kind(), a.key.subject(), &a.due) == (b.kind(), b.key.subject(), &b.due))
+        {
             let first = &group[0];
             let place = self.push(
                 Load {
@@ -193,7 +193,10 @@ pub(super) fn print(
     let late: Vec<_> = foresight.late().collect();
     let early: Vec<_> = foresight.early().collect();
     if foresight.overruns.is_empty() && late.is_empty() {
-        writeln!(out, "{indent}  the plan keeps within them: no hour or day over, no send late")?;
+        writeln!(
+            out,
+            "{indent}  the plan keeps within them: no hour or day over, no send late"
+        )?;
     }
     for period in [Period::Hour, Period::Day] {
         let over: Vec<_> = foresight.overruns.iter().filter(|o| o.period == period).collect();
@@ -225,7 +228,11 @@ pub(super) fn print(
     }
     if !late.is_empty() {
         let messages: u64 = late.iter().map(|(_, pace)| pace.late).sum();
-        let latest = late.iter().map(|(_, pace)| pace.late_by).max().unwrap_or_default();
+        let latest = late
+            .iter()
+            .map(|(_, pace)| pace.late_by)
+            .max()
+            .unwrap_or_default();
         writeln!(
             out,
             "{indent}warning: {} slot{} would leave late under these limits ({messages} message{} after their due instant, the latest by {}):",
@@ -337,7 +344,6 @@ pub(super) fn starts_now(from: Option<&str>) -> bool {
     from.is_none_or(|from| from == "now")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,7 +351,10 @@ mod tests {
     #[test]
     fn durations_read_as_people_say_them() {
         assert_eq!(friendly(SignedDuration::from_secs(80)), "1m 20s");
-        assert_eq!(friendly(SignedDuration::from_secs(22 * 3600 + 30 * 60)), "22h 30m");
+        assert_eq!(
+            friendly(SignedDuration::from_secs(22 * 3600 + 30 * 60)),
+            "22h 30m"
+        );
         assert_eq!(friendly(SignedDuration::from_hours(24)), "1d");
         assert_eq!(friendly(SignedDuration::from_secs(190 * 3600 + 59)), "7d 22h");
     }

@@ -49,7 +49,9 @@ fn a_per_day_the_plan_exceeds_makes_check_name_the_day_and_the_late_slots() {
     let out = succeeds(&config, &["check"]);
     // 18 of the 27 are due on 1 March (UTC).
     assert!(
-        out.contains("  warning: 1 day (UTC) holds more sends than per_day = 15:\n    2099-03-01: 18 sends\n"),
+        out.contains(
+            "  warning: 1 day (UTC) holds more sends than per_day = 15:\n    2099-03-01: 18 sends\n"
+        ),
         "{out}"
     );
     // In any 24 hours at most 15 leave: the 1d reminders start 30 minutes
@@ -80,7 +82,9 @@ fn a_burst_that_fits_within_max_early_is_no_warning_but_plan_says_it_starts_earl
         "{out}"
     );
     assert!(
-        out.contains("  note: 3 slots start early so that their last message leaves on time, at most 1m 20s early"),
+        out.contains(
+            "  note: 3 slots start early so that their last message leaves on time, at most 1m 20s early"
+        ),
         "{out}"
     );
     let plan = succeeds(&config, &["plan"]);
@@ -235,7 +239,9 @@ fn what_the_outbox_sent_in_the_last_day_counts_against_it() {
     );
     let due = (start - SignedDuration::from_hours(2)).strftime("%Y-%m-%d %H:%M UTC");
     assert!(
-        out.contains(&format!("    reminder soon-meeting 2h due {due}: 4 of 9 late, the last by ")),
+        out.contains(&format!(
+            "    reminder soon-meeting 2h due {due}: 4 of 9 late, the last by "
+        )),
         "{out}"
     );
 }
