@@ -5,12 +5,13 @@
 //! (the configured limits, the outbox's last day) and prints.
 
 use std::io::Write;
+use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
 use crate::foresight::{Foresight, Load, Period};
 use crate::key::SendKind;
-use crate::outbox::{Outbox, State};
+use crate::outbox::{Outbox, SqliteOutbox, State};
 use crate::pace::Limits;
 use crate::plan::{PlannedSend, Planner, Slot, Source};
 use crate::scheduler::Loaded;
@@ -35,18 +36,32 @@ pub(super) struct Sent {
     pub how: String,
 }
 
-/// The messages the outbox recorded as sent in the 24 hours before `now`.
-/// Without an outbox (herald has not run with this state directory, or it
-/// cannot be read, with a warning) the plan is foreseen as if nothing was.
+/// What the state directory's outbox says of what was sent, for `check`:
+/// opened here, with a warning when it cannot be.
 pub(super) fn sent_before_now(loaded: &Loaded, now: Timestamp) -> Sent {
     let dir = &loaded.delivery.state_dir;
-    const WHAT: &str = "the relay's limits are foreseen as if nothing was sent in the last 24 hours";
+    let outbox = super::existing_outbox(dir, OUTBOX_UNREAD);
+    sent_before(outbox.as_ref(), dir, now)
+}
+
+/// What the foresight does when the outbox cannot be read.
+const OUTBOX_UNREAD: &str = "the relay's limits are foreseen as if nothing was sent in the last 24 hours";
+
+/// The messages `outbox` (that of the state directory `dir`) recorded as
+/// sent in the 24 hours before `now`. Without an outbox (herald has not run
+/// with this state directory, or it cannot be read, with a warning) the
+/// plan is foreseen as if nothing was.
+pub(super) fn sent_before(outbox: Option<&SqliteOutbox>, dir: &Path, now: Timestamp) -> Sent {
     let assumed = |why: &str| Sent {
         at: Vec::new(),
         how: format!("assuming nothing was sent in the 24 hours before now: {why}"),
     };
-    let Some(outbox) = super::existing_outbox(dir, WHAT) else {
-        return assumed(&format!("no outbox in {}", dir.display()));
+    let Some(outbox) = outbox else {
+        return if dir.join(SqliteOutbox::FILE).exists() {
+            assumed(&format!("the outbox in {} cannot be read", dir.display()))
+        } else {
+            assumed(&format!("no outbox in {}", dir.display()))
+        };
     };
     let day_before = now - SignedDuration::from_hours(24);
     match outbox.entries_in(State::Sent) {
@@ -65,7 +80,7 @@ pub(super) fn sent_before_now(loaded: &Loaded, now: Timestamp) -> Sent {
             Sent { at, how }
         }
         Err(err) => {
-            super::warn_unread(dir, WHAT, &err);
+            super::warn_unread(dir, OUTBOX_UNREAD, &err);
             assumed(&format!("the outbox in {} cannot be read", dir.display()))
         }
     }

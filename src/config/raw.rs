@@ -104,7 +104,7 @@ pub struct SmtpTable {
 /// `roadmaps/*.toml`: the roadmap file schema is written once, in
 /// `herald_import::schema`, because `herald import-roadmap` writes the same
 /// files; `DateText` is also the type of a letter's `send_at`.
-pub use herald_import::schema::{DateText, EventTable, RoadmapFile};
+pub use herald_import::schema::{DateText, EventTable, LinkTable, LocalText, RoadmapFile};
 
 /// `lists/*.toml`.
 #[derive(Debug, Deserialize)]
