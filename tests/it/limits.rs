@@ -198,40 +198,11 @@ fn what_the_outbox_sent_in_the_last_day_counts_against_it() {
 
     // 10 sent an hour ago, as the outbox recorded them: 5 of the 9 fit.
     let state = tempfile::tempdir().unwrap();
-    let outbox = SqliteOutbox::open(state.path()).unwrap();
     let sent_at = now - SignedDuration::from_hours(1);
     let specs: Vec<SendSpec> = (0..10)
-        .map(|i| {
-            let address = format!("fp{i}@example.org");
-            SendSpec {
-                key: SendKey::reminder("earlier", "1d", &AddressKey::of(&address)),
-                recipient: address,
-                list: "member-states".to_owned(),
-                language: "en".to_owned(),
-                template: "reminder".to_owned(),
-                due: sent_at,
-                zone: "UTC".to_owned(),
-            }
-        })
+        .map(|i| spec("earlier", "1d", &format!("fp{i}@example.org"), sent_at))
         .collect();
-    let changes = Changes {
-        insert: specs,
-        ..Changes::default()
-    };
-    outbox.apply(&changes, sent_at).unwrap();
-    let claimed = outbox.claim_due(sent_at, 100).unwrap();
-    assert_eq!(claimed.len(), 10);
-    let outcomes: Vec<(SendKey, Recorded)> = claimed
-        .into_iter()
-        .map(|entry| {
-            let sent = Recorded::Sent {
-                reply: "250 2.0.0 Ok".to_owned(),
-            };
-            (entry.spec.key, sent)
-        })
-        .collect();
-    outbox.record(&outcomes, sent_at).unwrap();
-    drop(outbox);
+    record_sent(state.path(), specs, sent_at);
     let out = check(state.path());
     assert!(
         out.contains("counting the 10 messages sent in the 24 hours before now (the outbox in"),
@@ -244,4 +215,72 @@ fn what_the_outbox_sent_in_the_last_day_counts_against_it() {
         )),
         "{out}"
     );
+}
+
+#[test]
+fn plan_counts_only_the_sends_of_a_slot_not_yet_made() {
+    let config = limited("per_day = 15");
+    let rows: Vec<Value> = serde_json::from_str(&succeeds(&config, &["plan", "--json"])).unwrap();
+    // The 1d reminders went out already (the outbox says so): 18 are
+    // left, and only the last 3 of them are over the day's 15.
+    let due: jiff::Timestamp = "2099-02-28T20:00:00Z".parse().unwrap();
+    let specs: Vec<SendSpec> = rows
+        .iter()
+        .filter(|row| row["lead"] == "1d")
+        .map(|row| spec("future-meeting", "1d", row["to"].as_str().unwrap(), due))
+        .collect();
+    assert_eq!(specs.len(), 9);
+    let state = tempfile::tempdir().unwrap();
+    record_sent(state.path(), specs, due);
+    let output = herald_command(&config.path())
+        .env("HERALD_STATE_DIR", state.path())
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(
+            "warning: 1 slot would leave late under these limits (3 messages after their due instant, the latest by 22h 30m):\n\
+             \x20 reminder future-meeting 30m due 2099-03-01 14:30 EST: 3 of 9 late, the last by 22h 30m\n"
+        ),
+        "{out}"
+    );
+}
+
+/// A reminder's outbox row, due at `due`.
+fn spec(event: &str, lead: &str, address: &str, due: jiff::Timestamp) -> SendSpec {
+    SendSpec {
+        key: SendKey::reminder(event, lead, &AddressKey::of(address)),
+        recipient: address.to_owned(),
+        list: "member-states".to_owned(),
+        language: "en".to_owned(),
+        template: "reminder".to_owned(),
+        due,
+        zone: "UTC".to_owned(),
+    }
+}
+
+/// Puts `specs` in the outbox of `state` as sent at `at`, as the daemon
+/// records them: planned, claimed, then sent.
+fn record_sent(state: &std::path::Path, specs: Vec<SendSpec>, at: jiff::Timestamp) {
+    let n = specs.len();
+    let outbox = SqliteOutbox::open(state).unwrap();
+    let changes = Changes {
+        insert: specs,
+        ..Changes::default()
+    };
+    outbox.apply(&changes, at).unwrap();
+    let claimed = outbox.claim_due(at, n).unwrap();
+    assert_eq!(claimed.len(), n);
+    let outcomes: Vec<(SendKey, Recorded)> = claimed
+        .into_iter()
+        .map(|entry| {
+            let sent = Recorded::Sent {
+                reply: "250 2.0.0 Ok".to_owned(),
+            };
+            (entry.spec.key, sent)
+        })
+        .collect();
+    outbox.record(&outcomes, at).unwrap();
 }
