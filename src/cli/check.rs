@@ -24,13 +24,14 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     let limits = limits::configured(&loaded);
     let slots = planner.slots(Window::default());
     let mut loads = limits::Loads::default();
+    let mut made = limits.map(|_| limits::Made::open(&loaded));
     for slot in &slots {
         let n = planner.recipients(slot).len();
         n_sends += n;
         if slot.due.timestamp() >= now {
             upcoming += n;
-            if limits.is_some() {
-                loads.slot(&planner, slot, n);
+            if let Some(made) = &mut made {
+                loads.slot(&planner, slot, n - made.count(slot, now));
             }
         }
     }
@@ -74,8 +75,8 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     }
     // An overrun is a warning: the configuration is valid, and herald
     // sends everything, some of it late.
-    if let Some((limits, max_early)) = limits {
-        let sent = limits::sent_before_now(&loaded, now);
+    if let (Some((limits, max_early)), Some(made)) = (limits, made) {
+        let sent = made.sent_before(now);
         let foresight = foresight::foresee(&limits, max_early, now, &sent.at, &loads.loads);
         limits::print(&mut out, limits::Report::Check, &foresight, &loads.labels, &sent)?;
     }

@@ -5,7 +5,7 @@
 //! (the configured limits, the outbox's last day) and prints.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
@@ -36,12 +36,49 @@ pub(super) struct Sent {
     pub how: String,
 }
 
-/// What the state directory's outbox says of what was sent, for `check`:
-/// opened here, with a warning when it cannot be.
-pub(super) fn sent_before_now(loaded: &Loaded, now: Timestamp) -> Sent {
-    let dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(dir, OUTBOX_UNREAD);
-    sent_before(outbox.as_ref(), dir, now)
+/// The state directory's outbox as `check` reads it for the limits: what
+/// was sent in the last day, and the sends of each slot already made.
+pub(super) struct Made {
+    outbox: Option<SqliteOutbox>,
+    dir: PathBuf,
+    late_window: SignedDuration,
+}
+
+impl Made {
+    /// Opens the outbox, if herald has run with this state directory (with
+    /// a warning when it cannot be read).
+    pub fn open(loaded: &Loaded) -> Made {
+        let dir = loaded.delivery.state_dir.clone();
+        Made {
+            outbox: super::existing_outbox(&dir, OUTBOX_UNREAD),
+            dir,
+            late_window: loaded.delivery.late_window,
+        }
+    }
+
+    /// How many sends of `slot` the outbox already has and will not send
+    /// again (`scheduler::settled_sends`): a burst begun early, a lead
+    /// reached before its event moved. They do not count against the
+    /// limits again. A failure to read is warned of once, then the rest of
+    /// the plan is counted whole.
+    pub fn count(&mut self, slot: &Slot<'_>, now: Timestamp) -> usize {
+        let Some(outbox) = &self.outbox else {
+            return 0;
+        };
+        match crate::scheduler::settled_sends(outbox, slot, now, self.late_window) {
+            Ok(entries) => entries.len(),
+            Err(err) => {
+                super::warn_unread(&self.dir, OUTBOX_UNREAD, &err);
+                self.outbox = None;
+                0
+            }
+        }
+    }
+
+    /// What was sent in the 24 hours before `now` (see [`sent_before`]).
+    pub fn sent_before(&self, now: Timestamp) -> Sent {
+        sent_before(self.outbox.as_ref(), &self.dir, now)
+    }
 }
 
 /// What the foresight does when the outbox cannot be read.

@@ -218,7 +218,7 @@ fn what_the_outbox_sent_in_the_last_day_counts_against_it() {
 }
 
 #[test]
-fn plan_counts_only_the_sends_of_a_slot_not_yet_made() {
+fn check_and_plan_count_only_the_sends_of_a_slot_not_yet_made() {
     let config = limited("per_day = 15");
     let rows: Vec<Value> = serde_json::from_str(&succeeds(&config, &["plan", "--json"])).unwrap();
     // The 1d reminders went out already (the outbox says so): 18 are
@@ -232,20 +232,21 @@ fn plan_counts_only_the_sends_of_a_slot_not_yet_made() {
     assert_eq!(specs.len(), 9);
     let state = tempfile::tempdir().unwrap();
     record_sent(state.path(), specs, due);
-    let output = herald_command(&config.path())
-        .env("HERALD_STATE_DIR", state.path())
-        .arg("plan")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let out = stdout(&output);
-    assert!(
-        out.contains(
-            "warning: 1 slot would leave late under these limits (3 messages after their due instant, the latest by 22h 30m):\n\
-             \x20 reminder future-meeting 30m due 2099-03-01 14:30 EST: 3 of 9 late, the last by 22h 30m\n"
-        ),
-        "{out}"
-    );
+    let late = "warning: 1 slot would leave late under these limits (3 messages after their due instant, the latest by 22h 30m):\n";
+    let slot = "reminder future-meeting 30m due 2099-03-01 14:30 EST: 3 of 9 late, the last by 22h 30m\n";
+    for (command, indent) in [("plan", ""), ("check", "  ")] {
+        let output = herald_command(&config.path())
+            .env("HERALD_STATE_DIR", state.path())
+            .arg(command)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let out = stdout(&output);
+        assert!(
+            out.contains(&format!("{indent}{late}{indent}  {slot}")),
+            "{command}:\n{out}"
+        );
+    }
 }
 
 /// A reminder's outbox row, due at `due`.
