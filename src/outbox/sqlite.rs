@@ -118,10 +118,6 @@ const GO_AT: &str = "COALESCE(next_attempt, release_at, due)";
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
                        revision, state, attempts, next_attempt, last_reply, reason, updated_at, sent_at, too_late";
 
-/// Where a claim's rows have their urgency: `precedence` and
-/// `COALESCE(urgent_by, due)`, after [`COLUMNS`].
-const URGENCY: usize = 19;
-
 /// The order a claim takes due sends in.
 #[derive(Debug, Clone, Copy)]
 enum ClaimOrder {
@@ -242,10 +238,10 @@ impl SqliteOutbox {
                     "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1, claimed_by = ?3
                      WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND {GO_AT} <= ?1
                                    ORDER BY {order_by} LIMIT ?2)
-                     RETURNING {COLUMNS}, precedence, COALESCE(urgent_by, due)"
+                     RETURNING {COLUMNS}, precedence, COALESCE(urgent_by, due) AS urgent_at"
                 ))?;
                 let rows = statement.query_map(params![now, limit as i64, claimant.as_str()], |row| {
-                    Ok((entry_from_row(row)?, row.get::<_, i64>(URGENCY)?, row.get::<_, i64>(URGENCY + 1)?))
+                    Ok((entry_from_row(row)?, row.get::<_, i64>("precedence")?, row.get::<_, i64>("urgent_at")?))
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
