@@ -184,8 +184,11 @@ fn plan_window(planned_until: Option<Timestamp>, now: Timestamp, late_window: Si
 /// waiting in the mailer for hours (a day's quota used) would hold its
 /// claim, keep the loop from the watchdog, and, in a rehearsal, step the
 /// clock past its end; instead nothing is claimed and the daemon sleeps
-/// until the next turn.
-const HOLD_BACK: SignedDuration = SignedDuration::from_secs(10);
+/// until the next turn. One second: under a per-minute limit of a few
+/// dozen, that is one message at a time, so a cancellation that becomes
+/// due mid-burst goes within one message (with 10 s, up to four reminders
+/// already claimed went before it).
+const HOLD_BACK: SignedDuration = SignedDuration::from_secs(1);
 
 /// How many sends a claim takes at most when the relay has limits: what a
 /// per-minute limit lets through in the next few seconds, and at least a
