@@ -270,6 +270,8 @@ mod tests {
             leads: None,
             template: "reminder".into(),
             status: EventStatus::Confirmed,
+            attachments: Vec::new(),
+            attach_to: crate::model::AttachTo::First,
             past: false,
         }
     }
@@ -499,6 +501,10 @@ impl EventSnapshot {
             } else {
                 EventStatus::Confirmed
             },
+            // Only notices are rendered from a snapshot, and they carry
+            // no attachments.
+            attachments: Vec::new(),
+            attach_to: crate::model::AttachTo::First,
             past: false,
         })
     }

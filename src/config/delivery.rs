@@ -21,6 +21,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections to the relay at once, unless `max_connections` says.
 const DEFAULT_MAX_CONNECTIONS: usize = 4;
 
+/// The size over which `herald check` warns that a message is too large
+/// for many relays, unless `max_message_size` says.
+const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10_000_000;
+
 /// The transports herald knows, by the name settings give them.
 enum TransportName {
     Maildir,
@@ -42,6 +46,10 @@ impl Loader<'_> {
         let late_window = match &raw.late_window {
             Some(text) => check(src, text, values::duration, d)?,
             None => jiff::SignedDuration::from_hours(6),
+        };
+        let max_message_size = match &raw.max_message_size {
+            Some(text) => check(src, text, values::size, d)?,
+            None => DEFAULT_MAX_MESSAGE_SIZE,
         };
         let redirect_to = layers
             .get(&["HERALD_REDIRECT_TO"], raw.redirect_to.as_ref())
@@ -66,6 +74,7 @@ impl Loader<'_> {
             state_dir,
             late_window,
             redirect_to,
+            max_message_size,
         })
     }
 

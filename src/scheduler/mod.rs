@@ -40,6 +40,8 @@ pub struct Loaded {
     pub model: Model,
     pub delivery: Delivery,
     pub renderer: Renderer,
+    /// What the configuration allows but should change (see `Config::warnings`).
+    pub warnings: Diagnostics,
 }
 
 impl Loaded {
@@ -51,12 +53,17 @@ impl Loaded {
         env: &Environment,
         check_since: Option<Timestamp>,
     ) -> Result<Loaded, Diagnostics> {
-        let Config { model, delivery } = crate::config::load(dir, env)?;
+        let Config {
+            model,
+            delivery,
+            warnings,
+        } = crate::config::load(dir, env)?;
         let renderer = crate::render::prepare_for(&model, check_since)?;
         Ok(Loaded {
             model,
             delivery,
             renderer,
+            warnings,
         })
     }
 }

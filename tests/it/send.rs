@@ -77,6 +77,7 @@ fn delivery(transport: Transport) -> Delivery {
         state_dir: "/nonexistent/state".into(),
         late_window: jiff::SignedDuration::from_hours(6),
         redirect_to: None,
+        max_message_size: 10_000_000,
     }
 }
 

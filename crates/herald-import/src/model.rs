@@ -114,6 +114,8 @@ impl ImportedRoadmap {
             leads: None,
             template: None,
             notices: None,
+            attachments: None,
+            attach_to: None,
             events: self
                 .events
                 .iter()
@@ -146,6 +148,8 @@ impl ImportedEvent {
             leads: None,
             template: None,
             status: None,
+            attachments: None,
+            attach_to: None,
             past: self.past,
         }
     }

@@ -39,6 +39,10 @@ pub struct RoadmapFile {
     pub leads: Option<Vec<Text>>,
     pub template: Option<Text>,
     pub notices: Option<bool>,
+    /// Files under the configuration directory that the events' reminders carry.
+    pub attachments: Option<Spanned<Vec<Text>>>,
+    /// Which reminders carry them: "first" or "all".
+    pub attach_to: Option<Text>,
     #[serde(default)]
     pub events: Vec<Spanned<EventTable>>,
 }
@@ -64,6 +68,10 @@ pub struct EventTable {
     pub leads: Option<Vec<Text>>,
     pub template: Option<Text>,
     pub status: Option<Text>,
+    /// Files under the configuration directory that its reminders carry.
+    pub attachments: Option<Spanned<Vec<Text>>>,
+    /// Which reminders carry them: "first" or "all".
+    pub attach_to: Option<Text>,
     /// Written only when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub past: bool,
