@@ -23,6 +23,7 @@ mod send;
 mod daemon;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
+mod attachments;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
