@@ -217,6 +217,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_in_decimal_and_binary_units() {
+        assert_eq!(size("10MB"), Ok(10_000_000));
+        assert_eq!(size("512 KB"), Ok(512_000));
+        assert_eq!(size("2.5MiB"), Ok(2_621_440));
+        assert_eq!(size("25mb"), Ok(25_000_000));
+        assert_eq!(size("1000"), Ok(1000));
+        for refused in ["", "MB", "ten megs", "10 MBs", "0", "-1MB"] {
+            assert!(size(refused).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
     fn geneva_suggests_zurich() {
         let message = zone("Europe/Geneva").unwrap_err();
         assert_eq!(

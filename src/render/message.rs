@@ -338,3 +338,34 @@ pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Optio
     })?;
     Some((method, text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header's value as it is written in a message.
+    fn disposition(name: &str) -> String {
+        let mut headers = lettre::message::header::Headers::new();
+        headers.set(AttachmentDisposition::of(name));
+        let line = headers.to_string();
+        line.strip_prefix("Content-Disposition: ")
+            .and_then(|value| value.strip_suffix("\r\n"))
+            .unwrap_or(&line)
+            .to_owned()
+    }
+
+    #[test]
+    fn a_non_ascii_name_is_written_per_rfc_2231_with_an_ascii_fallback() {
+        assert_eq!(
+            disposition("Lettre du Président.pdf"),
+            "attachment;\r\n filename*=utf-8''Lettre%20du%20Pr%C3%A9sident.pdf;\r\n filename=\"Lettre du President.pdf\""
+        );
+        assert_eq!(disposition("draft.pdf"), "attachment; filename=\"draft.pdf\"");
+        // Quotes and backslashes cannot end the quoted fallback early.
+        assert_eq!(
+            disposition("a\"b\\c.pdf"),
+            "attachment;\r\n filename*=utf-8''a%22b%5Cc.pdf;\r\n filename=\"a_b_c.pdf\""
+        );
+        assert_eq!(ascii_fallback("Проект.pdf"), "______.pdf");
+    }
+}
