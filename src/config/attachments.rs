@@ -91,7 +91,10 @@ impl Loader<'_> {
         let dir = match &self.canonical_dir {
             Some(dir) => dir.clone(),
             None => {
-                let dir = self.files.canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+                let dir = self
+                    .files
+                    .canonicalize(&self.dir)
+                    .unwrap_or_else(|_| self.dir.clone());
                 self.canonical_dir = Some(dir.clone());
                 dir
             }
@@ -218,15 +221,27 @@ mod tests {
         assert_eq!(content_type("draft.bin", b"%PDF-1.7\n..."), "application/pdf");
         // A PDF named .txt is still a PDF.
         assert_eq!(content_type("draft.txt", b"%PDF-1.7\n..."), "application/pdf");
-        assert_eq!(content_type("notes.txt", b"Dear colleagues"), "text/plain; charset=utf-8");
-        assert_eq!(content_type("notes", b"Dear colleagues"), "text/plain; charset=utf-8");
+        assert_eq!(
+            content_type("notes.txt", b"Dear colleagues"),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("notes", b"Dear colleagues"),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(content_type("table.csv", b"a,b\n"), "text/csv; charset=utf-8");
-        assert_eq!(content_type("blob", &[0xff, 0xfe, 0x00, 0x81]), "application/octet-stream");
+        assert_eq!(
+            content_type("blob", &[0xff, 0xfe, 0x00, 0x81]),
+            "application/octet-stream"
+        );
         let ole2 = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0];
         assert_eq!(content_type("budget.xls", &ole2), "application/vnd.ms-excel");
         assert_eq!(content_type("x", &ole2), "application/msword");
         let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00";
-        assert_eq!(content_type("draft.odt", zip), "application/vnd.oasis.opendocument.text");
+        assert_eq!(
+            content_type("draft.odt", zip),
+            "application/vnd.oasis.opendocument.text"
+        );
         assert_eq!(content_type("archive", zip), "application/zip");
     }
 

@@ -189,10 +189,11 @@ fn encode(attachment: &Attachment) -> Encoded {
 /// ASCII `filename` for readers that do not know RFC 2231.
 ///
 /// Written here because lettre's `ContentDisposition::attachment` writes a
-/// non-ASCII name only in RFC 2231's continued form (`filename*0*=`), which
-/// some readers do not join, and no ASCII fallback. `filename*` comes first:
-/// readers that know both forms prefer it (RFC 6266, and Python's `email`
-/// takes the first it finds).
+/// non-ASCII name only in RFC 2231's continued form (`filename*0*=`, which
+/// Python's `email` and mail-parser do read) and no plain `filename`, so a
+/// reader that knows no RFC 2231 shows no name at all. `filename*` comes
+/// first: readers that know both forms prefer it (RFC 6266), and Python's
+/// modern parser takes the first it finds.
 #[derive(Debug, Clone)]
 struct AttachmentDisposition(HeaderValue);
 

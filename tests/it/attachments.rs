@@ -227,7 +227,10 @@ fn paths_outside_the_configuration_directory_are_refused_at_their_line() {
     ];
     assert_eq!(problems.len(), expected.len(), "{problems:#?}");
     for (problem, expected) in problems.iter().zip(&expected) {
-        assert!(problem.starts_with(expected.as_str()), "{problem}\nexpected: {expected}");
+        assert!(
+            problem.starts_with(expected.as_str()),
+            "{problem}\nexpected: {expected}"
+        );
     }
 
     // Without the refused ones, the link inside loads, named as listed.
@@ -246,7 +249,11 @@ fn paths_outside_the_configuration_directory_are_refused_at_their_line() {
 fn an_unreadable_file_is_refused_with_what_to_do() {
     let config = ConfigDir::example();
     std::fs::create_dir_all(config.path().join("files/a-directory.pdf")).unwrap();
-    config.edit(LETTER, "signatory = ", "attachments = [\"files/a-directory.pdf\"]\nsignatory = ");
+    config.edit(
+        LETTER,
+        "signatory = ",
+        "attachments = [\"files/a-directory.pdf\"]\nsignatory = ",
+    );
     let problems = config.problems();
     assert_eq!(
         problems,
@@ -265,7 +272,11 @@ fn check_warns_when_a_message_would_exceed_max_message_size() {
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(!stdout(&quiet).contains("warning"), "{}", stdout(&quiet));
 
-    config.edit("config/herald.toml", "[delivery]", "[delivery]\nmax_message_size = \"200KB\"");
+    config.edit(
+        "config/herald.toml",
+        "[delivery]",
+        "[delivery]\nmax_message_size = \"200KB\"",
+    );
     let warned = config.herald(&["check"]);
     assert!(warned.status.success(), "{}", stderr(&warned));
     let out = stdout(&warned);
@@ -374,8 +385,16 @@ fn files_in_a_directory_named_like_the_configuration_are_not_inside_it() {
     std::fs::write(sibling.join("x.pdf"), b"%PDF-1.7").unwrap();
     std::fs::create_dir_all(config.path().join("files")).unwrap();
     std::os::unix::fs::symlink(sibling.join("x.pdf"), config.path().join("files/x.pdf")).unwrap();
-    config.edit(LETTER, "signatory = ", "attachments = [\"files/x.pdf\"]\nsignatory = ");
+    config.edit(
+        LETTER,
+        "signatory = ",
+        "attachments = [\"files/x.pdf\"]\nsignatory = ",
+    );
     let problems = config.problems();
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0].contains("resolves to ROOT/config-other/x.pdf"), "{}", problems[0]);
+    assert!(
+        problems[0].contains("resolves to ROOT/config-other/x.pdf"),
+        "{}",
+        problems[0]
+    );
 }

@@ -22,8 +22,8 @@ mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
-mod calendar;
 mod attachments;
+mod calendar;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
