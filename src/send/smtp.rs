@@ -44,7 +44,7 @@ use lettre::Message;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::Rset;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
@@ -285,8 +285,21 @@ impl SmtpMailer {
             }
             None => self.connect().await?,
         };
-        // lettre aborts (QUIT and close) the connection on any error.
-        let response = idle.connection.send(envelope, bytes).await?;
+        // lettre aborts (QUIT and close) the connection on any error, and
+        // so does `send_in_pieces`.
+        let ascii_addresses = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .all(|address| AsRef::<str>::as_ref(address).is_ascii());
+        let response = if !ascii_addresses || !bytes.is_ascii() {
+            // lettre's own checks and SMTPUTF8 parameter; herald's messages
+            // are ASCII (lettre encodes every part), so only an address can
+            // bring this path.
+            idle.connection.send(envelope, bytes).await?
+        } else {
+            send_in_pieces(&mut idle.connection, envelope, bytes).await?
+        };
         if !idle.connection.has_broken() {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(idle);
         }
@@ -371,6 +384,41 @@ impl SmtpMailer {
             rate.restore(tokens, at);
         }
     }
+}
+
+/// How much of a message lettre is handed at a time (see [`send_in_pieces`]).
+const PIECE: usize = 64 * 1024;
+
+/// lettre's `send` for an ASCII message to ASCII addresses (MAIL, RCPT,
+/// DATA, the message), with the message handed over in pieces.
+/// lettre's transparency (doubling a dot that starts a line) copies what
+/// it is given into a buffer of the same size, so one piece is a second
+/// copy of the whole message per connection: 2.7 MB more for each of
+/// `max_connections` when a 2 MB file is attached. Its state carries over
+/// from piece to piece. On any error the connection is aborted, as lettre
+/// does.
+async fn send_in_pieces(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<Response, lettre::transport::smtp::Error> {
+    let result = async {
+        connection
+            .command(Mail::new(envelope.from().cloned(), Vec::new()))
+            .await?;
+        for recipient in envelope.to() {
+            connection
+                .command(Rcpt::new(recipient.clone(), Vec::new()))
+                .await?;
+        }
+        connection.command(Data).await?;
+        connection.message_iter(bytes.chunks(PIECE)).await
+    }
+    .await;
+    if result.is_err() {
+        connection.abort().await;
+    }
+    result
 }
 
 /// Why a transaction failed: lettre's error, or the TCP connect that herald
