@@ -10,7 +10,9 @@
 //! A message with attachments is `multipart/mixed`: the alternatives (text,
 //! HTML and the invitation, where calendars look for it) first, then each
 //! file. A file is encoded as base64 once per configuration
-//! ([`EncodedAttachments`]), not once per message.
+//! ([`EncodedAttachments`]), not once per message, and no message holds a
+//! copy of it: the message is an [`Outgoing`], whose mailer writes the
+//! shared base64 where the part's body goes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use crate::calendar::{self, Method};
 use crate::model::{Attachment, Model};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
+use crate::send::Outgoing;
 
 /// Builds the message for `send` as it leaves at `date`.
 pub fn build(
@@ -33,7 +36,7 @@ pub fn build(
     send: &Resolved<'_>,
     rendered: &Rendered,
     date: Timestamp,
-) -> Result<Message, RenderError> {
+) -> Result<Outgoing, RenderError> {
     build_for(model, send, rendered, date, None)
 }
 
@@ -46,7 +49,7 @@ pub fn build_for(
     rendered: &Rendered,
     date: Timestamp,
     redirect: Option<&lettre::Address>,
-) -> Result<Message, RenderError> {
+) -> Result<Outgoing, RenderError> {
     let sender = &model.settings().sender;
     let focal_point = send.focal_point;
     let to = Mailbox::new(Some(focal_point.name.clone()), focal_point.email.clone());
@@ -101,10 +104,23 @@ pub fn build_for(
         }
         mixed
     };
-    builder
+    let message = builder
         .multipart(body)
+        .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))?;
+    let shared = rendered
+        .attachments
+        .iter()
+        .map(|attachment| attachment.base64.clone())
+        .collect();
+    Outgoing::with_shared(&message, SHARED, shared)
         .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))
 }
+
+/// The body an attachment's part is built with, replaced by the file's
+/// base64 only as the message is written (see [`Outgoing`]), so that no
+/// message holds a copy of it. lettre encodes every other body and header
+/// into printable ASCII, so a NUL byte can be nowhere else.
+const SHARED: &[u8] = b"\0herald: an attachment's base64\0";
 
 /// An attachment ready to go into messages: its name, type and base64.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +133,7 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    /// The part of one message. lettre's body owns its bytes, so each
-    /// message copies the encoded file while it is built and sent (at most
-    /// `max_connections` times two messages at once, the scheduler's
-    /// limit); nothing is encoded again.
+    /// The part of one message, its body left for the shared base64.
     fn part(&self) -> Result<SinglePart, RenderError> {
         let content_type = ContentType::parse(&self.content_type).map_err(|err| {
             RenderError::plain(format!("{:?} is not a content type: {err}", self.content_type))
@@ -129,7 +142,7 @@ impl Encoded {
             .header(content_type)
             .header(AttachmentDisposition::of(&self.name))
             .body(Body::dangerous_pre_encoded(
-                self.base64.to_vec(),
+                SHARED.to_vec(),
                 ContentTransferEncoding::Base64,
             )))
     }

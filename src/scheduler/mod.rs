@@ -660,7 +660,7 @@ fn prepare(clock: &dyn Clock, loaded: &Loaded, entry: &Entry, calendars: &Calend
 
 /// A claimed send, ready or not.
 enum Prepared {
-    Send(Box<lettre::Message>),
+    Send(Box<crate::send::Outgoing>),
     Skip(String),
     /// Skipped as too late (revived if the clock turns out to be wrong).
     TooLate(String),
@@ -691,7 +691,7 @@ async fn attempt(
             return (key, Recorded::Failed { reply: None, reason });
         }
     };
-    let recorded = match mailer.send(&message).await {
+    let recorded = match mailer.send_outgoing(&message).await {
         Outcome::Delivered { reply } => {
             info!(send = %key, attempt = entry.attempts, %reply, "sent");
             Recorded::Sent { reply }

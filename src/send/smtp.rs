@@ -40,7 +40,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use lettre::Message;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
@@ -51,7 +50,7 @@ use tokio::sync::Semaphore;
 
 use super::pause::{RelayPause, Turn};
 use super::rate::RateLimit;
-use super::{Outcome, SetupError, classify, client_hint, one_recipient};
+use super::{Outcome, Outgoing, SetupError, classify, client_hint, one_recipient};
 use crate::clock::Clock;
 use crate::send::{Security, SmtpSettings};
 
@@ -187,7 +186,7 @@ impl SmtpMailer {
     }
 
     /// Sends one message; see [`super::Mailer::send`].
-    pub async fn send(&self, message: &Message) -> Outcome {
+    pub async fn send(&self, message: &Outgoing) -> Outcome {
         if let Err(refused) = one_recipient(message) {
             return refused;
         }
@@ -213,7 +212,7 @@ impl SmtpMailer {
     }
 
     /// One send, the relay not paused (or probed).
-    async fn send_once(&self, message: &Message) -> Outcome {
+    async fn send_once(&self, message: &Outgoing) -> Outcome {
         // Held until the connection is closed or back among the idle ones,
         // or until this future is dropped, which closes the connection too.
         let Ok(_permit) = self.connections.acquire().await else {
@@ -232,9 +231,8 @@ impl SmtpMailer {
         }
 
         // Rehearsals redirect in the message's envelope (render::message).
-        let envelope = message.envelope().clone();
-        let bytes = message.formatted();
-        match tokio::time::timeout(self.timeout, self.transaction(&envelope, &bytes)).await {
+        let envelope = message.envelope();
+        match tokio::time::timeout(self.timeout, self.transaction(envelope, message)).await {
             Ok(Ok(response)) => Outcome::Delivered {
                 reply: reply_text(&response),
             },
@@ -271,7 +269,7 @@ impl SmtpMailer {
     /// has not closed, else on a new one. The connection goes back to the
     /// idle ones only after a successful transaction; on an error it is
     /// closed, and if this future is dropped it is dropped with it.
-    async fn transaction(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, Failure> {
+    async fn transaction(&self, envelope: &Envelope, message: &Outgoing) -> Result<Response, Failure> {
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut idle = match reused {
             Some(mut idle) => {
@@ -292,13 +290,13 @@ impl SmtpMailer {
             .into_iter()
             .chain(envelope.to())
             .all(|address| AsRef::<str>::as_ref(address).is_ascii());
-        let response = if !ascii_addresses || !bytes.is_ascii() {
+        let response = if !ascii_addresses || !message.pieces().all(<[u8]>::is_ascii) {
             // lettre's own checks and SMTPUTF8 parameter; herald's messages
             // are ASCII (lettre encodes every part), so only an address can
             // bring this path.
-            idle.connection.send(envelope, bytes).await?
+            idle.connection.send(envelope, &message.to_bytes()).await?
         } else {
-            send_in_pieces(&mut idle.connection, envelope, bytes).await?
+            send_in_pieces(&mut idle.connection, envelope, message).await?
         };
         if !idle.connection.has_broken() {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(idle);
@@ -390,7 +388,9 @@ impl SmtpMailer {
 const PIECE: usize = 64 * 1024;
 
 /// lettre's `send` for an ASCII message to ASCII addresses (MAIL, RCPT,
-/// DATA, the message), with the message handed over in pieces.
+/// DATA, the message), with the message handed over in pieces: its own
+/// bytes and its shared attachments as they are (see [`Outgoing`]), each
+/// in pieces of at most [`PIECE`].
 /// lettre's transparency (doubling a dot that starts a line) copies what
 /// it is given into a buffer of the same size, so one piece is a second
 /// copy of the whole message per connection: 2.7 MB more for each of
@@ -400,7 +400,7 @@ const PIECE: usize = 64 * 1024;
 async fn send_in_pieces(
     connection: &mut AsyncSmtpConnection,
     envelope: &Envelope,
-    bytes: &[u8],
+    message: &Outgoing,
 ) -> Result<Response, lettre::transport::smtp::Error> {
     let result = async {
         connection
@@ -412,7 +412,9 @@ async fn send_in_pieces(
                 .await?;
         }
         connection.command(Data).await?;
-        connection.message_iter(bytes.chunks(PIECE)).await
+        connection
+            .message_iter(message.pieces().flat_map(|piece| piece.chunks(PIECE)))
+            .await
     }
     .await;
     if result.is_err() {

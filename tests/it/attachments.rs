@@ -183,6 +183,44 @@ fn a_meeting_reminder_keeps_its_invitation_beside_its_files() {
     assert_eq!(ics["dtstart"]["instant"], "2016-12-01T15:00:00+01:00");
 }
 
+/// Update and cancellation notices carry the invitation and no file, even
+/// from an event whose every reminder carries them.
+#[test]
+fn notices_carry_no_attachments() {
+    let config = ConfigDir::example();
+    std::fs::create_dir_all(config.path().join("files")).unwrap();
+    std::fs::write(config.path().join("files/agenda.pdf"), pdf_bytes()).unwrap();
+    config.edit(
+        "config/roadmaps/2017-modalities-resolution.toml",
+        "id = \"first-reading\"",
+        "id = \"first-reading\"\nattachments = [\"files/agenda.pdf\"]\nattach_to = \"all\"",
+    );
+    for notice in ["update", "cancellation"] {
+        let message = config.preview(&[
+            "--event",
+            "first-reading",
+            "--notice",
+            notice,
+            "--to",
+            "jm.dubois@swiss-mission.example.org",
+        ]);
+        let facts = &mime_parts(std::slice::from_ref(&message))[0];
+        assert_eq!(facts["attachments"], json!([]), "{notice}: {facts:#}");
+        assert_eq!(facts["calendar_parts"], 1, "{notice}: {facts:#}");
+    }
+    // The event's reminders do carry it.
+    let reminder = config.preview(&[
+        "--event",
+        "first-reading",
+        "--lead",
+        "7d",
+        "--to",
+        "jm.dubois@swiss-mission.example.org",
+    ]);
+    let facts = &mime_parts(std::slice::from_ref(&reminder))[0];
+    assert_eq!(facts["attachments"][0]["filename"], "agenda.pdf", "{facts:#}");
+}
+
 #[test]
 fn paths_outside_the_configuration_directory_are_refused_at_their_line() {
     let config = ConfigDir::example();
