@@ -9,6 +9,7 @@ mod attachment;
 mod event;
 mod lead;
 mod letter;
+mod notes;
 mod people;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,7 @@ pub use attachment::{AttachTo, Attachment};
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::{Lead, LeadError};
 pub use letter::Letter;
+pub use notes::{Link, Localized, Notes};
 pub use people::{FocalPoint, List};
 
 /// Everything herald knows, validated and cross-checked.
@@ -104,6 +106,9 @@ pub struct Roadmap {
     /// Whether changes to its events are announced (update and
     /// cancellation notices with their invitations). Default: true.
     pub notices: bool,
+    /// Shown with each of its events, after the event's own (see [`Notes`]).
+    pub note: Option<Localized>,
+    pub links: Vec<Link>,
 }
 
 /// The template files, read at load time so rendering never touches the disk.

@@ -21,9 +21,13 @@ mod package;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// An event that moves after some of its reminders went out: each lead once.
+mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod attachments;
 mod calendar;
+// Notes and links on events and roadmaps: check, mail, invitations, the daemon.
+mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
@@ -34,5 +38,7 @@ mod watch;
 mod fuzz_corpus;
 // Clock jumps, a failing outbox, a second daemon, rehearsals, file modes.
 mod reliability;
+// The relay's limits foreseen by check and plan: hours and days over, late and early slots.
+mod foresight;
 // Rules about the source tree itself.
 mod tidy;

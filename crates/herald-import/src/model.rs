@@ -116,6 +116,8 @@ impl ImportedRoadmap {
             notices: None,
             attachments: None,
             attach_to: None,
+            note: None,
+            links: None,
             events: self
                 .events
                 .iter()
@@ -143,6 +145,8 @@ impl ImportedEvent {
             ongoing: self.ongoing.then(|| unspanned(true)),
             venue: self.venue.clone().map(unspanned),
             room: None,
+            note: None,
+            links: None,
             time_zone: None,
             lists: None,
             leads: None,
