@@ -157,6 +157,31 @@ def throughput(work, n, connections):
         sink.stop()
 
 
+def attachment(work, n, connections, size):
+    """The burst of `throughput` without and with a file of `size` bytes on
+    every message (herald alone: smtp-source and Python have no part here)."""
+    sink = Sink()
+    try:
+        due = "2030-01-01T09:00:00Z"
+        for label, extra in (("without", []), ("with", ["--attachment-size", size])):
+            config = os.path.join(work, "burst-" + label)
+            gen(config, "--focal", n, "--burst", due, "--smtp-port", sink.port,
+                "--max-connections", connections, *extra)
+            sample = subprocess.run([HERALD, "--config", config, "preview", "--event", "burst-meeting",
+                                     "--to", "fp1@mission1.example.org"], capture_output=True, check=True).stdout
+            state = os.path.join(work, "burst-%s-state" % label)
+            shutil.rmtree(state, ignore_errors=True)
+            logpath = os.path.join(work, "burst-%s.log" % label)
+            secs, rss, code = timed([HERALD, "--config", config, "run", "--state-dir", state, "--fast-forward",
+                                     "--rehearse-from", "2030-01-01T08:59:00Z", "--until", "2030-01-01T09:01:00Z",
+                                     "--real-recipients"], stderr=open(logpath, "w"))
+            sent = sum(int(count) for count in re.findall(r"dispatched sent=(\d+)", open(logpath).read()))
+            figure("herald run, %s attachment" % label, "%.0f" % (sent / secs), "msg/s",
+                   "%d sent in %.2f s, messages of %d bytes, peak RSS %.0f MiB" % (sent, secs, len(sample), rss))
+    finally:
+        sink.stop()
+
+
 # The daemon's clock starts here for the idle and start parts: the middle
 # of the generated schedule (two years from 2030-01-06), so that the outbox's
 # 48-hour horizon is as full as on a working day, and at 00:00Z, hours before
@@ -394,6 +419,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--attachment-size", type=int, default=2_000_000, help="bytes of the attachment part's file")
     ap.add_argument("--idle-seconds", type=int, default=60)
     ap.add_argument("--sizes", default="1000,10000,100000", help="focal points for the scale part")
     ap.add_argument("--events", type=int, default=500)
@@ -409,6 +435,8 @@ def main():
     for part in a.parts:
         if part == "throughput":
             throughput(a.work, a.messages, a.connections)
+        elif part == "attachment":
+            attachment(a.work, a.messages, a.connections, a.attachment_size)
         elif part == "idle":
             idle(a.work, a.idle_seconds)
         elif part == "scale":

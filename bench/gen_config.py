@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--per-minute", type=int, help="the relay's per_minute limit (SMTP only)")
     ap.add_argument("--max-early", help='how early a burst may start, e.g. "30m" (SMTP only)')
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--attachment-size", type=int,
+                    help="burst shape: the event carries a PDF of this many bytes (files/attachment.pdf)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
 
@@ -165,6 +167,13 @@ def main():
         extra.append("per_minute = %d" % a.per_minute)
     if a.max_early:
         extra.append('max_early = "%s"' % a.max_early)
+    attachment = []
+    if a.attachment_size:
+        os.makedirs(os.path.join(a.out, "files"))
+        with open(os.path.join(a.out, "files", "attachment.pdf"), "wb") as f:
+            f.write(b"%PDF-1.7\n" + rng.randbytes(max(a.attachment_size - 9, 0)))
+        attachment = ['attachments = ["files/attachment.pdf"]']
+
     toml = herald_toml(lists, a.smtp_port, a.max_connections, None, extra)
     if any(e[3] == "utc" for e in events):
         toml = toml.replace("[venues.new-york]", '[venues.utc]\nname = "Benchmark venue"\ncity = "Nowhere"\n'
@@ -176,7 +185,7 @@ def main():
     for k in range(0, len(events), per_file):
         chunk = events[k:k + per_file]
         text = ['id = "generated-%03d"' % (k // per_file), 'title = "Generated roadmap %d"' % (k // per_file),
-                "notices = false", ""]
+                "notices = false"] + attachment + [""]
         for eid, title, at, venue, to, leads in chunk:
             text.append(event_toml(eid, title, at.strftime("%Y-%m-%d"), at.strftime("%H:%M"), venue, to, leads))
         with open(os.path.join(a.out, "roadmaps", "generated-%03d.toml" % (k // per_file)), "w",

@@ -287,6 +287,8 @@ mod tests {
             leads: None,
             template: "reminder".into(),
             status: EventStatus::Confirmed,
+            attachments: Vec::new(),
+            attach_to: crate::model::AttachTo::First,
             past: false,
         }
     }
@@ -520,6 +522,10 @@ impl EventSnapshot {
             } else {
                 EventStatus::Confirmed
             },
+            // Only notices are rendered from a snapshot, and they carry
+            // no attachments.
+            attachments: Vec::new(),
+            attach_to: crate::model::AttachTo::First,
             past: false,
         })
     }

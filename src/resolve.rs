@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 
 use crate::calendar::{EventSnapshot, SnapshotError};
 use crate::key::SendKind;
-use crate::model::{Event, FocalPoint, Lead, Letter, List, Model, Roadmap};
+use crate::model::{AttachTo, Attachment, Event, FocalPoint, Lead, Letter, List, Model, Roadmap};
 use crate::outbox::CalendarRow;
-use crate::plan::{Found, Gone, PlannedSend, find};
+use crate::plan::{EventLeads, Found, Gone, PlannedSend, find};
 
 /// One send with everything it is about, borrowed from the model (or, for
 /// a notice about a removed event, rebuilt from what calendars were told).
@@ -24,6 +24,9 @@ pub struct Resolved<'a> {
     /// The list named in `send.list` (for List-Id), if it still exists.
     pub list: Option<&'a List>,
     pub about: About<'a>,
+    /// The files the message carries: a letter's, an event's on the
+    /// reminders its `attach_to` says, none on a notice.
+    pub attachments: &'a [Attachment],
 }
 
 /// What a resolved send is about.
@@ -169,10 +172,40 @@ pub fn resolve<'a>(
             }
         }
     };
+    let attachments = match &about {
+        About::Letter(letter) => &letter.attachments[..],
+        About::Reminder { event, lead, .. } => match event.attach_to {
+            AttachTo::All => &event.attachments[..],
+            AttachTo::First if is_first(model, event, found.focal_point, lead) => &event.attachments[..],
+            AttachTo::First => &[],
+        },
+        About::Notice { .. } => &[],
+    };
     Ok(Resolved {
         list: model.lists().get(&send.list),
         focal_point: found.focal_point,
         send,
         about,
+        attachments,
     })
+}
+
+/// Whether `lead` is the longest of the leads `focal_point` gets for
+/// `event`: its first reminder. Leads are calendar spans ("1w", "7d",
+/// "168h" can all differ across a change of daylight saving time), so
+/// they are compared by the instant each falls at.
+fn is_first(model: &Model, event: &Event, focal_point: &FocalPoint, lead: &Lead) -> bool {
+    if event.attachments.is_empty() {
+        return false;
+    }
+    let Some(anchor) = event.anchor(model.settings().reminders.all_day_at) else {
+        return false;
+    };
+    let due = |lead: &Lead| lead.before(&anchor).map(|at| at.timestamp());
+    let earliest = EventLeads::new(model, event)
+        .of(focal_point)
+        .into_iter()
+        .filter_map(|lead| Some((due(lead)?, lead)))
+        .min_by_key(|(at, _)| *at);
+    earliest.is_some_and(|(_, first)| first == lead)
 }

@@ -193,7 +193,7 @@ impl Example {
                 }
             };
             match message::build(model, &resolved, &rendered, date) {
-                Ok(message) => drop(message.formatted()),
+                Ok(message) => drop(message.to_bytes()),
                 Err(err) => drop(err.to_string()),
             }
         }

@@ -61,6 +61,9 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         "  {} sends planned in all, {upcoming} of them still to come",
         n_sends
     )?;
+    for warning in &loaded.warnings.0 {
+        writeln!(out, "warning: {warning}")?;
+    }
     if let Transport::Smtp(smtp) = &loaded.delivery.transport
         && smtp.username.is_some()
         && smtp.password.is_none()

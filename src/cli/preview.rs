@@ -44,7 +44,7 @@ pub fn run(config: &Path, clock: &dyn Clock, args: &Args) -> super::CommandResul
     let resolved = resolve(model, &calendars, send)?;
     let rendered = loaded.renderer.render(model, &resolved, date)?;
     let message = message::build(model, &resolved, &rendered, date)?;
-    std::io::stdout().write_all(&message.formatted())?;
+    std::io::stdout().write_all(&message.to_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,6 +21,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections to the relay at once, unless `max_connections` says.
 const DEFAULT_MAX_CONNECTIONS: usize = 4;
 
+/// The size over which `herald check` warns that a message is too large
+/// for many relays, unless `max_message_size` says.
+const DEFAULT_MAX_MESSAGE_SIZE: u64 = 10_000_000;
+
 /// How early a burst slowed by the relay's limits may start, unless
 /// `max_early` says.
 const DEFAULT_MAX_EARLY: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
@@ -47,6 +51,10 @@ impl Loader<'_> {
             Some(text) => check(src, text, values::duration, d)?,
             None => jiff::SignedDuration::from_hours(6),
         };
+        let max_message_size = match &raw.max_message_size {
+            Some(text) => check(src, text, values::size, d)?,
+            None => DEFAULT_MAX_MESSAGE_SIZE,
+        };
         let redirect_to = layers
             .get(&["HERALD_REDIRECT_TO"], raw.redirect_to.as_ref())
             .check(d, || None, |text| values::address(text).map(Some))?;
@@ -70,6 +78,7 @@ impl Loader<'_> {
             state_dir,
             late_window,
             redirect_to,
+            max_message_size,
         })
     }
 

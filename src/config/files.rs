@@ -84,6 +84,31 @@ impl Files<'_> {
         }
     }
 
+    /// A file's bytes (an attachment's).
+    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match self {
+            Files::Disk => std::fs::read(path),
+            Files::Memory(_) => self.read_to_string(path).map(String::into_bytes),
+        }
+    }
+
+    /// The path with every symbolic link followed and `.` and `..` gone;
+    /// an error when nothing is there. A configuration in memory has no
+    /// links: its paths are only normalised.
+    pub fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        match self {
+            Files::Disk => std::fs::canonicalize(path),
+            Files::Memory(_) => {
+                let path = super::normalize(path);
+                if self.is_file(&path) || self.is_dir(&path) {
+                    Ok(path)
+                } else {
+                    Err(io::Error::from(io::ErrorKind::NotFound))
+                }
+            }
+        }
+    }
+
     pub fn is_dir(&self, path: &Path) -> bool {
         match self {
             Files::Disk => path.is_dir(),

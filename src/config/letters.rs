@@ -93,6 +93,11 @@ impl Loader<'_> {
                 d.push(src.at(raw.body.span(), message));
             }
         }
+        let attachments = raw
+            .attachments
+            .as_ref()
+            .map(|list| self.attachments_of(&src, list, &mut d))
+            .unwrap_or_default();
         if self.report(d) {
             return None;
         }
@@ -105,6 +110,7 @@ impl Loader<'_> {
             signatory,
             signatory_title,
             body,
+            attachments,
         })
     }
 }

@@ -9,6 +9,7 @@
 //! every problem, each naming its file and place, so a bad edit can never
 //! half-load.
 
+mod attachments;
 mod delivery;
 mod files;
 mod layered;
@@ -66,6 +67,10 @@ fn resolve_templates(dir: &Path, setting: Option<&str>) -> PathBuf {
 pub struct Config {
     pub model: Model,
     pub delivery: Delivery,
+    /// What the configuration allows but should not be left as it is (an
+    /// attachment making messages larger than `max_message_size`), each at
+    /// its place: `herald check` prints them, the daemon logs them.
+    pub warnings: Diagnostics,
 }
 
 /// Reads and validates the whole configuration directory.
@@ -90,6 +95,10 @@ fn load_from(files: Files<'_>, dir: &Path, env: &Environment) -> Result<Config, 
         event_ids: HashMap::new(),
         roadmap_ids: Vec::new(),
         roadmaps_unreadable: false,
+        attachments: attachments::ReadAttachments::default(),
+        canonical_dir: None,
+        max_message_size: None,
+        warnings: Diagnostics::default(),
     };
     let model = loader.load();
     match model {
@@ -111,6 +120,13 @@ struct Loader<'a> {
     roadmap_ids: Vec<String>,
     /// Set when a roadmap file could not be parsed at all.
     roadmaps_unreadable: bool,
+    /// Every attachment read so far, so a file listed twice is read once.
+    attachments: attachments::ReadAttachments,
+    /// The configuration directory with its links followed, found once.
+    canonical_dir: Option<PathBuf>,
+    /// `[delivery]`'s `max_message_size`, once herald.toml is read.
+    max_message_size: Option<u64>,
+    warnings: Diagnostics,
 }
 
 /// A file's text with its path, parsed lazily by the caller.
@@ -150,6 +166,10 @@ impl Loader<'_> {
 
         let unread = SettingsParts::unread();
         let parts_ref = parts.as_ref().unwrap_or(&unread);
+        self.max_message_size = parts_ref
+            .settings
+            .as_ref()
+            .map(|(_, delivery)| delivery.max_message_size);
         let roadmaps: Vec<Roadmap> = roadmap_files
             .iter()
             .filter_map(|path| self.roadmap(path, parts_ref))
@@ -190,7 +210,11 @@ impl Loader<'_> {
             letters,
             templates,
         });
-        Some(Config { model, delivery })
+        Some(Config {
+            model,
+            delivery,
+            warnings: std::mem::take(&mut self.warnings),
+        })
     }
 
     fn read(&mut self, path: &Path) -> Option<Loaded> {

@@ -75,6 +75,7 @@ pub struct DeliveryTable {
     pub state_dir: Option<Text>,
     pub late_window: Option<Text>,
     pub redirect_to: Option<Text>,
+    pub max_message_size: Option<Text>,
     pub smtp: Option<Spanned<SmtpTable>>,
 }
 
@@ -140,4 +141,6 @@ pub struct LetterFile {
     pub signatory: Option<Text>,
     pub signatory_title: Option<Text>,
     pub body: Spanned<BTreeMap<String, String>>,
+    /// Files under the configuration directory that every copy carries.
+    pub attachments: Option<Spanned<Vec<Text>>>,
 }

@@ -12,9 +12,9 @@ use toml::Spanned;
 use crate::config::notes::{links_of, note_of};
 use crate::config::settings::SettingsParts;
 use crate::config::spanned::{check, leads_of};
-use crate::config::{Loader, raw, values};
+use crate::config::{Loader, attachments, raw, values};
 use crate::diagnostics::{Diagnostic, SourceFile};
-use crate::model::{Event, EventStatus, Hours, Lead, Roadmap, Schedule, Venue, Zone};
+use crate::model::{AttachTo, Attachment, Event, EventStatus, Hours, Lead, Roadmap, Schedule, Venue, Zone};
 
 /// What events inherit from their roadmap.
 struct RoadmapDefaults {
@@ -24,6 +24,8 @@ struct RoadmapDefaults {
     lists: Vec<String>,
     leads: Option<Vec<Lead>>,
     template: String,
+    attachments: Vec<Attachment>,
+    attach_to: AttachTo,
     /// The roadmap names a venue or a time zone (valid or not).
     names_place: bool,
 }
@@ -60,6 +62,16 @@ impl Loader<'_> {
             .template
             .as_ref()
             .and_then(|t| check(&src, t, values::id, &mut d));
+        let attachments = raw
+            .attachments
+            .as_ref()
+            .map(|list| self.attachments_of(&src, list, &mut d))
+            .unwrap_or_default();
+        let attach_to = raw
+            .attach_to
+            .as_ref()
+            .and_then(|text| check(&src, text, attachments::attach_to, &mut d))
+            .unwrap_or_default();
         let note = raw
             .note
             .as_ref()
@@ -77,6 +89,8 @@ impl Loader<'_> {
             leads,
             template: template.unwrap_or_else(|| "reminder".to_owned()),
             names_place: raw.venue.is_some() || raw.time_zone.is_some(),
+            attachments,
+            attach_to,
         };
         let mut events = Vec::new();
         for table in &raw.events {
@@ -193,6 +207,14 @@ impl Loader<'_> {
                 EventStatus::Confirmed
             }
         };
+        let attachments = match &raw.attachments {
+            Some(list) => self.attachments_of(src, list, d),
+            None => defaults.attachments.clone(),
+        };
+        let attach_to = match &raw.attach_to {
+            Some(text) => check(src, text, attachments::attach_to, d).unwrap_or_default(),
+            None => defaults.attach_to,
+        };
         if d.len() > errors_before {
             return None;
         }
@@ -211,6 +233,8 @@ impl Loader<'_> {
             leads,
             template: template?,
             status,
+            attachments,
+            attach_to,
             past: raw.past,
         })
     }

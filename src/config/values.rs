@@ -196,6 +196,34 @@ pub(super) fn duration(text: &str) -> Result<SignedDuration, String> {
     Ok(duration)
 }
 
+/// A size in bytes: "10MB", "512KB", "2MiB" or a plain number of bytes.
+/// KB, MB and GB are powers of 1000, as relays state their limits (the
+/// SIZE of EHLO is in bytes); KiB, MiB and GiB powers of 1024.
+pub(super) fn size(text: &str) -> Result<u64, String> {
+    let refused = || format!("invalid size {text:?}: write it like \"10MB\", \"512KB\" or \"25MiB\"");
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number.parse().map_err(|_| refused())?;
+    let unit: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(refused()),
+    };
+    let bytes = number * unit;
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!("invalid size {text:?}: it must be at least one byte"));
+    }
+    Ok(bytes.round() as u64)
+}
+
 /// An e-mail address that a relay will accept for a reader: lettre's parser
 /// (which refuses CR/LF) plus a dot in the domain, since a focal point at
 /// "a@localhost" is a typing mistake, not a colleague.
@@ -243,6 +271,18 @@ pub(super) fn language(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_decimal_and_binary_units() {
+        assert_eq!(size("10MB"), Ok(10_000_000));
+        assert_eq!(size("512 KB"), Ok(512_000));
+        assert_eq!(size("2.5MiB"), Ok(2_621_440));
+        assert_eq!(size("25mb"), Ok(25_000_000));
+        assert_eq!(size("1000"), Ok(1000));
+        for refused in ["", "MB", "ten megs", "10 MBs", "0", "-1MB"] {
+            assert!(size(refused).is_err(), "{refused:?}");
+        }
+    }
 
     #[test]
     fn geneva_suggests_zurich() {

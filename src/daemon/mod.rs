@@ -147,6 +147,9 @@ pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
     // jiff knows: slower, never wrong.
     let since = options.clock.now().checked_sub(CHECKED_AFTER_START).ok();
     let mut loaded = Loaded::load(&options.config_dir, &options.env, since)?;
+    for warning in &loaded.warnings.0 {
+        tracing::warn!(%warning, "the configuration loads, with a warning");
+    }
     if let Some(dir) = &options.state_dir {
         loaded.delivery.state_dir = dir.clone();
     }

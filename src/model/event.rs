@@ -9,7 +9,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::model::{Lead, Link, Localized};
+use crate::model::{AttachTo, Attachment, Lead, Link, Localized};
 
 /// One item of a roadmap.
 #[derive(Debug, Clone)]
@@ -35,6 +35,10 @@ pub struct Event {
     /// The template family of its reminders ("reminder" unless set).
     pub template: String,
     pub status: EventStatus,
+    /// Files its reminders carry (its own, else its roadmap's).
+    pub attachments: Vec<Attachment>,
+    /// Which of its reminders carry them.
+    pub attach_to: AttachTo,
     /// Marked by `import-roadmap` for rows dated before their letter.
     pub past: bool,
 }
@@ -204,6 +208,8 @@ mod tests {
             leads: None,
             template: "reminder".into(),
             status: EventStatus::Confirmed,
+            attachments: Vec::new(),
+            attach_to: AttachTo::First,
             past: false,
         }
     }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use jiff::ZonedDateTime;
 
+use crate::model::Attachment;
+
 /// One circular.
 #[derive(Debug, Clone)]
 pub struct Letter {
@@ -20,4 +22,6 @@ pub struct Letter {
     pub signatory_title: Option<String>,
     /// The body by language; the default language is always present.
     pub body: BTreeMap<String, String>,
+    /// Files every copy of the letter carries.
+    pub attachments: Vec<Attachment>,
 }

@@ -5,6 +5,7 @@
 //! model or reports every problem. Nothing here reads files, the network or
 //! the clock, and nothing here knows about TOML or CSV.
 
+mod attachment;
 mod event;
 mod lead;
 mod letter;
@@ -19,6 +20,7 @@ use lettre::message::Mailbox;
 
 use crate::key::AddressKey;
 
+pub use attachment::{AttachTo, Attachment};
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::{Lead, LeadError};
 pub use letter::Letter;

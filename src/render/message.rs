@@ -6,19 +6,29 @@
 //! (RFC 3834) so that auto-responders stay quiet, `List-Id` (RFC 2919) and
 //! `List-Unsubscribe` (RFC 2369, and RFC 8058 one-click for https). lettre
 //! encodes every header value, so no name or subject can inject a header.
+//!
+//! A message with attachments is `multipart/mixed`: the alternatives (text,
+//! HTML and the invitation, where calendars look for it) first, then each
+//! file. A file is encoded as base64 once per configuration
+//! ([`EncodedAttachments`]), not once per message, and no message holds a
+//! copy of it: the message is an [`Outgoing`], whose mailer writes the
+//! shared base64 where the part's body goes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use jiff::Timestamp;
 use lettre::Message;
 use lettre::message::header::ContentType;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, Header, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
-use crate::model::{Model, Notes};
+use crate::model::{Attachment, Model, Notes};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
+use crate::send::Outgoing;
 
 /// Builds the message for `send` as it leaves at `date`.
 pub fn build(
@@ -26,7 +36,7 @@ pub fn build(
     send: &Resolved<'_>,
     rendered: &Rendered,
     date: Timestamp,
-) -> Result<Message, RenderError> {
+) -> Result<Outgoing, RenderError> {
     build_for(model, send, rendered, date, None)
 }
 
@@ -39,7 +49,7 @@ pub fn build_for(
     rendered: &Rendered,
     date: Timestamp,
     redirect: Option<&lettre::Address>,
-) -> Result<Message, RenderError> {
+) -> Result<Outgoing, RenderError> {
     let sender = &model.settings().sender;
     let focal_point = send.focal_point;
     let to = Mailbox::new(Some(focal_point.name.clone()), focal_point.email.clone());
@@ -84,9 +94,195 @@ pub fn build_for(
             builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
         }
     }
-    builder
-        .multipart(body(rendered))
+    let alternative = body(rendered);
+    let body = if rendered.attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for attachment in &rendered.attachments {
+            mixed = mixed.singlepart(attachment.part()?);
+        }
+        mixed
+    };
+    let message = builder
+        .multipart(body)
+        .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))?;
+    let shared = rendered
+        .attachments
+        .iter()
+        .map(|attachment| attachment.base64.clone())
+        .collect();
+    Outgoing::with_shared(&message, SHARED, shared)
         .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))
+}
+
+/// The body an attachment's part is built with, replaced by the file's
+/// base64 only as the message is written (see [`Outgoing`]), so that no
+/// message holds a copy of it. lettre encodes every other body and header
+/// into printable ASCII, so a NUL byte can be nowhere else.
+const SHARED: &[u8] = b"\0herald: an attachment's base64\0";
+
+/// An attachment ready to go into messages: its name, type and base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub name: String,
+    pub content_type: String,
+    /// The file as base64 in lines of 76 characters, shared by every
+    /// message that carries it.
+    base64: Arc<[u8]>,
+}
+
+impl Encoded {
+    /// The part of one message, its body left for the shared base64.
+    fn part(&self) -> Result<SinglePart, RenderError> {
+        let content_type = ContentType::parse(&self.content_type).map_err(|err| {
+            RenderError::plain(format!("{:?} is not a content type: {err}", self.content_type))
+        })?;
+        Ok(SinglePart::builder()
+            .header(content_type)
+            .header(AttachmentDisposition::of(&self.name))
+            .body(Body::dangerous_pre_encoded(
+                SHARED.to_vec(),
+                ContentTransferEncoding::Base64,
+            )))
+    }
+}
+
+/// Every attachment of a model, encoded once, by the address of the file's
+/// bytes (`config` reads a file once, so a file listed by several letters
+/// and events has one address).
+#[derive(Debug, Default)]
+pub struct EncodedAttachments(HashMap<usize, Encoded>);
+
+impl EncodedAttachments {
+    pub fn of(model: &Model) -> EncodedAttachments {
+        let mut encoded = HashMap::new();
+        let letters = model.letters().iter().flat_map(|letter| &letter.attachments);
+        let events = model.events().flat_map(|event| &event.attachments);
+        for attachment in letters.chain(events) {
+            encoded
+                .entry(key(attachment))
+                .or_insert_with(|| encode(attachment));
+        }
+        EncodedAttachments(encoded)
+    }
+
+    /// The attachments `send` carries, encoded.
+    pub fn carried_by(&self, send: &Resolved<'_>) -> Vec<Encoded> {
+        send.attachments
+            .iter()
+            .map(|attachment| match self.0.get(&key(attachment)) {
+                Some(encoded) => encoded.clone(),
+                // Only a send resolved against another model than the
+                // renderer's would miss; encoded here rather than lost.
+                None => encode(attachment),
+            })
+            .collect()
+    }
+}
+
+fn key(attachment: &Attachment) -> usize {
+    attachment.bytes.as_ptr() as usize
+}
+
+fn encode(attachment: &Attachment) -> Encoded {
+    // Always base64, even for a text file: its bytes arrive as they are,
+    // line ends included.
+    let body = Body::new_with_encoding(attachment.bytes.to_vec(), ContentTransferEncoding::Base64)
+        .unwrap_or_else(|bytes| Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::Base64));
+    Encoded {
+        name: attachment.name.clone(),
+        content_type: attachment.content_type.clone(),
+        base64: Arc::from(body.into_vec()),
+    }
+}
+
+/// `Content-Disposition: attachment` with the file's name twice: RFC 2231's
+/// `filename*=utf-8''…` (percent-encoded UTF-8, one parameter), then a plain
+/// ASCII `filename` for readers that do not know RFC 2231.
+///
+/// Written here because lettre's `ContentDisposition::attachment` writes a
+/// non-ASCII name only in RFC 2231's continued form (`filename*0*=`, which
+/// Python's `email` and mail-parser do read) and no plain `filename`, so a
+/// reader that knows no RFC 2231 shows no name at all. `filename*` comes
+/// first: readers that know both forms prefer it (RFC 6266), and Python's
+/// modern parser takes the first it finds.
+#[derive(Debug, Clone)]
+struct AttachmentDisposition(HeaderValue);
+
+impl AttachmentDisposition {
+    fn of(name: &str) -> AttachmentDisposition {
+        let fallback = ascii_fallback(name);
+        let encoded = if name.is_ascii() && fallback == name {
+            format!("attachment; filename=\"{fallback}\"")
+        } else {
+            // Folded before each parameter, so a long name keeps lines short.
+            format!(
+                "attachment;\r\n filename*=utf-8''{};\r\n filename=\"{fallback}\"",
+                percent_encode(name)
+            )
+        };
+        AttachmentDisposition(HeaderValue::dangerous_new_pre_encoded(
+            Self::name(),
+            format!("attachment; filename=\"{fallback}\""),
+            encoded,
+        ))
+    }
+}
+
+impl Header for AttachmentDisposition {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Disposition")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        // Never read back: herald only writes messages.
+        Err("herald does not parse Content-Disposition".into())
+    }
+
+    fn display(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+/// RFC 5987's attr-char kept, every other byte of the UTF-8 as `%XX`.
+fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() * 3);
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The name in printable ASCII for the quoted `filename`: accented Latin
+/// letters lose their accents ("Président" -> "President"), other
+/// characters that ASCII lacks, quotes and backslashes become `_`.
+fn ascii_fallback(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'È' | 'É' | 'Ê' | 'Ë' => 'E',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+            'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' => 'O',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
+            'ç' => 'c',
+            'Ç' => 'C',
+            'ñ' => 'n',
+            'Ñ' => 'N',
+            'ý' | 'ÿ' => 'y',
+            _ => '_',
+        })
+        .collect()
 }
 
 /// The same send always gets the same Message-ID: a digest of its key, so
@@ -164,4 +360,35 @@ pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Optio
         url: notes.links.first().map(|link| link.url.as_str()),
     })?;
     Some((method, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header's value as it is written in a message.
+    fn disposition(name: &str) -> String {
+        let mut headers = lettre::message::header::Headers::new();
+        headers.set(AttachmentDisposition::of(name));
+        let line = headers.to_string();
+        line.strip_prefix("Content-Disposition: ")
+            .and_then(|value| value.strip_suffix("\r\n"))
+            .unwrap_or(&line)
+            .to_owned()
+    }
+
+    #[test]
+    fn a_non_ascii_name_is_written_per_rfc_2231_with_an_ascii_fallback() {
+        assert_eq!(
+            disposition("Lettre du Président.pdf"),
+            "attachment;\r\n filename*=utf-8''Lettre%20du%20Pr%C3%A9sident.pdf;\r\n filename=\"Lettre du President.pdf\""
+        );
+        assert_eq!(disposition("draft.pdf"), "attachment; filename=\"draft.pdf\"");
+        // Quotes and backslashes cannot end the quoted fallback early.
+        assert_eq!(
+            disposition("a\"b\\c.pdf"),
+            "attachment;\r\n filename*=utf-8''a%22b%5Cc.pdf;\r\n filename=\"a_b_c.pdf\""
+        );
+        assert_eq!(ascii_fallback("Проект.pdf"), "______.pdf");
+    }
 }

@@ -43,6 +43,8 @@ pub struct Renderer {
     default_language: String,
     localizer: Arc<Localizer>,
     shared: SharedContexts,
+    /// Every attachment of the model, encoded once (see [`message::Encoded`]).
+    attachments: message::EncodedAttachments,
 }
 
 /// The shared parts of reminder contexts ([`context::reminder_shared`]) last
@@ -118,6 +120,9 @@ pub struct Rendered {
     /// An iCalendar invitation to carry, with its method; set by the
     /// caller, who knows the event's SEQUENCE (see [`message::invitation`]).
     pub calendar: Option<(crate::calendar::Method, String)>,
+    /// The files the message carries, encoded; shared with every other
+    /// message that carries them.
+    pub attachments: Vec<message::Encoded>,
 }
 
 /// Why a send could not be rendered.
@@ -254,6 +259,7 @@ impl Renderer {
             default_language,
             localizer,
             shared: SharedContexts::default(),
+            attachments: message::EncodedAttachments::of(model),
         })
     }
 
@@ -279,6 +285,7 @@ impl Renderer {
     ) -> Result<Rendered, RenderError> {
         let mut rendered = self.render_parts(model, send)?;
         rendered.calendar = message::invitation(model, send, now);
+        rendered.attachments = self.attachments.carried_by(send);
         Ok(rendered)
     }
 
@@ -361,6 +368,7 @@ impl Renderer {
             html,
             language: language.to_owned(),
             calendar: None,
+            attachments: Vec::new(),
         })
     }
 
@@ -463,6 +471,8 @@ impl Renderer {
                     template: template.to_owned(),
                 },
                 about,
+                // Templates do not see the attachments themselves.
+                attachments: &[],
             }
         };
         let day_of = |event: &Event| {

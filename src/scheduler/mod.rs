@@ -41,6 +41,8 @@ pub struct Loaded {
     pub model: Model,
     pub delivery: Delivery,
     pub renderer: Renderer,
+    /// What the configuration allows but should change (see `Config::warnings`).
+    pub warnings: Diagnostics,
 }
 
 impl Loaded {
@@ -52,12 +54,17 @@ impl Loaded {
         env: &Environment,
         check_since: Option<Timestamp>,
     ) -> Result<Loaded, Diagnostics> {
-        let Config { model, delivery } = crate::config::load(dir, env)?;
+        let Config {
+            model,
+            delivery,
+            warnings,
+        } = crate::config::load(dir, env)?;
         let renderer = crate::render::prepare_for(&model, check_since)?;
         Ok(Loaded {
             model,
             delivery,
             renderer,
+            warnings,
         })
     }
 }
@@ -758,7 +765,7 @@ fn prepare(clock: &dyn Clock, loaded: &Loaded, entry: &Entry, calendars: &Calend
 
 /// A claimed send, ready or not.
 enum Prepared {
-    Send(Box<lettre::Message>),
+    Send(Box<crate::send::Outgoing>),
     Skip(String),
     /// Skipped as too late (revived if the clock turns out to be wrong).
     TooLate(String),

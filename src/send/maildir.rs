@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use lettre::Message;
-
-use super::{Outcome, one_recipient};
+use super::{Outcome, Outgoing, one_recipient};
 use crate::clock::Clock;
 
 /// Process-wide, so that two mailers on the same directory (the old and the
@@ -58,7 +56,7 @@ impl MaildirMailer {
     /// Sends one message; see [`super::Mailer::send`]. The write runs on
     /// tokio's blocking pool; if this future is dropped meanwhile, the file
     /// may still land.
-    pub async fn send(&self, message: &Message) -> Outcome {
+    pub async fn send(&self, message: &Outgoing) -> Outcome {
         if let Err(refused) = one_recipient(message) {
             return refused;
         }
@@ -68,7 +66,7 @@ impl MaildirMailer {
             };
         }
         let name = self.unique_name();
-        let bytes = message.formatted();
+        let bytes = message.to_bytes();
         let dir = self.dir.clone();
         match tokio::task::spawn_blocking(move || deliver(&dir, &name, &bytes)).await {
             Ok(Ok(Written { path, unsynced: None })) => Outcome::Delivered {

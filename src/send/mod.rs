@@ -9,6 +9,7 @@
 //! "retry later" or "give up" in one place, [`classify`].
 
 mod maildir;
+mod outgoing;
 mod pause;
 mod rate;
 mod settings;
@@ -24,6 +25,7 @@ use lettre::Message;
 use crate::clock::{Clock, SystemClock};
 
 pub use maildir::MaildirMailer;
+pub use outgoing::{MarkerMismatch, Outgoing};
 pub use settings::{Delivery, Security, SmtpSettings, Transport};
 pub use smtp::SmtpMailer;
 
@@ -203,12 +205,13 @@ impl Mailer {
     /// the connection it used is closed, not reused. Only a connection
     /// whose transaction succeeded is kept for the next send.
     pub async fn send(&self, message: &Message) -> Outcome {
-        self.send_timed(message).await.0
+        self.send_timed(&Outgoing::from(message)).await.0
     }
 
-    /// As [`Mailer::send`], with when the message left if the relay's
+    /// [`Mailer::send`] for a message whose attachments are shared with
+    /// other messages (see [`Outgoing`]), with when it left if the relay's
     /// limits made it wait for its turn (`None`: about now).
-    pub async fn send_timed(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
+    pub async fn send_timed(&self, message: &Outgoing) -> (Outcome, Option<Timestamp>) {
         match self {
             Mailer::Smtp(mailer) => mailer.send(message).await,
             Mailer::Maildir(mailer) => (mailer.send(message).await, None),
@@ -283,7 +286,7 @@ impl Mailer {
 }
 
 /// Refuses a message that is not for exactly one recipient.
-fn one_recipient(message: &Message) -> Result<(), Outcome> {
+fn one_recipient(message: &Outgoing) -> Result<(), Outcome> {
     match message.envelope().to().len() {
         1 => Ok(()),
         n => Err(Outcome::Permanent {

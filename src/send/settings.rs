@@ -15,6 +15,9 @@ pub struct Delivery {
     pub late_window: jiff::SignedDuration,
     /// Every mail goes to this address instead, for rehearsals.
     pub redirect_to: Option<lettre::Address>,
+    /// The size (encoded, in bytes) over which `herald check` warns that
+    /// a message carrying attachments is likely to be refused.
+    pub max_message_size: u64,
 }
 
 /// The way messages leave herald.

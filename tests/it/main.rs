@@ -26,6 +26,7 @@ mod limits;
 // An event that moves after some of its reminders went out: each lead once.
 mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
+mod attachments;
 mod calendar;
 // Notes and links on events and roadmaps: check, mail, invitations, the daemon.
 mod notes;

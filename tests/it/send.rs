@@ -80,6 +80,7 @@ fn delivery(transport: Transport) -> Delivery {
         state_dir: "/nonexistent/state".into(),
         late_window: jiff::SignedDuration::from_hours(6),
         redirect_to: None,
+        max_message_size: 10_000_000,
     }
 }
 
@@ -283,7 +284,7 @@ async fn a_rehearsal_redirects_the_envelope_and_keeps_the_headers() {
     let message =
         herald::render::message::build_for(&model, &send, &rendered, date, Some(&rehearsal)).unwrap();
     let mailer = Mailer::from_settings(&delivery(Transport::Smtp(smtp(server.port())))).unwrap();
-    assert!(mailer.send(&message).await.is_delivered());
+    assert!(mailer.send_timed(&message).await.0.is_delivered());
     let accepted = &server.accepted()[0];
     assert_eq!(accepted.mail_from, "FROM:<secretariat@gcm.example.org>");
     assert_eq!(accepted.rcpt_to, ["TO:<rehearsal@example.org>"]);

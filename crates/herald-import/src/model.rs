@@ -114,6 +114,8 @@ impl ImportedRoadmap {
             leads: None,
             template: None,
             notices: None,
+            attachments: None,
+            attach_to: None,
             note: None,
             links: None,
             events: self
@@ -150,6 +152,8 @@ impl ImportedEvent {
             leads: None,
             template: None,
             status: None,
+            attachments: None,
+            attach_to: None,
             past: self.past,
         }
     }

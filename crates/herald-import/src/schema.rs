@@ -41,6 +41,10 @@ pub struct RoadmapFile {
     pub leads: Option<Vec<Text>>,
     pub template: Option<Text>,
     pub notices: Option<bool>,
+    /// Files under the configuration directory that the events' reminders carry.
+    pub attachments: Option<Spanned<Vec<Text>>>,
+    /// Which reminders carry them: "first" or "all".
+    pub attach_to: Option<Text>,
     /// Shown with every event of the roadmap, after the event's own.
     pub note: Option<Spanned<LocalText>>,
     /// Shown with every event of the roadmap, after the event's own.
@@ -75,6 +79,10 @@ pub struct EventTable {
     pub leads: Option<Vec<Text>>,
     pub template: Option<Text>,
     pub status: Option<Text>,
+    /// Files under the configuration directory that its reminders carry.
+    pub attachments: Option<Spanned<Vec<Text>>>,
+    /// Which reminders carry them: "first" or "all".
+    pub attach_to: Option<Text>,
     /// Written only when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub past: bool,
