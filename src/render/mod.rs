@@ -562,7 +562,7 @@ fn new_registry(localizer: &Arc<Localizer>, html: bool) -> Handlebars<'static> {
     if !html {
         registry.register_escape_fn(handlebars::no_escape);
     }
-    helpers::register(&mut registry, localizer.clone());
+    helpers::register(&mut registry, localizer.clone(), html);
     registry
 }
 
