@@ -218,6 +218,11 @@ impl Renderer {
         let default_language = model.settings().default_language.clone();
         let localizer = Arc::new(Localizer::new(sources.phrases.clone(), &default_language));
         let languages: BTreeSet<&String> = sources.files.keys().map(|(language, _)| language).collect();
+        // The default language first: the nesting of its templates is
+        // checked first, and a problem in a file every language falls back
+        // to is reported as the default language's templates meet it.
+        let mut languages: Vec<&String> = languages.into_iter().collect();
+        languages.sort_by_key(|language| **language != default_language);
         let mut problems = BTreeSet::new();
         let mut registries = BTreeMap::new();
         for language in languages {
