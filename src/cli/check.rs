@@ -61,7 +61,11 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         let sends = planner.letter_sends(letter, &due);
         let missing = letter.languages_without_body(sends.iter().map(|send| send.language.as_str()));
         if !missing.is_empty() {
-            writeln!(out, "  warning: {}", no_body_warning(letter, &missing, &model.settings().default_language))?;
+            writeln!(
+                out,
+                "  warning: {}",
+                no_body_warning(letter, &missing, &model.settings().default_language)
+            )?;
         }
     }
     if let Transport::Smtp(smtp) = &loaded.delivery.transport

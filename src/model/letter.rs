@@ -70,7 +70,10 @@ mod tests {
             send_at: None,
             signatory: None,
             signatory_title: None,
-            body: bodies.iter().map(|l| ((*l).to_owned(), format!("body {l}"))).collect(),
+            body: bodies
+                .iter()
+                .map(|l| ((*l).to_owned(), format!("body {l}")))
+                .collect(),
         }
     }
 

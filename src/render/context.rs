@@ -68,7 +68,12 @@ pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Re
     let body = letter
         .own_body(&reader.focal_point.language)
         .or_else(|| letter.own_body(language))
-        .or_else(|| letter.body.get(&model.settings().default_language).map(String::as_str))
+        .or_else(|| {
+            letter
+                .body
+                .get(&model.settings().default_language)
+                .map(String::as_str)
+        })
         .unwrap_or_default();
     let paragraphs: Vec<String> = body
         .split("\n\n")

@@ -128,7 +128,8 @@ impl Localizer {
             Some(Phrase::Text(text)) => return fill(text, &args),
             None => return fill(built_in(key), &args),
         };
-        let category = plural_rules(&self.locale(language)).map_or(PluralCategory::Other, |rules| rules.category_for(n));
+        let category =
+            plural_rules(&self.locale(language)).map_or(PluralCategory::Other, |rules| rules.category_for(n));
         let form = forms
             .iter()
             .find(|(name, _)| PluralCategory::get_for_cldr_string(name) == Some(category))

@@ -226,9 +226,7 @@ fn lead_times_take_their_plural_forms() {
             .localizer()
             .lead_in_words(lead.parse().expect("a span"), language)
     };
-    let days = |language: &str| {
-        ["1d", "2d", "3d", "5d", "11d", "22d"].map(|lead| words(lead, language))
-    };
+    let days = |language: &str| ["1d", "2d", "3d", "5d", "11d", "22d"].map(|lead| words(lead, language));
     assert_eq!(
         days("ru"),
         [
@@ -253,7 +251,14 @@ fn lead_times_take_their_plural_forms() {
     );
     assert_eq!(
         days("en"),
-        ["tomorrow", "in 2 days", "in 3 days", "in 5 days", "in 11 days", "in 22 days"]
+        [
+            "tomorrow",
+            "in 2 days",
+            "in 3 days",
+            "in 5 days",
+            "in 11 days",
+            "in 22 days"
+        ]
     );
     // 21 days are three weeks as a lead time; the phrase's own forms, by
     // count, including 1 (which a lead time says as "tomorrow").
@@ -336,7 +341,11 @@ fn check_warns_of_readers_without_a_body_in_their_language() {
         )
     };
     // Anna Keller reads German, which neither the templates nor the letter have.
-    assert!(stdout(&output).ends_with(&warning("de (1 reader)", "de")), "{}", stdout(&output));
+    assert!(
+        stdout(&output).ends_with(&warning("de (1 reader)", "de")),
+        "{}",
+        stdout(&output)
+    );
 
     config.edit(
         "config/letters/2017-09-14-modalities-roadmap.toml",
