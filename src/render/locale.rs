@@ -286,6 +286,61 @@ mod tests {
         assert_eq!(l.date(d, "es", DateStyle::DayMonth), "2 de octubre");
     }
 
+    /// The locales the templates' phrases.toml name, as CLDR writes them.
+    #[test]
+    fn dates_in_the_six_official_languages() {
+        let l = localizer();
+        let d = date(2017, 10, 2);
+        let full = |locale: &str| l.date(d, locale, DateStyle::Full);
+        assert_eq!(full("ar-u-nu-latn"), "الاثنين، 2 أكتوبر 2017");
+        assert_eq!(full("zh"), "2017年10月2日星期一");
+        assert_eq!(full("en-GB"), "Monday, 2 October 2017");
+        assert_eq!(full("fr"), "lundi 2 octobre 2017");
+        // CLDR puts a narrow no-break space before "г." (год).
+        assert_eq!(full("ru"), "понедельник, 2 октября 2017\u{202f}г.");
+        assert_eq!(full("es"), "lunes, 2 de octubre de 2017");
+        // CLDR writes some Arabic locales in Arabic-Indic digits; the
+        // Arabic templates ask for Latin digits (see ar/phrases.toml).
+        assert_eq!(l.date(d, "ar-EG", DateStyle::DayMonth), "٢ أكتوبر");
+        assert_eq!(l.date(d, "ar-EG-u-nu-latn", DateStyle::DayMonth), "2 أكتوبر");
+    }
+
+    #[test]
+    fn counted_phrases_take_the_form_of_their_count() {
+        let mut phrases = BTreeMap::new();
+        let forms = |pairs: &[(&str, &str)]| {
+            Phrase::Plural(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        phrases.insert(
+            "ru".to_owned(),
+            BTreeMap::from([(
+                "in_days".to_owned(),
+                forms(&[("one", "{n} день"), ("few", "{n} дня"), ("other", "{n} дней?")]),
+            )]),
+        );
+        phrases.insert(
+            "es".to_owned(),
+            BTreeMap::from([(
+                "in_days".to_owned(),
+                Phrase::Text("dentro de {n} días".to_owned()),
+            )]),
+        );
+        let l = Localizer::new(phrases, "en");
+        assert_eq!(l.counted("ru", "in_days", 21), "21 день");
+        assert_eq!(l.counted("ru", "in_days", 3), "3 дня");
+        // "many" is not given: the form of "other".
+        assert_eq!(l.counted("ru", "in_days", 5), "5 дней?");
+        assert_eq!(l.counted("es", "in_days", 5), "dentro de 5 días");
+        assert_eq!(l.counted("de", "in_days", 5), "in 5 days");
+        // Without a count, a phrase of plural forms reads as its `other`.
+        assert_eq!(l.phrase("ru", "in_days", &[("n", "7")]), "7 дней?");
+    }
+
     #[test]
     fn phrases_fall_back_to_the_default_then_built_in() {
         let l = localizer();

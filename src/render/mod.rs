@@ -175,8 +175,10 @@ pub fn prepare(model: &Model) -> Result<Renderer, Diagnostics> {
 }
 
 /// [`prepare`], rendering only the events whose start is at or after
-/// `since` (and every letter): the daemon leaves out the events that can
-/// send nothing any more.
+/// `since` (and every letter), in the languages some focal point reads
+/// (and the default language): the daemon leaves out what can send
+/// nothing. Every language's templates are still compiled, and `herald
+/// check` ([`prepare`]) renders them all.
 pub fn prepare_for(model: &Model, since: Option<jiff::Timestamp>) -> Result<Renderer, Diagnostics> {
     let renderer = Renderer::new(model)?;
     let mut problems = BTreeSet::new();
@@ -408,10 +410,26 @@ impl Renderer {
         since: Option<jiff::Timestamp>,
         problems: &mut BTreeSet<RenderError>,
     ) {
+        // The daemon renders only the languages it can send in: six
+        // languages' templates took three times two's, and the daemon's
+        // start and every reload wait for this.
+        let read: Option<BTreeSet<&str>> = since.map(|_| {
+            let languages: BTreeSet<&str> = model
+                .focal_points()
+                .iter()
+                .map(|focal_point| focal_point.language.as_str())
+                .collect();
+            languages
+                .into_iter()
+                .map(|language| self.resolve_language(language))
+                .chain([self.default_language.as_str()])
+                .collect()
+        });
         let found: Vec<Vec<(RenderError, String)>> = std::thread::scope(|scope| {
             let checks: Vec<_> = self
                 .languages
                 .keys()
+                .filter(|language| read.as_ref().is_none_or(|read| read.contains(language.as_str())))
                 .map(|language| scope.spawn(move || self.check_language(model, since, language)))
                 .collect();
             checks
