@@ -384,3 +384,40 @@ fn check_warns_of_readers_without_a_body_in_their_language() {
     let text = parse(&raw).body_text(0).expect("a text part").into_owned();
     assert!(text.contains("Имею честь настоящим препроводить"), "{text}");
 }
+
+/// `herald check` renders every language's templates; the daemon's start
+/// and reloads only those of the languages its focal points read (and the
+/// default language's), since it can send in no other. A mistake in the
+/// Chinese templates is reported by `check` at once, and stops the daemon
+/// from loading the configuration as soon as someone reads Chinese.
+#[test]
+fn the_daemon_renders_only_the_languages_it_sends_in() {
+    let daemon_load = |config: &ConfigDir| {
+        herald::scheduler::Loaded::load(
+            &config.path(),
+            &herald::config::Environment::default(),
+            Some(jiff::Timestamp::UNIX_EPOCH),
+        )
+        .map(|_| ())
+        .map_err(|problems| problems.to_string())
+    };
+    let config = ConfigDir::example();
+    config.edit(
+        "templates/zh/reminder.txt.hbs",
+        "{{> event-details}}",
+        "{{> event-details}}{{event.agenda}}",
+    );
+    let output = config.herald(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let problem = "templates/zh/reminder.txt.hbs:7:20: the template names \"event.agenda\", which the data does not have";
+    assert!(
+        crate::harness::stderr(&output).contains(problem),
+        "{}",
+        crate::harness::stderr(&output)
+    );
+    assert_eq!(daemon_load(&config), Ok(()));
+
+    config.write("lists/three-more-languages.toml", THREE_MORE_LANGUAGES);
+    let problems = daemon_load(&config).expect_err("a reader of Chinese");
+    assert!(problems.contains(problem), "{problems}");
+}
