@@ -212,6 +212,24 @@ fn arabic_html_is_right_to_left() {
         );
         assert!(!html.contains("rtl"), "{language}: {html}");
     }
+    // An isolated value is escaped in HTML like any other, and left as it
+    // is in the subject and the text.
+    config.edit(
+        "config/roadmaps/2017-modalities-resolution.toml",
+        "title = \"1st reading\"",
+        "title = \"1st reading <draft> & notes\"",
+    );
+    let raw = reminder(&config, "o.almansouri@arab-mission.example.org");
+    let message = parse(&raw);
+    let html = message.body_html(0).expect("an HTML part");
+    assert!(
+        html.contains("<bdi>1st reading &lt;draft&gt; &amp; notes</bdi>"),
+        "{html}"
+    );
+    assert_eq!(
+        message.subject(),
+        Some("تذكير: \u{2068}1st reading <draft> & notes\u{2069}، 2 أكتوبر (بعد الظهر)")
+    );
 }
 
 /// Lead times in words take the plural form CLDR's rules give the count:
