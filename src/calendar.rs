@@ -2,7 +2,9 @@
 //!
 //! An event's invitation has a UID that never changes and a SEQUENCE that
 //! rises when its start, end or status change (RFC 5546 §2.1.4); the
-//! outbox keeps the sequence. Times are written in UTC, which every client
+//! outbox keeps the sequence. Its note (in the default language) is the
+//! DESCRIPTION and its first link the URL; editing them changes neither
+//! the SEQUENCE nor the snapshot. Times are written in UTC, which every client
 //! shows in its reader's zone: the icalendar crate writes no VTIMEZONE, and
 //! a TZID without one is invalid. Days without hours are `VALUE=DATE`
 //! (all-day, and multi-day with an exclusive end). The icalendar crate
@@ -97,6 +99,10 @@ pub struct Invitation<'a> {
     pub stamp: Timestamp,
     /// The right-hand side of the UID.
     pub domain: &'a str,
+    /// The event's note in the default language, as DESCRIPTION.
+    pub description: Option<&'a str>,
+    /// Its first link, as URL.
+    pub url: Option<&'a str>,
 }
 
 /// The UID of an event's invitations: the same for every message about it.
@@ -129,6 +135,15 @@ pub fn invitation(invitation: &Invitation) -> Option<String> {
     vevent.append_property(start).append_property(end);
     if let Some(location) = location(event) {
         vevent.location(&location);
+    }
+    // Neither is part of `sequence_signature`: a new note or link reaches
+    // calendars with the next message, at the same SEQUENCE (RFC 5546 asks
+    // a new SEQUENCE only for changes of time and status).
+    if let Some(description) = invitation.description {
+        vevent.description(description);
+    }
+    if let Some(url) = invitation.url {
+        vevent.url(url);
     }
     let cancelled = invitation.method == Method::Cancel || event.status == EventStatus::Cancelled;
     vevent.add_property("STATUS", if cancelled { "CANCELLED" } else { "CONFIRMED" });
@@ -265,6 +280,8 @@ mod tests {
                 zone: zone.clone(),
             }),
             room: Some("Room XX".into()),
+            note: None,
+            links: vec![],
             zone,
             lists: vec![],
             leads: None,
@@ -490,6 +507,10 @@ impl EventSnapshot {
                 zone: zone.clone(),
             }),
             room: self.room.clone(),
+            // Not remembered: a note or a link is not what calendars are
+            // told changed (see `model::Notes`).
+            note: None,
+            links: Vec::new(),
             zone,
             lists: self.lists.clone(),
             leads: None,

@@ -30,6 +30,25 @@ pub enum SendKind {
     Cancellation,
 }
 
+/// How urgent a send is, lower first: its kind's precedence, then the
+/// instant that makes it urgent (when its event starts, or a letter's due
+/// instant). The order the scheduler claims sends in when the relay's
+/// limits hold them back, and the rank `check` foresees them with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Urgency {
+    pub precedence: u8,
+    pub by: jiff::Timestamp,
+}
+
+impl Urgency {
+    pub fn new(kind: SendKind, by: jiff::Timestamp) -> Urgency {
+        Urgency {
+            precedence: kind.precedence(),
+            by,
+        }
+    }
+}
+
 impl SendKind {
     pub const ALL: [SendKind; 4] = [
         SendKind::Reminder,
@@ -52,6 +71,19 @@ impl SendKind {
     /// an event that may be gone from the configuration.
     pub fn is_notice(self) -> bool {
         matches!(self, SendKind::Update | SendKind::Cancellation)
+    }
+
+    /// Which goes first when more is due than the relay's limits let
+    /// through (lower first): a cancellation never waits behind a burst of
+    /// reminders, then updates, then reminders (by how soon their event
+    /// starts, see [`Urgency`]), then letters.
+    pub fn precedence(self) -> u8 {
+        match self {
+            SendKind::Cancellation => 0,
+            SendKind::Update => 1,
+            SendKind::Reminder => 2,
+            SendKind::Letter => 3,
+        }
     }
 
     /// What the send's subject id names: "event" or "letter".
@@ -391,5 +423,23 @@ mod tests {
         }
         assert_eq!("update".parse::<SendKind>(), Ok(SendKind::Update));
         assert!("updates".parse::<SendKind>().is_err());
+    }
+
+    #[test]
+    fn a_cancellation_goes_before_everything_and_a_sooner_event_before_a_later_one() {
+        let (soon, later): (jiff::Timestamp, jiff::Timestamp) = (
+            "2017-10-02T15:00:00Z".parse().unwrap(),
+            "2017-10-09T15:00:00Z".parse().unwrap(),
+        );
+        let mut sends = [
+            Urgency::new(SendKind::Letter, soon),
+            Urgency::new(SendKind::Reminder, later),
+            Urgency::new(SendKind::Reminder, soon),
+            Urgency::new(SendKind::Update, later),
+            Urgency::new(SendKind::Cancellation, later),
+        ];
+        sends.sort();
+        let order: Vec<(u8, jiff::Timestamp)> = sends.iter().map(|u| (u.precedence, u.by)).collect();
+        assert_eq!(order, [(0, later), (1, later), (2, soon), (2, later), (3, soon)],);
     }
 }

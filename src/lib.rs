@@ -12,6 +12,7 @@
 //! * [`resolve`]: a planned send -> what it is about, found in the model once.
 //! * [`render`]: a resolved send -> an RFC 5322 message.
 //! * [`outbox`]: the durable state of every send.
+//! * [`pace`]: the relay's limits: when a message may leave, when a burst starts.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`state`]: the state directory: private modes, the daemon's lock.
@@ -32,6 +33,7 @@ pub mod diagnostics;
 pub mod key;
 pub mod model;
 pub mod outbox;
+pub mod pace;
 pub mod plan;
 pub mod render;
 pub mod resolve;

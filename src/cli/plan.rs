@@ -7,12 +7,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::clock::{Clock, parse_instant};
+use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
+use crate::outbox::{Entry, SqliteOutbox, State};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
-use crate::scheduler::Loaded;
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
@@ -69,17 +71,27 @@ pub fn run(
             .transpose()?,
     };
     let planner = Planner::new(model);
-    let notices = pending_notices(&loaded, &planner, clock.now(), window);
+    let now = clock.now();
+    let state_dir = &loaded.delivery.state_dir;
+    let outbox = super::existing_outbox(state_dir, OUTBOX_UNREAD);
+    let notices = pending_notices(&planner, outbox.as_ref(), state_dir, now, window);
     let slots = planner.slots(window);
+    let settled = Settled::read(
+        outbox.as_ref(),
+        state_dir,
+        &slots,
+        now,
+        loaded.delivery.late_window,
+    );
     // A plan can have millions of lines: they are written as they are
     // made, never all kept.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        print_json(&mut out, &planner, &notices, &slots)?;
+        print_json(&mut out, &planner, &notices, &slots, &settled)?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let total = print_table(&mut out, model, &planner, &notices, &slots)?;
+    let total = print_table(&mut out, model, &planner, &notices, &slots, &settled)?;
     if total == 0 {
         let all = planner.slots(Window::default());
         let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
@@ -96,12 +108,88 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the notices, then every send of `slots`, as one JSON array.
+/// What `plan` says when the outbox cannot be read: opened, or read for
+/// the notices, or for the sends already made.
+const OUTBOX_UNREAD: &str = "the plan is shown without the notices a reload would send, and with the sends already made as if still to come";
+const NOTICES_UNREAD: &str = "the plan is shown without the notices a reload would send";
+const SETTLED_UNREAD: &str = "the plan is shown with the sends already made as if still to come";
+
+/// The sends of each slot that the outbox already has and that herald
+/// will not send (again) (`scheduler::settled_sends`): the plan leaves
+/// them out and says why, so that a lead reached before its event moved
+/// is not shown as pending at the new date.
+struct Settled {
+    /// Per slot, in the order of the slots, its settled entries in key
+    /// order (empty without an outbox).
+    by_slot: Vec<Vec<Entry>>,
+}
+
+impl Settled {
+    fn read(
+        outbox: Option<&SqliteOutbox>,
+        state_dir: &Path,
+        slots: &[Slot<'_>],
+        now: Timestamp,
+        late_window: SignedDuration,
+    ) -> Settled {
+        let Some(outbox) = outbox else {
+            return Settled { by_slot: Vec::new() };
+        };
+        let read: Result<Vec<Vec<Entry>>, _> = slots
+            .iter()
+            .map(|slot| crate::scheduler::settled_sends(outbox, slot, now, late_window))
+            .collect();
+        match read {
+            Ok(by_slot) => Settled { by_slot },
+            Err(err) => {
+                super::warn_unread(state_dir, SETTLED_UNREAD, &err);
+                Settled { by_slot: Vec::new() }
+            }
+        }
+    }
+
+    /// The settled entry of the `slot`th slot's send to `address`, if any.
+    fn entry(&self, slot: usize, address: &AddressKey) -> Option<&Entry> {
+        let entries = self.by_slot.get(slot)?;
+        entries
+            .binary_search_by(|entry| entry.spec.key.address().cmp(address.as_str()))
+            .ok()
+            .map(|found| &entries[found])
+    }
+}
+
+/// Why the send of `entry`, due at `due` in the plan, is not listed.
+fn why_settled(entry: &Entry, due: Timestamp) -> String {
+    let previous = || {
+        let rule = match entry.spec.key.kind() {
+            SendKind::Letter => "a letter already sent is not sent again when its date moves",
+            _ => "a lead already reached is not sent again when the event moves",
+        };
+        format!(
+            "for the {}'s previous date, due {}; {rule}",
+            entry.spec.key.kind().subject_noun(),
+            entry.spec.due.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    };
+    let reason = entry.reason.as_deref().unwrap_or("no reason recorded");
+    match entry.state {
+        State::Sent if entry.spec.due != due => format!("sent {}", previous()),
+        State::Sending if entry.spec.due != due => format!("being sent {}", previous()),
+        State::Sent => "already sent".to_owned(),
+        State::Sending => "being sent now".to_owned(),
+        State::Failed => format!("failed ({reason}); `herald retry` sends it again"),
+        State::Skipped | State::Cancelled | State::Planned => format!("{}: {reason}", entry.state),
+    }
+}
+
+/// Prints the notices, then every send of `slots` but the settled ones,
+/// as one JSON array.
 fn print_json(
     out: &mut impl Write,
     planner: &Planner<'_>,
     notices: &[PlannedSend],
     slots: &[Slot<'_>],
+    settled: &Settled,
 ) -> anyhow::Result<()> {
     use serde::ser::{SerializeSeq, Serializer};
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
@@ -124,7 +212,7 @@ fn print_json(
             key: send.key.as_str(),
         })?;
     }
-    for slot in slots {
+    for (index, slot) in slots.iter().enumerate() {
         // What every send of the slot shares is made once.
         let due = JsonDue::of(&slot.due);
         let prefix = slot.key_prefix();
@@ -140,7 +228,11 @@ fn print_json(
         let template = slot.template();
         let mut key = String::new();
         for recipient in planner.recipients(slot) {
-            prefix.write_key(planner.key_address(&recipient), &mut key);
+            let address = planner.key_address(&recipient);
+            if settled.entry(index, address).is_some() {
+                continue;
+            }
+            prefix.write_key(address, &mut key);
             rows.serialize_element(&JsonSend {
                 due: &due.local,
                 due_utc: &due.utc,
@@ -182,8 +274,10 @@ const HEADER: Row<'static> = Row {
     language: "LANG",
 };
 
-/// Prints the notices, then every send of `slots`, as a table with aligned
-/// columns, and a summary line; returns how many sends it printed.
+/// Prints the notices, then every send of `slots` but the settled ones,
+/// as a table with aligned columns, a line per slot and reason saying which
+/// settled sends were left out and why, and a summary line; returns how
+/// many sends it printed.
 ///
 /// The recipients are found twice, once to measure the columns and once to
 /// print them, so that the table is never held in memory; what a slot's
@@ -194,6 +288,7 @@ fn print_table(
     planner: &Planner<'_>,
     notices: &[PlannedSend],
     slots: &[Slot<'_>],
+    settled: &Settled,
 ) -> std::io::Result<usize> {
     let width = |text: &str| text.chars().count();
     let address_widths: Vec<usize> = model
@@ -209,7 +304,9 @@ fn print_table(
     }
     let mut sends = notice_rows.len();
     let mut on_a_slot = vec![false; model.focal_points().len()];
-    for (slot, row) in slots.iter().zip(&slot_rows) {
+    // Per slot with settled sends among its recipients: why, and how many.
+    let mut left_out: Vec<(usize, String, usize)> = Vec::new();
+    for (index, (slot, row)) in slots.iter().zip(&slot_rows).enumerate() {
         widths = max_widths(
             widths,
             [
@@ -221,6 +318,21 @@ fn print_table(
             ],
         );
         for recipient in planner.recipients(slot) {
+            if let Some(entry) = settled.entry(index, planner.key_address(&recipient)) {
+                let why = why_settled(entry, slot.due.timestamp());
+                // Only this slot's groups, the last ones: a plan of
+                // millions of sends must not search them all each time.
+                match left_out
+                    .iter_mut()
+                    .rev()
+                    .take_while(|(i, _, _)| *i == index)
+                    .find(|(_, seen, _)| *seen == why)
+                {
+                    Some((_, _, count)) => *count += 1,
+                    None => left_out.push((index, why, 1)),
+                }
+                continue;
+            }
             widths[4] = widths[4].max(address_widths[recipient.index]);
             on_a_slot[recipient.index] = true;
             sends += 1;
@@ -252,12 +364,15 @@ fn print_table(
         write_row(row)?;
     }
     let padding = " ".repeat(to);
-    for (slot, row) in slots.iter().zip(&slot_rows) {
+    for (index, (slot, row)) in slots.iter().zip(&slot_rows).enumerate() {
         let head = format!(
             "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  ",
             row.due, row.kind, row.what, row.lead
         );
         for recipient in planner.recipients(slot) {
+            if settled.entry(index, planner.key_address(&recipient)).is_some() {
+                continue;
+            }
             out.write_all(head.as_bytes())?;
             let address: &str = recipient.focal_point.email.as_ref();
             out.write_all(address.as_bytes())?;
@@ -266,6 +381,21 @@ fn print_table(
             out.write_all(recipient.focal_point.language.as_bytes())?;
             out.write_all(b"\n")?;
         }
+    }
+    for (index, why, count) in &left_out {
+        let row = &slot_rows[*index];
+        let lead = if row.lead.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", row.lead)
+        };
+        writeln!(
+            out,
+            "(not listed, already in the outbox: {} {}{lead} to {count} recipient{}, {why})",
+            row.kind,
+            row.what,
+            if *count == 1 { "" } else { "s" }
+        )?;
     }
     if !notice_rows.is_empty() {
         writeln!(
@@ -339,24 +469,77 @@ fn shown(due: &jiff::ZonedDateTime) -> String {
 /// the roadmap changed since calendars were last told (read from the
 /// outbox, when herald has run with this configuration's state directory).
 fn pending_notices(
-    loaded: &Loaded,
     planner: &Planner<'_>,
-    now: jiff::Timestamp,
+    outbox: Option<&SqliteOutbox>,
+    state_dir: &Path,
+    now: Timestamp,
     window: Window,
 ) -> Vec<PlannedSend> {
-    if !window.contains(now) {
-        return Vec::new();
-    }
-    let Some(outbox) = super::existing_outbox(&loaded.delivery.state_dir, "the notices a reload would send")
-    else {
+    let Some(outbox) = outbox.filter(|_| window.contains(now)) else {
         return Vec::new();
     };
-    crate::scheduler::pending_notices(planner, &outbox, now).unwrap_or_else(|err| {
-        super::warn_unread(
-            &loaded.delivery.state_dir,
-            "the notices a reload would send",
-            &err,
-        );
+    crate::scheduler::pending_notices(planner, outbox, now).unwrap_or_else(|err| {
+        super::warn_unread(state_dir, NOTICES_UNREAD, &err);
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::{KeyPrefix, SendKey};
+    use crate::outbox::SendSpec;
+
+    fn entry(key: SendKey, due: &str, state: State, reason: Option<&str>) -> Entry {
+        Entry {
+            spec: SendSpec {
+                key,
+                recipient: "a@example.org".into(),
+                list: "l".into(),
+                language: "en".into(),
+                template: "reminder".into(),
+                due: due.parse().unwrap(),
+                zone: "UTC".into(),
+            },
+            state,
+            revision: 1,
+            attempts: 1,
+            next_attempt: None,
+            last_reply: None,
+            reason: reason.map(str::to_owned),
+            updated_at: Timestamp::UNIX_EPOCH,
+            sent_at: None,
+            too_late: false,
+        }
+    }
+
+    #[test]
+    fn the_reason_a_send_is_left_out_says_what_happened_to_it() {
+        let address = AddressKey::of("a@example.org");
+        let reminder = SendKey::reminder("e", "7d", &address);
+        let letter = KeyPrefix::letter("l").key(&address);
+        let (old, new) = ("2017-09-25T19:00:00Z", "2017-09-26T19:00:00Z".parse().unwrap());
+        assert_eq!(
+            why_settled(&entry(reminder.clone(), old, State::Sent, None), new),
+            "sent for the event's previous date, due 2017-09-25 19:00 UTC; a lead already reached is not sent again when the event moves"
+        );
+        assert_eq!(
+            why_settled(&entry(letter, old, State::Sent, None), new),
+            "sent for the letter's previous date, due 2017-09-25 19:00 UTC; a letter already sent is not sent again when its date moves"
+        );
+        assert_eq!(
+            why_settled(
+                &entry(reminder.clone(), old, State::Sent, None),
+                old.parse().unwrap()
+            ),
+            "already sent"
+        );
+        assert_eq!(
+            why_settled(
+                &entry(reminder, old, State::Failed, Some("rejected by the server")),
+                new
+            ),
+            "failed (rejected by the server); `herald retry` sends it again"
+        );
+    }
 }

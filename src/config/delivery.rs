@@ -21,6 +21,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections to the relay at once, unless `max_connections` says.
 const DEFAULT_MAX_CONNECTIONS: usize = 4;
 
+/// How early a burst slowed by the relay's limits may start, unless
+/// `max_early` says.
+const DEFAULT_MAX_EARLY: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
+
 /// The transports herald knows, by the name settings give them.
 enum TransportName {
     Maildir,
@@ -182,6 +186,22 @@ impl Loader<'_> {
             Some(n) => *n.get_ref(),
             None => DEFAULT_MAX_CONNECTIONS,
         };
+        let mut count_limit = |name: &str, value: Option<&Spanned<u32>>| match value {
+            Some(n) if *n.get_ref() == 0 => {
+                d.push(src.at(
+                    n.span(),
+                    format!("{name} must be at least 1 (leave it out for no limit)"),
+                ));
+                None
+            }
+            other => other.map(|n| *n.get_ref()),
+        };
+        let per_hour = count_limit("per_hour", table.and_then(|t| t.per_hour.as_ref()));
+        let per_day = count_limit("per_day", table.and_then(|t| t.per_day.as_ref()));
+        let max_early = match table.and_then(|t| t.max_early.as_ref()) {
+            Some(text) => check(src, text, values::duration, d)?,
+            None => DEFAULT_MAX_EARLY,
+        };
         Some(SmtpSettings {
             host,
             port: port?,
@@ -193,6 +213,9 @@ impl Loader<'_> {
             timeout,
             max_connections,
             per_minute: table.and_then(|t| t.per_minute),
+            per_hour,
+            per_day,
+            max_early,
         })
     }
 }

@@ -14,6 +14,7 @@ mod files;
 mod layered;
 mod letters;
 mod lists;
+mod notes;
 mod raw;
 mod roadmaps;
 mod secrets;

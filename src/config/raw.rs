@@ -96,12 +96,15 @@ pub struct SmtpTable {
     pub timeout: Option<Text>,
     pub max_connections: Option<Spanned<usize>>,
     pub per_minute: Option<u32>,
+    pub per_hour: Option<Spanned<u32>>,
+    pub per_day: Option<Spanned<u32>>,
+    pub max_early: Option<Text>,
 }
 
 /// `roadmaps/*.toml`: the roadmap file schema is written once, in
 /// `herald_import::schema`, because `herald import-roadmap` writes the same
 /// files; `DateText` is also the type of a letter's `send_at`.
-pub use herald_import::schema::{DateText, EventTable, RoadmapFile};
+pub use herald_import::schema::{DateText, EventTable, LinkTable, LocalText, RoadmapFile};
 
 /// `lists/*.toml`.
 #[derive(Debug, Deserialize)]

@@ -1,12 +1,15 @@
 //! `roadmaps/*.toml` -> [`Roadmap`]s and their [`Event`]s: schedules, hours
 //! and parts of the day, and what events inherit from their roadmap
-//! (venue, time zone, lists, leads, template).
+//! (venue, time zone, lists, leads, template). A roadmap's note and links
+//! are kept with the roadmap, not copied into its events: they are shown
+//! after each event's own (`model::Notes`), and once under a letter's table.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use toml::Spanned;
 
+use crate::config::notes::{links_of, note_of};
 use crate::config::settings::SettingsParts;
 use crate::config::spanned::{check, leads_of};
 use crate::config::{Loader, raw, values};
@@ -57,6 +60,15 @@ impl Loader<'_> {
             .template
             .as_ref()
             .and_then(|t| check(&src, t, values::id, &mut d));
+        let note = raw
+            .note
+            .as_ref()
+            .and_then(|note| note_of(&src, note, &parts.default_language, &mut d));
+        let links = raw
+            .links
+            .as_ref()
+            .map(|links| links_of(&src, links, &parts.default_language, &mut d))
+            .unwrap_or_default();
         let defaults = RoadmapDefaults {
             id: id.clone().unwrap_or_default(),
             venue,
@@ -80,6 +92,8 @@ impl Loader<'_> {
             title: title?,
             events,
             notices: raw.notices.unwrap_or(true),
+            note,
+            links,
         })
     }
 
@@ -147,6 +161,15 @@ impl Loader<'_> {
             .room
             .as_ref()
             .and_then(|r| check(src, r, |t| values::one_line(t, "the room"), d));
+        let note = raw
+            .note
+            .as_ref()
+            .and_then(|note| note_of(src, note, &parts.default_language, d));
+        let links = raw
+            .links
+            .as_ref()
+            .map(|links| links_of(src, links, &parts.default_language, d))
+            .unwrap_or_default();
         let lists = match &raw.lists {
             Some(lists) => parts.lists_of(src, lists, d),
             None => defaults.lists.clone(),
@@ -181,6 +204,8 @@ impl Loader<'_> {
             schedule: schedule?,
             venue,
             room,
+            note,
+            links,
             zone: zone?,
             lists,
             leads,

@@ -48,6 +48,62 @@ pub(super) fn one_line(text: &str, what: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// Text of one paragraph (a note): line breaks and runs of spaces are
+/// read as one space, as in a letter's paragraphs, so a long note can be
+/// written over several lines; other control characters are refused.
+pub(super) fn paragraph(text: &str, what: &str) -> Result<String, String> {
+    if let Some(c) = text.chars().find(|c| c.is_control() && !c.is_whitespace()) {
+        return Err(format!(
+            "{what} contains the control character U+{:04X}; remove it",
+            c as u32
+        ));
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(format!("{what} is empty; write it, or remove the key"));
+    }
+    Ok(words.join(" "))
+}
+
+/// A link for readers: an absolute https URL, as the `url` crate parses
+/// and writes it (so calendars and mail clients get a well-formed one).
+/// Plain http is refused: mail clients warn about it, and the address of a
+/// webcast or a registration form should not be open to tampering.
+pub(super) fn https_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "invalid URL {text:?}: a URL has no spaces or line breaks in it (write a space as %20)"
+        ));
+    }
+    let url = url::Url::parse(trimmed).map_err(|error| {
+        format!("invalid URL {trimmed:?} ({error}): write it in full, like \"https://webtv.un.org/\"")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            return Err(format!(
+                "{trimmed:?} is a plain http URL: write it with https:// (\"https{}\"), which the site most likely has",
+                &trimmed[4..]
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{trimmed:?} is a {other}: URL; a link must be an https URL, like \"https://webtv.un.org/\""
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("invalid URL {trimmed:?}: it names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "the URL {trimmed:?} has a user name or password in it, which every reader would see; remove it"
+        ));
+    }
+    Ok(url.to_string())
+}
+
 /// A calendar date, "2017-10-02".
 pub(super) fn date(text: &str) -> Result<Date, String> {
     text.trim()
@@ -235,5 +291,41 @@ mod tests {
         assert_eq!(language("en-gb").unwrap(), "en-GB");
         assert!(language("not a language").is_err());
         assert_eq!(duration("6h").unwrap(), SignedDuration::from_hours(6));
+    }
+
+    #[test]
+    fn links_are_absolute_https_urls() {
+        assert_eq!(
+            https_url(" https://WebTV.un.org ").unwrap(),
+            "https://webtv.un.org/"
+        );
+        let http = https_url("http://webtv.un.org/").unwrap_err();
+        assert!(
+            http.contains("plain http") && http.contains("\"https://webtv.un.org/\""),
+            "{http}"
+        );
+        assert!(
+            https_url("webtv.un.org")
+                .unwrap_err()
+                .contains("write it in full")
+        );
+        assert!(https_url("ftp://example.org/a").unwrap_err().contains("ftp: URL"));
+        assert!(https_url("https://a b.org/").unwrap_err().contains("no spaces"));
+        assert!(
+            https_url("https://user:secret@example.org/")
+                .unwrap_err()
+                .contains("password")
+        );
+        assert!(https_url("https://").unwrap_err().contains("empty host"));
+    }
+
+    #[test]
+    fn a_paragraph_is_one_line_of_words() {
+        assert_eq!(
+            paragraph("  Further details\n  will follow. ", "the note").unwrap(),
+            "Further details will follow."
+        );
+        assert!(paragraph(" \n ", "the note").unwrap_err().contains("is empty"));
+        assert!(paragraph("a\u{7}b", "the note").unwrap_err().contains("U+0007"));
     }
 }

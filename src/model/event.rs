@@ -9,7 +9,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::model::Lead;
+use crate::model::{Lead, Link, Localized};
 
 /// One item of a roadmap.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ pub struct Event {
     pub venue: Option<Venue>,
     /// A room or any detail of place that is not a known venue.
     pub room: Option<String>,
+    /// A word to its readers, and links (see [`crate::model::Notes`]).
+    pub note: Option<Localized>,
+    pub links: Vec<Link>,
     pub zone: Zone,
     /// The lists whose focal points are reminded of it.
     pub lists: Vec<String>,
@@ -194,6 +197,8 @@ mod tests {
             schedule,
             venue: None,
             room: None,
+            note: None,
+            links: vec![],
             zone: Zone::named(zone).unwrap(),
             lists: vec![],
             leads: None,

@@ -8,6 +8,7 @@
 mod event;
 mod lead;
 mod letter;
+mod notes;
 mod people;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,7 @@ use crate::key::AddressKey;
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::{Lead, LeadError};
 pub use letter::Letter;
+pub use notes::{Link, Localized, Notes};
 pub use people::{FocalPoint, List};
 
 /// Everything herald knows, validated and cross-checked.
@@ -102,6 +104,9 @@ pub struct Roadmap {
     /// Whether changes to its events are announced (update and
     /// cancellation notices with their invitations). Default: true.
     pub notices: bool,
+    /// Shown with each of its events, after the event's own (see [`Notes`]).
+    pub note: Option<Localized>,
+    pub links: Vec<Link>,
 }
 
 /// The template files, read at load time so rendering never touches the disk.

@@ -8,7 +8,7 @@
 //!    ▲                  │  ──4xx/network──► planned (retry later) … ► failed (gave up)
 //!    │                  │  ──5xx──► failed
 //!    └──restart─────────┘  (in flight when the process died: sent again)
-//! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped ──clock set back──► planned
+//! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped ──clock set back, or event moved later──► planned
 //! sending ──unclaim (claimed, never started: a reload paused the burst)──► planned
 //! ```
 //!
@@ -27,7 +27,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::key::SendKey;
+use crate::key::{KeyPrefix, SendKey};
 
 pub use crate::state::Claimant;
 pub use sqlite::SqliteOutbox;
@@ -68,7 +68,8 @@ impl State {
     }
 
     /// Sent, failed, skipped and cancelled sends are history: reconciling
-    /// with a new plan never touches them (except to revive a cancelled one).
+    /// with a new plan never touches them, except to revive a cancelled one
+    /// or one skipped as too late that is due again.
     pub fn is_final(self) -> bool {
         !matches!(self, State::Planned | State::Sending)
     }
@@ -112,6 +113,10 @@ pub struct Entry {
     pub reason: Option<String>,
     pub updated_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// Skipped because it could only have been sent more than the late
+    /// window after its due instant (see [`Recorded::TooLate`]): planned
+    /// again if it becomes due again.
+    pub too_late: bool,
 }
 
 impl Entry {
@@ -131,7 +136,8 @@ pub struct Changes {
     pub insert_skipped: Vec<(SendSpec, String)>,
     /// Planned sends whose due instant (or details) changed.
     pub reschedule: Vec<SendSpec>,
-    /// Cancelled sends that are in the plan again.
+    /// Cancelled sends that are in the plan again, and sends skipped as
+    /// too late that are due again (their event moved later).
     pub revive: Vec<SendSpec>,
     /// Planned sends that are no longer in the plan, with why.
     pub cancel: Vec<(SendKey, String)>,
@@ -232,6 +238,9 @@ pub trait Outbox: Send + Sync {
     fn entries_for(&self, keys: &[&SendKey]) -> Result<Vec<Entry>, OutboxError>;
     /// The entries in `state`, in due order.
     fn entries_in(&self, state: State) -> Result<Vec<Entry>, OutboxError>;
+    /// The entries whose keys start with `prefix` (the sends of one slot
+    /// of the plan), in key order.
+    fn entries_under(&self, prefix: &KeyPrefix) -> Result<Vec<Entry>, OutboxError>;
     /// Up to when the plan is in the outbox: every send due before this
     /// instant has an entry, later ones may not have one yet. `None` for an
     /// outbox never reconciled.

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::key::SendKey;
+use crate::key::{KeyPrefix, SendKey};
 use crate::outbox::{
     CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State,
 };
@@ -91,7 +91,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
-                       revision, state, attempts, next_attempt, last_reply, reason, updated_at, sent_at";
+                       revision, state, attempts, next_attempt, last_reply, reason, updated_at, sent_at, too_late";
 
 /// The SQLite outbox.
 pub struct SqliteOutbox {
@@ -264,6 +264,7 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         reason: row.get(15)?,
         updated_at: instant(row, 16)?,
         sent_at: maybe_instant(row, 17)?,
+        too_late: row.get(18)?,
     })
 }
 
@@ -345,6 +346,21 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn entries_under(&self, prefix: &KeyPrefix) -> Result<Vec<Entry>, OutboxError> {
+        // A range of the primary key: every key starting with the prefix
+        // sorts at or after it and before the prefix with its last `/`
+        // raised to the next character, `0`.
+        let from = prefix.as_str();
+        let until = format!("{}0", from.strip_suffix('/').unwrap_or(from));
+        self.with("reading the outbox", |c| {
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM sends WHERE key >= ?1 AND key < ?2 ORDER BY key"
+            ))?;
+            let rows = statement.query_map(params![from, until], entry_from_row)?;
+            rows.collect()
+        })
+    }
+
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError> {
         let Some(text) = self.get_value(PLANNED_UNTIL)? else {
             return Ok(None);
@@ -374,11 +390,22 @@ impl Outbox for SqliteOutbox {
                 tx.prepare_cached("UPDATE sends SET too_late = 1 WHERE key = ?1")?
                     .execute(params![spec.key.as_str()])?;
             }
+            for spec in &changes.revive {
+                // The history of a send skipped as too late says why it
+                // is planned again (a cancelled one had no attempt).
+                tx.prepare_cached(
+                    "INSERT INTO attempts (key, at, outcome, reply)
+                     SELECT key, ?2, 'revived', 'its date changed: now due at ' || ?3 || ', no longer too late' FROM sends
+                     WHERE key = ?1 AND state = 'skipped' AND too_late = 1",
+                )?
+                .execute(params![spec.key.as_str(), now, spec.due.to_string()])?;
+            }
             for spec in changes.reschedule.iter().chain(&changes.revive) {
                 tx.prepare_cached(
                     "UPDATE sends SET due = ?2, zone = ?3, list = ?4, language = ?5, template = ?6, lead = ?7,
-                            revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8
-                     WHERE key = ?1 AND state IN ('planned', 'cancelled')",
+                            revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8,
+                            too_late = 0
+                     WHERE key = ?1 AND (state IN ('planned', 'cancelled') OR (state = 'skipped' AND too_late = 1))",
                 )?
                 .execute(params![
                     spec.key.as_str(),
@@ -947,6 +974,63 @@ mod tests {
             (State::Planned, State::Skipped, State::Skipped)
         );
         assert_eq!(outbox.revive_too_late(at(50), at(150)).unwrap(), 0);
+        // Revived by a reconcile (its event moved later): planned at its
+        // new instant, no longer marked too late, and the history says why.
+        // "gone" is not revived this way.
+        let changes = Changes {
+            revive: vec![spec("old", 500), spec("gone", 500)],
+            ..Changes::default()
+        };
+        outbox.apply(&changes, at(160)).unwrap();
+        let entries = outbox.entries().unwrap();
+        let old = entries.iter().find(|e| e.spec.key == key("old")).unwrap();
+        assert_eq!(
+            (old.state, old.spec.due, old.too_late, old.revision),
+            (State::Planned, at(500), false, 2)
+        );
+        let gone = entries.iter().find(|e| e.spec.key == key("gone")).unwrap();
+        assert_eq!((gone.state, gone.spec.due), (State::Skipped, at(100)));
+        let attempts = outbox.attempts(key("old").as_str()).unwrap();
+        assert_eq!(
+            attempts
+                .last()
+                .map(|(_, outcome, reply)| (outcome.as_str(), reply.as_deref())),
+            Some((
+                "revived",
+                Some("its date changed: now due at 1970-01-01T00:08:20Z, no longer too late")
+            ))
+        );
+    }
+
+    #[test]
+    fn entries_under_a_prefix_are_those_of_its_slot_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        let other = |event: &str, lead: &str| SendSpec {
+            key: SendKey::reminder(event, lead, &AddressKey::of("a@example.org")),
+            ..spec("a", 100)
+        };
+        // Keys sorting just around the slot's: a longer lead, a longer
+        // event id, the next event id.
+        plan(
+            &outbox,
+            vec![
+                spec("a", 100),
+                spec("b", 100),
+                other("e", "1d0"),
+                other("e", "10d"),
+                other("e0", "1d"),
+                other("e-2", "1d"),
+                other("d", "1d"),
+            ],
+        );
+        let keys: Vec<SendKey> = outbox
+            .entries_under(&KeyPrefix::reminder("e", "1d"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.spec.key)
+            .collect();
+        assert_eq!(keys, [key("a"), key("b")]);
     }
 
     #[test]

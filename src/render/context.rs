@@ -3,10 +3,27 @@
 //! Every key is always present (null when it has no value), so a template
 //! that names a key the data does not have fails in strict mode on the first
 //! render, at `herald check`, whatever the event it is tried on.
+//!
+//! An event is `event` (and each of `roadmap.events` in a letter, and
+//! `previous` in a notice): `id`, `title`, `kind`, `status`, `date`,
+//! `end_date`, `start`, `end`, `part_of_day`, `ongoing`, `venue` (`id`,
+//! `name`, `city`), `room`, `time_zone`, `zone_name`, `when`, `when_short`,
+//! `local_when`, `past`, and what the operator added for readers:
+//!
+//! - `note`: the event's note, then its roadmap's, as one paragraph, in the
+//!   language of the mail (the reader's language when herald has templates
+//!   in it, else the default language); null when there is none;
+//! - `links`: the event's links, then its roadmap's, each `{label, url}`
+//!   (the label in the language of the mail, the URL an https one); empty
+//!   when there are none.
+//!
+//! In a letter's roadmap table an event's `note` and `links` are its own,
+//! and the roadmap's are `roadmap.note` and `roadmap.links`, to be shown
+//! once; `roadmap` has them in every context.
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{Event, FocalPoint, Letter, Model, Roadmap, Schedule, Zone};
+use crate::model::{Event, FocalPoint, Letter, Model, Notes, Roadmap, Schedule, Zone};
 use crate::render::locale::{self, DateStyle, Localizer};
 
 /// Who a message is for, and in which language and through which list.
@@ -34,15 +51,16 @@ pub fn reminder_shared(
 ) -> Map<String, Value> {
     let shared = json!({
         "lang": language,
-        "event": event_value(localizer, event, zone, language),
+        "event": event_value(localizer, event, zone, language, &Notes::of(event, Some(roadmap))),
         "lead": {
             "text": lead.as_str(),
             "in_words": localizer.lead_in_words(lead.span(), language),
         },
-        // The roadmap's id and title only: the table of all its events is
-        // for letters, and building it for each reminder made rendering
-        // (and `herald check`) grow with the square of a roadmap's events.
-        "roadmap": { "id": roadmap.id, "title": roadmap.title },
+        // The roadmap's id, title, note and links only: the table of all
+        // its events is for letters, and building it for each reminder made
+        // rendering (and `herald check`) grow with the square of a roadmap's
+        // events.
+        "roadmap": roadmap_head(localizer, roadmap, language),
         "sender": sender_value(model),
     });
     match shared {
@@ -112,16 +130,20 @@ pub fn notice(
     reader: &Reader,
 ) -> Value {
     let language = reader.language;
-    let roadmap = model.roadmap(&notice.event.roadmap).map_or(
-        Value::Null,
-        |roadmap| json!({ "id": roadmap.id, "title": roadmap.title }),
-    );
+    let roadmap = model.roadmap(&notice.event.roadmap);
+    let zone = reader.focal_point.zone.as_ref();
+    let notes = Notes::of(notice.event, roadmap);
+    // What calendars knew before the change differs in date or place; its
+    // note and links are not remembered, and not needed to say what changed.
+    let previous = notice
+        .previous
+        .map(|previous| event_value(localizer, previous, zone, language, &Notes::default()));
     json!({
         "lang": language,
-        "event": event_value(localizer, notice.event, reader.focal_point.zone.as_ref(), language),
-        "previous": notice.previous.map(|previous| event_value(localizer, previous, reader.focal_point.zone.as_ref(), language)),
+        "event": event_value(localizer, notice.event, zone, language, &notes),
+        "previous": previous,
         "cancelled": notice.cancel,
-        "roadmap": roadmap,
+        "roadmap": roadmap.map_or(Value::Null, |roadmap| roadmap_head(localizer, roadmap, language)),
         "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
         "list": list_value(model, reader.list),
@@ -129,8 +151,15 @@ pub fn notice(
 }
 
 /// The event as templates see it; `reader_zone` is the reader's time zone,
-/// for `local_when` (none in a roadmap table).
-fn event_value(localizer: &Localizer, event: &Event, reader_zone: Option<&Zone>, language: &str) -> Value {
+/// for `local_when` (none in a roadmap table); `notes` the note and links
+/// shown with it.
+fn event_value(
+    localizer: &Localizer,
+    event: &Event,
+    reader_zone: Option<&Zone>,
+    language: &str,
+    notes: &Notes,
+) -> Value {
     let schedule = &event.schedule;
     let hours = schedule.hours();
     json!({
@@ -158,6 +187,29 @@ fn event_value(localizer: &Localizer, event: &Event, reader_zone: Option<&Zone>,
         "when_short": when(localizer, event, language, DateStyle::DayMonth, false),
         "local_when": reader_zone.and_then(|zone| local_when(localizer, event, zone, language)),
         "past": event.past,
+        "note": notes.text(&localizer.chain(language)),
+        "links": links_value(localizer, notes, language),
+    })
+}
+
+/// The links of `notes`, each `{label, url}` with its label in `language`.
+fn links_value(localizer: &Localizer, notes: &Notes, language: &str) -> Value {
+    let chain = localizer.chain(language);
+    notes
+        .links
+        .iter()
+        .map(|link| json!({ "label": link.label.in_first_of(&chain), "url": link.url }))
+        .collect()
+}
+
+/// A roadmap's id, title, note and links: what every context says of it.
+fn roadmap_head(localizer: &Localizer, roadmap: &Roadmap, language: &str) -> Value {
+    let notes = Notes::of_roadmap(roadmap);
+    json!({
+        "id": roadmap.id,
+        "title": roadmap.title,
+        "note": notes.text(&localizer.chain(language)),
+        "links": links_value(localizer, &notes, language),
     })
 }
 
@@ -238,13 +290,17 @@ fn local_when(localizer: &Localizer, event: &Event, zone: &Zone, language: &str)
     Some(localizer.phrase(language, "with_zone", &[("when", &when), ("zone", &zone_name)]))
 }
 
+/// A roadmap with the table of its events; each event with its own note
+/// and links only, as the roadmap's are shown once.
 fn roadmap_value(localizer: &Localizer, roadmap: &Roadmap, language: &str) -> Value {
     let events: Vec<Value> = roadmap
         .events
         .iter()
-        .map(|event| event_value(localizer, event, None, language))
+        .map(|event| event_value(localizer, event, None, language, &Notes::own(event)))
         .collect();
-    json!({ "id": roadmap.id, "title": roadmap.title, "events": events })
+    let mut value = roadmap_head(localizer, roadmap, language);
+    value["events"] = Value::Array(events);
+    value
 }
 
 fn recipient_value(focal_point: &FocalPoint) -> Value {

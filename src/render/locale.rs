@@ -106,6 +106,13 @@ impl Localizer {
         }
     }
 
+    /// The languages whose text serves a reader of `language`, most
+    /// specific first, ending in the default language ("fr-CH" -> fr-CH,
+    /// fr, en): what an operator's text by language is looked up in.
+    pub fn chain(&self, language: &str) -> Vec<String> {
+        language_chain(language, &self.default_language)
+    }
+
     /// A phrase in `language`, with `{name}` placeholders filled in. A
     /// phrase given as plural forms is written in its `other` form.
     pub fn phrase(&self, language: &str, key: &str, args: &[(&str, &str)]) -> String {

@@ -16,7 +16,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
-use crate::model::Model;
+use crate::model::{Model, Notes};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
 
@@ -127,7 +127,8 @@ fn body(rendered: &Rendered) -> MultiPart {
 
 /// The invitation a send carries, if any: meeting reminders and updates ask
 /// calendars to add or update the event (REQUEST), cancellations to remove
-/// it (CANCEL); letters and deadlines carry none.
+/// it (CANCEL); letters and deadlines carry none. The event's note, in the
+/// default language, is its DESCRIPTION, and its first link its URL.
 pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Option<(Method, String)> {
     let (event, method, sequence) = match &send.about {
         About::Reminder { event, sequence, .. } if event.kind == "meeting" => {
@@ -145,6 +146,12 @@ pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Optio
         ),
         About::Reminder { .. } | About::Letter(_) => return None,
     };
+    let roadmap = match &send.about {
+        About::Reminder { roadmap, .. } => Some(*roadmap),
+        _ => model.roadmap(&event.roadmap),
+    };
+    let notes = Notes::of(event, roadmap);
+    let description = notes.text(std::slice::from_ref(&model.settings().default_language));
     let text = calendar::invitation(&calendar::Invitation {
         event,
         method,
@@ -153,6 +160,8 @@ pub fn invitation(model: &Model, send: &Resolved<'_>, stamp: Timestamp) -> Optio
         attendee: send.focal_point,
         stamp,
         domain: &model.settings().sender.domain,
+        description: description.as_deref(),
+        url: notes.links.first().map(|link| link.url.as_str()),
     })?;
     Some((method, text))
 }

@@ -26,7 +26,7 @@ use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
 use crate::model::Model;
 use crate::outbox::{Changes, Entry, Outbox, OutboxError, Recorded, State};
-use crate::plan::{PlannedSend, Planner, Window};
+use crate::plan::{PlannedSend, Planner, Slot, Window};
 use crate::render::{Renderer, message};
 use crate::resolve::{Calendars, resolve};
 use crate::send::{Delivery, Mailer, Outcome, Transport};
@@ -751,6 +751,25 @@ pub fn pending_notices(
         .collect();
     pending.extend(changes.notices);
     Ok(pending)
+}
+
+/// The sends of `slot` that the outbox already has and that no reconcile
+/// will send (again) at `now`, with their entries: sent, in flight, failed,
+/// or skipped or cancelled for good ([`reconcile::standing`]). `herald
+/// plan` leaves them out and says why; after an event moved, they are the
+/// leads reached for its previous date.
+pub fn settled_sends(
+    outbox: &dyn Outbox,
+    slot: &Slot<'_>,
+    now: Timestamp,
+    late_window: SignedDuration,
+) -> Result<Vec<Entry>, OutboxError> {
+    let due = slot.due.timestamp();
+    Ok(outbox
+        .entries_under(&slot.key_prefix())?
+        .into_iter()
+        .filter(|entry| reconcile::standing(entry, due, now, late_window) == reconcile::Standing::Settled)
+        .collect())
 }
 
 /// The events and numbers of the notices planned among `entries`.

@@ -7,7 +7,8 @@
 //! raises the SEQUENCE (RFC 5546 §2.1.4) and, for an event still to come,
 //! sends an update (or, when it is cancelled or removed, a cancellation) to
 //! the event's lists; a change of venue alone sends an update with the same
-//! SEQUENCE. An event moved into the past fires nothing, and neither does
+//! SEQUENCE. A new note or link is no change here (neither is in the
+//! signature, the location or the snapshot): the next reminder carries it. An event moved into the past fires nothing, and neither does
 //! an event of a roadmap with `notices = false`, also when that roadmap is
 //! removed (its snapshot remembers the setting).
 //!
@@ -513,6 +514,25 @@ mod tests {
             (saved[0].sequence, notices.len(), notices[0].kind()),
             (2, 9, SendKind::Cancellation)
         );
+    }
+
+    /// A note or a link is not what calendars are told changed: editing
+    /// them saves nothing and plans nothing (the next reminder carries them).
+    #[test]
+    fn a_new_note_or_link_is_no_change_for_calendars() {
+        let model = model();
+        let now = BEFORE.parse().unwrap();
+        let rows = merge(&[], changes(&model, &[], now).0);
+        let (_, event) = model.event("first-reading").unwrap();
+        let mut link = event.links.first().cloned().expect("the example's link");
+        link.url = "https://example.org/elsewhere".to_owned();
+        assert!(event.note.is_some(), "the example's note");
+        let model = edit_event(model, "first-reading", |event| {
+            event.note = None;
+            event.links = vec![link.clone(), link];
+        });
+        let (saved, notices) = changes(&model, &rows, now);
+        assert!(saved.is_empty() && notices.is_empty(), "{saved:?} {notices:?}");
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! A pure function, run at start, on every reload and periodically: a new
 //! focal point gets the future sends of its lists, a removed one loses
 //! those not yet sent, a moved event moves its sends. Sends already made
-//! (sent, failed, skipped) are history and never touched.
+//! (sent, failed, skipped) are history and never touched, but for one
+//! skipped as too late that is due again.
+//!
+//! A key names an event, a lead and an address, not a date, so when an
+//! event moves each of its leads is still one send: a lead already reached
+//! before the move (sent, or in flight, failed or skipped) is not sent again
+//! for the new date, and a lead not yet reached follows it ([`standing`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,14 +32,44 @@ pub enum Outside {
     Keep,
 }
 
+/// Where a send of the plan, due at `due`, stands when the outbox already
+/// has its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Planned: it goes out at the plan's due instant (rescheduled if that
+    /// changed).
+    Planned,
+    /// Planned again: cancelled (its focal point or event came back), or
+    /// skipped as too late (its event had moved earlier, or the clock was
+    /// ahead), and now due in the future or within the late window.
+    Revived,
+    /// History: sent, in flight, failed, skipped (but as too late and due
+    /// again), or cancelled and too late. No plan sends it (again): a lead
+    /// reached before its event moved is not sent a second time for the
+    /// new date.
+    Settled,
+}
+
+/// Where the send with `entry`'s key, due at `due` in the plan, stands at
+/// `now`; the one rule for reconcile and for what `herald plan` lists.
+pub fn standing(entry: &Entry, due: Timestamp, now: Timestamp, late_window: SignedDuration) -> Standing {
+    let due_again = now.duration_since(due) <= late_window;
+    match entry.state {
+        State::Planned => Standing::Planned,
+        State::Cancelled if due_again => Standing::Revived,
+        State::Skipped if entry.too_late && due_again => Standing::Revived,
+        State::Sending | State::Sent | State::Failed | State::Skipped | State::Cancelled => Standing::Settled,
+    }
+}
+
 /// The changes that bring the outbox in line with `plan`, the sends due in
 /// the window just planned, at `now`.
 ///
 /// `entries` are the outbox's entries with the plan's keys and every
 /// planned entry, each once. A send new to the outbox that was due more
 /// than `late_window` ago is recorded as skipped, with the reason, rather
-/// than sent late or dropped. `outside` says what becomes of a planned
-/// entry that is not in the plan.
+/// than sent late or dropped; one the outbox has goes as [`standing`] says.
+/// `outside` says what becomes of a planned entry that is not in the plan.
 pub fn reconcile(
     plan: &[PlannedSend],
     entries: &[Entry],
@@ -57,13 +93,11 @@ pub fn reconcile(
                 changes.insert_skipped.push((spec, reason));
             }
             None => changes.insert.push(spec),
-            Some(entry) if entry.state == State::Planned && entry.spec != spec => {
-                changes.reschedule.push(spec)
-            }
-            Some(entry) if entry.state == State::Cancelled && !too_late(spec.due) => {
-                changes.revive.push(spec)
-            }
-            Some(_) => {}
+            Some(entry) => match standing(entry, spec.due, now, late_window) {
+                Standing::Planned if entry.spec != spec => changes.reschedule.push(spec),
+                Standing::Revived => changes.revive.push(spec),
+                Standing::Planned | Standing::Settled => {}
+            },
         }
     }
     for entry in entries {
@@ -169,6 +203,7 @@ mod tests {
             reason: None,
             updated_at: Timestamp::UNIX_EPOCH,
             sent_at: None,
+            too_late: false,
         }
     }
 
@@ -275,6 +310,44 @@ mod tests {
         assert_eq!(changes.reschedule, vec![spec_of(&moved_after)]);
         assert_eq!(changes.cancel, vec![(key_of("e", "gone"), "removed".to_owned())]);
         assert!(changes.insert.is_empty() && changes.revive.is_empty() && changes.insert_skipped.is_empty());
+    }
+
+    #[test]
+    fn a_lead_reached_before_its_event_moved_is_not_sent_again() {
+        // Sent, in flight, failed or skipped for the old date: the plan's
+        // send at the new date (same key) is history, wherever it falls.
+        let old_date = send("a", "2017-09-25T19:00[UTC]");
+        for new_date in [
+            "2017-09-26T19:00[UTC]",
+            "2017-10-05T19:00[UTC]",
+            "2017-09-24T19:00[UTC]",
+        ] {
+            let moved = send("a", new_date);
+            for state in [State::Sent, State::Sending, State::Failed, State::Skipped] {
+                let changes = run(std::slice::from_ref(&moved), &[entry(&old_date, state)]);
+                assert!(changes.is_empty(), "{state} moved to {new_date}: {changes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_lead_skipped_as_too_late_is_planned_again_when_its_event_moves_later() {
+        // Skipped as too late while the event was earlier; back later.
+        let earlier = send("a", "2017-09-30T14:00[UTC]");
+        let skipped = Entry {
+            too_late: true,
+            ..entry(&earlier, State::Skipped)
+        };
+        let back = send("a", "2017-10-01T19:00[UTC]");
+        let changes = run(std::slice::from_ref(&back), std::slice::from_ref(&skipped));
+        assert_eq!(changes.revive, vec![spec_of(&back)]);
+        // Still too late at its new date: left as it is.
+        let still_late = send("a", "2017-09-30T22:00[UTC]");
+        assert!(run(std::slice::from_ref(&still_late), std::slice::from_ref(&skipped)).is_empty());
+        // Skipped for another reason (its focal point was gone when it fell
+        // due): history.
+        let gone = entry(&earlier, State::Skipped);
+        assert!(run(std::slice::from_ref(&back), &[gone]).is_empty());
     }
 
     #[test]

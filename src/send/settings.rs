@@ -43,6 +43,12 @@ pub struct SmtpSettings {
     pub max_connections: usize,
     /// At most this many messages per minute; `None` is unlimited.
     pub per_minute: Option<u32>,
+    /// At most this many in any rolling hour, and day (see `crate::pace`).
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    /// How long before its due instant a burst the limits slow down may
+    /// start, so that its last message leaves on time.
+    pub max_early: jiff::SignedDuration,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -59,7 +65,21 @@ impl std::fmt::Debug for SmtpSettings {
             .field("timeout", &self.timeout)
             .field("max_connections", &self.max_connections)
             .field("per_minute", &self.per_minute)
+            .field("per_hour", &self.per_hour)
+            .field("per_day", &self.per_day)
+            .field("max_early", &self.max_early)
             .finish()
+    }
+}
+
+impl SmtpSettings {
+    /// The relay's limits, as the pacing arithmetic takes them.
+    pub fn limits(&self) -> crate::pace::Limits {
+        crate::pace::Limits {
+            per_minute: self.per_minute,
+            per_hour: self.per_hour,
+            per_day: self.per_day,
+        }
     }
 }
 

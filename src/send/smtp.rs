@@ -478,6 +478,9 @@ mod tests {
             timeout: Duration::from_secs(30),
             max_connections: 2,
             per_minute: Some(60),
+            per_hour: None,
+            per_day: None,
+            max_early: jiff::SignedDuration::from_mins(30),
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, repo, stdout};
 
 /// What a calendar client sees in `message`, with times in `zone`.
-fn ics_facts(message: &[u8], zone: &str) -> Value {
+pub fn ics_facts(message: &[u8], zone: &str) -> Value {
     let script = repo().join("tests/it/support/ics_facts.py");
     let mut child = Command::new("python3")
         .arg(script)
@@ -463,6 +463,8 @@ fn any_accepted_name_and_title_read_back_the_same() {
                     attendee,
                     stamp: jiff::Timestamp::UNIX_EPOCH,
                     domain: &sender.domain,
+                    description: None,
+                    url: None,
                 })
                 .expect("a timed event has an invitation")
             })

@@ -111,7 +111,7 @@ fn unparseable_lead_time_and_date() {
     );
     assert!(
         problems[1].starts_with(&format!(
-            "ROOT/{ROADMAP_2017}:48:8: invalid date \"2017-10-32\": write it as YYYY-MM-DD, like \"2017-10-02\""
+            "ROOT/{ROADMAP_2017}:56:8: invalid date \"2017-10-32\": write it as YYYY-MM-DD, like \"2017-10-02\""
         )),
         "{}",
         problems[1]

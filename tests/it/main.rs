@@ -23,8 +23,12 @@ mod package;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// An event that moves after some of its reminders went out: each lead once.
+mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.
 mod calendar;
+// Notes and links on events and roadmaps: check, mail, invitations, the daemon.
+mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.

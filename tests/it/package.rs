@@ -294,6 +294,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
     let other_files = [
         ("roadmaps/*.toml", "roadmaps/probe.toml", PROBE.to_owned()),
         ("[[events]]", "roadmaps/probe.toml", table("[[events]]")),
+        ("[[links]]", "roadmaps/probe.toml", table("[[links]]")),
         ("lists/*.toml", "lists/probe.toml", PROBE.to_owned()),
         ("[[focal_points]]", "lists/probe.toml", table("[[focal_points]]")),
         ("letters/*.toml", "letters/probe.toml", PROBE.to_owned()),

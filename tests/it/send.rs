@@ -68,6 +68,9 @@ fn smtp(port: u16) -> SmtpSettings {
         timeout: Duration::from_secs(10),
         max_connections: 4,
         per_minute: None,
+        per_hour: None,
+        per_day: None,
+        max_early: jiff::SignedDuration::from_mins(30),
     }
 }
 

@@ -114,6 +114,8 @@ impl ImportedRoadmap {
             leads: None,
             template: None,
             notices: None,
+            note: None,
+            links: None,
             events: self
                 .events
                 .iter()
@@ -141,6 +143,8 @@ impl ImportedEvent {
             ongoing: self.ongoing.then(|| unspanned(true)),
             venue: self.venue.clone().map(unspanned),
             room: None,
+            note: None,
+            links: None,
             time_zone: None,
             lists: None,
             leads: None,

@@ -77,6 +77,8 @@ def main():
         "status": str(event.get("STATUS")),
         "summary": str(event.get("SUMMARY")),
         "location": str(event.get("LOCATION")) if event.get("LOCATION") else None,
+        "description": str(event.get("DESCRIPTION")) if event.get("DESCRIPTION") else None,
+        "url": str(event.get("URL")) if event.get("URL") else None,
         "organizer": str(event.get("ORGANIZER")),
         "attendee": str(event.get("ATTENDEE")),
         "attendee_params": dict(event.get("ATTENDEE").params),
