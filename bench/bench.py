@@ -217,6 +217,47 @@ def scale(work, sizes, events):
         figure("plan --json %d" % n, "%.2f" % secs, "s", "peak RSS %.0f MiB" % rss)
 
 
+QUOTA_LIMITS = [
+    ("Exchange Online", "per_minute = 30\nper_day = 10000"),
+    ("Google Workspace", "per_day = 2000"),
+]
+
+
+def quota(work, n, events, runs):
+    """`herald check` on the scale shape without limits, then with each
+    relay's: the difference is the foresight of the limits (releases and
+    departures of every slot, the hours and days over)."""
+    plain = os.path.join(work, "scale-%d" % n)
+    gen(plain, "--focal", n, "--events", events)
+    configs = [("no limits", plain)]
+    for i, (relay, limits) in enumerate(QUOTA_LIMITS):
+        config = os.path.join(work, "quota-%d-%d" % (n, i))
+        shutil.rmtree(config, ignore_errors=True)
+        shutil.copytree(plain, config)
+        toml = os.path.join(config, "herald.toml")
+        text = open(toml).read().replace('transport = "maildir"', 'transport = "smtp"', 1)
+        text += '\n[delivery.smtp]\nhost = "smtp.example.org"\n%s\n' % limits
+        open(toml, "w").write(text)
+        configs.append((relay, config))
+    # Without an outbox to read: the state directory is an empty one of its own.
+    env = dict(os.environ, HERALD_STATE_DIR=os.path.join(work, "quota-state"))
+    base = None
+    for relay, config in configs:
+        times = []
+        for _ in range(runs):
+            out = os.path.join(work, "quota.out")
+            secs, rss, _ = timed([HERALD, "--config", config, "check"], stdout=open(out, "w"), env=env)
+            times.append(secs)
+        text = open(out).read()
+        late = re.search(r"warning: (\d+) slots? would leave late", text)
+        days = re.search(r"warning: (\d+) days? \(UTC\)", text)
+        median = sorted(times)[len(times) // 2]
+        base = median if base is None else base
+        figure("check %d, %s" % (n, relay), " / ".join("%.2f" % t for t in times), "s",
+               "peak RSS %.0f MiB; foresight %+.2f s (medians); %s late slots, %s days over"
+               % (rss, median - base, late.group(1) if late else 0, days.group(1) if days else 0))
+
+
 def letter(path, rows):
     """A letter whose roadmap table has `rows` rows: dates in order over 300
     days from 2017-10-01, five titles numbered up to 997, so many rows share
@@ -311,13 +352,15 @@ def precision_figures(logpath, first, per_minute):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("parts", nargs="*", default=["throughput", "idle", "scale", "start", "precision", "import"])
+    ap.add_argument("parts", nargs="*",
+                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--idle-seconds", type=int, default=60)
     ap.add_argument("--sizes", default="1000,10000,100000", help="focal points for the scale part")
     ap.add_argument("--events", type=int, default=500)
+    ap.add_argument("--quota-runs", type=int, default=3, help="runs of each check of the quota part")
     ap.add_argument("--import-rows", default="16000,32000,64000", help="rows of the import part's letters")
     ap.add_argument("--precision-minutes", type=int, default=3)
     ap.add_argument("--precision-per-minute", type=int, default=50)
@@ -331,6 +374,8 @@ def main():
             idle(a.work, a.idle_seconds)
         elif part == "scale":
             scale(a.work, [int(s) for s in a.sizes.split(",")], a.events)
+        elif part == "quota":
+            quota(a.work, 10000, a.events, a.quota_runs)
         elif part == "start":
             start_reload(a.work, 10000, a.events)
         elif part == "precision":

@@ -13,6 +13,7 @@
 //! * [`render`]: a resolved send -> an RFC 5322 message.
 //! * [`outbox`]: the durable state of every send.
 //! * [`pace`]: the relay's limits: when a message may leave, when a burst starts.
+//! * [`foresight`]: what the limits will do to a plan: early, late, over.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`state`]: the state directory: private modes, the daemon's lock.
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod diagnostics;
+pub mod foresight;
 pub mod key;
 pub mod model;
 pub mod outbox;

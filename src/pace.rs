@@ -280,23 +280,36 @@ pub fn departures<R: Ord + Clone>(gate: &mut Gate, bursts: &[Burst<R>]) -> Vec<D
             released.push(Reverse((bursts[i].rank.clone(), bursts[i].due, i)));
             next.next();
         }
-        let Some(Reverse((_, due, i))) = released.pop() else {
+        let Some(Reverse((rank, due, i))) = released.pop() else {
             continue;
         };
-        gate.take_micros(now);
-        let at = instant(now);
-        let departure = &mut result[i];
-        if left[i] == bursts[i].count {
-            departure.first = at;
-        }
-        departure.last = at;
-        if at > due {
-            departure.late += 1;
-            departure.latest_by = departure.latest_by.max(at.duration_since(due));
-        }
-        left[i] -= 1;
-        if left[i] > 0 {
-            released.push(Reverse((bursts[i].rank.clone(), due, i)));
+        // The most urgent burst stays the most urgent until another is
+        // released, so its messages leave one after the other until then
+        // without going back to the heap (a plan's millions of messages
+        // would otherwise each cost a pop and a push).
+        let next_release = next.peek().map(|&j| micros(bursts[j].release));
+        loop {
+            gate.take_micros(now);
+            let at = instant(now);
+            let departure = &mut result[i];
+            if left[i] == bursts[i].count {
+                departure.first = at;
+            }
+            departure.last = at;
+            if at > due {
+                departure.late += 1;
+                departure.latest_by = departure.latest_by.max(at.duration_since(due));
+            }
+            left[i] -= 1;
+            if left[i] == 0 {
+                break;
+            }
+            let then = gate.earliest_micros(now);
+            if next_release.is_some_and(|release| release <= then) {
+                released.push(Reverse((rank, due, i)));
+                break;
+            }
+            now = then;
         }
     }
     result

@@ -21,7 +21,7 @@ use std::fmt;
 
 use jiff::{Timestamp, ZonedDateTime};
 
-use crate::key::{AddressKey, KeyPrefix, SendKey, SendKind};
+use crate::key::{AddressKey, KeyPrefix, SendKey, SendKind, Urgency};
 use crate::model::{Event, EventStatus, FocalPoint, Lead, Letter, Model, Roadmap};
 
 /// One message herald will send: a reminder or a letter made by the
@@ -361,6 +361,19 @@ impl<'m> Planner<'m> {
             }
             Source::Letter(letter) => self.members_of(&letter.lists, |_| true),
         }
+    }
+
+    /// How urgent the sends of `slot` are when the relay's limits hold
+    /// them back: a reminder by when its event starts, a letter by its due
+    /// instant (see [`Urgency`]).
+    pub fn urgency(&self, slot: &Slot<'m>) -> Urgency {
+        let by = match slot.source {
+            Source::Reminder { event, .. } => event
+                .anchor(self.model.settings().reminders.all_day_at)
+                .map_or(slot.due.timestamp(), |start| start.timestamp()),
+            Source::Letter(_) => slot.due.timestamp(),
+        };
+        Urgency::new(slot.kind(), by)
     }
 
     /// The address of `recipient` as its send's key has it.

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::limits;
 use crate::clock::Clock;
+use crate::foresight;
 use crate::plan::{self, Window};
 use crate::send::Transport;
 
@@ -19,11 +21,18 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     let planner = plan::Planner::new(model);
     let now = clock.now();
     let (mut n_sends, mut upcoming) = (0usize, 0usize);
-    for slot in planner.slots(Window::default()) {
-        let n = planner.recipients(&slot).len();
+    let limits = limits::configured(&loaded);
+    let slots = planner.slots(Window::default());
+    let mut loads = limits::Loads::default();
+    let mut made = limits.map(|_| limits::Made::open(&loaded));
+    for slot in &slots {
+        let n = planner.recipients(slot).len();
         n_sends += n;
         if slot.due.timestamp() >= now {
             upcoming += n;
+            if let Some(made) = &mut made {
+                loads.slot(&planner, slot, n - made.count(slot, now));
+            }
         }
     }
     let languages: Vec<&str> = model
@@ -79,6 +88,13 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
             "  note: the SMTP password is not checked here: it is read when herald runs, from the systemd credential `{}`",
             crate::config::PASSWORD_CREDENTIAL
         )?;
+    }
+    // An overrun is a warning: the configuration is valid, and herald
+    // sends everything, some of it late.
+    if let (Some((limits, max_early)), Some(made)) = (limits, made) {
+        let sent = made.sent_before(now);
+        let foresight = foresight::foresee(&limits, max_early, now, &sent.at, &loads.loads);
+        limits::print(&mut out, limits::Report::Check, &foresight, &loads.labels, &sent)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod generate;
 mod history;
 pub mod import;
 mod init;
+mod limits;
 mod plan;
 mod preview;
 mod run;

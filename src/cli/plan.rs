@@ -10,7 +10,9 @@ use anyhow::anyhow;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use super::limits;
 use crate::clock::{Clock, parse_instant};
+use crate::foresight::{self, Foresight, Period};
 use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
 use crate::outbox::{Entry, SqliteOutbox, State};
@@ -33,6 +35,55 @@ struct JsonSend<'a> {
     language: &'a str,
     template: &'a str,
     key: &'a str,
+    /// What the relay's limits do to the send's slot; `null` without limits.
+    pace: Option<&'a JsonPace>,
+}
+
+/// The `pace` of a `plan --json` row: when the messages of its slot (every
+/// send of the same event, lead and due instant, or letter) would leave
+/// under the relay's limits, how many late, and whether the calendar hour
+/// or day (UTC) of its due instant holds more sends than `per_hour` or
+/// `per_day`.
+#[derive(Serialize)]
+struct JsonPace {
+    first: String,
+    last: String,
+    late: u64,
+    late_by_seconds: i64,
+    over: Vec<&'static str>,
+}
+
+impl JsonPace {
+    fn of(foresight: &Foresight, load: usize) -> JsonPace {
+        let pace = &foresight.slots[load];
+        JsonPace {
+            first: pace.first.to_string(),
+            last: pace.last.to_string(),
+            late: pace.late,
+            late_by_seconds: pace.late_by.as_secs(),
+            over: [Period::Hour, Period::Day]
+                .into_iter()
+                .filter(|&period| foresight.is_over(period, pace.due))
+                .map(Period::setting)
+                .collect(),
+        }
+    }
+}
+
+/// The foresight of the relay's limits over the plan shown, and which of
+/// its loads each notice and slot is.
+struct Foreseen<'a> {
+    foresight: Foresight,
+    loads: limits::Loads<'a>,
+    sent: limits::Sent,
+    notice_load: Vec<Option<usize>>,
+    slot_load: Vec<Option<usize>>,
+}
+
+impl Foreseen<'_> {
+    fn pace(&self, load: Option<usize>) -> Option<JsonPace> {
+        load.map(|load| JsonPace::of(&self.foresight, load))
+    }
 }
 
 /// The due instant of a row as `plan --json` shows it.
@@ -83,15 +134,54 @@ pub fn run(
         now,
         loaded.delivery.late_window,
     );
+    let foreseen = limits::configured(&loaded).map(|(limits, max_early)| {
+        let start = window.from.unwrap_or(now);
+        let sent = if limits::starts_now(from) {
+            limits::sent_before(outbox.as_ref(), state_dir, start)
+        } else {
+            limits::nothing_sent_before(start)
+        };
+        let mut loads = limits::Loads::default();
+        let notice_load = loads.notices(&notices);
+        // The sends already made are not made again: only the rest of a
+        // slot counts against the limits.
+        let slot_load = slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                let count = planner.recipients(slot).len() - settled.count(index);
+                loads.slot(&planner, slot, count)
+            })
+            .collect();
+        let foresight = foresight::foresee(&limits, max_early, start, &sent.at, &loads.loads);
+        Foreseen {
+            foresight,
+            loads,
+            sent,
+            notice_load,
+            slot_load,
+        }
+    });
     // A plan can have millions of lines: they are written as they are
     // made, never all kept.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        print_json(&mut out, &planner, &notices, &slots, &settled)?;
+        print_json(&mut out, &planner, &notices, &slots, &settled, foreseen.as_ref())?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     let total = print_table(&mut out, model, &planner, &notices, &slots, &settled)?;
+    if let Some(foreseen) = &foreseen
+        && !foreseen.loads.loads.is_empty()
+    {
+        limits::print(
+            &mut out,
+            limits::Report::Plan,
+            &foreseen.foresight,
+            &foreseen.loads.labels,
+            &foreseen.sent,
+        )?;
+    }
     if total == 0 {
         let all = planner.slots(Window::default());
         let has_sends = |slot: &&Slot| !planner.recipients(slot).is_empty();
@@ -148,6 +238,11 @@ impl Settled {
         }
     }
 
+    /// How many of the `slot`th slot's sends are settled.
+    fn count(&self, slot: usize) -> usize {
+        self.by_slot.get(slot).map_or(0, Vec::len)
+    }
+
     /// The settled entry of the `slot`th slot's send to `address`, if any.
     fn entry(&self, slot: usize, address: &AddressKey) -> Option<&Entry> {
         let entries = self.by_slot.get(slot)?;
@@ -190,12 +285,14 @@ fn print_json(
     notices: &[PlannedSend],
     slots: &[Slot<'_>],
     settled: &Settled,
+    foreseen: Option<&Foreseen<'_>>,
 ) -> anyhow::Result<()> {
     use serde::ser::{SerializeSeq, Serializer};
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
     let mut rows = serializer.serialize_seq(None)?;
-    for send in notices {
+    for (index, send) in notices.iter().enumerate() {
         let due = JsonDue::of(&send.due);
+        let pace = foreseen.and_then(|f| f.pace(f.notice_load[index]));
         rows.serialize_element(&JsonSend {
             due: &due.local,
             due_utc: &due.utc,
@@ -210,11 +307,13 @@ fn print_json(
             language: &send.language,
             template: &send.template,
             key: send.key.as_str(),
+            pace: pace.as_ref(),
         })?;
     }
     for (index, slot) in slots.iter().enumerate() {
         // What every send of the slot shares is made once.
         let due = JsonDue::of(&slot.due);
+        let pace = foreseen.and_then(|f| f.pace(f.slot_load[index]));
         let prefix = slot.key_prefix();
         let (roadmap, event, lead, letter) = match slot.source {
             Source::Reminder { event, lead } => (
@@ -247,6 +346,7 @@ fn print_json(
                 language: &recipient.focal_point.language,
                 template,
                 key: &key,
+                pace: pace.as_ref(),
             })?;
         }
     }

@@ -39,5 +39,7 @@ mod watch;
 mod fuzz_corpus;
 // Clock jumps, a failing outbox, a second daemon, rehearsals, file modes.
 mod reliability;
+// The relay's limits foreseen by check and plan: hours and days over, late and early slots.
+mod foresight;
 // Rules about the source tree itself.
 mod tidy;
