@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -350,10 +351,46 @@ def precision_figures(logpath, first, per_minute):
     figure("lateness min", "%.0f" % (late[0] * 1000), "ms", "negative would mean sent early")
 
 
+def limits(work, n, per_minute):
+    """p50/p99 of (sent - due) for a burst of `n` reminders under
+    `per_minute`, spread early (max_early 30m) and not (0s), each a
+    --fast-forward rehearsal against smtp-sink; the outbox says when each
+    send left (its attempt) and when it was due."""
+    sink = Sink()
+    try:
+        due = "2030-01-01T09:00:00Z"
+        due_t = dt.datetime.fromisoformat(due.replace("Z", "+00:00")).timestamp()
+        for max_early in ("30m", "0s"):
+            config = os.path.join(work, "limits-%s" % max_early)
+            gen(config, "--focal", n, "--burst", due, "--smtp-port", sink.port, "--max-connections", 2,
+                "--per-minute", per_minute, "--max-early", max_early)
+            state = os.path.join(work, "limits-state-%s" % max_early)
+            shutil.rmtree(state, ignore_errors=True)
+            secs, _, code = timed([HERALD, "--config", config, "run", "--state-dir", state, "--fast-forward",
+                                   "--rehearse-from", "2030-01-01T08:00:00Z", "--until", "2030-01-01T10:00:00Z",
+                                   "--real-recipients"],
+                                  stderr=open(os.path.join(work, "limits.log"), "w"))
+            db = sqlite3.connect(os.path.join(state, "outbox.sqlite3"))
+            late = sorted(at - due_t for (at,) in db.execute(
+                "SELECT a.at FROM attempts a JOIN sends s ON s.key = a.key WHERE a.outcome = 'sent'"))
+            db.close()
+            if not late:
+                figure("limits max_early=%s" % max_early, "n/a", "", "nothing sent (exit %d)" % code)
+                continue
+            pct = lambda p: late[min(len(late) - 1, int(p * len(late)))]
+            note = "%d reminders due at once, per_minute = %d; rehearsed in %.1f s" % (len(late), per_minute, secs)
+            figure("sent - due p50, max_early=%s" % max_early, "%+.0f" % pct(0.50), "s", note)
+            figure("sent - due p99, max_early=%s" % max_early, "%+.0f" % pct(0.99), "s", "")
+            figure("sent - due min / max, max_early=%s" % max_early, "%+.0f / %+.0f" % (late[0], late[-1]), "s",
+                   "late: %d of %d" % (sum(1 for x in late if x > 0), len(late)))
+    finally:
+        sink.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("parts", nargs="*",
-                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import"])
+                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
@@ -364,6 +401,8 @@ def main():
     ap.add_argument("--import-rows", default="16000,32000,64000", help="rows of the import part's letters")
     ap.add_argument("--precision-minutes", type=int, default=3)
     ap.add_argument("--precision-per-minute", type=int, default=50)
+    ap.add_argument("--limits-reminders", type=int, default=600)
+    ap.add_argument("--limits-per-minute", type=int, default=30)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print("# %s, %d cores, load average %s" % (dt.date.today(), os.cpu_count(), os.getloadavg()[0]))
@@ -382,6 +421,8 @@ def main():
             precision(a.work, a.precision_per_minute, a.precision_minutes)
         elif part == "import":
             import_roadmap(a.work, [int(s) for s in a.import_rows.split(",")])
+        elif part == "limits":
+            limits(a.work, a.limits_reminders, a.limits_per_minute)
         else:
             sys.exit("unknown part %s" % part)
     print("# load average at the end %s" % os.getloadavg()[0])

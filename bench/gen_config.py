@@ -45,7 +45,7 @@ FIRST = ["Amina", "Carlos", "Priya", "Jean-Marc", "Olga", "Kwame", "Li", "Sofia"
 LAST = ["Diallo", "Mendoza", "Raman", "Dubois", "Petrova", "Mensah", "Wei", "Rossi", "Haddad", "Berg"]
 
 
-def herald_toml(lists, smtp_port, max_connections, leads):
+def herald_toml(lists, smtp_port, max_connections, leads, smtp_extra=()):
     text = open(os.path.join(REPO, "config", "herald.toml"), encoding="utf-8").read()
     text = re.sub(r'^templates = .*$', 'templates = "%s"' % os.path.join(REPO, "templates"),
                   text, count=1, flags=re.M)
@@ -59,7 +59,8 @@ def herald_toml(lists, smtp_port, max_connections, leads):
     if smtp_port:
         out[0] = out[0].replace('transport = "maildir"', 'transport = "smtp"')
         out += ["[delivery.smtp]", 'host = "127.0.0.1"', "port = %d" % smtp_port,
-                'security = "none"', 'timeout = "30s"', "max_connections = %d" % max_connections, ""]
+                'security = "none"', 'timeout = "30s"', "max_connections = %d" % max_connections]
+        out += [line for line in smtp_extra if line] + [""]
     return "\n".join(out)
 
 
@@ -106,6 +107,8 @@ def main():
     ap.add_argument("--precision", type=int, help="precision shape: focal points per due minute")
     ap.add_argument("--smtp-port", type=int, help="deliver over SMTP to 127.0.0.1:PORT (else maildir)")
     ap.add_argument("--max-connections", type=int, default=4)
+    ap.add_argument("--per-minute", type=int, help="the relay's per_minute limit (SMTP only)")
+    ap.add_argument("--max-early", help='how early a burst may start, e.g. "30m" (SMTP only)')
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -157,7 +160,12 @@ def main():
             # Upper bound: a focal point on both lists gets one reminder.
             expected += 3 * sum(members[l] for l in to)
 
-    toml = herald_toml(lists, a.smtp_port, a.max_connections, None)
+    extra = []
+    if a.per_minute:
+        extra.append("per_minute = %d" % a.per_minute)
+    if a.max_early:
+        extra.append('max_early = "%s"' % a.max_early)
+    toml = herald_toml(lists, a.smtp_port, a.max_connections, None, extra)
     if any(e[3] == "utc" for e in events):
         toml = toml.replace("[venues.new-york]", '[venues.utc]\nname = "Benchmark venue"\ncity = "Nowhere"\n'
                             'time_zone = "UTC"\n\n[venues.new-york]', 1)

@@ -34,6 +34,16 @@ pub trait Clock: Send + Sync {
     fn real_delay(&self, span: SignedDuration) -> std::time::Duration {
         span.max(SignedDuration::ZERO).unsigned_abs()
     }
+
+    /// How long to wait on the real (tokio) timer until the monotonic clock
+    /// reads `monotonic`; nothing if it has already. Waits that overlap
+    /// (several sends queued at the relay's limit) each wait until their
+    /// own instant, so a stepping clock moves to the latest of them, not
+    /// by the sum of them.
+    fn real_delay_until(&self, monotonic: Duration) -> std::time::Duration {
+        let span = monotonic.saturating_sub(self.monotonic());
+        self.real_delay(SignedDuration::try_from(span).unwrap_or(SignedDuration::MAX))
+    }
 }
 
 /// `at + by`, or the last instant jiff knows in that direction: a clock
@@ -234,6 +244,15 @@ impl Clock for SteppingClock {
         lock(&self.readings).pass(span);
         std::time::Duration::ZERO
     }
+
+    /// Jumps to `monotonic` if it is ahead (under one lock, so overlapping
+    /// waits move the clock to the latest of them).
+    fn real_delay_until(&self, monotonic: Duration) -> std::time::Duration {
+        let mut readings = lock(&self.readings);
+        let span = monotonic.saturating_sub(readings.monotonic);
+        readings.pass(SignedDuration::try_from(span).unwrap_or(SignedDuration::MAX));
+        std::time::Duration::ZERO
+    }
 }
 
 /// A jump of the wall clock: how far it moved beyond (or short of) the
@@ -351,6 +370,25 @@ mod tests {
             std::time::Duration::ZERO
         );
         assert_eq!(clock.now().to_string(), "2017-09-16T10:00:00Z");
+    }
+
+    #[test]
+    fn overlapping_waits_move_the_stepping_clock_to_the_latest_not_the_sum() {
+        let clock = SteppingClock::new("2017-09-14T10:00:00Z".parse().unwrap());
+        // Three sends queued at the relay's limit, 2, 4 and 6 s ahead.
+        for secs in [2, 4, 6] {
+            assert_eq!(
+                clock.real_delay_until(Duration::from_secs(secs)),
+                std::time::Duration::ZERO
+            );
+        }
+        assert_eq!(clock.now().to_string(), "2017-09-14T10:00:06Z");
+        // One already past does not move it.
+        clock.real_delay_until(Duration::from_secs(1));
+        assert_eq!(clock.monotonic(), Duration::from_secs(6));
+        // A fast clock waits the rest, divided by its speed.
+        let fast = FastClock::new("2017-09-14T10:00:00Z".parse().unwrap(), 1e9);
+        assert!(fast.real_delay_until(Duration::from_secs(60)) <= Duration::from_secs(1));
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub fn run(
     );
     let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
         .context("cannot set up delivery")?;
+    // What the daemon sent counts against the relay's limits here too.
+    crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

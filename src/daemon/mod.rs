@@ -13,7 +13,7 @@
 //!    log it, and reconcile at once: sends skipped as too late by a clock
 //!    that was ahead are planned again), send what is due while listening
 //!    for a reload or a stop (a reload pauses a burst once the sends in
-//!    flight are done), save the rate limit's state, then reload if asked,
+//!    flight are done), then reload if asked,
 //!    and reconcile again if the outbox needs more of the plan (or an hour
 //!    has passed); the next pass sends the rest of a paused burst;
 //! 3. **next wake-up** (`Daemon::look_ahead`, then `Daemon::sleep`): read
@@ -217,6 +217,9 @@ struct Daemon {
     outbox_failing: Option<String>,
     /// The wall clock against the monotonic one, to see jumps.
     jumps: JumpWatch,
+    /// The relay's daily quota was nearly used at the last look (said once
+    /// when it becomes so, and once when it has room again).
+    quota_noted: bool,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -242,13 +245,14 @@ impl Daemon {
             stopping: Arc::new(AtomicBool::new(false)),
             dispatch_failed: false,
             outbox_failing: None,
+            quota_noted: false,
             _lock: lock,
         })
     }
 
-    /// One pass: send what is due while listening for a reload or a stop,
-    /// and save the rate limit's state; then, unless stopping, reload if
-    /// asked and reconcile if the outbox needs more of the plan.
+    /// One pass: send what is due while listening for a reload or a stop;
+    /// then, unless stopping, reload if asked and reconcile if the outbox
+    /// needs more of the plan.
     async fn pass(&mut self, control: &mut mpsc::Receiver<Control>) -> ControlFlow<End> {
         self.options.notifier.watchdog();
         if let Some(jump) = self.jumps.look(self.options.clock.as_ref()) {
@@ -258,7 +262,6 @@ impl Daemon {
         log_dispatched(&result);
         self.dispatch_failed = result.is_err();
         self.note_outbox(&result);
-        self.save_rate().await;
         if self.stopping.load(Ordering::SeqCst) {
             return ControlFlow::Break(End::Asked);
         }
@@ -391,13 +394,6 @@ impl Daemon {
         }
     }
 
-    /// Saves the rate limit's state, so that a restart resumes it rather
-    /// than starting it full.
-    async fn save_rate(&self) {
-        self.run_blocking(|_, scheduler| rate::save_rate(scheduler.outbox().as_ref(), &scheduler.mailer()))
-            .await;
-    }
-
     /// Re-reads the configuration and swaps it in if it is valid (see
     /// [`reload_configuration`]).
     async fn reload(&mut self) {
@@ -423,14 +419,32 @@ impl Daemon {
 
     /// The next wake-up: reads what it depends on from the outbox, decides
     /// with [`next_wake`], and shows the status if the daemon goes on.
-    async fn look_ahead(&self) -> Wake {
+    async fn look_ahead(&mut self) -> Wake {
         let (problems, dispatch_failed) = (self.problems, self.dispatch_failed);
         let failing = self.outbox_failing.clone();
+        let quota = rate::quota_note(self.scheduler.mailer().day_used());
+        if quota.is_some() != self.quota_noted {
+            match &quota {
+                Some(quota) => {
+                    warn!("{quota}: the rest of the day's sends wait for the oldest of them to be a day old")
+                }
+                None => info!("the relay's daily quota has room again"),
+            }
+            self.quota_noted = quota.is_some();
+        }
         let (outlook, status) = self
             .run_blocking(move |_, scheduler| {
+                let now = scheduler.clock().now();
+                // Not before the relay's limits let the next message leave.
+                let next_turn = scheduler
+                    .mailer()
+                    .next_turn_in()
+                    .and_then(|wait| now.checked_add(wait).ok());
+                let next_due = known(scheduler.next_due(), "when the next send is due")
+                    .map(|due| next_turn.map_or(due, |turn| due.max(turn)));
                 let outlook = Outlook {
-                    now: scheduler.clock().now(),
-                    next_due: known(scheduler.next_due(), "when the next send is due"),
+                    now,
+                    next_due,
                     refill_at: known(scheduler.refill_at(), "when the outbox needs more of the plan"),
                     dispatch_failed,
                 };
@@ -584,7 +598,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
         );
     }
     check_watchdog(&loaded, &options.notifier);
-    rate::restore_rate(outbox.as_ref(), &mailer);
+    crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
     let changes = scheduler.reconcile()?;
@@ -606,7 +620,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
         Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
-                rate::restore_rate(scheduler.outbox().as_ref(), &mailer);
+                crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
                 match scheduler.replace(loaded, mailer) {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {
@@ -639,7 +653,8 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
 /// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
 /// 12 pending" (the pending sends are those of the outbox's horizon) or
 /// "nothing due before …", after the problems of a rejected configuration
-/// if any. Reads the outbox.
+/// if any, and with "relay quota: 9,200 of 10,000 a day used" once 90 % of
+/// the relay's daily quota is used. Reads the outbox.
 fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     const UNREADABLE: &str = "the outbox cannot be read";
     let pending = scheduler.outbox().pending();
@@ -656,6 +671,10 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
         }
         (Ok(pending), _) => format!("{pending} pending"),
         (Err(_), _) => UNREADABLE.to_owned(),
+    };
+    let plan = match rate::quota_note(scheduler.mailer().day_used()) {
+        Some(quota) => format!("{plan}; {quota}"),
+        None => plan,
     };
     match problems {
         None => plan,

@@ -189,13 +189,19 @@ impl Changes {
 /// The outcome of one attempt, to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
+    /// `left_at`: when it left, if not about now (it waited for its turn
+    /// at the relay); the attempt and `sent_at` say so.
     Sent {
         reply: String,
+        left_at: Option<Timestamp>,
     },
-    /// Try again at `retry_at`.
+    /// Try again at `retry_at`. `attempted`: the mailer tried it (it
+    /// counts against the relay's limits), rather than it being put back
+    /// unsent (herald stopping, the outbox failing).
     Retry {
         reply: String,
         retry_at: Timestamp,
+        attempted: bool,
     },
     /// Not sent and not an attempt (the relay was paused): try again at
     /// `retry_at`, without counting the claim as one of the attempts.
@@ -216,6 +222,33 @@ pub enum Recorded {
     TooLate {
         reason: String,
     },
+}
+
+impl Recorded {
+    /// Whether this attempt went to the relay, so that it counts against
+    /// the relay's limits (`Outbox::departures_since`): a message it took,
+    /// refused or failed on; not one that never left (paused, skipped, not
+    /// rendered, put back unsent).
+    pub fn reached_relay(&self) -> bool {
+        match self {
+            Recorded::Sent { .. } => true,
+            Recorded::Retry { attempted, .. } => *attempted,
+            Recorded::Failed { reply, .. } => reply.is_some(),
+            Recorded::Paused { .. } | Recorded::Skipped { .. } | Recorded::TooLate { .. } => false,
+        }
+    }
+}
+
+/// When a planned send may leave before its due instant, and how urgent it
+/// is, as the scheduler works it out from the relay's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pace {
+    pub key: SendKey,
+    /// Not before this instant; `None`: at its due instant.
+    pub release_at: Option<Timestamp>,
+    /// The instant that makes it urgent (`key::Urgency::by`): its event's
+    /// start; `None`: its due instant.
+    pub urgent_by: Option<Timestamp>,
 }
 
 /// Counts by state, for status lines and summaries.
@@ -247,9 +280,15 @@ pub trait Outbox: Send + Sync {
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError>;
     /// Applies the changes of a reconcile at once.
     fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
-    /// Claims up to `limit` planned sends due at `now`, marking them sending
-    /// in the name of this outbox's claimant.
+    /// Claims up to `limit` planned sends that may go at `now` (a retry at
+    /// its next attempt, else at its release or its due instant), the
+    /// earliest first, marking them sending in the name of this outbox's
+    /// claimant.
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
+    /// The same, the most urgent first (`key::Urgency`: precedence of the
+    /// kind, then the event's start), for a relay whose limits hold sends
+    /// back.
+    fn claim_most_urgent(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError>;
     /// Claims the given planned sends whatever their due instant (a letter
     /// sent on demand), marking them sending.
     fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError>;
@@ -258,8 +297,18 @@ pub trait Outbox: Send + Sync {
     /// again, and its new attempt will say how it went); returns how many
     /// did.
     fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<usize, OutboxError>;
-    /// The earliest instant at which a planned send is due.
+    /// The earliest instant at which a planned send may go (as `claim_due`
+    /// reads it).
     fn next_due(&self) -> Result<Option<Timestamp>, OutboxError>;
+    /// When the relay took (or refused, or failed on) each message sent at
+    /// or after `since`, oldest first: what counts against its limits.
+    fn departures_since(&self, since: Timestamp) -> Result<Vec<Timestamp>, OutboxError>;
+    /// Writes when planned sends are released and how urgent they are (a
+    /// row no longer planned is left alone).
+    fn set_pace(&self, pace: &[Pace]) -> Result<(), OutboxError>;
+    /// Releases no planned send early any more (the relay's limits are
+    /// gone); returns how many were.
+    fn clear_releases(&self) -> Result<usize, OutboxError>;
     /// Who has sends in flight (`sending`), each once.
     fn claimants_in_flight(&self) -> Result<Vec<Claimant>, OutboxError>;
     /// Puts the sends in flight of these claimants (left by a crash, a
@@ -287,7 +336,7 @@ pub trait Outbox: Send + Sync {
     /// to planned, as they were before the claim: their attempt is not
     /// counted and none is logged. Returns how many.
     fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError>;
-    /// Small named values that must survive a restart (the rate limit).
+    /// Small named values that must survive a restart.
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;
 }

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::key::{KeyPrefix, SendKey};
 use crate::outbox::{
-    CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Recorded, SendSpec, State,
+    CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Pace, Recorded, SendSpec, State,
 };
 use crate::state;
 
@@ -88,10 +88,48 @@ const MIGRATIONS: &[&str] = &[
     // that time withdraws them, also across a restart.
     "ALTER TABLE calendar ADD COLUMN held_until INTEGER;
     ALTER TABLE calendar ADD COLUMN told TEXT;",
+    // 6: the relay's limits. A send may be released before its due instant
+    // (`release_at`, so that a burst ends on time) and is claimed in the
+    // order of its urgency (`precedence` from its kind, then `urgent_by`:
+    // its event's start, or its due instant when null); the claim's index
+    // follows the new expression of when a send may go. Which attempts
+    // reached the relay (`relay`), so that a restart, or another daemon,
+    // counts what the relay has taken today (those before this column:
+    // the sends). The saved token bucket that did this before is dropped.
+    "ALTER TABLE sends ADD COLUMN release_at INTEGER;
+    ALTER TABLE sends ADD COLUMN precedence INTEGER NOT NULL DEFAULT 2;
+    ALTER TABLE sends ADD COLUMN urgent_by INTEGER;
+    UPDATE sends SET precedence = CASE kind WHEN 'cancellation' THEN 0 WHEN 'update' THEN 1
+                                            WHEN 'reminder' THEN 2 ELSE 3 END;
+    DROP INDEX sends_by_state_effective_due;
+    CREATE INDEX sends_by_state_go_at ON sends (state, COALESCE(next_attempt, release_at, due), key);
+    ALTER TABLE attempts ADD COLUMN relay INTEGER NOT NULL DEFAULT 0;
+    UPDATE attempts SET relay = 1 WHERE outcome = 'sent';
+    CREATE INDEX attempts_at_the_relay ON attempts (at) WHERE relay = 1;
+    DELETE FROM kv WHERE name = 'rate_limit';",
 ];
+
+/// When a planned send may go: a retry at its next attempt, else at its
+/// release (early, for a burst the relay's limits spread), else when due.
+/// Written once, as the index of migration 6 has it (SQLite uses an index
+/// on an expression only for the same expression).
+const GO_AT: &str = "COALESCE(next_attempt, release_at, due)";
 
 const COLUMNS: &str = "key, kind, subject, lead, recipient, list, language, template, due, zone, \
                        revision, state, attempts, next_attempt, last_reply, reason, updated_at, sent_at, too_late";
+
+/// Where a claim's rows have their urgency: `precedence` and
+/// `COALESCE(urgent_by, due)`, after [`COLUMNS`].
+const URGENCY: usize = 19;
+
+/// The order a claim takes due sends in.
+#[derive(Debug, Clone, Copy)]
+enum ClaimOrder {
+    /// When they may go, then key.
+    Due,
+    /// Most urgent first (`key::Urgency`), then due, then key.
+    Urgency,
+}
 
 /// The SQLite outbox.
 pub struct SqliteOutbox {
@@ -183,6 +221,49 @@ impl SqliteOutbox {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut connection).map_err(error(context))
+    }
+
+    /// Claims up to `limit` planned sends that may go at `now`, in `order`.
+    fn claim(&self, now: Timestamp, limit: usize, order: ClaimOrder) -> Result<Vec<Entry>, OutboxError> {
+        let now = secs(now);
+        let claimant = &self.claimant;
+        // By when they may go, the index's order: a claim reads only what
+        // it takes. By urgency, every due row is read and sorted, which
+        // only a relay's limits make worth it (the batches are small then,
+        // and what is due is what the limits hold back).
+        let order_by = match order {
+            ClaimOrder::Due => format!("{GO_AT}, key"),
+            ClaimOrder::Urgency => "precedence, COALESCE(urgent_by, due), due, key".to_owned(),
+        };
+        self.with("claiming due sends", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let claimed = {
+                let mut statement = tx.prepare_cached(&format!(
+                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1, claimed_by = ?3
+                     WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND {GO_AT} <= ?1
+                                   ORDER BY {order_by} LIMIT ?2)
+                     RETURNING {COLUMNS}, precedence, COALESCE(urgent_by, due)"
+                ))?;
+                let rows = statement.query_map(params![now, limit as i64, claimant.as_str()], |row| {
+                    Ok((entry_from_row(row)?, row.get::<_, i64>(URGENCY)?, row.get::<_, i64>(URGENCY + 1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .map(|mut claimed| {
+            // RETURNING gives the rows in no set order.
+            match order {
+                ClaimOrder::Due => claimed.sort_by(|a, b| {
+                    (a.0.effective_due(), &a.0.spec.key).cmp(&(b.0.effective_due(), &b.0.spec.key))
+                }),
+                ClaimOrder::Urgency => claimed.sort_by(|a, b| {
+                    (a.1, a.2, a.0.spec.due, &a.0.spec.key).cmp(&(b.1, b.2, b.0.spec.due, &b.0.spec.key))
+                }),
+            }
+            claimed.into_iter().map(|(entry, _, _)| entry).collect()
+        })
     }
 
     /// The attempts of one send, oldest first: (at, outcome, reply).
@@ -289,8 +370,8 @@ fn insert(
 ) -> rusqlite::Result<()> {
     // Cached: a reconcile inserts thousands of rows with this statement.
     tx.prepare_cached(
-        "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+        "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at, precedence)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
     )?
     .execute(params![
             spec.key.as_str(),
@@ -305,7 +386,8 @@ fn insert(
             spec.zone,
             state.as_str(),
             reason,
-            now
+            now,
+            spec.key.kind().precedence()
     ])?;
     Ok(())
 }
@@ -403,8 +485,8 @@ impl Outbox for SqliteOutbox {
             for spec in changes.reschedule.iter().chain(&changes.revive) {
                 tx.prepare_cached(
                     "UPDATE sends SET due = ?2, zone = ?3, list = ?4, language = ?5, template = ?6, lead = ?7,
-                            revision = revision + 1, state = 'planned', next_attempt = NULL, reason = NULL, updated_at = ?8,
-                            too_late = 0
+                            revision = revision + 1, state = 'planned', next_attempt = NULL, release_at = NULL, reason = NULL,
+                            updated_at = ?8, too_late = 0
                      WHERE key = ?1 AND (state IN ('planned', 'cancelled') OR (state = 'skipped' AND too_late = 1))",
                 )?
                 .execute(params![
@@ -458,28 +540,11 @@ impl Outbox for SqliteOutbox {
     }
 
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError> {
-        let now = secs(now);
-        let claimant = &self.claimant;
-        self.with("claiming due sends", |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let claimed = {
-                let mut statement = tx.prepare_cached(&format!(
-                    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ?1, claimed_by = ?3
-                     WHERE key IN (SELECT key FROM sends WHERE state = 'planned' AND COALESCE(next_attempt, due) <= ?1
-                                   ORDER BY COALESCE(next_attempt, due), key LIMIT ?2)
-                     RETURNING {COLUMNS}"
-                ))?;
-                let rows =
-                    statement.query_map(params![now, limit as i64, claimant.as_str()], entry_from_row)?;
-                rows.collect::<rusqlite::Result<Vec<Entry>>>()?
-            };
-            tx.commit()?;
-            Ok(claimed)
-        })
-        .map(|mut claimed| {
-            claimed.sort_by(|a, b| a.effective_due().cmp(&b.effective_due()).then_with(|| a.spec.key.cmp(&b.spec.key)));
-            claimed
-        })
+        self.claim(now, limit, ClaimOrder::Due)
+    }
+
+    fn claim_most_urgent(&self, now: Timestamp, limit: usize) -> Result<Vec<Entry>, OutboxError> {
+        self.claim(now, limit, ClaimOrder::Urgency)
     }
 
     fn claim_keys(&self, keys: &[SendKey], now: Timestamp) -> Result<Vec<Entry>, OutboxError> {
@@ -518,9 +583,15 @@ impl Outbox for SqliteOutbox {
             for (key, outcome) in outcomes {
                 let key = key.as_str();
                 let too_late = matches!(outcome, Recorded::TooLate { .. });
+                let at = match outcome {
+                    Recorded::Sent {
+                        left_at: Some(left_at), ..
+                    } => secs(*left_at),
+                    _ => now,
+                };
                 let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
-                    Recorded::Sent { reply } => (State::Sent, Some(reply.as_str()), None, None, Some(now), "sent"),
-                    Recorded::Retry { reply, retry_at } => {
+                    Recorded::Sent { reply, .. } => (State::Sent, Some(reply.as_str()), None, None, Some(at), "sent"),
+                    Recorded::Retry { reply, retry_at, .. } => {
                         (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "retry")
                     }
                     Recorded::Paused { reply, retry_at } => {
@@ -555,8 +626,8 @@ impl Outbox for SqliteOutbox {
                     continue;
                 }
                 recorded += 1;
-                tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![key, now, label, reply.or(reason)])?;
+                tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply, relay) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                    .execute(params![key, at, label, reply.or(reason), outcome.reached_relay()])?;
             }
             tx.commit()?;
             Ok(recorded)
@@ -566,7 +637,7 @@ impl Outbox for SqliteOutbox {
     fn next_due(&self) -> Result<Option<Timestamp>, OutboxError> {
         self.with("finding the next due send", |c| {
             c.query_row(
-                "SELECT MIN(COALESCE(next_attempt, due)) FROM sends WHERE state = 'planned'",
+                &format!("SELECT MIN({GO_AT}) FROM sends WHERE state = 'planned'"),
                 [],
                 |row| maybe_instant(row, 0),
             )
@@ -720,6 +791,44 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn departures_since(&self, since: Timestamp) -> Result<Vec<Timestamp>, OutboxError> {
+        self.with("reading what the relay took", |c| {
+            let mut statement =
+                c.prepare_cached("SELECT at FROM attempts WHERE relay = 1 AND at >= ?1 ORDER BY at")?;
+            let rows = statement.query_map([secs(since)], |row| instant(row, 0))?;
+            rows.collect()
+        })
+    }
+
+    fn set_pace(&self, pace: &[Pace]) -> Result<(), OutboxError> {
+        self.with("writing when sends are released", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                // Only a planned row: one claimed meanwhile keeps its claim.
+                let mut statement = tx.prepare_cached(
+                    "UPDATE sends SET release_at = ?2, urgent_by = ?3 WHERE key = ?1 AND state = 'planned'",
+                )?;
+                for pace in pace {
+                    statement.execute(params![
+                        pace.key.as_str(),
+                        pace.release_at.map(secs),
+                        pace.urgent_by.map(secs)
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn clear_releases(&self) -> Result<usize, OutboxError> {
+        self.with("clearing early releases", |c| {
+            c.execute(
+                "UPDATE sends SET release_at = NULL WHERE state = 'planned' AND release_at IS NOT NULL",
+                [],
+            )
+        })
+    }
+
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError> {
         self.with("reading saved state", |c| {
             c.query_row("SELECT value FROM kv WHERE name = ?1", [name], |row| row.get(0))
@@ -741,7 +850,7 @@ impl Outbox for SqliteOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::AddressKey;
+    use crate::key::{AddressKey, SendKind};
 
     fn at(secs: i64) -> Timestamp {
         from_secs(secs).unwrap()
@@ -791,6 +900,7 @@ mod tests {
                     key("a"),
                     Recorded::Sent {
                         reply: "250 ok".to_owned(),
+                        left_at: None,
                     },
                 )],
                 at(151),
@@ -842,6 +952,7 @@ mod tests {
                     key("b"),
                     Recorded::Sent {
                         reply: "250 ok".to_owned(),
+                        left_at: None,
                     },
                 )],
                 at(101),
@@ -864,6 +975,7 @@ mod tests {
         let retry = Recorded::Retry {
             reply: "451 later".to_owned(),
             retry_at: at(400),
+            attempted: true,
         };
         outbox.record(&[(key("a"), retry)], at(100)).unwrap();
         assert!(outbox.claim_due(at(399), 1).unwrap().is_empty());
@@ -925,6 +1037,7 @@ mod tests {
                 key(name),
                 Recorded::Sent {
                     reply: "250 ok".to_owned(),
+                    left_at: None,
                 },
             )
         };
@@ -1051,6 +1164,95 @@ mod tests {
         std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
         SqliteOutbox::open(&state).unwrap();
         assert_eq!(mode(SqliteOutbox::FILE), 0o600);
+    }
+
+    #[test]
+    fn a_released_send_goes_early_and_the_most_urgent_is_claimed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        let mut cancellation = spec("c", 100);
+        cancellation.key = SendKey::notice(SendKind::Cancellation, "e", 1, &AddressKey::of("c@example.org"));
+        plan(
+            &outbox,
+            vec![spec("a", 100), spec("b", 100), cancellation.clone()],
+        );
+        let pace = |name: &str, release: i64, by: i64| Pace {
+            key: key(name),
+            release_at: Some(at(release)),
+            urgent_by: Some(at(by)),
+        };
+        // "b"'s event starts sooner than "a"'s; both may leave from 60.
+        outbox
+            .set_pace(&[pace("a", 60, 500), pace("b", 60, 300)])
+            .unwrap();
+        assert_eq!(outbox.next_due().unwrap(), Some(at(60)));
+        let claimed = outbox.claim_most_urgent(at(60), 1).unwrap();
+        assert_eq!(claimed[0].spec.key, key("b"));
+        // At its due instant the cancellation goes before the reminder left.
+        let claimed = outbox.claim_most_urgent(at(100), 10).unwrap();
+        let keys: Vec<&SendKey> = claimed.iter().map(|e| &e.spec.key).collect();
+        assert_eq!(keys, [&cancellation.key, &key("a")]);
+    }
+
+    #[test]
+    fn the_relay_s_departures_are_the_attempts_that_reached_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        plan(
+            &outbox,
+            ["sent", "refused", "unsent", "paused", "old"]
+                .map(|name| spec(name, 10))
+                .to_vec(),
+        );
+        let claimed = outbox.claim_due(at(10), 10).unwrap();
+        assert_eq!(claimed.len(), 5);
+        let outcomes = [
+            (
+                "old",
+                Recorded::Sent {
+                    reply: "250".into(),
+                    left_at: None,
+                },
+                20,
+            ),
+            (
+                "sent",
+                Recorded::Sent {
+                    reply: "250".into(),
+                    left_at: None,
+                },
+                100,
+            ),
+            (
+                "refused",
+                Recorded::Failed {
+                    reply: Some("550 no".into()),
+                    reason: "rejected".into(),
+                },
+                101,
+            ),
+            (
+                "unsent",
+                Recorded::Retry {
+                    reply: "not sent: herald was stopping".into(),
+                    retry_at: at(200),
+                    attempted: false,
+                },
+                102,
+            ),
+            (
+                "paused",
+                Recorded::Paused {
+                    reply: "no STARTTLS".into(),
+                    retry_at: at(300),
+                },
+                103,
+            ),
+        ];
+        for (name, outcome, when) in outcomes {
+            outbox.record(&[(key(name), outcome)], at(when)).unwrap();
+        }
+        assert_eq!(outbox.departures_since(at(50)).unwrap(), [at(100), at(101)]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod notices;
 pub mod reconcile;
+pub mod release;
 pub mod retry;
 pub mod row;
 
@@ -178,6 +179,34 @@ fn plan_window(planned_until: Option<Timestamp>, now: Timestamp, late_window: Si
     }
 }
 
+/// How far ahead the scheduler claims sends to wait for their turn at the
+/// relay: only as many as the limits let through in this span. A send
+/// waiting in the mailer for hours (a day's quota used) would hold its
+/// claim, keep the loop from the watchdog, and, in a rehearsal, step the
+/// clock past its end; instead nothing is claimed and the daemon sleeps
+/// until the next turn.
+const HOLD_BACK: SignedDuration = SignedDuration::from_secs(10);
+
+/// How many sends a claim takes at most when the relay has limits: what a
+/// per-minute limit lets through in the next few seconds, and at least a
+/// send per connection (the claim takes no more than the limits let
+/// through soon, see `HOLD_BACK`). The fewer claimed ahead, the sooner a
+/// send that becomes due, more urgent than those claimed, is claimed
+/// itself.
+fn urgent_batch(delivery: &Delivery) -> usize {
+    let connections = parallelism(delivery);
+    match &delivery.transport {
+        Transport::Smtp(smtp) => match smtp.per_minute {
+            Some(per_minute) => connections.max((per_minute as usize * 5).div_ceil(60)),
+            // An hour's or a day's window lets a burst through at full
+            // speed until it is used; a claim by urgency then reads and
+            // sorts every due row, so batches stay those of no limit.
+            None => connections * 64,
+        },
+        Transport::Maildir(_) => connections,
+    }
+}
+
 /// How many sends are in flight at once: the relay's connection limit for
 /// SMTP; a few for a maildir.
 fn parallelism(delivery: &Delivery) -> usize {
@@ -288,7 +317,26 @@ impl Scheduler {
         changes.insert.extend(calendar.notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
         self.outbox.apply(&changes, now)?;
+        self.release(&loaded)?;
         Ok(changes)
+    }
+
+    /// Writes when each planned send is released and how urgent it is,
+    /// from the relay's limits (see [`release::pace`]); without limits,
+    /// nothing is released early.
+    fn release(&self, loaded: &Loaded) -> Result<(), OutboxError> {
+        let Transport::Smtp(smtp) = &loaded.delivery.transport else {
+            self.outbox.clear_releases()?;
+            return Ok(());
+        };
+        let limits = smtp.limits();
+        if limits.is_unlimited() {
+            self.outbox.clear_releases()?;
+            return Ok(());
+        }
+        let planned = self.outbox.entries_in(State::Planned)?;
+        let pace = release::pace(&loaded.model, &limits, smtp.max_early, &planned);
+        self.outbox.set_pace(&pace)
     }
 
     /// When the outbox should be reconciled again, at the latest, so that
@@ -382,11 +430,30 @@ impl Scheduler {
             // Sends claimed and not started when herald stops go back to
             // planned (`send_claimed`); after a crash, the next start
             // releases them with the sends that were in flight.
-            let batch_size = parallelism(&loaded.delivery) * 64;
+            let mailer = self.mailer();
             let now = self.clock.now();
-            let claimed = self
-                .on_outbox(move |outbox| outbox.claim_due(now, batch_size))
-                .await?;
+            let claimed = match mailer.turns_within(HOLD_BACK, urgent_batch(&loaded.delivery)) {
+                // The relay's limits hold every send back for a while (a
+                // day's quota is used): nothing is claimed to wait in the
+                // mailer; the daemon sleeps until the next turn.
+                Some(0) => {
+                    mailer.release_idle().await;
+                    return Ok(total);
+                }
+                // Small batches (what the limits let through in the next
+                // few seconds), most urgent first, so that a cancellation
+                // due in the middle of a burst is claimed next rather than
+                // after every reminder claimed before it.
+                Some(batch_size) => {
+                    self.on_outbox(move |outbox| outbox.claim_most_urgent(now, batch_size))
+                        .await?
+                }
+                None => {
+                    let batch_size = parallelism(&loaded.delivery) * 64;
+                    self.on_outbox(move |outbox| outbox.claim_due(now, batch_size))
+                        .await?
+                }
+            };
             if claimed.is_empty() {
                 // Nothing more due: no connection stays open while idle.
                 self.mailer().release_idle().await;
@@ -592,7 +659,14 @@ impl Scheduler {
             .into_iter()
             .map(|key| {
                 let reply = why.to_owned();
-                (key, Recorded::Retry { reply, retry_at })
+                (
+                    key,
+                    Recorded::Retry {
+                        reply,
+                        retry_at,
+                        attempted: false,
+                    },
+                )
             })
             .collect();
         // The error is the caller's to report; the releases are kept.
@@ -606,6 +680,29 @@ impl Scheduler {
     async fn on_outbox<T: Send + 'static>(&self, work: impl FnOnce(&dyn Outbox) -> T + Send + 'static) -> T {
         let outbox = self.outbox.clone();
         blocking(move || work(outbox.as_ref())).await
+    }
+}
+
+/// How far back the relay's limits look: the longest window, a day.
+const LIMITS_LOOK_BACK: SignedDuration = SignedDuration::from_hours(24);
+
+/// Counts what the relay took in the last day (the outbox's attempts that
+/// reached it) in a new `mailer`'s limits, if it has any, so that a restart,
+/// a reload or a command sending beside the daemon keeps the minute's
+/// spacing and the day's count. Blocks (a read). An outbox that cannot be
+/// read is reported, and the limits count from now: the relay still
+/// refuses what is over its quota, and those sends are retried.
+pub fn seed_limits(outbox: &dyn Outbox, mailer: &Mailer, now: Timestamp) {
+    if !mailer.is_limited() {
+        return;
+    }
+    let since = now.checked_sub(LIMITS_LOOK_BACK).unwrap_or(Timestamp::MIN);
+    match outbox.departures_since(since) {
+        Ok(departures) => mailer.seed_departures(departures),
+        Err(err) => warn!(
+            error = %crate::diagnostics::Chain(&err),
+            "cannot read what the relay took in the last day; its limits count from now"
+        ),
     }
 }
 
@@ -640,12 +737,17 @@ fn prepare(clock: &dyn Clock, loaded: &Loaded, entry: &Entry, calendars: &Calend
         Ok(resolved) => resolved,
         Err(gone) => return Prepared::Skip(gone.0),
     };
-    let rendered = match loaded.renderer.render(model, &resolved, now) {
+    // A send released early for the relay's limits is dated as if it left
+    // when due: its Date and its invitation's DTSTAMP say the same whether
+    // it left at its due instant or a few minutes before. (Its text counts
+    // from the due instant anyway: "in 2 hours" is the lead.)
+    let date = now.max(entry.spec.due);
+    let rendered = match loaded.renderer.render(model, &resolved, date) {
         Ok(rendered) => rendered,
         Err(err) => return Prepared::Fail(format!("cannot render: {err}")),
     };
     let redirect = loaded.delivery.redirect_to.as_ref();
-    match message::build_for(model, &resolved, &rendered, now, redirect) {
+    match message::build_for(model, &resolved, &rendered, date, redirect) {
         Ok(message) => Prepared::Send(Box::new(message)),
         Err(err) => Prepared::Fail(format!("cannot build the message: {err}")),
     }
@@ -684,15 +786,20 @@ async fn attempt(
             return (key, Recorded::Failed { reply: None, reason });
         }
     };
-    let recorded = match mailer.send(&message).await {
+    let (outcome, left_at) = mailer.send_timed(&message).await;
+    let recorded = match outcome {
         Outcome::Delivered { reply } => {
             info!(send = %key, attempt = entry.attempts, %reply, "sent");
-            Recorded::Sent { reply }
+            Recorded::Sent { reply, left_at }
         }
         Outcome::Transient { reply } => match retry.next_attempt(key.as_str(), entry.attempts, clock.now()) {
             Some(retry_at) => {
                 warn!(send = %key, attempt = entry.attempts, %reply, %retry_at, "temporary failure; will retry");
-                Recorded::Retry { reply, retry_at }
+                Recorded::Retry {
+                    reply,
+                    retry_at,
+                    attempted: true,
+                }
             }
             None => {
                 warn!(send = %key, attempts = entry.attempts, %reply, "temporary failures; giving up");

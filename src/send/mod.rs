@@ -98,7 +98,7 @@ pub enum SetupError {
     NoConnections,
     /// The SMTP timeout is zero.
     ZeroTimeout,
-    /// `per_minute` is zero.
+    /// `per_minute`, `per_hour` or `per_day` is zero.
     ZeroRate,
     /// A password would cross the network in clear.
     PlaintextPassword { username: String, host: String },
@@ -126,7 +126,9 @@ impl fmt::Display for SetupError {
             SetupError::EmptyHost => f.write_str("the SMTP host is empty"),
             SetupError::NoConnections => f.write_str("max_connections must be at least 1"),
             SetupError::ZeroTimeout => f.write_str("the SMTP timeout must be longer than zero"),
-            SetupError::ZeroRate => f.write_str("per_minute must be at least 1 (leave it out for no limit)"),
+            SetupError::ZeroRate => f.write_str(
+                "per_minute, per_hour and per_day must be at least 1 (leave one out for no limit)",
+            ),
             SetupError::PlaintextPassword { username, host } => write!(
                 f,
                 "refusing to send the password of {username:?} unencrypted to {host:?}: use security \"starttls\" or \"tls\", or set allow_plaintext_auth = true if you really mean it"
@@ -201,9 +203,15 @@ impl Mailer {
     /// the connection it used is closed, not reused. Only a connection
     /// whose transaction succeeded is kept for the next send.
     pub async fn send(&self, message: &Message) -> Outcome {
+        self.send_timed(message).await.0
+    }
+
+    /// As [`Mailer::send`], with when the message left if the relay's
+    /// limits made it wait for its turn (`None`: about now).
+    pub async fn send_timed(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         match self {
             Mailer::Smtp(mailer) => mailer.send(message).await,
-            Mailer::Maildir(mailer) => mailer.send(message).await,
+            Mailer::Maildir(mailer) => (mailer.send(message).await, None),
         }
     }
 
@@ -232,21 +240,45 @@ impl Mailer {
         }
     }
 
-    /// The rate bucket (tokens, as of when), for the daemon to save, or
-    /// `None` when there is no rate limit.
-    pub fn rate_state(&self) -> Option<(f64, Timestamp)> {
+    /// Counts the messages the relay took before this mailer was made (the
+    /// outbox's attempts of the last day), so that a restart or a reload
+    /// keeps the minute's spacing and the day's count.
+    pub fn seed_departures(&self, departures: Vec<Timestamp>) {
+        if let Mailer::Smtp(mailer) = self {
+            mailer.seed_departures(departures);
+        }
+    }
+
+    /// How many messages the relay took in the last 24 hours, and its daily
+    /// limit; `None` without one.
+    pub fn day_used(&self) -> Option<(usize, usize)> {
         match self {
-            Mailer::Smtp(mailer) => mailer.rate_state(),
+            Mailer::Smtp(mailer) => mailer.day_used(),
             Mailer::Maildir(_) => None,
         }
     }
 
-    /// Puts back a bucket saved by [`Mailer::rate_state`] before a restart,
-    /// so that a restart never bursts past the relay's limit.
-    pub fn restore_rate_state(&self, tokens: f64, at: Timestamp) {
-        if let Mailer::Smtp(mailer) = self {
-            mailer.restore_rate_state(tokens, at);
+    /// How many messages (at most `max`) the relay's limits let leave
+    /// within `span` from now; `None` without limits.
+    pub fn turns_within(&self, span: jiff::SignedDuration, max: usize) -> Option<usize> {
+        match self {
+            Mailer::Smtp(mailer) => mailer.turns_within(span, max),
+            Mailer::Maildir(_) => None,
         }
+    }
+
+    /// How long until the relay's limits let the next message leave; `None`
+    /// without limits.
+    pub fn next_turn_in(&self) -> Option<jiff::SignedDuration> {
+        match self {
+            Mailer::Smtp(mailer) => mailer.next_turn_in(),
+            Mailer::Maildir(_) => None,
+        }
+    }
+
+    /// Whether what is due may have to wait for the relay's limits.
+    pub fn is_limited(&self) -> bool {
+        matches!(self, Mailer::Smtp(mailer) if mailer.is_limited())
     }
 }
 

@@ -127,7 +127,7 @@ impl SmtpMailer {
         if settings.timeout.is_zero() {
             return Err(SetupError::ZeroTimeout);
         }
-        if settings.per_minute == Some(0) {
+        if [settings.per_minute, settings.per_hour, settings.per_day].contains(&Some(0)) {
             return Err(SetupError::ZeroRate);
         }
         // The config loader refuses this too; a mailer built some other way
@@ -180,57 +180,69 @@ impl SmtpMailer {
             timeout: settings.timeout,
             connections: Semaphore::new(settings.max_connections),
             idle: Mutex::new(Vec::new()),
-            rate: settings.per_minute.map(RateLimit::per_minute),
+            rate: RateLimit::new(settings.limits()),
             pause: RelayPause::default(),
             clock,
         })
     }
 
-    /// Sends one message; see [`super::Mailer::send`].
-    pub async fn send(&self, message: &Message) -> Outcome {
+    /// Sends one message; see [`super::Mailer::send_timed`].
+    pub async fn send(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         if let Err(refused) = one_recipient(message) {
-            return refused;
+            return (refused, None);
         }
         // A paused relay is not tried; after the pause, one send probes it.
         let probe = match self.pause.turn(|| self.clock.now()).await {
             Turn::Send => None,
             Turn::Probe(guard) => Some(guard),
             Turn::Wait { until, reply } => {
-                return Outcome::Paused {
+                let paused = Outcome::Paused {
                     reply,
                     until,
                     tried: false,
                 };
+                return (paused, None);
             }
         };
-        let outcome = self.send_once(message).await;
+        let (outcome, left_at) = self.send_once(message).await;
         // The probe's send ended otherwise than in a relay fault: the pause
         // is over (a network error, say, is retried message by message).
         if probe.is_some() && !matches!(outcome, Outcome::Paused { .. }) {
             self.pause.resume();
         }
-        outcome
+        (outcome, left_at)
     }
 
-    /// One send, the relay not paused (or probed).
-    async fn send_once(&self, message: &Message) -> Outcome {
+    /// One send, the relay not paused (or probed), and when it left, if
+    /// the relay's limits made it wait for its turn.
+    async fn send_once(&self, message: &Message) -> (Outcome, Option<Timestamp>) {
         // Held until the connection is closed or back among the idle ones,
         // or until this future is dropped, which closes the connection too.
         let Ok(_permit) = self.connections.acquire().await else {
-            return Outcome::Transient {
+            let closed = Outcome::Transient {
                 reply: "not sent: herald is shutting down".into(),
             };
+            return (closed, None);
         };
         // After the permit, so that sends stuck behind a slow relay cannot
-        // bank turns and then leave all at once.
-        if let Some(rate) = &self.rate {
-            let turn = rate.reserve(&*self.clock);
-            if !turn.wait().is_zero() {
-                tokio::time::sleep(turn.wait()).await;
+        // bank turns and then leave all at once. The wait goes through the
+        // clock, so a rehearsal's clock steps through it.
+        let left_at = match &self.rate {
+            Some(rate) => {
+                let turn = rate.reserve(&*self.clock);
+                let delay = self.clock.real_delay_until(turn.until);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Some(turn_on_the_wall_clock(&*self.clock, turn.until))
             }
-            turn.use_it();
-        }
+            None => None,
+        };
+        (self.transaction_outcome(message).await, left_at)
+    }
 
+    /// The outcome of one transaction, within the timeout.
+    async fn transaction_outcome(&self, message: &Message) -> Outcome {
         // Rehearsals redirect in the message's envelope (render::message).
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
@@ -360,17 +372,49 @@ impl SmtpMailer {
         self.endpoint.clone()
     }
 
-    /// The rate bucket as of now, or `None` with no rate limit.
-    pub fn rate_state(&self) -> Option<(f64, Timestamp)> {
-        self.rate.as_ref().map(|rate| rate.state(&*self.clock))
-    }
-
-    /// Puts back a bucket saved before a restart; ignored with no limit.
-    pub fn restore_rate_state(&self, tokens: f64, at: Timestamp) {
+    /// Counts the messages the relay took before this mailer was made (the
+    /// outbox's record of the last day); nothing to do with no limit.
+    pub fn seed_departures(&self, departures: Vec<Timestamp>) {
         if let Some(rate) = &self.rate {
-            rate.restore(tokens, at);
+            rate.seed(&*self.clock, departures);
         }
     }
+
+    /// How many messages left in the last 24 hours, and the daily limit;
+    /// `None` without one.
+    pub fn day_used(&self) -> Option<(usize, usize)> {
+        self.rate.as_ref().and_then(|rate| rate.day_used(&*self.clock))
+    }
+
+    /// How many messages (at most `max`) the relay's limits let leave
+    /// within `span` from now; `None` without limits.
+    pub fn turns_within(&self, span: jiff::SignedDuration, max: usize) -> Option<usize> {
+        self.rate
+            .as_ref()
+            .map(|rate| rate.turns_within(&*self.clock, span, max))
+    }
+
+    /// How long until the relay's limits let the next message leave;
+    /// `None` without limits.
+    pub fn next_turn_in(&self) -> Option<jiff::SignedDuration> {
+        self.rate.as_ref().map(|rate| rate.next_turn_in(&*self.clock))
+    }
+
+    /// Whether the relay has limits at all.
+    pub fn is_limited(&self) -> bool {
+        self.rate.is_some()
+    }
+}
+
+/// The wall clock's reading when the monotonic clock read `until`: when a
+/// send whose turn it was left. Not simply "now": on a rehearsal's stepping
+/// clock, the waits of the sends behind it may have moved the clock on
+/// already, and its history would show two sends at once.
+fn turn_on_the_wall_clock(clock: &dyn Clock, until: Duration) -> Timestamp {
+    let (now, monotonic) = (clock.now(), clock.monotonic());
+    let since =
+        jiff::SignedDuration::try_from(monotonic.saturating_sub(until)).unwrap_or(jiff::SignedDuration::MAX);
+    now.checked_sub(since).unwrap_or(now)
 }
 
 /// Why a transaction failed: lettre's error, or the TCP connect that herald
@@ -530,7 +574,7 @@ mod tests {
         type Change = fn(&mut SmtpSettings);
         let cases: [(Change, &str); 5] = [
             (|s| s.max_connections = 0, "max_connections must be at least 1"),
-            (|s| s.per_minute = Some(0), "per_minute must be at least 1"),
+            (|s| s.per_day = Some(0), "per_day must be at least 1"),
             (|s| s.timeout = Duration::ZERO, "timeout must be longer than zero"),
             (|s| s.password = None, "no password was given"),
             (

@@ -285,6 +285,7 @@ fn record_sent(state: &std::path::Path, specs: Vec<SendSpec>, at: jiff::Timestam
         .map(|entry| {
             let sent = Recorded::Sent {
                 reply: "250 2.0.0 Ok".to_owned(),
+                left_at: None,
             };
             (entry.spec.key, sent)
         })

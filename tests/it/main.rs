@@ -23,6 +23,8 @@ mod package;
 mod send;
 // The daemon: delivery once over real SMTP, faults, restarts, a crash.
 mod daemon;
+// The relay's limits: bursts that end on time, urgent notices first, the day's count across a restart.
+mod limits;
 // An event that moves after some of its reminders went out: each lead once.
 mod moved_event;
 // Calendar invitations, updates and cancellations, read by a real iCalendar parser.

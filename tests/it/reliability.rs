@@ -457,6 +457,7 @@ fn only_a_starting_daemon_releases_sends_left_in_flight_by_the_gone() {
     );
     let outcome = Recorded::Sent {
         reply: "250 ok".to_owned(),
+        left_at: None,
     };
     assert_eq!(command.record(&[(spec("b").key, outcome)], now).unwrap(), 1);
 }
