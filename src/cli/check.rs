@@ -64,6 +64,22 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     for warning in &loaded.warnings.0 {
         writeln!(out, "warning: {warning}")?;
     }
+    for letter in model.letters() {
+        // Who gets it does not depend on when.
+        let due = letter
+            .send_at
+            .clone()
+            .unwrap_or_else(|| now.to_zoned_datetime(jiff::tz::TimeZone::UTC));
+        let sends = planner.letter_sends(letter, &due);
+        let missing = letter.languages_without_body(sends.iter().map(|send| send.language.as_str()));
+        if !missing.is_empty() {
+            writeln!(
+                out,
+                "  warning: {}",
+                no_body_warning(letter, &missing, &model.settings().default_language)
+            )?;
+        }
+    }
     if let Transport::Smtp(smtp) = &loaded.delivery.transport
         && smtp.username.is_some()
         && smtp.password.is_none()
@@ -84,6 +100,26 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         limits::print(&mut out, limits::Report::Check, &foresight, &loads.labels, &sent)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "letters/x.toml: letter \"x\" has no body in de (1 reader), ru (2
+/// readers); they will read its body in en: …".
+fn no_body_warning(
+    letter: &crate::model::Letter,
+    missing: &std::collections::BTreeMap<&str, usize>,
+    default_language: &str,
+) -> String {
+    let languages: Vec<String> = missing
+        .iter()
+        .map(|(language, n)| format!("{language} ({n} reader{})", plural(*n)))
+        .collect();
+    format!(
+        "{}: letter {:?} has no body in {}; they will read its body in {default_language}: add theirs under [body] ({} = \"\"\"…\"\"\")",
+        letter.file.display(),
+        letter.id,
+        languages.join(", "),
+        missing.keys().next().copied().unwrap_or_default(),
+    )
 }
 
 fn plural(n: usize) -> &'static str {

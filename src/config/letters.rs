@@ -103,6 +103,7 @@ impl Loader<'_> {
         }
         Some(Letter {
             id: id?,
+            file: path.to_owned(),
             template: template?,
             lists,
             roadmap,

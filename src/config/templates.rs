@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::config::files::Files;
 use crate::config::values;
 use crate::diagnostics::{Diagnostics, SourceFile};
-use crate::model::{TemplateFile, TemplateSources};
+use crate::model::{COUNTED_PHRASES, PLURAL_CATEGORIES, Phrase, TemplateFile, TemplateSources};
 
 /// The largest template file herald reads, in bytes (32 KiB; the default
 /// templates are under 2 KiB). Handlebars takes time in the square of a
@@ -56,18 +56,12 @@ pub fn load(
         read_templates(files, &language_dir, "", language, &mut sources, diagnostics);
         let phrases_path = language_dir.join("phrases.toml");
         if let Ok(text) = files.read_to_string(&phrases_path) {
-            match toml::from_str::<BTreeMap<String, String>>(&text) {
-                Ok(phrases) => {
-                    sources.phrases.insert(language.clone(), phrases);
-                }
-                Err(err) => {
-                    let src = SourceFile {
-                        path: &phrases_path,
-                        text: &text,
-                    };
-                    let span = err.span().unwrap_or(0..0);
-                    diagnostics.push(src.at(span, err.message().trim_end().to_owned()));
-                }
+            let src = SourceFile {
+                path: &phrases_path,
+                text: &text,
+            };
+            if let Some(phrases) = phrases(&src, diagnostics) {
+                sources.phrases.insert(language.clone(), phrases);
             }
         }
     }
@@ -78,6 +72,80 @@ pub fn load(
         );
     }
     sources
+}
+
+/// A `phrases.toml`: each phrase a text, or for a phrase with a count a
+/// table of plural forms (`in_days = { one = "…", few = "…", other = "…" }`).
+fn phrases(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Option<BTreeMap<String, Phrase>> {
+    let raw = match toml::from_str::<BTreeMap<String, toml::Spanned<toml::Value>>>(src.text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            diagnostics.push(src.at(span, err.message().trim_end().to_owned()));
+            return None;
+        }
+    };
+    let mut phrases = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (key, value) in raw {
+        let span = value.span();
+        match value.into_inner() {
+            toml::Value::String(text) => {
+                phrases.insert(key, Phrase::Text(text));
+            }
+            toml::Value::Table(table) if COUNTED_PHRASES.contains(&key.as_str()) => {
+                match plural_forms(&key, table) {
+                    Ok(forms) => {
+                        phrases.insert(key, Phrase::Plural(forms));
+                    }
+                    Err(message) => problems.push(src.at(span, message)),
+                }
+            }
+            toml::Value::Table(_) => problems.push(src.at(
+                span,
+                format!(
+                    "{key}: only the phrases with a count ({}) may give plural forms; write it as one text in quotes",
+                    COUNTED_PHRASES.join(", ")
+                ),
+            )),
+            _ => problems.push(src.at(
+                span,
+                format!("{key}: a phrase is a text in quotes (or, for a phrase with a count, a table of plural forms like {{ one = \"…\", other = \"…\" }})"),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Some(phrases)
+    } else {
+        for problem in problems {
+            diagnostics.push(problem);
+        }
+        None
+    }
+}
+
+/// A table of plural forms, checked: CLDR's category names, texts, and
+/// `other`, the form of every count the table has no category for.
+fn plural_forms(key: &str, table: toml::Table) -> Result<BTreeMap<String, String>, String> {
+    let mut forms = BTreeMap::new();
+    for (category, form) in table {
+        if !PLURAL_CATEGORIES.contains(&category.as_str()) {
+            return Err(format!(
+                "{key}: unknown plural category {category:?}; the categories are CLDR's: {}",
+                PLURAL_CATEGORIES.join(", ")
+            ));
+        }
+        let toml::Value::String(form) = form else {
+            return Err(format!("{key}.{category}: a plural form is a text in quotes"));
+        };
+        forms.insert(category, form);
+    }
+    if !forms.contains_key("other") {
+        return Err(format!(
+            "{key} has no `other` form: add one, for the counts its other forms do not cover"
+        ));
+    }
+    Ok(forms)
 }
 
 fn read_templates(

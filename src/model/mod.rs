@@ -119,8 +119,28 @@ pub struct TemplateSources {
     /// `partials/letterhead.html`.
     pub files: BTreeMap<(String, String), TemplateFile>,
     /// Per-language phrases (`phrases.toml`): "Week of {date}", "morning", …
-    pub phrases: BTreeMap<String, BTreeMap<String, String>>,
+    pub phrases: BTreeMap<String, BTreeMap<String, Phrase>>,
 }
+
+/// One phrase of a language's `phrases.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phrase {
+    /// The same text whatever the count: `in_days = "in {n} days"`.
+    Text(String),
+    /// One text per CLDR plural category ("zero", "one", "two", "few",
+    /// "many", "other") of the language, for a phrase with a count: Russian
+    /// says "через 2 дня" but "через 5 дней". `config` checks the
+    /// categories' names and that "other", the form of any count the others
+    /// leave out, is there.
+    Plural(BTreeMap<String, String>),
+}
+
+/// The phrases written with a count (`{n}`), the only ones that may give
+/// plural forms.
+pub const COUNTED_PHRASES: [&str; 4] = ["in_minutes", "in_hours", "in_days", "in_weeks"];
+
+/// CLDR's plural categories, the names of a phrase's plural forms.
+pub const PLURAL_CATEGORIES: [&str; 6] = ["zero", "one", "two", "few", "many", "other"];
 
 /// One template file and where it came from, for error messages.
 #[derive(Debug, Clone)]

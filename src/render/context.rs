@@ -79,11 +79,19 @@ pub fn for_reader(mut shared: Map<String, Value>, model: &Model, reader: &Reader
 /// The context of `letter` to `focal_point`.
 pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Reader) -> Value {
     let language = reader.language;
-    let body = locale::language_chain(language, &model.settings().default_language)
-        .iter()
-        .find_map(|lang| letter.body.get(lang))
-        .or_else(|| letter.body.get(&model.settings().default_language))
-        .cloned()
+    // The body in the reader's own language when the letter has one, even
+    // when the templates around it fall back to the default language's:
+    // the body is what the letter says. `herald check` warns of the
+    // languages that get the default body instead.
+    let body = letter
+        .own_body(&reader.focal_point.language)
+        .or_else(|| letter.own_body(language))
+        .or_else(|| {
+            letter
+                .body
+                .get(&model.settings().default_language)
+                .map(String::as_str)
+        })
         .unwrap_or_default();
     let paragraphs: Vec<String> = body
         .split("\n\n")
@@ -278,10 +286,8 @@ fn local_when(localizer: &Localizer, event: &Event, zone: &Zone, language: &str)
         "zone_time",
         &[("city", &crate::model::city_of_zone(&zone.name))],
     );
-    Some(format!(
-        "{} ({zone_name})",
-        localizer.phrase(language, "with_hours", &[("date", &date), ("hours", &hours)])
-    ))
+    let when = localizer.phrase(language, "with_hours", &[("date", &date), ("hours", &hours)]);
+    Some(localizer.phrase(language, "with_zone", &[("when", &when), ("zone", &zone_name)]))
 }
 
 /// A roadmap with the table of its events; each event with its own note

@@ -5,6 +5,11 @@
 //! "full", "long", "weekday" and "short". `{{require x}}` fails the render
 //! when `x` is missing or null, for the places where handlebars' `if`
 //! would quietly skip a misspelt name (strict mode does not cover `if`).
+//! `{{isolate x}}` writes `x` as a run of its own direction inside
+//! right-to-left text (Arabic), so a Latin title's final full stop or an
+//! address stays where it belongs: `<bdi>x</bdi>` in HTML, and in the text
+//! part `x` between U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL
+//! ISOLATE.
 
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ use handlebars::{
 
 use crate::render::locale::{DateStyle, Localizer};
 
-pub fn register(registry: &mut Handlebars<'static>, localizer: Arc<Localizer>) {
+pub fn register(registry: &mut Handlebars<'static>, localizer: Arc<Localizer>, html: bool) {
     registry.register_helper(
         "date",
         Box::new(
@@ -50,6 +55,47 @@ pub fn register(registry: &mut Handlebars<'static>, localizer: Arc<Localizer>) {
         ),
     );
     registry.register_helper("require", Box::new(Require));
+    registry.register_helper("isolate", Box::new(Isolate { html }));
+}
+
+/// `{{isolate x}}`: `x` isolated from the text around it (see the module
+/// doc); an error if `x` is missing, as `{{x}}` is in strict mode.
+struct Isolate {
+    html: bool,
+}
+
+impl HelperDef for Isolate {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let param = h
+            .param(0)
+            .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("isolate", 0))?;
+        if param.is_value_missing() {
+            let name = param.relative_path().cloned().unwrap_or_default();
+            return Err(RenderErrorReason::MissingVariable(Some(name)).into());
+        }
+        let text = match param.value() {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        if self.html {
+            out.write("<bdi>")?;
+            out.write(&handlebars::html_escape(&text))?;
+            out.write("</bdi>")?;
+        } else {
+            out.write("\u{2068}")?;
+            out.write(&text)?;
+            out.write("\u{2069}")?;
+        }
+        Ok(())
+    }
 }
 
 /// `{{require x}}`: the value of `x`, or an error if it is missing or null.

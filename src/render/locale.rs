@@ -4,7 +4,9 @@
 //! CLDR through ICU4X, for every language herald may meet. The few phrases
 //! CLDR has no pattern for ("Week of …", "morning", "in 7 days") come from
 //! the templates' `phrases.toml` of the language, falling back to the
-//! default language and then to the English built in here.
+//! default language and then to the English built in here. A phrase with a
+//! count may give a form per plural category; which category a count is in
+//! is CLDR's rule for the language (ICU4X's plural rules), not ours.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,7 +18,10 @@ use icu_datetime::DateTimeFormatter;
 use icu_datetime::fieldsets::enums::DateFieldSet;
 use icu_datetime::fieldsets::{MD, MDE, YMD, YMDE};
 use icu_locale_core::Locale;
+use icu_plurals::{PluralCategory, PluralRules};
 use jiff::civil::{Date, Time};
+
+use crate::model::Phrase;
 
 /// How much of a date to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +60,7 @@ const BUILT_IN_PHRASES: &[(&str, &str)] = &[
     ("with_part", "{date} ({part})"),
     ("with_part_hours", "{date}, {part}, {hours}"),
     ("zone_time", "{city} time"),
+    ("with_zone", "{when} ({zone})"),
     ("in_minutes", "in {n} minutes"),
     ("in_hours", "in {n} hours"),
     ("in_one_hour", "in one hour"),
@@ -73,12 +79,14 @@ thread_local! {
     // ICU4X formatters are neither Send nor Sync, and making one costs far
     // more than using it, so each thread keeps the ones it has made.
     static FORMATTERS: RefCell<FormatterCache> = RefCell::new(HashMap::new());
+    // The same for plural rules, by locale.
+    static PLURAL_RULES: RefCell<HashMap<String, Option<Rc<PluralRules>>>> = RefCell::new(HashMap::new());
 }
 
 /// Formats dates and phrases in a language.
 #[derive(Default)]
 pub struct Localizer {
-    phrases: BTreeMap<String, BTreeMap<String, String>>,
+    phrases: BTreeMap<String, BTreeMap<String, Phrase>>,
     default_language: String,
 }
 
@@ -91,7 +99,7 @@ impl std::fmt::Debug for Localizer {
 }
 
 impl Localizer {
-    pub fn new(phrases: BTreeMap<String, BTreeMap<String, String>>, default_language: &str) -> Localizer {
+    pub fn new(phrases: BTreeMap<String, BTreeMap<String, Phrase>>, default_language: &str) -> Localizer {
         Localizer {
             phrases,
             default_language: default_language.to_owned(),
@@ -105,31 +113,59 @@ impl Localizer {
         language_chain(language, &self.default_language)
     }
 
-    /// A phrase in `language`, with `{name}` placeholders filled in.
+    /// A phrase in `language`, with `{name}` placeholders filled in. A
+    /// phrase given as plural forms is written in its `other` form.
     pub fn phrase(&self, language: &str, key: &str, args: &[(&str, &str)]) -> String {
-        let template = language_chain(language, &self.default_language)
+        let template = match self.find(language, key) {
+            Some(Phrase::Text(text)) => text.as_str(),
+            Some(Phrase::Plural(forms)) => forms.get("other").map_or(key, String::as_str),
+            None => built_in(key),
+        };
+        fill(template, args)
+    }
+
+    /// A phrase with a count `n` (`{n}` in it) in `language`: the form of
+    /// `n`'s plural category when the phrase gives forms ("через 5 дней"),
+    /// else its one text.
+    pub fn counted(&self, language: &str, key: &str, n: i64) -> String {
+        let n_text = n.to_string();
+        let args = [("n", n_text.as_str())];
+        let forms = match self.find(language, key) {
+            Some(Phrase::Plural(forms)) => forms,
+            Some(Phrase::Text(text)) => return fill(text, &args),
+            None => return fill(built_in(key), &args),
+        };
+        let category =
+            plural_rules(&self.locale(language)).map_or(PluralCategory::Other, |rules| rules.category_for(n));
+        let form = forms
+            .iter()
+            .find(|(name, _)| PluralCategory::get_for_cldr_string(name) == Some(category))
+            .or_else(|| forms.get_key_value("other"))
+            .map_or(key, |(_, form)| form.as_str());
+        fill(form, &args)
+    }
+
+    /// The phrase `key` of `language`, or of the languages it falls back to.
+    fn find(&self, language: &str, key: &str) -> Option<&Phrase> {
+        language_chain(language, &self.default_language)
             .iter()
             .find_map(|lang| self.phrases.get(lang).and_then(|p| p.get(key)))
-            .map(String::as_str)
-            .or_else(|| BUILT_IN_PHRASES.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
-            .unwrap_or(key);
-        let mut text = template.to_owned();
-        for (name, value) in args {
-            text = text.replace(&format!("{{{name}}}"), value);
+    }
+
+    /// The CLDR locale of `language`'s dates and plural rules:
+    /// phrases.toml's `locale` ("en" -> "en-GB", for day-month order as
+    /// United Nations texts use; "ar" -> "ar-u-nu-latn", for the digits
+    /// United Nations Arabic texts use), else the language itself.
+    fn locale(&self, language: &str) -> String {
+        match self.find(language, "locale") {
+            Some(Phrase::Text(locale)) => locale.clone(),
+            _ => language.to_owned(),
         }
-        text
     }
 
     /// A date in `language`, as CLDR writes it.
     pub fn date(&self, date: Date, language: &str, style: DateStyle) -> String {
-        // phrases.toml may name the CLDR locale of a language's dates
-        // ("en" -> "en-GB", for day-month order as United Nations texts use).
-        let locale = self.phrase(language, "locale", &[]);
-        let locale = if locale == "locale" {
-            language.to_owned()
-        } else {
-            locale
-        };
+        let locale = self.locale(language);
         let Some(formatter) = formatter(&locale, style) else {
             return date.to_string();
         };
@@ -155,9 +191,45 @@ impl Localizer {
         } else {
             (lead.get_minutes(), "in_minutes", "in_minutes")
         };
-        let n_text = n.to_string();
-        self.phrase(language, if n == 1 { one } else { many }, &[("n", &n_text)])
+        // Minutes have no phrase of their own for one.
+        if n == 1 && one != many {
+            self.phrase(language, one, &[])
+        } else {
+            self.counted(language, many, n)
+        }
     }
+}
+
+/// The English phrase built in for `key`, or the key itself.
+fn built_in(key: &str) -> &str {
+    BUILT_IN_PHRASES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, v)| *v)
+}
+
+/// `template` with its `{name}` placeholders filled in.
+fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut text = template.to_owned();
+    for (name, value) in args {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// The cardinal plural rules of `locale`, made once per thread; `None` for
+/// a locale that does not parse (every count is then "other").
+fn plural_rules(locale: &str) -> Option<Rc<PluralRules>> {
+    if let Some(rules) = PLURAL_RULES.with(|cache| cache.borrow().get(locale).cloned()) {
+        return rules;
+    }
+    let rules = locale
+        .parse::<Locale>()
+        .ok()
+        .and_then(|parsed| PluralRules::try_new_cardinal(parsed.into()).ok())
+        .map(Rc::new);
+    PLURAL_RULES.with(|cache| cache.borrow_mut().insert(locale.to_owned(), rules.clone()));
+    rules
 }
 
 /// The formatter of `language` and `style`, made once per thread.
@@ -206,7 +278,7 @@ mod tests {
         let mut phrases = BTreeMap::new();
         phrases.insert(
             "fr".to_owned(),
-            BTreeMap::from([("week_of".to_owned(), "Semaine du {date}".to_owned())]),
+            BTreeMap::from([("week_of".to_owned(), Phrase::Text("Semaine du {date}".to_owned()))]),
         );
         Localizer::new(phrases, "en")
     }
@@ -219,6 +291,61 @@ mod tests {
         assert_eq!(l.date(d, "en-GB", DateStyle::Full), "Monday, 2 October 2017");
         assert_eq!(l.date(d, "fr", DateStyle::Full), "lundi 2 octobre 2017");
         assert_eq!(l.date(d, "es", DateStyle::DayMonth), "2 de octubre");
+    }
+
+    /// The locales the templates' phrases.toml name, as CLDR writes them.
+    #[test]
+    fn dates_in_the_six_official_languages() {
+        let l = localizer();
+        let d = date(2017, 10, 2);
+        let full = |locale: &str| l.date(d, locale, DateStyle::Full);
+        assert_eq!(full("ar-u-nu-latn"), "الاثنين، 2 أكتوبر 2017");
+        assert_eq!(full("zh"), "2017年10月2日星期一");
+        assert_eq!(full("en-GB"), "Monday, 2 October 2017");
+        assert_eq!(full("fr"), "lundi 2 octobre 2017");
+        // CLDR puts a narrow no-break space before "г." (год).
+        assert_eq!(full("ru"), "понедельник, 2 октября 2017\u{202f}г.");
+        assert_eq!(full("es"), "lunes, 2 de octubre de 2017");
+        // CLDR writes some Arabic locales in Arabic-Indic digits; the
+        // Arabic templates ask for Latin digits (see ar/phrases.toml).
+        assert_eq!(l.date(d, "ar-EG", DateStyle::DayMonth), "٢ أكتوبر");
+        assert_eq!(l.date(d, "ar-EG-u-nu-latn", DateStyle::DayMonth), "2 أكتوبر");
+    }
+
+    #[test]
+    fn counted_phrases_take_the_form_of_their_count() {
+        let mut phrases = BTreeMap::new();
+        let forms = |pairs: &[(&str, &str)]| {
+            Phrase::Plural(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        phrases.insert(
+            "ru".to_owned(),
+            BTreeMap::from([(
+                "in_days".to_owned(),
+                forms(&[("one", "{n} день"), ("few", "{n} дня"), ("other", "{n} дней?")]),
+            )]),
+        );
+        phrases.insert(
+            "es".to_owned(),
+            BTreeMap::from([(
+                "in_days".to_owned(),
+                Phrase::Text("dentro de {n} días".to_owned()),
+            )]),
+        );
+        let l = Localizer::new(phrases, "en");
+        assert_eq!(l.counted("ru", "in_days", 21), "21 день");
+        assert_eq!(l.counted("ru", "in_days", 3), "3 дня");
+        // "many" is not given: the form of "other".
+        assert_eq!(l.counted("ru", "in_days", 5), "5 дней?");
+        assert_eq!(l.counted("es", "in_days", 5), "dentro de 5 días");
+        assert_eq!(l.counted("de", "in_days", 5), "in 5 days");
+        // Without a count, a phrase of plural forms reads as its `other`.
+        assert_eq!(l.phrase("ru", "in_days", &[("n", "7")]), "7 дней?");
     }
 
     #[test]

@@ -180,8 +180,10 @@ pub fn prepare(model: &Model) -> Result<Renderer, Diagnostics> {
 }
 
 /// [`prepare`], rendering only the events whose start is at or after
-/// `since` (and every letter): the daemon leaves out the events that can
-/// send nothing any more.
+/// `since` (and every letter), in the languages some focal point reads
+/// (and the default language): the daemon leaves out what can send
+/// nothing. Every language's templates are still compiled, and `herald
+/// check` ([`prepare`]) renders them all.
 pub fn prepare_for(model: &Model, since: Option<jiff::Timestamp>) -> Result<Renderer, Diagnostics> {
     let renderer = Renderer::new(model)?;
     let mut problems = BTreeSet::new();
@@ -223,6 +225,11 @@ impl Renderer {
         let default_language = model.settings().default_language.clone();
         let localizer = Arc::new(Localizer::new(sources.phrases.clone(), &default_language));
         let languages: BTreeSet<&String> = sources.files.keys().map(|(language, _)| language).collect();
+        // The default language first: the nesting of its templates is
+        // checked first, and a problem in a file every language falls back
+        // to is reported as the default language's templates meet it.
+        let mut languages: Vec<&String> = languages.into_iter().collect();
+        languages.sort_by_key(|language| **language != default_language);
         let mut problems = BTreeSet::new();
         let mut registries = BTreeMap::new();
         for language in languages {
@@ -411,10 +418,26 @@ impl Renderer {
         since: Option<jiff::Timestamp>,
         problems: &mut BTreeSet<RenderError>,
     ) {
+        // The daemon renders only the languages it can send in: six
+        // languages' templates took three times two's, and the daemon's
+        // start and every reload wait for this.
+        let read: Option<BTreeSet<&str>> = since.map(|_| {
+            let languages: BTreeSet<&str> = model
+                .focal_points()
+                .iter()
+                .map(|focal_point| focal_point.language.as_str())
+                .collect();
+            languages
+                .into_iter()
+                .map(|language| self.resolve_language(language))
+                .chain([self.default_language.as_str()])
+                .collect()
+        });
         let found: Vec<Vec<(RenderError, String)>> = std::thread::scope(|scope| {
             let checks: Vec<_> = self
                 .languages
                 .keys()
+                .filter(|language| read.as_ref().is_none_or(|read| read.contains(language.as_str())))
                 .map(|language| scope.spawn(move || self.check_language(model, since, language)))
                 .collect();
             checks
@@ -572,7 +595,7 @@ fn new_registry(localizer: &Arc<Localizer>, html: bool) -> Handlebars<'static> {
     if !html {
         registry.register_escape_fn(handlebars::no_escape);
     }
-    helpers::register(&mut registry, localizer.clone());
+    helpers::register(&mut registry, localizer.clone(), html);
     registry
 }
 

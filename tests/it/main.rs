@@ -13,6 +13,8 @@ mod check;
 mod plan;
 // Rendered messages, as snapshots, in two languages and for the cover letter.
 mod preview;
+// The six official languages: every message as snapshots, Arabic right to left, plural forms, letters' bodies.
+mod languages;
 // import-roadmap on the real letters, round-tripped through check and plan.
 mod import;
 // The Debian package's parts: herald init, the manual pages, the completions.

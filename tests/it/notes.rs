@@ -187,8 +187,8 @@ fn reminders_show_the_note_and_links_in_the_readers_language() {
         "{html}"
     );
 
-    // Spanish has no templates here: the mail is in English, and so is the note.
-    let (text, _) = parts(&reminder(&config, "cmendoza@mexico-mission.example.org"));
+    // German has no templates: the mail is in English, and so is the note.
+    let (text, _) = parts(&reminder(&config, "anna.keller@swiss-mission.example.org"));
     assert!(text.contains(&format!("  Note:      {NOTE_EN}")), "{text}");
 }
 

@@ -115,9 +115,10 @@ fn a_language_without_templates_falls_back_to_the_default() {
             "--lead",
             "1d",
             "--to",
-            "cmendoza@mexico-mission.example.org",
+            "anna.keller@swiss-mission.example.org",
         ],
     );
+    // Anna Keller reads German, which the templates do not have.
     let text = readable(&raw);
     assert!(
         text.contains("Subject: Reminder: 1st reading, 2 October (afternoon)"),
