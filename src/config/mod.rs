@@ -308,3 +308,15 @@ fn normalize(path: &Path) -> PathBuf {
     }
     result
 }
+
+/// The example configuration's model (the repository's `config/`), for the
+/// unit tests of the modules that take a model.
+#[cfg(test)]
+pub(crate) fn example_model() -> crate::model::Model {
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        &Environment::default(),
+    )
+    .expect("the example configuration loads")
+    .model
+}

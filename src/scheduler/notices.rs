@@ -423,7 +423,6 @@ fn shown(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Environment, load};
     use crate::model::{Event, Model};
 
     /// [`calendar_changes`] of `model`.
@@ -433,12 +432,7 @@ mod tests {
     }
 
     fn model() -> Model {
-        load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            &Environment::default(),
-        )
-        .unwrap()
-        .model
+        crate::config::example_model()
     }
 
     /// `model` with the event `id` changed by `change`.

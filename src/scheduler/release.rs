@@ -65,7 +65,6 @@ fn urgent_by(model: &Model, entry: &Entry) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Environment, load};
     use crate::key::AddressKey;
     use crate::key::SendKey;
     use crate::outbox::{SendSpec, State};
@@ -75,12 +74,7 @@ mod tests {
     }
 
     fn model() -> Model {
-        load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            &Environment::default(),
-        )
-        .unwrap()
-        .model
+        crate::config::example_model()
     }
 
     fn planned(key: SendKey, due: &str) -> Entry {
