@@ -1,5 +1,5 @@
 //! The relay's limits at send time: each send reserves the earliest moment
-//! the limits allow ([`pace::Gate`], the same rules `check`, `plan` and the
+//! the limits allow ([`crate::pace::Gate`], the same rules `check`, `plan` and the
 //! scheduler use), takes it, and waits until then.
 //!
 //! What the relay has already taken is not kept here but read back from the
