@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
 use crate::foresight::{Foresight, Load, Period};
 use crate::key::SendKind;
-use crate::outbox::{Outbox, SqliteOutbox, State};
+use crate::outbox::{Outbox, SqliteOutbox};
 use crate::pace::Limits;
 use crate::plan::{PlannedSend, Planner, Slot, Source};
 use crate::scheduler::Loaded;
@@ -84,8 +84,8 @@ impl Made {
 /// What the foresight does when the outbox cannot be read.
 const OUTBOX_UNREAD: &str = "the relay's limits are foreseen as if nothing was sent in the last 24 hours";
 
-/// The messages `outbox` (that of the state directory `dir`) recorded as
-/// sent in the 24 hours before `now`. Without an outbox (herald has not run
+/// The messages `outbox` (that of the state directory `dir`) counts as having
+/// reached the relay in the 24 hours before `now`. Without an outbox (herald has not run
 /// with this state directory, or it cannot be read, with a warning) the
 /// plan is foreseen as if nothing was.
 pub(super) fn sent_before(outbox: Option<&SqliteOutbox>, dir: &Path, now: Timestamp) -> Sent {
@@ -101,11 +101,12 @@ pub(super) fn sent_before(outbox: Option<&SqliteOutbox>, dir: &Path, now: Timest
         };
     };
     let day_before = now - SignedDuration::from_hours(24);
-    match outbox.entries_in(State::Sent) {
-        Ok(entries) => {
-            let at: Vec<Timestamp> = entries
-                .iter()
-                .filter_map(|entry| entry.sent_at)
+    // What the mailer counts against the limits, read the way it reads it
+    // (the indexed attempts that reached the relay), not every sent row.
+    match outbox.departures_since(day_before) {
+        Ok(departures) => {
+            let at: Vec<Timestamp> = departures
+                .into_iter()
                 .filter(|&at| at > day_before && at <= now)
                 .collect();
             let how = format!(
