@@ -368,12 +368,10 @@ impl<'m> Planner<'m> {
     /// instant (see [`Urgency`]).
     pub fn urgency(&self, slot: &Slot<'m>) -> Urgency {
         let by = match slot.source {
-            Source::Reminder { event, .. } => event
-                .anchor(self.model.settings().reminders.all_day_at)
-                .map_or(slot.due.timestamp(), |start| start.timestamp()),
-            Source::Letter(_) => slot.due.timestamp(),
+            Source::Reminder { event, .. } => event_urgent_by(self.model, event),
+            Source::Letter(_) => None,
         };
-        Urgency::new(slot.kind(), by)
+        Urgency::new(slot.kind(), by.unwrap_or_else(|| slot.due.timestamp()))
     }
 
     /// The address of `recipient` as its send's key has it.
@@ -634,4 +632,14 @@ fn no_longer_gets(key: &SendKey, recipient: &str) -> Gone {
 /// Every send due in `window`, ordered by due instant, then key.
 pub fn plan(model: &Model, window: Window) -> Vec<PlannedSend> {
     Planner::new(model).plan(window)
+}
+
+/// The instant that makes the sends about `event` urgent when the relay's
+/// limits hold them back: when it starts (see [`Urgency`]); `None` for an
+/// unscheduled event, whose sends rank by their due instant, as a letter's
+/// do. The one rule for the planner's slots and the outbox's rows.
+pub fn event_urgent_by(model: &Model, event: &Event) -> Option<Timestamp> {
+    event
+        .anchor(model.settings().reminders.all_day_at)
+        .map(|start| start.timestamp())
 }

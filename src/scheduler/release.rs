@@ -58,8 +58,7 @@ fn urgent_by(model: &Model, entry: &Entry) -> Option<Timestamp> {
         return None;
     }
     let (_, event) = model.event(key.subject())?;
-    let all_day_at = model.settings().reminders.all_day_at;
-    Some(event.anchor(all_day_at)?.timestamp())
+    crate::plan::event_urgent_by(model, event)
 }
 
 #[cfg(test)]
