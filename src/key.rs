@@ -301,6 +301,35 @@ impl SendKey {
     pub fn address(&self) -> &str {
         self.parts().last().unwrap_or_default()
     }
+
+    /// What mail that comes back names this send by: the first 12 bytes
+    /// of the key's SHA-256, as 24 lower-case hex digits. It is the
+    /// Message-ID's left part (`<TOKEN.herald@domain>`) and the VERP
+    /// envelope sender's tag (`bounces+TOKEN@domain`), and the outbox
+    /// finds a send by it. A digest rather than the key, so that neither
+    /// shows the recipient's address.
+    pub fn token(&self) -> String {
+        token_of(&self.text)
+    }
+}
+
+/// A send's token (see [`SendKey::token`]) from its key's text.
+pub fn token_of(key: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    digest.as_ref()[..TOKEN_BYTES]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How many bytes of the key's digest a token keeps: 96 bits, so that no
+/// two sends of any plan share one.
+const TOKEN_BYTES: usize = 12;
+
+/// Whether `text` has the shape of a send's token (24 lower-case hex
+/// digits), before the outbox is asked for it.
+pub fn is_token(text: &str) -> bool {
+    text.len() == 2 * TOKEN_BYTES && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl fmt::Display for SendKey {
@@ -351,6 +380,23 @@ impl std::error::Error for KeyError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_the_digest_the_message_id_carries() {
+        let key = SendKey::letter("circular", &AddressKey::of("a@b.example"));
+        let token = key.token();
+        assert!(is_token(&token), "{token}");
+        assert_ne!(
+            token,
+            SendKey::letter("circular", &AddressKey::of("c@b.example")).token()
+        );
+        assert_eq!(
+            crate::render::message::message_id(key.as_str(), "x.example"),
+            format!("<{token}.herald@x.example>")
+        );
+        assert!(!is_token("0123456789abcdef0123456"));
+        assert!(!is_token("0123456789ABCDEF01234567"));
+    }
 
     #[test]
     fn keys_are_made_and_read_back() {

@@ -288,9 +288,7 @@ fn ascii_fallback(name: &str) -> String {
 /// The same send always gets the same Message-ID: a digest of its key, so
 /// the recipient's address does not show in it.
 pub fn message_id(key: &str, domain: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("<{hex}.herald@{domain}>")
+    format!("<{}.herald@{domain}>", crate::key::token_of(key))
 }
 
 fn header(name: &str, value: &str) -> Result<HeaderValue, RenderError> {
