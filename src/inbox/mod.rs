@@ -21,6 +21,14 @@
 
 use std::fmt;
 
+mod imap;
+mod maildir;
+pub mod settings;
+pub mod source;
+
+pub use settings::{ImapSettings, InboxSettings, Mailbox};
+pub use source::{DEFAULT_FETCH_LIMIT, Fetched, MessageRef, Source, SourceError, Woke};
+
 /// What an incoming message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
