@@ -185,3 +185,135 @@ async fn a_message_over_the_limit_is_reported_too_big_and_can_be_set_aside_unrea
     assert_eq!(aside[0].bytes, big);
     assert!(!aside[0].flags.contains('S'), "set aside unread for a human: {aside:?}");
 }
+
+/// herald.toml as the example has it, followed by `inbox`.
+fn with_inbox(inbox: &str) -> crate::harness::ConfigDir {
+    let config = crate::harness::ConfigDir::example();
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write("herald.toml", &format!("{text}\n{inbox}"));
+    config
+}
+
+fn imap_of(config: herald::config::Config) -> ImapSettings {
+    match config.inbox.expect("an inbox").mailbox {
+        Mailbox::Imap(imap) => imap,
+        Mailbox::Maildir(dir) => panic!("IMAP expected, not the maildir {}", dir.display()),
+    }
+}
+
+#[test]
+fn inbox_settings_are_read_with_their_defaults() {
+    use herald::config::Environment;
+    // No [inbox]: no mail is read.
+    let config = crate::harness::ConfigDir::example();
+    assert!(config.load_config().unwrap().inbox.is_none());
+
+    // A maildir: relative to the state directory, like [delivery]'s.
+    let config = with_inbox("[inbox]\nmaildir = \"inbox\"\n");
+    let env = Environment::default().with("HERALD_STATE_DIR", "/srv/herald-state");
+    let inbox = herald::config::load(&config.path(), &env).unwrap().inbox.unwrap();
+    match &inbox.mailbox {
+        Mailbox::Maildir(dir) => assert_eq!(dir, std::path::Path::new("/srv/herald-state/inbox")),
+        Mailbox::Imap(_) => panic!("a maildir expected"),
+    }
+    assert_eq!(
+        (inbox.processed.as_str(), inbox.unreadable.as_str(), inbox.poll, inbox.bounce_threshold),
+        ("Processed", "Unreadable", Duration::from_secs(300), 3)
+    );
+    assert_eq!(inbox.bounce_period, jiff::SignedDuration::from_hours(14 * 24));
+
+    // IMAP, every key set, the password from a file beside herald.toml.
+    let config = with_inbox(
+        "[inbox]\nprocessed = \"herald.done\"\nunreadable = \"herald.aside\"\npoll = \"1m\"\nbounce_threshold = 5\nbounce_period = \"30d\"\n\
+         [inbox.imap]\nhost = \"imap.example.org\"\nsecurity = \"starttls\"\nusername = \"process@example.org\"\n\
+         password_file = \"imap-password\"\nfolder = \"Returns\"\ntimeout = \"20s\"\n",
+    );
+    config.write("imap-password", "s3cret from a file\n");
+    let loaded = config.load_config().unwrap();
+    assert!(!format!("{loaded:?}").contains("s3cret"), "the password must never be printed");
+    let inbox = loaded.inbox.clone().unwrap();
+    assert_eq!((inbox.processed.as_str(), inbox.unreadable.as_str()), ("herald.done", "herald.aside"));
+    assert_eq!((inbox.poll, inbox.bounce_threshold), (Duration::from_secs(60), 5));
+    assert_eq!(inbox.bounce_period, jiff::SignedDuration::from_hours(30 * 24));
+    let imap = imap_of(loaded);
+    assert_eq!((imap.host.as_str(), imap.port, imap.security), ("imap.example.org", 143, Security::StartTls));
+    assert_eq!((imap.username.as_str(), imap.folder.as_str()), ("process@example.org", "Returns"));
+    assert_eq!((imap.password.as_deref(), imap.timeout), (Some("s3cret from a file"), Duration::from_secs(20)));
+
+    // Inline, with the defaults; the password from the systemd credential,
+    // then from $HERALD_IMAP_PASSWORD_FILE, which comes first.
+    let config = with_inbox("[inbox]\nimap = { host = \"imap.example.org\", username = \"process\" }\n");
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("imap-password"), "s3cret from systemd\n").unwrap();
+    let env = Environment::default().with("CREDENTIALS_DIRECTORY", &credentials.path().display().to_string());
+    let imap = imap_of(herald::config::load(&config.path(), &env).unwrap());
+    assert_eq!((imap.port, imap.security, imap.folder.as_str()), (993, Security::Tls, "INBOX"));
+    assert_eq!(imap.password.as_deref(), Some("s3cret from systemd"));
+    let file = credentials.path().join("other");
+    std::fs::write(&file, "s3cret from the environment").unwrap();
+    let env = env.with("HERALD_IMAP_PASSWORD_FILE", &file.display().to_string());
+    let imap = imap_of(herald::config::load(&config.path(), &env).unwrap());
+    assert_eq!(imap.password.as_deref(), Some("s3cret from the environment"));
+    // From a shell, without the credential: known only when the service runs.
+    assert_eq!(imap_of(config.load_config().unwrap()).password, None);
+}
+
+#[test]
+fn bad_inbox_settings_are_reported_at_their_line_and_column() {
+    let cases: [(&str, &str); 9] = [
+        ("[inbox]\npoll = \"5m\"\n", "needs a mailbox: maildir = \"PATH\", or imap = {"),
+        (
+            "[inbox]\nmaildir = \"m\"\nimap = { host = \"h\", username = \"u\" }\n",
+            "reads one mailbox: set maildir or imap, not both",
+        ),
+        (
+            "[inbox]\nimap = { host = \"imap.example.org\", username = \"u\", password = \"hunter2\" }\n",
+            "passwords are not kept in herald.toml: use password_file, or the systemd credential `imap-password`",
+        ),
+        (
+            "[inbox]\nimap = { host = \"imap.example.org\", username = \"u\", security = \"none\" }\n",
+            "refusing to send the IMAP password unencrypted to \"imap.example.org\"",
+        ),
+        ("[inbox]\nmaildir = \"m\"\nprocessed = \"a/b\"\n", "invalid folder name \"a/b\""),
+        ("[inbox]\nmaildir = \"m\"\nprocessed = \"x\"\nunreadable = \"x\"\n", "processed and unreadable are both \"x\""),
+        ("[inbox]\nmaildir = \"m\"\npoll = \"1s\"\n", "\"1s\" is too short: at least 10s"),
+        ("[inbox]\nmaildir = \"m\"\nbounce_threshold = 0\n", "bounce_threshold must be at least 1"),
+        ("[inbox]\nmaildir = \"m\"\nbounce_period = \"two weeks\"\n", "invalid period \"two weeks\""),
+    ];
+    for (inbox, expected) in cases {
+        let config = with_inbox(inbox);
+        let problems = config.problems();
+        assert_eq!(problems.len(), 1, "{inbox}: {problems:?}");
+        let problem = &problems[0];
+        assert!(problem.starts_with("ROOT/config/herald.toml:"), "{problem}");
+        assert!(problem.contains(expected), "{inbox}\n{problem}");
+        assert!(!problem.contains("hunter2"), "{problem}");
+    }
+    // The line and column of the value at fault.
+    let config = with_inbox("[inbox]\nmaildir = \"m\"\npoll = \"1s\"\n");
+    let lines = std::fs::read_to_string(config.path().join("herald.toml")).unwrap().lines().count();
+    assert!(
+        config.problems()[0].starts_with(&format!("ROOT/config/herald.toml:{lines}:8: ")),
+        "{:?}",
+        config.problems()
+    );
+}
+
+#[tokio::test]
+async fn starttls_works_and_an_untrusted_certificate_is_refused() {
+    let server = Dovecot::start();
+    server.deliver("1.a.host", &message("over starttls"));
+    let mut settings = settings(&server, dovecot::PASSWORD);
+    let Mailbox::Imap(imap) = &mut settings.mailbox else { unreachable!() };
+    imap.security = Security::StartTls;
+    imap.port = server.starttls_port();
+    let mut source = Source::new(&settings, Arc::new(SystemClock));
+    let fetched = source.fetch_new(1 << 20).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].bytes, message("over starttls"));
+    // A certificate herald does not trust is refused, not ignored.
+    let Mailbox::Imap(imap) = &mut settings.mailbox else { unreachable!() };
+    imap.ca_file = None;
+    let error = Source::new(&settings, Arc::new(SystemClock)).fetch_new(1 << 20).await.unwrap_err();
+    assert!(error.cause.starts_with("TLS with 127.0.0.1 failed"), "{error}");
+}

@@ -33,6 +33,8 @@ pub const PASSWORD: &str = "inbox secret";
 pub struct Dovecot {
     dir: TempDir,
     port: u16,
+    /// IMAP with STARTTLS (required before LOGIN).
+    starttls_port: u16,
     child: Option<Child>,
     /// nobody's user and group ids, which own the mail.
     owner: (u32, u32),
@@ -62,11 +64,12 @@ impl Dovecot {
         fs::create_dir(&mail).unwrap();
         chown(&mail, owner);
         certificate(d);
-        let port = free_port();
-        fs::write(d.join("dovecot.conf"), config(d, port)).unwrap();
+        let (port, starttls_port) = (free_port(), free_port());
+        fs::write(d.join("dovecot.conf"), config(d, port, starttls_port)).unwrap();
         let mut dovecot = Dovecot {
             dir,
             port,
+            starttls_port,
             child: None,
             owner,
         };
@@ -79,8 +82,14 @@ impl Dovecot {
         "127.0.0.1"
     }
 
+    /// The port of IMAP over TLS from the first byte.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of IMAP with STARTTLS, which the server requires before LOGIN.
+    pub fn starttls_port(&self) -> u16 {
+        self.starttls_port
     }
 
     /// The server's certificate, self-signed (`CA:FALSE`, with the
@@ -224,7 +233,7 @@ pub struct Stored {
 
 /// Dovecot 2.3's configuration (deps-wave2 §7), with a passwd-file so
 /// that the password can change while the server runs.
-fn config(d: &Path, port: u16) -> String {
+fn config(d: &Path, port: u16, starttls_port: u16) -> String {
     let d = d.display();
     format!(
         "base_dir = {d}/run
@@ -248,7 +257,7 @@ userdb {{
 mail_location = maildir:~/Maildir
 service imap-login {{
   inet_listener imap {{
-    port = 0
+    port = {starttls_port}
   }}
   inet_listener imaps {{
     port = {port}
