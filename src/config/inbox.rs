@@ -14,7 +14,8 @@ use crate::config::spanned::check;
 use crate::config::{Loader, raw, secrets, values};
 use crate::diagnostics::{Diagnostic, SourceFile};
 use crate::inbox::settings::{
-    DEFAULT_IMAP_TIMEOUT, DEFAULT_POLL, DEFAULT_PROCESSED, DEFAULT_UNREADABLE, ImapSettings, InboxSettings, Mailbox,
+    DEFAULT_IMAP_TIMEOUT, DEFAULT_POLL, DEFAULT_PROCESSED, DEFAULT_UNREADABLE, ImapSettings, InboxSettings,
+    Mailbox,
 };
 use crate::send::Security;
 
@@ -70,18 +71,26 @@ impl Loader<'_> {
         if let (Some(processed), Some(unreadable)) = (&processed, &unreadable)
             && processed == unreadable
         {
-            let span = table.unreadable.as_ref().or(table.processed.as_ref()).map_or(spanned.span(), Spanned::span);
+            let span = table
+                .unreadable
+                .as_ref()
+                .or(table.processed.as_ref())
+                .map_or(spanned.span(), Spanned::span);
             d.push(src.at(
                 span,
                 format!("processed and unreadable are both {processed:?}: give the messages herald cannot read a folder of their own"),
             ));
         }
-        if let (Some(Mailbox::Imap(imap)), Some(processed), Some(unreadable)) = (&mailbox, &processed, &unreadable)
+        if let (Some(Mailbox::Imap(imap)), Some(processed), Some(unreadable)) =
+            (&mailbox, &processed, &unreadable)
             && (imap.folder == *processed || imap.folder == *unreadable)
         {
             d.push(src.at(
                 spanned.span(),
-                format!("the folder {:?} is read for new mail: processed and unreadable must be other folders", imap.folder),
+                format!(
+                    "the folder {:?} is read for new mail: processed and unreadable must be other folders",
+                    imap.folder
+                ),
             ));
         }
         let poll = match &table.poll {
@@ -115,7 +124,12 @@ impl Loader<'_> {
 
     /// `imap = { … }`, with the password from `password_file`,
     /// $HERALD_IMAP_PASSWORD_FILE or the systemd credential `imap-password`.
-    fn imap(&self, src: &SourceFile, spanned: &Spanned<raw::ImapTable>, d: &mut Vec<Diagnostic>) -> Option<ImapSettings> {
+    fn imap(
+        &self,
+        src: &SourceFile,
+        spanned: &Spanned<raw::ImapTable>,
+        d: &mut Vec<Diagnostic>,
+    ) -> Option<ImapSettings> {
         let table = spanned.get_ref();
         let problems = d.len();
         if let Some(password) = &table.password {
@@ -171,7 +185,10 @@ impl Loader<'_> {
         if let (Some(file), Some(text)) = (&ca_file, &table.ca_file)
             && !file.is_file()
         {
-            d.push(src.at(text.span(), format!("ca_file {} is not a readable file", file.display())));
+            d.push(src.at(
+                text.span(),
+                format!("ca_file {} is not a readable file", file.display()),
+            ));
         }
         let folder = match &table.folder {
             Some(text) => check(src, text, folder_name, d),
@@ -213,10 +230,7 @@ fn folder_name(text: &str) -> Result<String, String> {
 fn at_least(text: &str, shortest: Duration) -> Result<Duration, String> {
     let duration = values::duration(text)?.unsigned_abs();
     if duration < shortest {
-        return Err(format!(
-            "{text:?} is too short: at least {}s",
-            shortest.as_secs()
-        ));
+        return Err(format!("{text:?} is too short: at least {}s", shortest.as_secs()));
     }
     Ok(duration)
 }
@@ -226,7 +240,11 @@ fn period(text: &str) -> Result<jiff::SignedDuration, String> {
     let trimmed = text.trim();
     let duration = match trimmed.strip_suffix('d').map(|days| days.trim().parse::<i64>()) {
         Some(Ok(days)) if (0..=3650).contains(&days) => jiff::SignedDuration::from_hours(days * 24),
-        Some(_) => return Err(format!("invalid period {text:?}: write it like \"14d\" or \"72h\"")),
+        Some(_) => {
+            return Err(format!(
+                "invalid period {text:?}: write it like \"14d\" or \"72h\""
+            ));
+        }
         None => values::duration(trimmed)
             .map_err(|_| format!("invalid period {text:?}: write it like \"14d\" or \"72h\""))?,
     };

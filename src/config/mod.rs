@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
-use crate::model::{Letter, Model, ModelParts, Roadmap};
 use crate::inbox::InboxSettings;
+use crate::model::{Letter, Model, ModelParts, Roadmap};
 use crate::send::Delivery;
 use settings::SettingsParts;
 

@@ -102,7 +102,10 @@ impl Loader<'_> {
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
         let sender = sender(&src, raw.sender.get_ref(), &mut d);
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
-        let state_dir = delivery.as_ref().map(|delivery| delivery.state_dir.clone()).unwrap_or_default();
+        let state_dir = delivery
+            .as_ref()
+            .map(|delivery| delivery.state_dir.clone())
+            .unwrap_or_default();
         let inbox = self.inbox(&src, raw.inbox.as_ref(), &state_dir, &mut d);
 
         let settings = match (sender, reminders, delivery, inbox) {

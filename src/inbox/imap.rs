@@ -300,10 +300,13 @@ impl ImapSource {
         })
         .await?;
         let mailbox = within(timeout, "SELECT", async {
-            session.select(&settings.folder).await.map_err(|error| match error {
-                async_imap::error::Error::No(text) => Failure::NoFolder(settings.folder.clone(), text),
-                other => Failure::Command("SELECT", other),
-            })
+            session
+                .select(&settings.folder)
+                .await
+                .map_err(|error| match error {
+                    async_imap::error::Error::No(text) => Failure::NoFolder(settings.folder.clone(), text),
+                    other => Failure::Command("SELECT", other),
+                })
         })
         .await?;
         let Some(uid_validity) = mailbox.uid_validity else {
@@ -361,10 +364,14 @@ fn client_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConf
             .collect::<Result<_, _>>()
             .map_err(|error| unusable(error.to_string()))?;
         if certificates.is_empty() {
-            return Err(unusable("it holds no certificate (-----BEGIN CERTIFICATE-----)".to_owned()));
+            return Err(unusable(
+                "it holds no certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+            ));
         }
         for certificate in certificates {
-            roots.add(certificate).map_err(|error| unusable(error.to_string()))?;
+            roots
+                .add(certificate)
+                .map_err(|error| unusable(error.to_string()))?;
         }
     }
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -395,7 +402,11 @@ async fn within<T>(
         .unwrap_or(Err(Failure::Timeout(what, timeout)))
 }
 
-async fn fetch(connection: &mut Connection, limit: usize, timeout: Duration) -> Result<Vec<Fetched>, Failure> {
+async fn fetch(
+    connection: &mut Connection,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<Fetched>, Failure> {
     let session = &mut connection.session;
     let mut uids: Vec<u32> = within(timeout, "UID SEARCH", async {
         session
@@ -488,14 +499,19 @@ async fn move_to(
     let moves = connection.moves;
     let session = &mut connection.session;
     let name = if moves { "UID MOVE" } else { "UID COPY" };
-    let first = within(timeout, name, async { Ok(transfer(session, moves, &uid, folder).await) }).await?;
+    let first = within(timeout, name, async {
+        Ok(transfer(session, moves, &uid, folder).await)
+    })
+    .await?;
     if let Err(error) = first {
         // Most likely the folder does not exist yet ([TRYCREATE]): create
         // it (a failure to, because it exists, changes nothing) and try once more.
         let async_imap::error::Error::No(_) = error else {
             return Err(Failure::Command(name, error));
         };
-        within(timeout, "CREATE", async { Ok(session.create(folder).await) }).await?.ok();
+        within(timeout, "CREATE", async { Ok(session.create(folder).await) })
+            .await?
+            .ok();
         within(timeout, name, async {
             transfer(session, moves, &uid, folder)
                 .await
@@ -539,7 +555,12 @@ async fn transfer(
     }
 }
 
-async fn store(connection: &mut Connection, uid: &str, flags: &str, timeout: Duration) -> Result<(), Failure> {
+async fn store(
+    connection: &mut Connection,
+    uid: &str,
+    flags: &str,
+    timeout: Duration,
+) -> Result<(), Failure> {
     let session = &mut connection.session;
     within(timeout, "UID STORE", async {
         session
@@ -556,7 +577,11 @@ async fn store(connection: &mut Connection, uid: &str, flags: &str, timeout: Dur
 
 /// One IDLE of at most `wait`: mail came, or the time ran out. DONE ends it
 /// either way, so the connection is ready for the search that follows.
-async fn idle(connection: Connection, wait: Duration, timeout: Duration) -> Result<(Connection, Woke), Failure> {
+async fn idle(
+    connection: Connection,
+    wait: Duration,
+    timeout: Duration,
+) -> Result<(Connection, Woke), Failure> {
     let Connection {
         session,
         uid_validity,
@@ -569,7 +594,10 @@ async fn idle(connection: Connection, wait: Duration, timeout: Duration) -> Resu
     while session.unsolicited_responses.try_recv().is_ok() {}
     let mut handle = session.idle();
     within(timeout, "IDLE", async {
-        handle.init().await.map_err(|error| Failure::Command("IDLE", error))
+        handle
+            .init()
+            .await
+            .map_err(|error| Failure::Command("IDLE", error))
     })
     .await?;
     let (response, _stop) = handle.wait_with_timeout(wait);
@@ -580,7 +608,10 @@ async fn idle(connection: Connection, wait: Duration, timeout: Duration) -> Resu
         Ok(Err(error)) => return Err(Failure::Command("IDLE", error)),
     };
     let session = within(timeout, "DONE", async {
-        handle.done().await.map_err(|error| Failure::Command("DONE", error))
+        handle
+            .done()
+            .await
+            .map_err(|error| Failure::Command("DONE", error))
     })
     .await?;
     Ok((
@@ -685,7 +716,10 @@ mod tests {
         let file = dir.path().join("ca.pem");
         std::fs::write(&file, "not a certificate\n").unwrap();
         let message = client_config(Some(&file)).unwrap_err().to_string();
-        assert!(message.starts_with("cannot use ca_file ") && message.contains("ca.pem"), "{message}");
+        assert!(
+            message.starts_with("cannot use ca_file ") && message.contains("ca.pem"),
+            "{message}"
+        );
         assert!(message.contains("holds no certificate"), "{message}");
     }
 

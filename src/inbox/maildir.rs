@@ -151,8 +151,9 @@ fn scan(dir: &Path, limit: usize) -> Result<Vec<Fetched>, SourceError> {
     let mut found = Vec::new();
     for (sub, in_new) in [("new", true), ("cur", false)] {
         let path = dir.join(sub);
-        let entries = fs::read_dir(&path)
-            .map_err(|error| SourceError::new(format!("cannot read the maildir {}: {error}", path.display())))?;
+        let entries = fs::read_dir(&path).map_err(|error| {
+            SourceError::new(format!("cannot read the maildir {}: {error}", path.display()))
+        })?;
         for entry in entries {
             let entry = entry.map_err(|error| {
                 SourceError::new(format!("cannot read the maildir {}: {error}", path.display()))
@@ -219,10 +220,13 @@ fn move_to(dir: &Path, id: &MessageRef, folder: &str, seen: bool) -> Result<(), 
     };
     let from = dir.join(if *in_new { "new" } else { "cur" }).join(name);
     let target = dir.join(format!(".{folder}"));
-    create_folder(&target)
-        .map_err(|error| SourceError::new(format!("cannot create the folder {}: {error}", target.display())))?;
+    create_folder(&target).map_err(|error| {
+        SourceError::new(format!("cannot create the folder {}: {error}", target.display()))
+    })?;
     let (unique, flags) = split_name(name);
-    let to = target.join("cur").join(format!("{unique}:2,{}", flags_with(flags, seen)));
+    let to = target
+        .join("cur")
+        .join(format!("{unique}:2,{}", flags_with(flags, seen)));
     fs::rename(&from, &to).map_err(|error| {
         SourceError::new(format!(
             "cannot move {} to {}: {error}",
@@ -291,12 +295,21 @@ mod tests {
     }
 
     fn source(dir: &Path) -> MaildirSource {
-        MaildirSource::new(dir.to_owned(), "herald.processed", "herald.unreadable", Duration::from_secs(300))
+        MaildirSource::new(
+            dir.to_owned(),
+            "herald.processed",
+            "herald.unreadable",
+            Duration::from_secs(300),
+        )
     }
 
     fn names(dir: &Path, sub: &str) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir.join(sub))
-            .map(|entries| entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -304,7 +317,10 @@ mod tests {
 
     #[test]
     fn names_are_read_as_dovecot_and_mbsync_write_them() {
-        assert_eq!(split_name("1700.M1P2.host,S=28,W=32:2,RS"), ("1700.M1P2.host,S=28,W=32", "RS"));
+        assert_eq!(
+            split_name("1700.M1P2.host,S=28,W=32:2,RS"),
+            ("1700.M1P2.host,S=28,W=32", "RS")
+        );
         assert_eq!(split_name("1700.M1P2.host"), ("1700.M1P2.host", ""));
         assert_eq!(split_name("1700.M1P2.host:2,"), ("1700.M1P2.host", ""));
         assert_eq!(flags_with("RF", true), "FRS");
@@ -324,7 +340,10 @@ mod tests {
         deliver(d, "tmp", "5.e.host", "being written");
         let fetched = source(d).fetch_new(1024).await.unwrap();
         let ids: Vec<String> = fetched.iter().map(|f| f.id.to_string()).collect();
-        assert_eq!(ids, ["new/1.a.host", "new/2.b.host:2,F", "cur/3.c.host,S=20,W=21:2,R"]);
+        assert_eq!(
+            ids,
+            ["new/1.a.host", "new/2.b.host:2,F", "cur/3.c.host,S=20,W=21:2,R"]
+        );
         assert_eq!(fetched[0].bytes, b"Subject: one\n\n1");
         assert!(fetched.iter().all(|f| f.too_big.is_none()));
     }
@@ -339,12 +358,18 @@ mod tests {
         for fetched in source.fetch_new(1024).await.unwrap() {
             source.done(&fetched.id).await.unwrap();
         }
-        assert_eq!(names(d, ".herald.processed/cur"), ["1.a.host:2,S", "2.b.host,S=3:2,RS"]);
+        assert_eq!(
+            names(d, ".herald.processed/cur"),
+            ["1.a.host:2,S", "2.b.host,S=3:2,RS"]
+        );
         assert!(d.join(".herald.processed/maildirfolder").is_file());
         assert!(d.join(".herald.processed/tmp").is_dir());
         assert!(names(d, "new").is_empty() && names(d, "cur").is_empty());
         assert!(source.fetch_new(1024).await.unwrap().is_empty());
-        assert_eq!(fs::read_to_string(d.join(".herald.processed/cur/1.a.host:2,S")).unwrap(), "one");
+        assert_eq!(
+            fs::read_to_string(d.join(".herald.processed/cur/1.a.host:2,S")).unwrap(),
+            "one"
+        );
     }
 
     #[tokio::test]
@@ -375,7 +400,10 @@ mod tests {
         let fetched = source.fetch_new(1024).await.unwrap();
         fs::remove_file(d.join("new/1.a.host")).unwrap();
         let error = source.done(&fetched[0].id).await.unwrap_err();
-        assert!(error.cause.contains("cannot move") && error.cause.contains("1.a.host"), "{error}");
+        assert!(
+            error.cause.contains("cannot move") && error.cause.contains("1.a.host"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -383,7 +411,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nowhere");
         let error = source(&missing).fetch_new(1024).await.unwrap_err();
-        assert!(error.cause.contains("cannot read the maildir") && error.cause.contains("nowhere"), "{error}");
+        assert!(
+            error.cause.contains("cannot read the maildir") && error.cause.contains("nowhere"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -392,7 +423,10 @@ mod tests {
         let d = dir.path().to_owned();
         let mut source = source(&d);
         // Nothing there: the wait runs out.
-        assert_eq!(source.wait_for_mail(Duration::from_millis(200)).await, Woke::Timeout);
+        assert_eq!(
+            source.wait_for_mail(Duration::from_millis(200)).await,
+            Woke::Timeout
+        );
         // An MTA's delivery: written in tmp/, renamed into new/.
         let writer = d.clone();
         tokio::spawn(async move {
@@ -401,14 +435,20 @@ mod tests {
             fs::rename(writer.join("tmp/9.z.host"), writer.join("new/9.z.host")).unwrap();
         });
         // Woken by the delivery, long before the wait's 60 s.
-        let woke = tokio::time::timeout(Duration::from_secs(5), source.wait_for_mail(Duration::from_secs(60)))
-            .await
-            .expect("the delivery wakes the wait");
+        let woke = tokio::time::timeout(
+            Duration::from_secs(5),
+            source.wait_for_mail(Duration::from_secs(60)),
+        )
+        .await
+        .expect("the delivery wakes the wait");
         assert_eq!(woke, Woke::Mail);
         let fetched = source.fetch_new(1024).await.unwrap();
         source.done(&fetched[0].id).await.unwrap();
         // The scan and herald's own move are not news.
         assert_eq!(source.fetch_new(1024).await.unwrap().len(), 0);
-        assert_eq!(source.wait_for_mail(Duration::from_millis(300)).await, Woke::Timeout);
+        assert_eq!(
+            source.wait_for_mail(Duration::from_millis(300)).await,
+            Woke::Timeout
+        );
     }
 }

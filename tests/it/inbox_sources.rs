@@ -56,7 +56,10 @@ async fn fetched_messages_are_moved_to_the_processed_folder_flagged_seen_and_not
     server.deliver("1.a.host", &message("first"));
     server.deliver("2.b.host", &message("second"));
     let mut source = source(&server);
-    let fetched = source.fetch_new(1 << 20).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let fetched = source
+        .fetch_new(1 << 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     assert_eq!(fetched.len(), 2);
     assert_eq!(fetched[0].bytes, message("first"));
     assert_eq!(fetched[1].bytes, message("second"));
@@ -118,7 +121,10 @@ async fn a_refused_login_is_an_error_retried_with_a_backoff_until_it_is_fixed() 
     // The operator fixes the password; the wait ends at the next try.
     server.set_password("the new password");
     assert_eq!(wake(&mut source, Duration::from_secs(5)).await, Woke::Retry);
-    let fetched = source.fetch_new(1 << 20).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let fetched = source
+        .fetch_new(1 << 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     assert_eq!(fetched.len(), 1);
 }
 
@@ -131,7 +137,12 @@ async fn a_server_that_goes_away_is_reconnected_and_the_work_goes_on() {
     assert_eq!(fetched.len(), 1);
     server.stop();
     // The connection is gone: the IDLE (or the command) fails, never panics.
-    let failure = match tokio::time::timeout(Duration::from_secs(15), source.wait_for_mail(Duration::from_secs(60))).await {
+    let failure = match tokio::time::timeout(
+        Duration::from_secs(15),
+        source.wait_for_mail(Duration::from_secs(60)),
+    )
+    .await
+    {
         Ok(Err(error)) => error,
         Ok(Ok(woke)) => {
             // The IDLE may end before the server's death is read: the next
@@ -176,14 +187,20 @@ async fn a_message_over_the_limit_is_reported_too_big_and_can_be_set_aside_unrea
     let too_big = fetched.iter().find(|f| f.too_big.is_some()).expect("the big one");
     assert_eq!(too_big.too_big, Some(big.len() as u64));
     assert!(too_big.bytes.is_empty());
-    source.set_aside(&too_big.id, "over the size limit").await.unwrap();
+    source
+        .set_aside(&too_big.id, "over the size limit")
+        .await
+        .unwrap();
     let rest = source.fetch_new(2000).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].bytes, message("small"));
     let aside = server.messages("herald.unreadable");
     assert_eq!(aside.len(), 1);
     assert_eq!(aside[0].bytes, big);
-    assert!(!aside[0].flags.contains('S'), "set aside unread for a human: {aside:?}");
+    assert!(
+        !aside[0].flags.contains('S'),
+        "set aside unread for a human: {aside:?}"
+    );
 }
 
 /// herald.toml as the example has it, followed by `inbox`.
@@ -217,7 +234,12 @@ fn inbox_settings_are_read_with_their_defaults() {
         Mailbox::Imap(_) => panic!("a maildir expected"),
     }
     assert_eq!(
-        (inbox.processed.as_str(), inbox.unreadable.as_str(), inbox.poll, inbox.bounce_threshold),
+        (
+            inbox.processed.as_str(),
+            inbox.unreadable.as_str(),
+            inbox.poll,
+            inbox.bounce_threshold
+        ),
         ("Processed", "Unreadable", Duration::from_secs(300), 3)
     );
     assert_eq!(inbox.bounce_period, jiff::SignedDuration::from_hours(14 * 24));
@@ -230,15 +252,30 @@ fn inbox_settings_are_read_with_their_defaults() {
     );
     config.write("imap-password", "s3cret from a file\n");
     let loaded = config.load_config().unwrap();
-    assert!(!format!("{loaded:?}").contains("s3cret"), "the password must never be printed");
+    assert!(
+        !format!("{loaded:?}").contains("s3cret"),
+        "the password must never be printed"
+    );
     let inbox = loaded.inbox.clone().unwrap();
-    assert_eq!((inbox.processed.as_str(), inbox.unreadable.as_str()), ("herald.done", "herald.aside"));
+    assert_eq!(
+        (inbox.processed.as_str(), inbox.unreadable.as_str()),
+        ("herald.done", "herald.aside")
+    );
     assert_eq!((inbox.poll, inbox.bounce_threshold), (Duration::from_secs(60), 5));
     assert_eq!(inbox.bounce_period, jiff::SignedDuration::from_hours(30 * 24));
     let imap = imap_of(loaded);
-    assert_eq!((imap.host.as_str(), imap.port, imap.security), ("imap.example.org", 143, Security::StartTls));
-    assert_eq!((imap.username.as_str(), imap.folder.as_str()), ("process@example.org", "Returns"));
-    assert_eq!((imap.password.as_deref(), imap.timeout), (Some("s3cret from a file"), Duration::from_secs(20)));
+    assert_eq!(
+        (imap.host.as_str(), imap.port, imap.security),
+        ("imap.example.org", 143, Security::StartTls)
+    );
+    assert_eq!(
+        (imap.username.as_str(), imap.folder.as_str()),
+        ("process@example.org", "Returns")
+    );
+    assert_eq!(
+        (imap.password.as_deref(), imap.timeout),
+        (Some("s3cret from a file"), Duration::from_secs(20))
+    );
 
     // Inline, with the defaults; the password from the systemd credential,
     // then from $HERALD_IMAP_PASSWORD_FILE, which comes first.
@@ -247,7 +284,10 @@ fn inbox_settings_are_read_with_their_defaults() {
     std::fs::write(credentials.path().join("imap-password"), "s3cret from systemd\n").unwrap();
     let env = Environment::default().with("CREDENTIALS_DIRECTORY", &credentials.path().display().to_string());
     let imap = imap_of(herald::config::load(&config.path(), &env).unwrap());
-    assert_eq!((imap.port, imap.security, imap.folder.as_str()), (993, Security::Tls, "INBOX"));
+    assert_eq!(
+        (imap.port, imap.security, imap.folder.as_str()),
+        (993, Security::Tls, "INBOX")
+    );
     assert_eq!(imap.password.as_deref(), Some("s3cret from systemd"));
     let file = credentials.path().join("other");
     std::fs::write(&file, "s3cret from the environment").unwrap();
@@ -261,7 +301,10 @@ fn inbox_settings_are_read_with_their_defaults() {
 #[test]
 fn bad_inbox_settings_are_reported_at_their_line_and_column() {
     let cases: [(&str, &str); 9] = [
-        ("[inbox]\npoll = \"5m\"\n", "needs a mailbox: maildir = \"PATH\", or imap = {"),
+        (
+            "[inbox]\npoll = \"5m\"\n",
+            "needs a mailbox: maildir = \"PATH\", or imap = {",
+        ),
         (
             "[inbox]\nmaildir = \"m\"\nimap = { host = \"h\", username = \"u\" }\n",
             "reads one mailbox: set maildir or imap, not both",
@@ -274,11 +317,26 @@ fn bad_inbox_settings_are_reported_at_their_line_and_column() {
             "[inbox]\nimap = { host = \"imap.example.org\", username = \"u\", security = \"none\" }\n",
             "refusing to send the IMAP password unencrypted to \"imap.example.org\"",
         ),
-        ("[inbox]\nmaildir = \"m\"\nprocessed = \"a/b\"\n", "invalid folder name \"a/b\""),
-        ("[inbox]\nmaildir = \"m\"\nprocessed = \"x\"\nunreadable = \"x\"\n", "processed and unreadable are both \"x\""),
-        ("[inbox]\nmaildir = \"m\"\npoll = \"1s\"\n", "\"1s\" is too short: at least 10s"),
-        ("[inbox]\nmaildir = \"m\"\nbounce_threshold = 0\n", "bounce_threshold must be at least 1"),
-        ("[inbox]\nmaildir = \"m\"\nbounce_period = \"two weeks\"\n", "invalid period \"two weeks\""),
+        (
+            "[inbox]\nmaildir = \"m\"\nprocessed = \"a/b\"\n",
+            "invalid folder name \"a/b\"",
+        ),
+        (
+            "[inbox]\nmaildir = \"m\"\nprocessed = \"x\"\nunreadable = \"x\"\n",
+            "processed and unreadable are both \"x\"",
+        ),
+        (
+            "[inbox]\nmaildir = \"m\"\npoll = \"1s\"\n",
+            "\"1s\" is too short: at least 10s",
+        ),
+        (
+            "[inbox]\nmaildir = \"m\"\nbounce_threshold = 0\n",
+            "bounce_threshold must be at least 1",
+        ),
+        (
+            "[inbox]\nmaildir = \"m\"\nbounce_period = \"two weeks\"\n",
+            "invalid period \"two weeks\"",
+        ),
     ];
     for (inbox, expected) in cases {
         let config = with_inbox(inbox);
@@ -291,7 +349,10 @@ fn bad_inbox_settings_are_reported_at_their_line_and_column() {
     }
     // The line and column of the value at fault.
     let config = with_inbox("[inbox]\nmaildir = \"m\"\npoll = \"1s\"\n");
-    let lines = std::fs::read_to_string(config.path().join("herald.toml")).unwrap().lines().count();
+    let lines = std::fs::read_to_string(config.path().join("herald.toml"))
+        .unwrap()
+        .lines()
+        .count();
     assert!(
         config.problems()[0].starts_with(&format!("ROOT/config/herald.toml:{lines}:8: ")),
         "{:?}",
@@ -304,16 +365,26 @@ async fn starttls_works_and_an_untrusted_certificate_is_refused() {
     let server = Dovecot::start();
     server.deliver("1.a.host", &message("over starttls"));
     let mut settings = settings(&server, dovecot::PASSWORD);
-    let Mailbox::Imap(imap) = &mut settings.mailbox else { unreachable!() };
+    let Mailbox::Imap(imap) = &mut settings.mailbox else {
+        unreachable!()
+    };
     imap.security = Security::StartTls;
     imap.port = server.starttls_port();
     let mut source = Source::new(&settings, Arc::new(SystemClock));
-    let fetched = source.fetch_new(1 << 20).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let fetched = source
+        .fetch_new(1 << 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     assert_eq!(fetched.len(), 1);
     assert_eq!(fetched[0].bytes, message("over starttls"));
     // A certificate herald does not trust is refused, not ignored.
-    let Mailbox::Imap(imap) = &mut settings.mailbox else { unreachable!() };
+    let Mailbox::Imap(imap) = &mut settings.mailbox else {
+        unreachable!()
+    };
     imap.ca_file = None;
-    let error = Source::new(&settings, Arc::new(SystemClock)).fetch_new(1 << 20).await.unwrap_err();
+    let error = Source::new(&settings, Arc::new(SystemClock))
+        .fetch_new(1 << 20)
+        .await
+        .unwrap_err();
     assert!(error.cause.starts_with("TLS with 127.0.0.1 failed"), "{error}");
 }

@@ -150,7 +150,10 @@ impl Dovecot {
             for entry in entries {
                 let entry = entry.unwrap();
                 let name = entry.file_name().into_string().unwrap();
-                let flags = name.rsplit_once(":2,").map(|(_, flags)| flags.to_owned()).unwrap_or_default();
+                let flags = name
+                    .rsplit_once(":2,")
+                    .map(|(_, flags)| flags.to_owned())
+                    .unwrap_or_default();
                 stored.push(Stored {
                     bytes: fs::read(entry.path()).unwrap(),
                     flags,
@@ -271,7 +274,17 @@ service imap-login {{
 /// and the loopback address as a subject name (deps-wave2 W3).
 fn certificate(d: &Path) {
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
@@ -286,7 +299,11 @@ fn certificate(d: &Path) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn is_root() -> bool {
@@ -297,7 +314,10 @@ fn is_root() -> bool {
 fn nobody() -> (u32, u32) {
     let id = |args: &[&str]| -> u32 {
         let output = Command::new("id").args(args).output().expect("id runs");
-        String::from_utf8_lossy(&output.stdout).trim().parse().expect("a numeric id")
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("a numeric id")
     };
     (id(&["-u", "nobody"]), id(&["-g", "nobody"]))
 }
