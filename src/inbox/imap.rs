@@ -43,7 +43,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::settings::ImapSettings;
-use super::source::{Fetched, MessageRef, Place, SourceError, Woke, brief_duration};
+use super::source::{FETCH_BATCH, Fetched, MessageRef, Place, SourceError, Woke, brief_duration};
 use crate::clock::Clock;
 use crate::send::Security;
 
@@ -55,9 +55,6 @@ pub const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 /// The first wait after a failure; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
-
-/// The most messages one `UID FETCH` asks the size of.
-const SIZE_BATCH: usize = 500;
 
 /// An IMAP inbox.
 pub struct ImapSource {
@@ -418,9 +415,10 @@ async fn fetch(
     .into_iter()
     .collect();
     uids.sort_unstable();
+    uids.truncate(FETCH_BATCH);
     let mut sizes = HashMap::new();
-    for chunk in uids.chunks(SIZE_BATCH) {
-        let set = uid_set(chunk);
+    if !uids.is_empty() {
+        let set = uid_set(&uids);
         let fetches: Vec<_> = within(timeout, "UID FETCH (RFC822.SIZE)", async {
             session
                 .uid_fetch(&set, "(UID RFC822.SIZE)")
@@ -509,9 +507,16 @@ async fn move_to(
         let async_imap::error::Error::No(_) = error else {
             return Err(Failure::Command(name, error));
         };
-        within(timeout, "CREATE", async { Ok(session.create(folder).await) })
+        let created = within(timeout, "CREATE", async { Ok(session.create(folder).await) }).await?;
+        if created.is_ok() {
+            // Mail clients list the subscribed folders: the operator is to
+            // find the new one there.
+            within(timeout, "SUBSCRIBE", async {
+                Ok(session.subscribe(folder).await)
+            })
             .await?
             .ok();
+        }
         within(timeout, name, async {
             transfer(session, moves, &uid, folder)
                 .await

@@ -27,7 +27,7 @@ use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use super::source::{Fetched, MessageRef, Place, SourceError, Woke};
+use super::source::{FETCH_BATCH, Fetched, MessageRef, Place, SourceError, Woke};
 
 /// A maildir inbox.
 pub struct MaildirSource {
@@ -146,7 +146,7 @@ fn flags_with(flags: &str, seen: bool) -> String {
 }
 
 /// The messages of `new/` and the unseen ones of `cur/`, by name (in a
-/// maildir, names start with the delivery time).
+/// maildir, names start with the delivery time), at most [`FETCH_BATCH`].
 fn scan(dir: &Path, limit: usize) -> Result<Vec<Fetched>, SourceError> {
     let mut found = Vec::new();
     for (sub, in_new) in [("new", true), ("cur", false)] {
@@ -163,13 +163,17 @@ fn scan(dir: &Path, limit: usize) -> Result<Vec<Fetched>, SourceError> {
                 tracing::warn!(file = %entry.path().display(), "an inbox file whose name is not UTF-8 is ignored");
                 continue;
             };
-            if name.starts_with('.') || split_name(&name).1.contains('S') {
+            // Seen, or trashed (IMAP's \\Deleted, which the IMAP source
+            // skips too).
+            let flags = split_name(&name).1;
+            if name.starts_with('.') || flags.contains('S') || flags.contains('T') {
                 continue;
             }
             found.push((in_new, name));
         }
     }
     found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.truncate(FETCH_BATCH);
     let mut fetched = Vec::with_capacity(found.len());
     for (in_new, name) in found {
         let path = dir.join(if in_new { "new" } else { "cur" }).join(&name);
@@ -389,6 +393,34 @@ mod tests {
         deliver(d, "new", "2.edge.host", &"y".repeat(1000));
         let fetched = source.fetch_new(1000).await.unwrap();
         assert_eq!((fetched[0].too_big, fetched[0].bytes.len()), (None, 1000));
+    }
+
+    #[tokio::test]
+    async fn a_backlog_comes_in_batches_oldest_first_and_trashed_messages_are_left_alone() {
+        let dir = maildir();
+        let d = dir.path();
+        for n in 0..FETCH_BATCH + 5 {
+            deliver(d, "new", &format!("{:010}.m{n}.host", 1_700_000_000 + n), "x");
+        }
+        deliver(
+            d,
+            "cur",
+            "1600000000.trashed.host:2,T",
+            "deleted in a mail client",
+        );
+        let mut source = source(d);
+        let first = source.fetch_new(1024).await.unwrap();
+        assert_eq!(first.len(), FETCH_BATCH);
+        assert_eq!(first[0].id.to_string(), "new/1700000000.m0.host");
+        for fetched in &first {
+            source.done(&fetched.id).await.unwrap();
+        }
+        let rest = source.fetch_new(1024).await.unwrap();
+        assert_eq!(rest.len(), 5);
+        assert_eq!(
+            rest[0].id.to_string(),
+            format!("new/{}.m{FETCH_BATCH}.host", 1_700_000_000 + FETCH_BATCH)
+        );
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ pub mod settings;
 pub mod source;
 
 pub use settings::{ImapSettings, InboxSettings, Mailbox};
-pub use source::{DEFAULT_FETCH_LIMIT, Fetched, MessageRef, Source, SourceError, Woke};
+pub use source::{DEFAULT_FETCH_LIMIT, FETCH_BATCH, Fetched, MessageRef, Source, SourceError, Woke};
 
 /// What an incoming message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

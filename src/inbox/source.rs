@@ -29,6 +29,10 @@ use crate::inbox::settings::{InboxSettings, Mailbox};
 /// message, so a few megabytes are common; 50 MB ones are not bounces.
 pub const DEFAULT_FETCH_LIMIT: usize = 10 * 1024 * 1024;
 
+/// The most messages one `fetch_new` gives, the oldest first, so that a
+/// backlog is taken in parts: call it again while it gives this many.
+pub const FETCH_BATCH: usize = 100;
+
 /// One message not yet handled.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -155,9 +159,9 @@ impl Source {
         }
     }
 
-    /// The messages not yet handled (not flagged seen, still in the inbox),
-    /// oldest first as the mailbox lists them; one over `limit` bytes is
-    /// not read, only reported with its size.
+    /// The messages not yet handled (not flagged seen or deleted, still in
+    /// the inbox), oldest first, at most [`FETCH_BATCH`] of them; one over
+    /// `limit` bytes is not read, only reported with its size.
     pub async fn fetch_new(&mut self, limit: usize) -> Result<Vec<Fetched>, SourceError> {
         match self {
             Source::Maildir(source) => source.fetch_new(limit).await,

@@ -76,6 +76,15 @@ async fn fetched_messages_are_moved_to_the_processed_folder_flagged_seen_and_not
     assert_eq!(processed.len(), 2);
     assert_eq!(processed[0].bytes, message("first"));
     assert!(processed.iter().all(|m| m.flags.contains('S')), "{processed:?}");
+    // The folder herald created is subscribed, so mail clients list it
+    // (Dovecot writes a name's levels, here split at the dot, with tabs).
+    let subscriptions = std::fs::read_to_string(server.maildir().join("subscriptions")).unwrap_or_default();
+    assert!(
+        subscriptions
+            .lines()
+            .any(|line| line.replace('\t', ".") == "herald.processed"),
+        "{subscriptions:?}"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +101,7 @@ async fn idle_wakes_when_mail_arrives() {
         }
     });
     // The delivery comes half a second into the IDLE; the wait is 120 s.
-    let (woke, _) = tokio::join!(wake(&mut source, Duration::from_secs(10)), async {
+    let (woke, _) = tokio::join!(wake(&mut source, Duration::from_secs(5)), async {
         deliver.await.unwrap();
         server.deliver("3.c.host", &message("pushed"));
     });
