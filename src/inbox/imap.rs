@@ -405,6 +405,16 @@ async fn fetch(
     timeout: Duration,
 ) -> Result<Vec<Fetched>, Failure> {
     let session = &mut connection.session;
+    // A search sees the messages the session has been told of: NOOP first
+    // brings in what arrived since the last command (after an IDLE, DONE
+    // did; when polling, nothing else would).
+    within(timeout, "NOOP", async {
+        session
+            .noop()
+            .await
+            .map_err(|error| Failure::Command("NOOP", error))
+    })
+    .await?;
     let mut uids: Vec<u32> = within(timeout, "UID SEARCH", async {
         session
             .uid_search("UNSEEN UNDELETED")

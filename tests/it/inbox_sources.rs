@@ -212,6 +212,37 @@ async fn a_message_over_the_limit_is_reported_too_big_and_can_be_set_aside_unrea
     );
 }
 
+#[tokio::test]
+async fn a_server_without_move_or_idle_gets_copy_and_expunge_and_is_polled() {
+    let server = Dovecot::start_with("imap_capability = IMAP4rev1 LITERAL+ UIDPLUS");
+    server.deliver("1.a.host", &message("copied"));
+    let mut source = source(&server);
+    let fetched = source
+        .fetch_new(1 << 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(fetched.len(), 1);
+    source.done(&fetched[0].id).await.unwrap();
+    // Copied, flagged deleted and expunged (UID EXPUNGE): in one place only.
+    assert!(
+        server.messages("INBOX").is_empty(),
+        "{:?}",
+        server.messages("INBOX")
+    );
+    let processed = server.messages("herald.processed");
+    assert_eq!(processed.len(), 1);
+    assert!(
+        processed[0].flags.contains('S') && !processed[0].flags.contains('T'),
+        "{processed:?}"
+    );
+    // Without IDLE nothing wakes the wait: it runs its time (here shorter
+    // than the poll), and the next fetch finds the mail.
+    server.deliver("2.b.host", &message("polled"));
+    let woke = source.wait_for_mail(Duration::from_millis(700)).await.unwrap();
+    assert_eq!(woke, Woke::Timeout);
+    assert_eq!(source.fetch_new(1 << 20).await.unwrap().len(), 1);
+}
+
 /// herald.toml as the example has it, followed by `inbox`.
 fn with_inbox(inbox: &str) -> crate::harness::ConfigDir {
     let config = crate::harness::ConfigDir::example();

@@ -42,6 +42,12 @@ pub struct Dovecot {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with("")
+    }
+
+    /// A server with `settings` (Dovecot configuration lines) added, e.g.
+    /// `imap_capability = IMAP4rev1 UIDPLUS` for one without IDLE or MOVE.
+    pub fn start_with(settings: &str) -> Dovecot {
         let version = match Command::new("dovecot").arg("--version").output() {
             Ok(output) => String::from_utf8_lossy(&output.stdout).trim().to_owned(),
             Err(error) => panic!("cannot run dovecot ({error}): apt-get install dovecot-imapd"),
@@ -65,7 +71,11 @@ impl Dovecot {
         chown(&mail, owner);
         certificate(d);
         let (port, starttls_port) = (free_port(), free_port());
-        fs::write(d.join("dovecot.conf"), config(d, port, starttls_port)).unwrap();
+        fs::write(
+            d.join("dovecot.conf"),
+            config(d, port, starttls_port) + settings + "\n",
+        )
+        .unwrap();
         let mut dovecot = Dovecot {
             dir,
             port,
