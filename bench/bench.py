@@ -458,7 +458,7 @@ def inbox_idle(work, seconds):
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", os.path.join(d, "key.pem"), "-out", os.path.join(d, "cert.pem")],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port, password = free_port(), "bench secret"
+    port, password = free_port(), "bench-secret"
     open(os.path.join(d, "dovecot.conf"), "w").write(DOVECOT_CONF.format(d=d, port=port, password=password))
     open(os.path.join(d, "password"), "w").write(password + "\n")
     dovecot = subprocess.Popen(["dovecot", "-c", os.path.join(d, "dovecot.conf"), "-F"])

@@ -670,16 +670,45 @@ impl fmt::Display for Failure {
             Failure::Timeout(what, after) => {
                 write!(f, "the server did not answer {what} within {}", brief_duration(*after))
             }
-            Failure::LoginRefused(user, text) => write!(f, "login refused for {user:?} ({})", text.trim()),
-            Failure::NoFolder(folder, text) => write!(f, "cannot open the folder {folder:?} ({})", text.trim()),
+            Failure::LoginRefused(user, text) => {
+                write!(f, "login refused for {user:?} ({})", server_text(text))
+            }
+            Failure::NoFolder(folder, text) => {
+                write!(f, "cannot open the folder {folder:?} ({})", server_text(text))
+            }
             Failure::NoUidValidity(folder) => write!(f, "the server gives the folder {folder:?} no UIDVALIDITY"),
+            Failure::Folder(
+                folder,
+                async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
+            ) => write!(f, "cannot move a message to the folder {folder:?} ({})", server_text(text)),
             Failure::Folder(folder, error) => write!(f, "cannot move a message to the folder {folder:?} ({error})"),
             Failure::Command(what, async_imap::error::Error::ConnectionLost) => {
                 write!(f, "the server closed the connection during {what}")
             }
+            Failure::Command(
+                what,
+                async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text),
+            ) => write!(f, "{what} refused ({})", server_text(text)),
             Failure::Command(what, error) => write!(f, "{what} failed ({error})"),
         }
     }
+}
+
+/// The server's own words in a NO or BAD reply. async-imap gives them as
+/// the debug form of the reply's parts (`code: None, info:
+/// Some("[AUTHENTICATIONFAILED] Authentication failed.")`): the text alone
+/// is kept, without its response code.
+fn server_text(reply: &str) -> String {
+    let info = match reply.split_once("info: Some(\"") {
+        Some((_, rest)) => rest.rsplit_once("\")").map_or(rest, |(text, _)| text),
+        None => reply,
+    };
+    let info = info.trim();
+    let without_code = match info.strip_prefix('[').and_then(|rest| rest.split_once("] ")) {
+        Some((_, text)) => text,
+        None => info,
+    };
+    without_code.replace("\\\"", "\"")
 }
 
 /// A connection with or without TLS, as one type for async-imap.
@@ -736,6 +765,19 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("holds no certificate"), "{message}");
+    }
+
+    #[test]
+    fn the_server_s_words_are_kept_without_the_crate_s_wrapping() {
+        assert_eq!(
+            server_text("code: None, info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")"),
+            "Authentication failed."
+        );
+        assert_eq!(
+            server_text("code: None, info: Some(\"Mailbox doesn't exist: X\")"),
+            "Mailbox doesn't exist: X"
+        );
+        assert_eq!(server_text(" plain words "), "plain words");
     }
 
     #[test]

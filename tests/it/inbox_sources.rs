@@ -119,7 +119,7 @@ async fn a_refused_login_is_an_error_retried_with_a_backoff_until_it_is_fixed() 
     let error = source.fetch_new(1 << 20).await.unwrap_err();
     let status = error.status_line();
     assert!(
-        status.starts_with("the inbox cannot be read: login refused for \"herald\" (")
+        status.starts_with("the inbox cannot be read: login refused for \"herald\" (Authentication failed.)")
             && status.ends_with("next try in 1s"),
         "{status}"
     );
