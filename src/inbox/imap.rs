@@ -129,12 +129,12 @@ impl ImapSource {
             let Some(next_try) = self.next_try else {
                 return Ok(Woke::Retry);
             };
-            let until = self.clock.real_delay_until(next_try);
-            if until > wait {
+            if next_try.saturating_sub(self.clock.monotonic()) > wait {
                 tokio::time::sleep(wait).await;
                 return Ok(Woke::Timeout);
             }
-            tokio::time::sleep(until).await;
+            // Through the clock, so a rehearsal's clock steps over the wait.
+            tokio::time::sleep(self.clock.real_delay_until(next_try)).await;
             return Ok(Woke::Retry);
         };
         if !connection.idle {
@@ -185,7 +185,8 @@ impl ImapSource {
             return Ok(());
         }
         if let Some(next_try) = self.next_try {
-            let wait = self.clock.real_delay_until(next_try);
+            // Read, not waited for: a stepping clock must not move here.
+            let wait = next_try.saturating_sub(self.clock.monotonic());
             if !wait.is_zero() {
                 return Err(SourceError {
                     cause: self.last_failure.clone().unwrap_or_default(),
@@ -778,6 +779,64 @@ mod tests {
             "Mailbox doesn't exist: X"
         );
         assert_eq!(server_text(" plain words "), "plain words");
+    }
+
+    /// A server that is not there: a loopback port nobody listens on.
+    fn unreachable(clock: Arc<dyn Clock>) -> ImapSource {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let settings = ImapSettings {
+            host: "127.0.0.1".to_owned(),
+            port,
+            security: Security::None,
+            username: "herald".to_owned(),
+            password: Some("x".to_owned()),
+            ca_file: None,
+            folder: "INBOX".to_owned(),
+            timeout: Duration::from_secs(5),
+        };
+        ImapSource::new(
+            settings,
+            "Processed",
+            "Unreadable",
+            Duration::from_secs(300),
+            clock,
+        )
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_from_one_second_doubling_to_five_minutes_on_the_clock() {
+        let clock = Arc::new(crate::clock::SteppingClock::new(jiff::Timestamp::UNIX_EPOCH));
+        let mut source = unreachable(clock.clone());
+        let first = source.fetch_new(1024).await.unwrap_err();
+        assert!(first.cause.starts_with("cannot connect to 127.0.0.1:"), "{first}");
+        assert_eq!(first.retry_in, Some(Duration::from_secs(1)));
+        // Until the next try, the same failure, and the clock is only read.
+        let again = source.fetch_new(1024).await.unwrap_err();
+        assert_eq!(
+            (again.cause, again.retry_in),
+            (first.cause.clone(), Some(Duration::from_secs(1)))
+        );
+        assert_eq!(clock.monotonic(), Duration::ZERO);
+        // A wait shorter than the backoff runs out; a longer one ends at the next try.
+        let started = clock.monotonic();
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            assert_eq!(
+                source.wait_for_mail(Duration::from_secs(3600)).await.unwrap(),
+                Woke::Retry
+            );
+            waits.push((clock.monotonic() - started).as_secs());
+            let error = source.fetch_new(1024).await.unwrap_err();
+            assert!(error.retry_in.is_some());
+        }
+        // Each wait ends where the backoff put the next try: 1 s, then 2, 4, … 300.
+        let gaps: Vec<u64> = waits.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(waits[0], 1);
+        assert_eq!(gaps, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
     }
 
     #[test]
