@@ -213,6 +213,36 @@ impl Source {
 mod tests {
     use super::*;
 
+    /// The daemon runs the source on a task of its own: every call's future
+    /// must be `Send` (this would not compile otherwise), for either kind.
+    #[tokio::test]
+    async fn a_source_runs_on_a_task_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("new/1.a.host"), "Subject: x\n\nx").unwrap();
+        let settings = InboxSettings {
+            mailbox: Mailbox::Maildir(dir.path().to_owned()),
+            processed: "Processed".to_owned(),
+            unreadable: "Unreadable".to_owned(),
+            poll: Duration::from_secs(300),
+            bounce_threshold: 3,
+            bounce_period: jiff::SignedDuration::from_hours(1),
+        };
+        let mut source = Source::new(&settings, Arc::new(crate::clock::SystemClock));
+        let handled = tokio::spawn(async move {
+            let fetched = source.fetch_new(DEFAULT_FETCH_LIMIT).await?;
+            for message in &fetched {
+                source.done(&message.id).await?;
+            }
+            source.wait_for_mail(Duration::from_millis(10)).await?;
+            source.close().await;
+            Ok::<_, SourceError>(fetched.len())
+        });
+        assert_eq!(handled.await.unwrap().unwrap(), 1);
+    }
+
     #[test]
     fn the_status_line_says_what_failed_and_when_herald_tries_again() {
         let error = SourceError {
