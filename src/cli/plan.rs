@@ -273,6 +273,10 @@ fn why_settled(entry: &Entry, due: Timestamp) -> String {
         State::Sent => "already sent".to_owned(),
         State::Sending => "being sent now".to_owned(),
         State::Failed => format!("failed ({reason}); `herald retry` sends it again"),
+        State::Suppressed => format!(
+            "{reason}; `herald suppressions remove {}` sends it again",
+            entry.spec.recipient
+        ),
         State::Skipped | State::Cancelled | State::Planned => format!("{}: {reason}", entry.state),
     }
 }
