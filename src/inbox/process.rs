@@ -109,7 +109,7 @@ pub fn decide(
 #[derive(Debug)]
 enum Attributed {
     /// One of herald's sends (by its token).
-    Send(Entry),
+    Send(Box<Entry>),
     /// An address herald has sent to, named by the report.
     Address(AddressKey),
     /// Several such addresses, and no clue which message it returns.
@@ -128,7 +128,7 @@ fn attribute(classification: &Classification, outbox: &dyn Outbox) -> Result<Att
     );
     for token in tokens {
         if let Some(entry) = outbox.entry_by_token(token)? {
-            return Ok(Attributed::Send(entry));
+            return Ok(Attributed::Send(Box::new(entry)));
         }
     }
     let mut sent_to = Vec::new();
