@@ -23,6 +23,7 @@ const VARIABLES: &[&str] = &[
     "HERALD_SMTP_USERNAME",
     "HERALD_SMTP_PASSWORD_FILE",
     "HERALD_SMTP_CA_FILE",
+    "HERALD_IMAP_PASSWORD_FILE",
     "CREDENTIALS_DIRECTORY",
     "STATE_DIRECTORY",
 ];
@@ -30,6 +31,9 @@ const VARIABLES: &[&str] = &[
 /// The name of the systemd credential holding the SMTP password
 /// (`LoadCredential=smtp-password:/path/to/file`).
 pub const PASSWORD_CREDENTIAL: &str = "smtp-password";
+
+/// The name of the systemd credential holding the inbox's IMAP password.
+pub const IMAP_PASSWORD_CREDENTIAL: &str = "imap-password";
 
 impl Environment {
     /// The process environment, filtered to the variables herald reads.
@@ -65,10 +69,15 @@ pub fn password_file(path: &Path) -> Result<String, String> {
 /// systemd gave herald credentials (`$CREDENTIALS_DIRECTORY`) and that one
 /// among them; `None` otherwise.
 pub fn credential(env: &Environment) -> Result<Option<String>, String> {
+    named_credential(env, PASSWORD_CREDENTIAL)
+}
+
+/// The systemd credential `name`, as [`credential`] reads `smtp-password`.
+pub fn named_credential(env: &Environment, name: &str) -> Result<Option<String>, String> {
     let Some(dir) = env.var("CREDENTIALS_DIRECTORY") else {
         return Ok(None);
     };
-    let path = Path::new(&dir).join(PASSWORD_CREDENTIAL);
+    let path = Path::new(&dir).join(name);
     if !path.exists() {
         return Ok(None);
     }

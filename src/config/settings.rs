@@ -20,7 +20,7 @@ pub(super) struct SettingsParts {
     /// False when herald.toml could not be parsed: then lists and venues are
     /// unknown, and references to them are not reported.
     pub(super) parsed: bool,
-    pub(super) settings: Option<(Settings, Delivery)>,
+    pub(super) settings: Option<(Settings, Delivery, Option<crate::inbox::InboxSettings>)>,
     pub(super) venues: BTreeMap<String, Venue>,
     /// Every venue id in herald.toml, valid or not, so that a venue with a
     /// problem of its own is not also reported as unknown where it is used.
@@ -102,9 +102,14 @@ impl Loader<'_> {
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
         let sender = sender(&src, raw.sender.get_ref(), &mut d);
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
+        let state_dir = delivery
+            .as_ref()
+            .map(|delivery| delivery.state_dir.clone())
+            .unwrap_or_default();
+        let inbox = self.inbox(&src, raw.inbox.as_ref(), &state_dir, &mut d);
 
-        let settings = match (sender, reminders, delivery) {
-            (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some((
+        let settings = match (sender, reminders, delivery, inbox) {
+            (Some(sender), Some(reminders), Some(delivery), Some(inbox)) if d.is_empty() => Some((
                 Settings {
                     default_language: default_language.clone(),
                     sender,
@@ -112,6 +117,7 @@ impl Loader<'_> {
                     parts_of_day: parts_of_day.clone(),
                 },
                 delivery,
+                inbox,
             )),
             _ => None,
         };

@@ -23,6 +23,14 @@ pub mod process;
 
 use std::fmt;
 
+mod imap;
+mod maildir;
+pub mod settings;
+pub mod source;
+
+pub use settings::{ImapSettings, InboxSettings, Mailbox};
+pub use source::{DEFAULT_FETCH_LIMIT, FETCH_BATCH, Fetched, MessageRef, Source, SourceError, Woke};
+
 /// What an incoming message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {

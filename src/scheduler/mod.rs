@@ -40,6 +40,8 @@ pub use retry::RetryPolicy;
 pub struct Loaded {
     pub model: Model,
     pub delivery: Delivery,
+    /// The process's mailbox, when herald reads one.
+    pub inbox: Option<crate::inbox::InboxSettings>,
     pub renderer: Renderer,
     /// What the configuration allows but should change (see `Config::warnings`).
     pub warnings: Diagnostics,
@@ -57,12 +59,14 @@ impl Loaded {
         let Config {
             model,
             delivery,
+            inbox,
             warnings,
         } = crate::config::load(dir, env)?;
         let renderer = crate::render::prepare_for(&model, check_since)?;
         Ok(Loaded {
             model,
             delivery,
+            inbox,
             renderer,
             warnings,
         })

@@ -44,5 +44,7 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
+// The inbox's sources against a real Dovecot: fetch, move, IDLE, failures.
+mod inbox_sources;
 // Rules about the source tree itself.
 mod tidy;
