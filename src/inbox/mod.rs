@@ -19,6 +19,8 @@
 //! Message-ID. When unsure, a message is [`Kind::Other`]: a human letter
 //! must never be taken for a bounce.
 
+pub mod classify;
+
 use std::fmt;
 
 /// What an incoming message is.
