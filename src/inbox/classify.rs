@@ -271,20 +271,16 @@ impl<'a> Mail<'a> {
     /// The text of the message's own text parts (HTML read as text when
     /// there is no plain text), in order.
     fn report_text(&self) -> String {
+        let has_plain = self.message.parts.iter().any(|p| matches!(p.body, PartType::Text(_)));
         let mut text = String::new();
         for part in &self.message.parts {
             match &part.body {
-                PartType::Text(body) => {
-                    text.push_str(body);
-                    text.push('\n');
-                }
-                PartType::Html(body) if self.message.text_body_count() == 0 => {
-                    text.push_str(&text::strip_html(body));
-                    text.push('\n');
-                }
-                _ => {}
+                PartType::Text(body) => text.push_str(body),
+                PartType::Html(body) if !has_plain => text.push_str(&text::strip_html(body)),
+                _ => continue,
             }
-            if text.len() > 2 * formats::MAX_TEXT {
+            text.push('\n');
+            if text.len() > formats::MAX_TEXT {
                 break;
             }
         }

@@ -44,5 +44,7 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
+// Incoming mail classified: the corpus of bounces, delays, auto-replies, unsubscribes, letters; hostile input.
+mod inbox_corpus;
 // Rules about the source tree itself.
 mod tidy;

@@ -57,6 +57,9 @@ const FAILURE_MARKERS: &[&str] = &[
     "could not be delivered to the following recipients",
     "the following message could not be delivered",
     "message delivery has failed",
+    // MDaemon.
+    "had permanent fatal delivery errors",
+    "your message was not delivered to one or more recipients",
 ];
 
 /// The phrases of a warning that delivery is only delayed, lower-case.

@@ -70,8 +70,8 @@ pub fn enhanced_code(text: &str) -> Option<Status> {
 }
 
 /// The first SMTP reply code (`550`) standing as a word of `text`, 4xx or
-/// 5xx: after a space, `#`, `(`, `:` or the start, before a space, `-` or
-/// the end.
+/// 5xx: after a space, `#`, `(`, `:`, `[` or the start, before a space,
+/// `-`, `:` or the end.
 pub fn reply_code(text: &str) -> Option<u8> {
     let bytes = text.as_bytes();
     for i in 0..bytes.len().saturating_sub(2) {
@@ -80,7 +80,7 @@ pub fn reply_code(text: &str) -> Option<u8> {
             continue;
         }
         let before_ok = i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'#' | b'(' | b':' | b'[');
-        let after_ok = bytes.get(i + 3).is_none_or(|n| matches!(n, b' ' | b'-' | b'\t'));
+        let after_ok = bytes.get(i + 3).is_none_or(|n| matches!(n, b' ' | b'-' | b'\t' | b':'));
         if before_ok && after_ok {
             return Some(a);
         }
@@ -111,6 +111,7 @@ const REASONS: &[(&str, &str)] = &[
     ("does not exist", "5.1.1"),
     ("doesn't exist", "5.1.1"),
     ("is not a valid mailbox", "5.1.1"),
+    ("user doesn't have a", "5.1.1"),
     ("account has been disabled", "5.2.1"),
     ("account is disabled", "5.2.1"),
     ("mailbox disabled", "5.2.1"),
