@@ -197,3 +197,92 @@ proptest! {
         prop_assert!(got.addresses.len() <= MAX_ADDRESSES);
     }
 }
+
+/// `herald inbox classify`: a block per file, or a JSON line per file
+/// with the send each report is about, found in the outbox by the VERP
+/// token of its envelope recipient or by the returned Message-ID; a file
+/// that cannot be read is named, the others still classified, and the
+/// exit status says so.
+#[test]
+fn the_command_classifies_files_and_names_the_send() {
+    use crate::harness::{ConfigDir, stderr, stdout};
+
+    let config = ConfigDir::example();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().display().to_string();
+    let rehearsal = config.herald(&[
+        "run", "--state-dir", &state_dir, "--rehearse-from", "2017-09-13", "--until", "2017-09-20",
+        "--fast-forward",
+    ]);
+    assert!(rehearsal.status.success(), "{}", stderr(&rehearsal));
+    // One message herald sent: its Message-ID carries its send's token.
+    let sent = std::fs::read_dir(state.path().join("maildir/new")).unwrap().next().unwrap().unwrap().path();
+    let sent = std::fs::read_to_string(sent).unwrap();
+    let message_id = sent
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: <"))
+        .expect("a Message-ID")
+        .trim_end_matches('>');
+    let token = message_id.split('.').next().unwrap();
+    let history = config.herald(&["history", "--state-dir", &state_dir, "--json"]);
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&history)).unwrap();
+    let key = rows
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .find(|key| herald::key::token_of(key) == token)
+        .expect("the send of the message");
+
+    // A report to its VERP address, and one that only returns its headers.
+    let dsn = |envelope: &str, returned: &str| {
+        format!(
+            "Return-Path: <>\r\nX-Original-To: {envelope}\r\nFrom: MAILER-DAEMON@mx.example.net\r\n\
+             To: {envelope}\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nThe mail system\r\n\
+             --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+             Final-Recipient: rfc822; Someone@Mission.example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+             Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\
+             --b\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}\r\n--b--\r\n"
+        )
+    };
+    let files = tempfile::tempdir().unwrap();
+    let by_verp = files.path().join("by-verp.eml");
+    std::fs::write(&by_verp, dsn(&format!("bounces+{token}@gcm.example.org"), "Subject: x\r\n")).unwrap();
+    let by_id = files.path().join("by-message-id.eml");
+    std::fs::write(&by_id, dsn("secretariat@gcm.example.org", &format!("Message-ID: <{message_id}>\r\n"))).unwrap();
+    let missing = files.path().join("missing.eml");
+    let human = corpus_dir().join("human-reply-to-reminder.eml");
+    let paths: Vec<String> =
+        [&by_verp, &missing, &by_id, &human].iter().map(|p| p.display().to_string()).collect();
+
+    let mut args = vec!["inbox", "classify", "--json", "--state-dir", &state_dir];
+    args.extend(paths.iter().map(String::as_str));
+    let output = config.herald(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("cannot read {}", paths[1])), "{}", stderr(&output));
+    let lines: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"file": paths[0], "kind": "bounce", "addresses": ["someone@mission.example.net"],
+                   "permanent": true, "status": "5.1.1", "diagnostic": "550 5.1.1 User unknown", "send": key}),
+            json!({"file": paths[2], "kind": "bounce", "addresses": ["someone@mission.example.net"],
+                   "permanent": true, "status": "5.1.1", "diagnostic": "550 5.1.1 User unknown", "send": key}),
+            json!({"file": paths[3], "kind": "other", "addresses": [], "permanent": null,
+                   "status": null, "diagnostic": null, "send": null}),
+        ]
+    );
+
+    // Without an outbox (the example's state directory has none), the
+    // send is unknown; the plain form is a block per file.
+    let output = config.herald(&["inbox", "classify", &paths[0]]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "{}\n  kind:       bounce\n  addresses:  someone@mission.example.net\n  permanent:  true\n  \
+             status:     5.1.1\n  diagnostic: 550 5.1.1 User unknown\n  send:       -\n\n",
+            paths[0]
+        )
+    );
+}
