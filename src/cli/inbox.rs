@@ -40,7 +40,10 @@ pub fn classify_files(
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
             Err(err) => {
-                eprintln!("herald: cannot read {}: {err}; the other files are classified", file.display());
+                eprintln!(
+                    "herald: cannot read {}: {err}; the other files are classified",
+                    file.display()
+                );
                 unread += 1;
                 continue;
             }
@@ -80,9 +83,17 @@ fn print_block(out: &mut impl Write, row: &JsonClassification) -> std::io::Resul
     writeln!(
         out,
         "  addresses:  {}",
-        if row.addresses.is_empty() { "-".to_owned() } else { row.addresses.join(", ") }
+        if row.addresses.is_empty() {
+            "-".to_owned()
+        } else {
+            row.addresses.join(", ")
+        }
     )?;
-    writeln!(out, "  permanent:  {}", or_none(row.permanent.map(|p| if p { "true" } else { "false" })))?;
+    writeln!(
+        out,
+        "  permanent:  {}",
+        or_none(row.permanent.map(|p| if p { "true" } else { "false" }))
+    )?;
     writeln!(out, "  status:     {}", or_none(row.status))?;
     writeln!(out, "  diagnostic: {}", or_none(row.diagnostic))?;
     writeln!(out, "  send:       {}", or_none(row.send.as_deref()))?;

@@ -115,11 +115,16 @@ pub fn classify(bytes: &[u8]) -> Classification {
     };
     let (kind, addresses, permanent, status, diagnostic) = match report {
         Some(report) => {
-            if matches!(report.kind, Kind::Bounce | Kind::Delay) && clues.original_message_ids.is_empty()
-            {
+            if matches!(report.kind, Kind::Bounce | Kind::Delay) && clues.original_message_ids.is_empty() {
                 clues.original_message_ids = mail.message_id_lines();
             }
-            (report.kind, report.addresses, report.permanent, report.status, report.diagnostic)
+            (
+                report.kind,
+                report.addresses,
+                report.permanent,
+                report.status,
+                report.diagnostic,
+            )
         }
         None if autoreply::is_auto_reply(&mail) => (Kind::AutoReply, Vec::new(), None, None, None),
         None => match unsubscribe::request(&mail) {
@@ -138,7 +143,10 @@ pub fn classify(bytes: &[u8]) -> Classification {
         status,
         diagnostic,
         clues,
-        message_id: message.message_id().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()),
+        message_id: message
+            .message_id()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty()),
         from: mail.from,
         subject: mail.subject,
     }
@@ -271,7 +279,11 @@ impl<'a> Mail<'a> {
     /// The text of the message's own text parts (HTML read as text when
     /// there is no plain text), in order.
     fn report_text(&self) -> String {
-        let has_plain = self.message.parts.iter().any(|p| matches!(p.body, PartType::Text(_)));
+        let has_plain = self
+            .message
+            .parts
+            .iter()
+            .any(|p| matches!(p.body, PartType::Text(_)));
         let mut text = String::new();
         for part in &self.message.parts {
             match &part.body {
@@ -290,7 +302,10 @@ impl<'a> Mail<'a> {
     /// The first non-empty line of the message's first text part.
     fn first_body_line(&self) -> Option<String> {
         let body = self.message.body_text(0)?;
-        body.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+        body.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
     }
 
     /// The VERP tokens of the envelope recipients (`local+TOKEN@domain`),

@@ -27,7 +27,11 @@ fn mismatches(expected: &Value, got: &Classification) -> Vec<String> {
             problems.push(format!("{field}: expected {want}, got {have}"));
         }
     };
-    let field = |name: &str| expected.get(name).unwrap_or_else(|| panic!("no {name:?} in the expected file"));
+    let field = |name: &str| {
+        expected
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name:?} in the expected file"))
+    };
     check("kind", field("kind"), json!(got.kind.as_str()));
     check("addresses", field("addresses"), json!(got.addresses));
     check("permanent", field("permanent"), json!(got.permanent));
@@ -35,7 +39,11 @@ fn mismatches(expected: &Value, got: &Classification) -> Vec<String> {
     match (expected.get("diagnostic"), expected.get("diagnostic_contains")) {
         (Some(exact), None) => check("diagnostic", exact, json!(got.diagnostic)),
         (None, Some(Value::String(part))) => {
-            if !got.diagnostic.as_deref().is_some_and(|d| d.contains(part.as_str())) {
+            if !got
+                .diagnostic
+                .as_deref()
+                .is_some_and(|d| d.contains(part.as_str()))
+            {
                 let have = json!(got.diagnostic);
                 check("diagnostic", &json!(format!("… {part} …")), have);
             }
@@ -95,7 +103,13 @@ fn every_message_of_the_corpus_is_classified_as_expected() {
         failures.join("\n")
     );
     // The corpus covers every kind, bounces most.
-    for (kind, least) in [("bounce", 30), ("delay", 6), ("auto-reply", 8), ("unsubscribe", 6), ("other", 10)] {
+    for (kind, least) in [
+        ("bounce", 30),
+        ("delay", 6),
+        ("auto-reply", 8),
+        ("unsubscribe", 6),
+        ("other", 10),
+    ] {
         assert!(kinds.get(kind).copied().unwrap_or(0) >= least, "{kinds:?}");
     }
 }
@@ -132,7 +146,9 @@ fn a_report_naming_thousands_of_addresses_keeps_the_first_ones() {
          recipients. This is a permanent error. The following address(es) failed:\r\n\r\n",
     );
     for i in 0..5000 {
-        body.push_str(&format!("  member{i}@list.example.org\r\n    Unrouteable address\r\n"));
+        body.push_str(&format!(
+            "  member{i}@list.example.org\r\n    Unrouteable address\r\n"
+        ));
     }
     let message = format!(
         "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\r\nSubject: Mail delivery failed\r\n\r\n{body}"
@@ -211,12 +227,23 @@ fn the_command_classifies_files_and_names_the_send() {
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().display().to_string();
     let rehearsal = config.herald(&[
-        "run", "--state-dir", &state_dir, "--rehearse-from", "2017-09-13", "--until", "2017-09-20",
+        "run",
+        "--state-dir",
+        &state_dir,
+        "--rehearse-from",
+        "2017-09-13",
+        "--until",
+        "2017-09-20",
         "--fast-forward",
     ]);
     assert!(rehearsal.status.success(), "{}", stderr(&rehearsal));
     // One message herald sent: its Message-ID carries its send's token.
-    let sent = std::fs::read_dir(state.path().join("maildir/new")).unwrap().next().unwrap().unwrap().path();
+    let sent = std::fs::read_dir(state.path().join("maildir/new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let sent = std::fs::read_to_string(sent).unwrap();
     let message_id = sent
         .lines()
@@ -247,20 +274,40 @@ fn the_command_classifies_files_and_names_the_send() {
     };
     let files = tempfile::tempdir().unwrap();
     let by_verp = files.path().join("by-verp.eml");
-    std::fs::write(&by_verp, dsn(&format!("bounces+{token}@gcm.example.org"), "Subject: x\r\n")).unwrap();
+    std::fs::write(
+        &by_verp,
+        dsn(&format!("bounces+{token}@gcm.example.org"), "Subject: x\r\n"),
+    )
+    .unwrap();
     let by_id = files.path().join("by-message-id.eml");
-    std::fs::write(&by_id, dsn("secretariat@gcm.example.org", &format!("Message-ID: <{message_id}>\r\n"))).unwrap();
+    std::fs::write(
+        &by_id,
+        dsn(
+            "secretariat@gcm.example.org",
+            &format!("Message-ID: <{message_id}>\r\n"),
+        ),
+    )
+    .unwrap();
     let missing = files.path().join("missing.eml");
     let human = corpus_dir().join("human-reply-to-reminder.eml");
-    let paths: Vec<String> =
-        [&by_verp, &missing, &by_id, &human].iter().map(|p| p.display().to_string()).collect();
+    let paths: Vec<String> = [&by_verp, &missing, &by_id, &human]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
 
     let mut args = vec!["inbox", "classify", "--json", "--state-dir", &state_dir];
     args.extend(paths.iter().map(String::as_str));
     let output = config.herald(&args);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains(&format!("cannot read {}", paths[1])), "{}", stderr(&output));
-    let lines: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        stderr(&output).contains(&format!("cannot read {}", paths[1])),
+        "{}",
+        stderr(&output)
+    );
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(
         lines,
         [

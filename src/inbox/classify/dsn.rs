@@ -6,8 +6,8 @@
 //! about the message (`Reporting-MTA`), each later one about a recipient
 //! (`Final-Recipient`, `Action`, `Status`, `Diagnostic-Code`).
 
-use super::text::{self, Status};
 use super::Report;
+use super::text::{self, Status};
 use crate::inbox::{Kind, MAX_ADDRESSES};
 
 /// One recipient's group of fields.
@@ -62,9 +62,11 @@ impl Recipient {
 pub fn read(body: &[u8]) -> Option<Report> {
     let recipients = recipients(&String::from_utf8_lossy(body));
     let action_is = |r: &&Recipient, what: &str| {
-        r.action
-            .as_deref()
-            .is_some_and(|a| a.split_whitespace().next().is_some_and(|a| a.eq_ignore_ascii_case(what)))
+        r.action.as_deref().is_some_and(|a| {
+            a.split_whitespace()
+                .next()
+                .is_some_and(|a| a.eq_ignore_ascii_case(what))
+        })
     };
     let failed: Vec<&Recipient> = recipients.iter().filter(|r| action_is(r, "failed")).collect();
     let delayed: Vec<&Recipient> = recipients.iter().filter(|r| action_is(r, "delayed")).collect();

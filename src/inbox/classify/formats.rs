@@ -189,9 +189,22 @@ pub fn read(mail: &Mail) -> Option<Report> {
 fn is_header_like(lower_line: &str) -> bool {
     let line = lower_line.trim_start();
     const HEADERS: &[&str] = &[
-        "from:", "sender:", "reply-to:", "return-path:", "received:", "date:", "subject:",
-        "message-id:", "in-reply-to:", "references:", "reporting-mta:", "remote-mta:",
-        "x-", "dkim-signature:", "sent by", "sent:",
+        "from:",
+        "sender:",
+        "reply-to:",
+        "return-path:",
+        "received:",
+        "date:",
+        "subject:",
+        "message-id:",
+        "in-reply-to:",
+        "references:",
+        "reporting-mta:",
+        "remote-mta:",
+        "x-",
+        "dkim-signature:",
+        "sent by",
+        "sent:",
     ];
     HEADERS.iter().any(|h| line.starts_with(h)) || line.contains("message-id") || line.contains("message id")
 }

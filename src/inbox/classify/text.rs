@@ -19,11 +19,8 @@ impl Status {
         let subject = parts.next()?;
         let detail = parts.next()?;
         let digits = |p: &str| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        (parts.next().is_none()
-            && matches!(class, "2" | "4" | "5")
-            && digits(subject)
-            && digits(detail))
-        .then(|| Status(text.to_owned()))
+        (parts.next().is_none() && matches!(class, "2" | "4" | "5") && digits(subject) && digits(detail))
+            .then(|| Status(text.to_owned()))
     }
 
     pub fn is_permanent(&self) -> bool {
@@ -80,7 +77,9 @@ pub fn reply_code(text: &str) -> Option<u8> {
             continue;
         }
         let before_ok = i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'#' | b'(' | b':' | b'[');
-        let after_ok = bytes.get(i + 3).is_none_or(|n| matches!(n, b' ' | b'-' | b'\t' | b':'));
+        let after_ok = bytes
+            .get(i + 3)
+            .is_none_or(|n| matches!(n, b' ' | b'-' | b'\t' | b':'));
         if before_ok && after_ok {
             return Some(a);
         }
@@ -270,9 +269,15 @@ mod tests {
 
     #[test]
     fn codes_are_read_as_words_only() {
-        assert_eq!(enhanced_code("550 5.1.1 <a@b.example>: User unknown"), Status::parse("5.1.1"));
+        assert_eq!(
+            enhanced_code("550 5.1.1 <a@b.example>: User unknown"),
+            Status::parse("5.1.1")
+        );
         assert_eq!(enhanced_code("(#5.1.1)"), Status::parse("5.1.1"));
-        assert_eq!(enhanced_code("host 192.0.2.5.1 said 4.2.2."), Status::parse("4.2.2"));
+        assert_eq!(
+            enhanced_code("host 192.0.2.5.1 said 4.2.2."),
+            Status::parse("4.2.2")
+        );
         assert_eq!(enhanced_code("version 15.2.1 of the server"), None);
         assert_eq!(enhanced_code("address 10.2.5.1"), None);
         assert_eq!(reply_code("#550 5.1.1 RESOLVER"), Some(b'5'));
@@ -299,7 +304,10 @@ mod tests {
 
     #[test]
     fn a_diagnostic_is_one_bounded_line() {
-        assert_eq!(one_line("550 5.1.1\n   user\tunknown ").unwrap(), "550 5.1.1 user unknown");
+        assert_eq!(
+            one_line("550 5.1.1\n   user\tunknown ").unwrap(),
+            "550 5.1.1 user unknown"
+        );
         assert_eq!(one_line(&"é".repeat(2000)).unwrap().chars().count(), 500);
         assert_eq!(one_line(" \n "), None);
     }
