@@ -6,7 +6,8 @@
 //! recognises the message decides:
 //! 1. an RFC 3464 report (`message/delivery-status` or
 //!    `message/global-delivery-status` among the message's own parts: a
-//!    report attached to a forwarded message is not read) — `dsn`;
+//!    report attached to a forwarded message is not read) — `dsn`; a read
+//!    receipt (RFC 8098) is an automatic answer;
 //! 2. a mail server's own bounce or delay format, only from a mail system
 //!    (`formats`);
 //! 3. an automatic answer (`autoreply`), after the bounces, since many
@@ -153,12 +154,14 @@ pub fn classify(bytes: &[u8]) -> Classification {
 }
 
 /// The report of the first delivery-status part among the message's own
-/// parts that names a recipient's action.
+/// parts that names a recipient's action (or of a read receipt's part).
 fn delivery_status(message: &Message) -> Option<Report> {
     message.parts.iter().find_map(|part| {
         let content_type = part.content_type()?;
         let subtype = content_type.subtype()?.to_ascii_lowercase();
         let is_status = match content_type.ctype().to_ascii_lowercase().as_str() {
+            // A read receipt (RFC 8098): automatic, nothing failed.
+            "message" if subtype == "disposition-notification" => return Some(Report::automatic()),
             "message" => matches!(subtype.as_str(), "delivery-status" | "global-delivery-status"),
             // Some generators mislabel the part.
             "text" => subtype == "delivery-status",
