@@ -258,7 +258,7 @@ impl<'a> Mail<'a> {
     /// Whether a mail system, not a person, sent the message: its sender is
     /// a MAILER-DAEMON or postmaster, its Return-Path is empty (RFC 5321
     /// §4.5.5), or it lists failed recipients.
-    fn from_mail_system(&self) -> bool {
+    fn sent_by_mail_system(&self) -> bool {
         let local = self
             .from
             .as_deref()

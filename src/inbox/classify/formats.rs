@@ -109,7 +109,7 @@ pub(super) const MAX_TEXT: usize = 64 * 1024;
 
 /// Reads `mail` as a server's bounce or delay warning, if it is one.
 pub fn read(mail: &Mail) -> Option<Report> {
-    if !mail.from_mail_system() {
+    if !mail.sent_by_mail_system() {
         return None;
     }
     let body = mail.report_text();
@@ -164,7 +164,7 @@ pub fn read(mail: &Mail) -> Option<Report> {
         .copied();
     // The diagnostic in the server's own case: the same line of the
     // original text when the lengths allow, else the lower-cased one.
-    let diagnostic = diagnostic_line.map(|l| original_case(&body, &lower, l));
+    let diagnostic = diagnostic_line.map(|l| original_case(body, &lower, l));
     let status = diagnostic_line
         .and_then(text::status_of)
         .or_else(|| text::enhanced_code(region))
@@ -219,10 +219,10 @@ fn is_system_address(address: &str) -> bool {
 /// lower-casing kept every length; `line` itself otherwise.
 fn original_case(original: &str, lower: &str, line: &str) -> String {
     let at = line.as_ptr() as usize - lower.as_ptr() as usize;
-    if original.len() == lower.len() {
-        if let Some(text) = original.get(at..at + line.len()) {
-            return text.to_owned();
-        }
+    if original.len() == lower.len()
+        && let Some(text) = original.get(at..at + line.len())
+    {
+        return text.to_owned();
     }
     line.to_owned()
 }
