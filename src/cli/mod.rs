@@ -8,6 +8,7 @@ mod check;
 mod generate;
 mod history;
 pub mod import;
+mod inbox;
 mod init;
 mod limits;
 mod plan;
@@ -157,6 +158,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// The process's mailbox: what comes back to herald's mail.
+    Inbox {
+        #[command(subcommand)]
+        command: InboxCommand,
+    },
     /// Read the roadmap table of a circulated letter and print it as roadmap TOML.
     ImportRoadmap {
         /// The letter, as text (tab-separated table rows).
@@ -202,6 +208,25 @@ pub enum Command {
         what: Generated,
         /// Where to write it.
         dir: PathBuf,
+    },
+}
+
+/// The subcommands of `herald inbox`.
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Say what each message file is (bounce, delay, unsubscribe,
+    /// auto-reply or other), with the addresses, status and reason, and
+    /// the send it is about when the outbox knows it.
+    Classify {
+        /// The messages, one file each (RFC 5322, as a maildir holds them).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per line instead of a block per file.
+        #[arg(long)]
+        json: bool,
+        /// The state directory whose outbox names the sends, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -316,6 +341,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             *dry_run,
             std::sync::Arc::new(SystemClock),
         ),
+        Command::Inbox {
+            command:
+                InboxCommand::Classify {
+                    files,
+                    json,
+                    state_dir,
+                },
+        } => inbox::classify_files(&cli.config, state_dir.as_deref(), files, *json),
         Command::ImportRoadmap {
             file,
             time_zone,

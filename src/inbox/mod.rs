@@ -20,6 +20,7 @@
 //! must never be taken for a bounce.
 
 pub mod process;
+pub mod classify;
 
 use std::fmt;
 

@@ -46,5 +46,7 @@ mod reliability;
 mod foresight;
 // The inbox's sources against a real Dovecot: fetch, move, IDLE, failures.
 mod inbox_sources;
+// Incoming mail classified: the corpus of bounces, delays, auto-replies, unsubscribes, letters; hostile input.
+mod inbox_corpus;
 // Rules about the source tree itself.
 mod tidy;
