@@ -35,7 +35,7 @@ use crate::send::Delivery;
 use settings::SettingsParts;
 
 pub use files::MemoryFiles;
-pub use secrets::{Environment, PASSWORD_CREDENTIAL};
+pub use secrets::{Environment, LINK_SECRET_CREDENTIAL, PASSWORD_CREDENTIAL};
 
 use files::Files;
 
