@@ -44,5 +44,7 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
+// What outgoing mail carries to tie replies to it: the VERP sender, the signed unsubscribe token, the link secret.
+mod attribution;
 // Rules about the source tree itself.
 mod tidy;
