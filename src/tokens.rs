@@ -324,7 +324,10 @@ mod tests {
             token.replacen("member-states", "Member-States", 1),
             token.replacen("member-states", "", 1),
             format!("u1.member-states.{flipped}"),
-            format!("u1.member-states.{}", tag.replace(|c: char| c.is_alphanumeric(), "*")),
+            format!(
+                "u1.member-states.{}",
+                tag.replace(|c: char| c.is_alphanumeric(), "*")
+            ),
             format!("u1.member-states.{}=", &tag[..21]),
             "u1.member-states.".to_owned(),
             "u1..".to_owned(),
@@ -360,7 +363,10 @@ mod tests {
     fn the_verp_address_puts_the_token_after_a_plus() {
         let bounce: lettre::Address = "bounces@gcm.example.org".parse().unwrap();
         let verp = verp_address(&bounce, "0123456789abcdef01234567").unwrap();
-        assert_eq!(verp.to_string(), "bounces+0123456789abcdef01234567@gcm.example.org");
+        assert_eq!(
+            verp.to_string(),
+            "bounces+0123456789abcdef01234567@gcm.example.org"
+        );
     }
 
     proptest! {

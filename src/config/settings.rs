@@ -15,9 +15,9 @@ use crate::config::spanned::{check, leads_of};
 use crate::config::{Loaded, Loader, raw, values};
 use crate::diagnostics::{Diagnostic, Place, SourceFile};
 use crate::key::TOKEN_LEN;
-use crate::tokens::{self, LinkKeys};
 use crate::model::{Lead, List, ReminderPolicy, Sender, Settings, Venue};
 use crate::send::Delivery;
+use crate::tokens::{self, LinkKeys};
 
 /// What the rest of the config needs from `herald.toml`, even when part of
 /// it is invalid, so other files can still be checked against it.
@@ -107,7 +107,9 @@ impl Loader<'_> {
 
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
         let links = self.link_keys(&src, raw.sender.get_ref(), &mut d);
-        let sender = sender(&src, raw.sender.get_ref(), &mut d).zip(links).map(|(sender, links)| Sender { links, ..sender });
+        let sender = sender(&src, raw.sender.get_ref(), &mut d)
+            .zip(links)
+            .map(|(sender, links)| Sender { links, ..sender });
         self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
 
@@ -358,7 +360,12 @@ impl Loader<'_> {
     /// A `mailto:` unsubscribe without a link secret works as written but
     /// proves nothing: a reply cannot say who asked, so it unsubscribes
     /// nobody. A warning at the unsubscribe setting, once per load.
-    fn warn_unverifiable_unsubscribe(&mut self, src: &SourceFile, raw: &raw::SenderTable, sender: Option<&Sender>) {
+    fn warn_unverifiable_unsubscribe(
+        &mut self,
+        src: &SourceFile,
+        raw: &raw::SenderTable,
+        sender: Option<&Sender>,
+    ) {
         let (Some(text), Some(sender)) = (&raw.unsubscribe, sender) else {
             return;
         };

@@ -78,8 +78,9 @@ pub fn build_for(
     // The envelope is given rather than left to lettre, which would parse
     // it back out of the From and To headers, for every message.
     let recipient = redirect.unwrap_or(&focal_point.email);
-    let envelope = lettre::address::Envelope::new(Some(envelope_sender(sender, &token)?), vec![recipient.clone()])
-        .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
+    let envelope =
+        lettre::address::Envelope::new(Some(envelope_sender(sender, &token)?), vec![recipient.clone()])
+            .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
     builder = builder.envelope(envelope);
     if redirect.is_some() {
         builder = builder.raw_header(header(
@@ -310,8 +311,11 @@ pub fn message_id(key: &str, domain: &str) -> String {
 /// From address.
 fn envelope_sender(sender: &Sender, token: &str) -> Result<lettre::Address, RenderError> {
     match &sender.bounce_address {
-        Some(bounce) => tokens::verp_address(bounce, token)
-            .map_err(|err| RenderError::plain(format!("cannot tag the bounce address {bounce} with {token}: {err}"))),
+        Some(bounce) => tokens::verp_address(bounce, token).map_err(|err| {
+            RenderError::plain(format!(
+                "cannot tag the bounce address {bounce} with {token}: {err}"
+            ))
+        }),
         None => Ok(sender.from.email.clone()),
     }
 }

@@ -15,7 +15,8 @@ use crate::support::aiosmtpd::{Received, Sink};
 const HERALD_TOML: &str = "config/herald.toml";
 
 /// Two secrets, as after a rotation: the first signs.
-const SECRETS: &str = "bmV3IHNlY3JldCBuZXcgc2VjcmV0IG5ldyBzZWNyZXQgbmV3\nb2xkIHNlY3JldCBvbGQgc2VjcmV0IG9sZCBzZWNyZXQgb2xk\n";
+const SECRETS: &str =
+    "bmV3IHNlY3JldCBuZXcgc2VjcmV0IG5ldyBzZWNyZXQgbmV3\nb2xkIHNlY3JldCBvbGQgc2VjcmV0IG9sZCBzZWNyZXQgb2xk\n";
 
 /// The example's sender with a bounce address and, if `secret_file` is
 /// given, a link secret file named in herald.toml.
@@ -30,7 +31,9 @@ fn with_attribution(config: &ConfigDir, secret_file: Option<&str>) {
 
 /// A header's value as written, unfolded.
 fn header(received: &Received, name: &str) -> String {
-    let message = MessageParser::default().parse(&received.bytes).expect("a message");
+    let message = MessageParser::default()
+        .parse(&received.bytes)
+        .expect("a message");
     message
         .header_raw(name)
         .unwrap_or_else(|| panic!("no {name} header"))
@@ -41,7 +44,9 @@ fn header(received: &Received, name: &str) -> String {
 
 /// The left part of the message's Message-ID (`<TOKEN.herald@…>`).
 fn message_id_token(received: &Received) -> String {
-    let message = MessageParser::default().parse(&received.bytes).expect("a message");
+    let message = MessageParser::default()
+        .parse(&received.bytes)
+        .expect("a message");
     let id = message.message_id().expect("a Message-ID");
     id.strip_suffix(".herald@gcm.example.org")
         .unwrap_or_else(|| panic!("not herald's Message-ID: {id}"))
@@ -160,19 +165,25 @@ fn the_link_secret_comes_from_a_credential_or_the_environment() {
     let config = ConfigDir::example();
     let credentials = tempfile::tempdir().unwrap();
     std::fs::write(credentials.path().join("link-secret"), SECRETS).unwrap();
-    let env = Environment::default().with(
-        "CREDENTIALS_DIRECTORY",
-        &credentials.path().display().to_string(),
-    );
+    let env = Environment::default().with("CREDENTIALS_DIRECTORY", &credentials.path().display().to_string());
     let loaded = herald::config::load(&config.path(), &env).expect("loads");
-    let shown = format!("{loaded:?}");
-    assert!(shown.contains("LinkKeys { secrets: 2, .. }"), "{shown}");
-    assert!(!shown.contains("bmV3IHNlY3JldC"), "a secret is shown: {shown}");
+    let sender = format!("{:?}", loaded.model.settings().sender);
+    assert!(
+        sender.contains("links: Some(LinkKeys { secrets: 2, .. })"),
+        "{sender}"
+    );
+    assert!(
+        !format!("{loaded:?}").contains("bmV3IHNlY3JldC"),
+        "the configuration's Debug shows a secret"
+    );
     let links = loaded.model.settings().sender.links.clone().expect("the secrets");
     let amina = AddressKey::of("amina.diallo@senegal-mission.example.org");
     let from_credential = links.unsubscribe_token("member-states", &amina);
     let first_only = LinkKeys::parse(SECRETS.lines().next().unwrap().as_bytes()).unwrap();
-    assert_eq!(first_only.unsubscribe_token("member-states", &amina), from_credential);
+    assert_eq!(
+        first_only.unsubscribe_token("member-states", &amina),
+        from_credential
+    );
 
     // $HERALD_LINK_SECRET_FILE over herald.toml's link_secret_file.
     with_attribution(&config, Some("missing-secret"));
@@ -195,7 +206,9 @@ fn bad_secrets_and_bounce_addresses_are_refused_at_their_place() {
     config.write("link-secret", &format!("{}\n\ntoo short\n", "s".repeat(44)));
     assert_eq!(
         config.problems(),
-        ["ROOT/config/link-secret:3: this link secret is 9 bytes long; a secret needs at least 32: generate one with: head -c 32 /dev/urandom | base64"]
+        [
+            "ROOT/config/link-secret:3: this link secret is 9 bytes long; a secret needs at least 32: generate one with: head -c 32 /dev/urandom | base64"
+        ]
     );
 
     config.remove("link-secret");
@@ -213,9 +226,15 @@ fn bad_secrets_and_bounce_addresses_are_refused_at_their_place() {
     config.edit(HERALD_TOML, "bounces@gcm", "bounces+herald@gcm");
     assert_eq!(
         config.problems(),
-        ["ROOT/config/herald.toml:21:18: bounce_address \"bounces+herald@gcm.example.org\" has a `+` in its local part: herald adds `+TOKEN` to it for each message (VERP), so write the address without it, like \"bounces@gcm.example.org\"\n    | bounce_address = \"bounces+herald@gcm.example.org\"\n    |                  ^"]
+        [
+            "ROOT/config/herald.toml:21:18: bounce_address \"bounces+herald@gcm.example.org\" has a `+` in its local part: herald adds `+TOKEN` to it for each message (VERP), so write the address without it, like \"bounces@gcm.example.org\"\n    | bounce_address = \"bounces+herald@gcm.example.org\"\n    |                  ^"
+        ]
     );
-    config.edit(HERALD_TOML, "bounces+herald@gcm", &format!("{}@gcm", "b".repeat(40)));
+    config.edit(
+        HERALD_TOML,
+        "bounces+herald@gcm",
+        &format!("{}@gcm", "b".repeat(40)),
+    );
     let problems = config.problems();
     assert!(
         problems.len() == 1 && problems[0].contains("has a local part longer than 39 characters"),
@@ -242,5 +261,9 @@ fn check_warns_when_unsubscribe_replies_cannot_be_verified() {
     config.write("link-secret", SECRETS);
     let output = config.herald(&["check"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(!stdout(&output).contains("cannot be verified"), "{}", stdout(&output));
+    assert!(
+        !stdout(&output).contains("cannot be verified"),
+        "{}",
+        stdout(&output)
+    );
 }
