@@ -107,9 +107,7 @@ impl Loader<'_> {
 
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
         let links = self.link_keys(&src, raw.sender.get_ref(), &mut d);
-        let sender = sender(&src, raw.sender.get_ref(), &mut d)
-            .zip(links)
-            .map(|(sender, links)| Sender { links, ..sender });
+        let sender = sender(&src, raw.sender.get_ref(), links, &mut d);
         self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
 
@@ -240,7 +238,14 @@ fn reminder_policy(
     })
 }
 
-fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> Option<Sender> {
+/// The sender, with the link secrets `Loader::link_keys` read (`None`: they
+/// could not be, and that was reported).
+fn sender(
+    src: &SourceFile,
+    raw: &raw::SenderTable,
+    links: Option<Option<Arc<LinkKeys>>>,
+    d: &mut Vec<Diagnostic>,
+) -> Option<Sender> {
     let from = check(src, &raw.from, values::mailbox, d)?;
     let reply_to = match &raw.reply_to {
         Some(text) => Some(check(src, text, values::mailbox, d)?),
@@ -276,8 +281,7 @@ fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> 
         domain,
         unsubscribe,
         bounce_address,
-        // Read by `Loader::link_keys`, which knows the environment.
-        links: None,
+        links: links?,
     })
 }
 
@@ -373,7 +377,7 @@ impl Loader<'_> {
             return;
         }
         let mut message = format!(
-            "unsubscribe replies cannot be verified without a link secret, so a reply to this mailto: unsubscribes nobody: set link_secret_file (or $HERALD_LINK_SECRET_FILE, or the systemd credential `{LINK_SECRET_CREDENTIAL}`) to a file made with: {}",
+            "unsubscribe replies cannot be verified without a link secret, so a reply to this mailto: cannot say who asked and unsubscribes nobody by itself: set link_secret_file (or $HERALD_LINK_SECRET_FILE, or the systemd credential `{LINK_SECRET_CREDENTIAL}`) to a file made with: {}",
             tokens::GENERATE_SECRET
         );
         if !secrets::has_credentials(self.env) {
