@@ -1,6 +1,7 @@
-//! herald.toml: the sender (with its bounce address and link secrets), the reminder policy, the parts of the day, the
-//! venues and the lists (its `[delivery]` table is `delivery.rs`'s), and the
-//! references other files make to its venues and lists.
+//! herald.toml: the sender (with its bounce address and link secrets), the
+//! reminder policy, the parts of the day, the venues and the lists (its
+//! `[delivery]` table is `delivery.rs`'s), and the references other files
+//! make to its venues and lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -331,8 +332,9 @@ impl Loader<'_> {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) => {
+                // The file made is readable by its owner alone, whatever the umask.
                 let message = format!(
-                    "cannot read the link secret file {}: {err}; make one with: {} > {}",
+                    "cannot read the link secret file {}: {err}; make one with: {} | install -m 0600 /dev/stdin {}",
                     path.display(),
                     tokens::GENERATE_SECRET,
                     path.display()

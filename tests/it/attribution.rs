@@ -216,7 +216,7 @@ fn bad_secrets_and_bounce_addresses_are_refused_at_their_place() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].starts_with(
-            "ROOT/config/herald.toml:22:20: cannot read the link secret file ROOT/config/link-secret: No such file or directory (os error 2); make one with: head -c 32 /dev/urandom | base64 > ROOT/config/link-secret\n    | link_secret_file = \"link-secret\""
+            "ROOT/config/herald.toml:22:20: cannot read the link secret file ROOT/config/link-secret: No such file or directory (os error 2); make one with: head -c 32 /dev/urandom | base64 | install -m 0600 /dev/stdin ROOT/config/link-secret\n    | link_secret_file = \"link-secret\""
         ),
         "{}",
         problems[0]
