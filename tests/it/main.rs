@@ -48,5 +48,7 @@ mod foresight;
 mod inbox_sources;
 // Incoming mail classified: the corpus of bounces, delays, auto-replies, unsubscribes, letters; hostile input.
 mod inbox_corpus;
+// What outgoing mail carries to tie replies to it: the VERP sender, the signed unsubscribe token, the link secret.
+mod attribution;
 // Rules about the source tree itself.
 mod tidy;
