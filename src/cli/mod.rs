@@ -14,6 +14,7 @@ mod plan;
 mod preview;
 mod run;
 mod send;
+mod suppressions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,9 +116,9 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// Show what was sent, failed, skipped or cancelled, and why.
+    /// Show what was sent, failed, skipped, cancelled or suppressed, and why.
     History {
-        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled).
+        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled, suppressed).
         #[arg(long, value_name = "STATE")]
         state: Option<String>,
         /// Only the sends of this event or letter.
@@ -143,6 +144,18 @@ pub enum Command {
         all_failed: bool,
         /// The state directory, instead of herald.toml's.
         #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// List the addresses herald does not send to (bounces, unsubscribes), or lift one's suppressions.
+    #[command(args_conflicts_with_subcommands = true)]
+    Suppressions {
+        #[command(subcommand)]
+        action: Option<SuppressionsAction>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
     /// Send a letter now to every focal point of its lists, one message each.
@@ -202,6 +215,18 @@ pub enum Command {
         what: Generated,
         /// Where to write it.
         dir: PathBuf,
+    },
+}
+
+/// What `herald suppressions` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsAction {
+    /// Lift every suppression of an address (its focal point's address was
+    /// fixed, or they asked to hear from herald again) and plan its sends
+    /// still to come again.
+    Remove {
+        /// The address.
+        email: String,
     },
 }
 
@@ -305,6 +330,16 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             all_failed: _,
             state_dir,
         } => history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock),
+        Command::Suppressions {
+            action,
+            json,
+            state_dir,
+        } => match action {
+            None => suppressions::list(&cli.config, state_dir.as_deref(), *json),
+            Some(SuppressionsAction::Remove { email }) => {
+                suppressions::remove(&cli.config, state_dir.as_deref(), email, &clock)
+            }
+        },
         Command::Send {
             letter,
             dry_run,

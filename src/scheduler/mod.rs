@@ -326,7 +326,15 @@ impl Scheduler {
         changes.calendar = calendar.rows;
         changes.insert.extend(calendar.notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
-        self.outbox.apply(&changes, now)?;
+        let suppressed = self.outbox.apply(&changes, now)?;
+        if suppressed > 0 {
+            // The reconcile's summary counts them as planned: this says
+            // they will not go.
+            info!(
+                suppressed,
+                "sends just planned are suppressed: their recipients are (`herald suppressions` lists them)"
+            );
+        }
         self.release(&loaded)?;
         Ok(changes)
     }
