@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::limits;
+use super::suppressions::Lookup;
 use crate::clock::Clock;
 use crate::foresight;
 use crate::plan::{self, Window};
@@ -64,6 +65,9 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     for warning in &loaded.warnings.0 {
         writeln!(out, "warning: {warning}")?;
     }
+    for warning in suppressed_focal_points(&loaded) {
+        writeln!(out, "warning: {warning}")?;
+    }
     for letter in model.letters() {
         // Who gets it does not depend on when.
         let due = letter
@@ -121,6 +125,58 @@ fn no_body_warning(
         missing.keys().next().copied().unwrap_or_default(),
     )
 }
+
+/// What the outbox's suppressions do to the lists: a warning for each
+/// focal point suppressed on every list, or on one of its lists, naming
+/// the line of its address (herald sends it nothing there until the
+/// suppression is lifted). Nothing without an outbox; a warning instead
+/// when it cannot be read.
+fn suppressed_focal_points(loaded: &crate::scheduler::Loaded) -> Vec<String> {
+    let dir = &loaded.delivery.state_dir;
+    let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
+    let lookup = Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD);
+    if lookup.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    for focal_point in loaded.model.focal_points() {
+        let address = crate::key::AddressKey::of(focal_point.email.as_ref());
+        let mut seen: Vec<&crate::outbox::Suppression> = Vec::new();
+        for list in &focal_point.lists {
+            // A suppression of every list covers each: said once.
+            if let Some(suppression) = lookup.of(&address, list)
+                && !seen.contains(&suppression)
+            {
+                seen.push(suppression);
+            }
+        }
+        let place = match &focal_point.origin {
+            Some(origin) => format!("{}:{}", origin.file.display(), origin.line),
+            None => "lists".to_owned(),
+        };
+        let file = focal_point
+            .origin
+            .as_ref()
+            .map_or_else(|| "its list file".to_owned(), |o| o.file.display().to_string());
+        for suppression in seen {
+            let (on, remove_from) = match &suppression.list {
+                None => ("every list".to_owned(), "the list file".to_owned()),
+                Some(list) => (format!("the list {list:?}"), format!("the list {list:?}")),
+            };
+            warnings.push(format!(
+                "{place}: {} is suppressed on {on} since {} ({}), so herald sends them nothing there: if the address is wrong, fix it in {file}, then run `herald suppressions remove {}`; otherwise remove them from {remove_from}",
+                focal_point.email,
+                suppression.since.strftime("%Y-%m-%d"),
+                suppression.reason,
+                address.as_str(),
+            ));
+        }
+    }
+    warnings
+}
+
+/// What `check` does when the outbox cannot be read for its suppressions.
+const SUPPRESSIONS_UNREAD: &str = "the focal points suppressed (bounces, unsubscribes) are not named";
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }

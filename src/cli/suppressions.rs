@@ -8,6 +8,7 @@
 //! least every tick, so it claims them at their time (a minute late at
 //! most, when one falls due before its next look).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use serde::Serialize;
 use super::history::{open, state_dir};
 use crate::clock::Clock;
 use crate::key::AddressKey;
-use crate::outbox::{Outbox, Suppression};
+use crate::outbox::{Outbox, SqliteOutbox, Suppression};
 
 /// One row of `suppressions --json`.
 #[derive(Serialize)]
@@ -142,4 +143,59 @@ pub fn remove(
         )?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The suppressions in force, read once from the outbox by `plan` and
+/// `check`, looked up by address and list.
+#[derive(Default)]
+pub(super) struct Lookup {
+    /// By address; each address's every-list suppression first (as the
+    /// outbox gives them, and as it words a suppressed send's reason).
+    by_address: HashMap<AddressKey, Vec<Suppression>>,
+}
+
+impl Lookup {
+    /// The suppressions of the outbox `outbox` (that of the state directory
+    /// `dir`); none without an outbox, or, after a warning saying
+    /// `consequence`, when it cannot be read.
+    pub fn read(outbox: Option<&SqliteOutbox>, dir: &Path, consequence: &str) -> Lookup {
+        let Some(outbox) = outbox else {
+            return Lookup::default();
+        };
+        match outbox.suppressions() {
+            Ok(suppressions) => {
+                let mut by_address: HashMap<AddressKey, Vec<Suppression>> = HashMap::new();
+                for suppression in suppressions {
+                    by_address
+                        .entry(suppression.address.clone())
+                        .or_default()
+                        .push(suppression);
+                }
+                Lookup { by_address }
+            }
+            Err(err) => {
+                super::warn_unread(dir, consequence, &err);
+                Lookup::default()
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
+    }
+
+    /// The suppression that stops a send to `address` on `list`, if any.
+    pub fn of(&self, address: &AddressKey, list: &str) -> Option<&Suppression> {
+        self.by_address.get(address)?.iter().find(|s| s.covers(list))
+    }
+}
+
+/// "suppressed since 2026-12-02: a permanent bounce (5.1.1 …)", as the
+/// outbox words a suppressed send's reason.
+pub(super) fn suppressed_since(suppression: &Suppression) -> String {
+    format!(
+        "suppressed since {}: {}",
+        suppression.since.strftime("%Y-%m-%d"),
+        suppression.reason
+    )
 }
