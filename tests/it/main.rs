@@ -44,5 +44,7 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
+// Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
+mod suppressions;
 // Rules about the source tree itself.
 mod tidy;
