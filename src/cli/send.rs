@@ -73,7 +73,11 @@ pub fn run(
         .enable_all()
         .build()?;
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock);
-    let SentNow { already_sent, done } = runtime.block_on(async {
+    let SentNow {
+        already_sent,
+        suppressed,
+        done,
+    } = runtime.block_on(async {
         let sent = scheduler.send_now(&sends).await;
         scheduler.mailer().shutdown().await;
         sent
@@ -83,6 +87,13 @@ pub fn run(
             out,
             "{already_sent} recipient{} already had this letter; not sent again",
             if already_sent == 1 { "" } else { "s" }
+        )?;
+    }
+    if suppressed > 0 {
+        writeln!(
+            out,
+            "{suppressed} recipient{} suppressed (bounces, unsubscribes); not sent; `herald suppressions` lists them",
+            if suppressed == 1 { " is" } else { "s are" }
         )?;
     }
     writeln!(

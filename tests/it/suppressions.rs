@@ -348,6 +348,29 @@ fn check_warns_of_each_suppressed_focal_point_at_its_line_and_still_passes() {
     assert!(!stdout(&output).contains("suppressed"), "{}", stdout(&output));
 }
 
+#[test]
+fn a_letter_sent_now_goes_to_no_suppressed_recipient() {
+    let config = config();
+    let state = tempfile::tempdir().unwrap();
+    suppress_three(state.path());
+    // Its list is member-states: Amina (every list) and Carlos (member-states) are out.
+    let sent = herald_in(&config, state.path(), &["send", "--letter", "modalities-roadmap-2017"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let said = stdout(&sent);
+    assert!(said.contains("2 recipients are suppressed"), "{said}");
+    assert!(said.contains("7 sent, 0 to retry"), "{said}");
+    let delivered: Vec<String> = std::fs::read_dir(state.path().join("maildir/new"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 7);
+    assert!(
+        delivered.iter().all(|m| !m.contains(AMINA) && !m.contains(CARLOS)),
+        "a suppressed recipient got the letter"
+    );
+    assert_eq!(states_of(state.path(), AMINA), vec![State::Suppressed]);
+}
+
 /// The daemon in this process on a stepping clock from and until
 /// [`BEFORE_THE_FUTURE_MEETING`], telling a recording notifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
