@@ -164,7 +164,7 @@ fn suppressed_focal_points(loaded: &crate::scheduler::Loaded) -> Vec<String> {
                 Some(list) => (format!("the list {list:?}"), format!("the list {list:?}")),
             };
             warnings.push(format!(
-                "{place}: {} is suppressed on {on} since {} ({}), so herald sends them nothing there: if the address is wrong, fix it in {file}, then run `herald suppressions remove {}`; otherwise remove them from {remove_from}",
+                "{place}: {} is suppressed on {on} since {} ({}), so herald sends them nothing there: if the address is wrong, correct it in {file} (a new address is not suppressed); if it works again, run `herald suppressions remove {}`; otherwise remove them from {remove_from}",
                 focal_point.email,
                 suppression.since.strftime("%Y-%m-%d"),
                 suppression.reason,

@@ -424,3 +424,19 @@ fn csv_rows(src: &SourceFile<'_>, diagnostics: &mut Diagnostics) -> Vec<Row> {
     }
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_are_counted_once_in_order_and_again_out_of_order() {
+        let text = "a\nb\nc\n";
+        let mut lines = Lines::new(text);
+        assert_eq!(lines.line_of(0), 1);
+        assert_eq!(lines.line_of(2), 2);
+        assert_eq!(lines.line_of(4), 3);
+        assert_eq!(lines.line_of(2), 2, "an offset met again, out of order");
+        assert_eq!(lines.line_of(100), 4, "past the end: its last line");
+    }
+}
