@@ -121,7 +121,8 @@ pub fn load_all(
         let file: Arc<Path> = Arc::from(path.as_path());
         let mut lines = Lines::new(&text);
         for row in rows {
-            let Some(mut focal_point) = check_row(&src, &row, &file_list, lists, default_language, diagnostics)
+            let Some(mut focal_point) =
+                check_row(&src, &row, &file_list, lists, default_language, diagnostics)
             else {
                 continue;
             };

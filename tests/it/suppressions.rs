@@ -70,7 +70,16 @@ fn suppress(state: &Path, message_id: &str, address: &str, list: Option<&str>, r
     let taken = outbox
         .take_incoming(&row, &effect, SUPPRESSED_AT.parse().unwrap())
         .unwrap();
-    assert!(matches!(taken, Taken::Recorded { suppressed: Some(_), .. }), "{taken:?}");
+    assert!(
+        matches!(
+            taken,
+            Taken::Recorded {
+                suppressed: Some(_),
+                ..
+            }
+        ),
+        "{taken:?}"
+    );
 }
 
 /// Amina suppressed on every list (a permanent bounce), Carlos on
@@ -78,8 +87,20 @@ fn suppress(state: &Path, message_id: &str, address: &str, list: Option<&str>, r
 /// on member-states, the future meeting's list).
 fn suppress_three(state: &Path) {
     suppress(state, "bounce-1@mx.example.net", AMINA, None, BOUNCE);
-    suppress(state, "unsub-1@mexico-mission.example.org", CARLOS, Some("member-states"), "unsubscribed by mail");
-    suppress(state, "unsub-2@swiss-mission.example.org", ANNA, Some("geneva-experts"), "unsubscribed by mail");
+    suppress(
+        state,
+        "unsub-1@mexico-mission.example.org",
+        CARLOS,
+        Some("member-states"),
+        "unsubscribed by mail",
+    );
+    suppress(
+        state,
+        "unsub-2@swiss-mission.example.org",
+        ANNA,
+        Some("geneva-experts"),
+        "unsubscribed by mail",
+    );
 }
 
 /// `herald run` as a rehearsal that starts and ends at
@@ -89,7 +110,12 @@ fn start_and_stop(config: &ConfigDir, state: &Path) -> Output {
     let output = herald_command(&config.path())
         .args(["run", "--no-watch", "--fast-forward", "--state-dir"])
         .arg(state)
-        .args(["--rehearse-from", BEFORE_THE_FUTURE_MEETING, "--until", BEFORE_THE_FUTURE_MEETING])
+        .args([
+            "--rehearse-from",
+            BEFORE_THE_FUTURE_MEETING,
+            "--until",
+            BEFORE_THE_FUTURE_MEETING,
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
@@ -141,7 +167,8 @@ fn a_reconcile_suppresses_the_sends_to_suppressed_recipients_and_the_journal_say
         "{log}"
     );
     assert!(
-        log.lines().any(|l| l.contains(" ready") && l.contains("suppressed=6")),
+        log.lines()
+            .any(|l| l.contains(" ready") && l.contains("suppressed=6")),
         "{log}"
     );
     assert_eq!(states_of(state.path(), AMINA), vec![State::Suppressed; 3]);
@@ -158,7 +185,12 @@ fn suppressions_are_listed_as_a_table_and_as_json() {
     assert!(table.status.success(), "{}", stderr(&table));
     let table = stdout(&table);
     let amina = table.lines().find(|l| l.starts_with(AMINA)).expect(&table);
-    for part in ["every list", "2026-12-01 09:00", "<bounce-1@mx.example.net>", BOUNCE] {
+    for part in [
+        "every list",
+        "2026-12-01 09:00",
+        "<bounce-1@mx.example.net>",
+        BOUNCE,
+    ] {
         assert!(amina.contains(part), "{part:?} not in {amina:?}");
     }
     let carlos = table.lines().find(|l| l.starts_with(CARLOS)).expect(&table);
@@ -166,7 +198,10 @@ fn suppressions_are_listed_as_a_table_and_as_json() {
         carlos.contains("member-states") && carlos.contains("unsubscribed by mail"),
         "{carlos}"
     );
-    assert!(table.contains("3 addresses suppressed (3 suppressions)"), "{table}");
+    assert!(
+        table.contains("3 addresses suppressed (3 suppressions)"),
+        "{table}"
+    );
 
     let json = herald_in(&config, state.path(), &["suppressions", "--json"]);
     assert!(json.status.success(), "{}", stderr(&json));
@@ -194,14 +229,19 @@ fn history_shows_the_suppressed_sends_of_an_address_and_counts_them() {
     let state = tempfile::tempdir().unwrap();
     suppress_three(state.path());
     start_and_stop(&config, state.path());
-    let table = herald_in(&config, state.path(), &["history", "--state", "suppressed", "--to", AMINA]);
+    let table = herald_in(
+        &config,
+        state.path(),
+        &["history", "--state", "suppressed", "--to", AMINA],
+    );
     assert!(table.status.success(), "{}", stderr(&table));
     let table = stdout(&table);
     let rows: Vec<&str> = table.lines().filter(|l| l.contains(AMINA)).collect();
     assert_eq!(rows.len(), 3, "{table}");
     assert!(
-        rows.iter()
-            .all(|r| r.contains("suppressed") && r.contains(&format!("suppressed since 2026-12-01: {BOUNCE}"))),
+        rows.iter().all(
+            |r| r.contains("suppressed") && r.contains(&format!("suppressed since 2026-12-01: {BOUNCE}"))
+        ),
         "{table}"
     );
     assert!(!table.contains(CARLOS), "{table}");
@@ -214,11 +254,19 @@ fn history_shows_the_suppressed_sends_of_an_address_and_counts_them() {
     );
     let rows: Vec<Value> = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r["state"] == "suppressed" && r["to"] == AMINA), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "suppressed" && r["to"] == AMINA),
+        "{rows:?}"
+    );
 
     let unknown = herald_in(&config, state.path(), &["history", "--state", "supressed"]);
     assert!(!unknown.status.success());
-    assert!(stderr(&unknown).contains("cancelled or suppressed"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("cancelled or suppressed"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
@@ -227,15 +275,33 @@ fn removing_a_suppression_plans_the_sends_still_to_come_again() {
     let state = tempfile::tempdir().unwrap();
     suppress_three(state.path());
     start_and_stop(&config, state.path());
-    let removed = herald_in(&config, state.path(), &["suppressions", "remove", "Amina.Diallo@Senegal-Mission.example.org"]);
+    let removed = herald_in(
+        &config,
+        state.path(),
+        &[
+            "suppressions",
+            "remove",
+            "Amina.Diallo@Senegal-Mission.example.org",
+        ],
+    );
     assert!(removed.status.success(), "{}", stderr(&removed));
     let said = stdout(&removed);
-    assert!(said.contains(&format!("lifted 1 suppression of {AMINA} (every list)")), "{said}");
-    assert!(said.contains("3 suppressed sends still to come planned again"), "{said}");
+    assert!(
+        said.contains(&format!("lifted 1 suppression of {AMINA} (every list)")),
+        "{said}"
+    );
+    assert!(
+        said.contains("3 suppressed sends still to come planned again"),
+        "{said}"
+    );
     assert_eq!(states_of(state.path(), AMINA), vec![State::Planned; 3]);
     assert_eq!(states_of(state.path(), CARLOS), vec![State::Suppressed; 3]);
-    let left: Vec<Value> =
-        serde_json::from_str(&stdout(&herald_in(&config, state.path(), &["suppressions", "--json"]))).unwrap();
+    let left: Vec<Value> = serde_json::from_str(&stdout(&herald_in(
+        &config,
+        state.path(),
+        &["suppressions", "--json"],
+    )))
+    .unwrap();
     assert!(left.iter().all(|r| r["address"] != AMINA), "{left:?}");
 
     // Again: nothing to lift, and it says what to do.
@@ -265,15 +331,22 @@ fn plan_marks_the_sends_to_suppressed_recipients_in_the_outbox_and_beyond_it() {
         .filter(|l| l.contains(AMINA) && !l.starts_with('('))
         .collect();
     assert_eq!(listed.len(), 1, "{table}");
-    assert!(listed[0].contains("later-meeting") && listed[0].contains(&marked), "{table}");
+    assert!(
+        listed[0].contains("later-meeting") && listed[0].contains(&marked),
+        "{table}"
+    );
     // Those in the outbox are settled: left out, once each, saying why.
     let left_out: Vec<&str> = table
         .lines()
-        .filter(|l| l.starts_with("(not listed") && l.contains(&format!("`herald suppressions remove {AMINA}`")))
+        .filter(|l| {
+            l.starts_with("(not listed") && l.contains(&format!("`herald suppressions remove {AMINA}`"))
+        })
         .collect();
     assert_eq!(left_out.len(), 3, "{table}");
     assert!(
-        left_out.iter().all(|l| l.contains("future-meeting") && l.contains(&marked)),
+        left_out
+            .iter()
+            .all(|l| l.contains("future-meeting") && l.contains(&marked)),
         "{table}"
     );
     // Unsubscribed from member-states: the later meeting (member-states) too.
@@ -281,10 +354,16 @@ fn plan_marks_the_sends_to_suppressed_recipients_in_the_outbox_and_beyond_it() {
         .lines()
         .find(|l| l.contains(CARLOS) && l.contains("later-meeting"))
         .expect(&table);
-    assert!(carlos_later.contains("suppressed since 2026-12-01: unsubscribed by mail"), "{carlos_later}");
+    assert!(
+        carlos_later.contains("suppressed since 2026-12-01: unsubscribed by mail"),
+        "{carlos_later}"
+    );
     // Anna is suppressed on geneva-experts only: her member-states sends go.
     assert!(
-        table.lines().filter(|l| l.contains(ANNA)).all(|l| !l.contains("suppressed")),
+        table
+            .lines()
+            .filter(|l| l.contains(ANNA))
+            .all(|l| !l.contains("suppressed")),
         "{table}"
     );
     assert!(table.contains("of them suppressed"), "{table}");
@@ -299,7 +378,10 @@ fn plan_marks_the_sends_to_suppressed_recipients_in_the_outbox_and_beyond_it() {
     assert_eq!(amina[0]["suppressed"]["since"], SUPPRESSED_AT);
     assert_eq!(amina[0]["suppressed"]["list"], Value::Null);
     let anna: Vec<&Value> = rows.iter().filter(|r| r["to"] == ANNA).collect();
-    assert!(!anna.is_empty() && anna.iter().all(|r| r["suppressed"].is_null()), "{anna:?}");
+    assert!(
+        !anna.is_empty() && anna.iter().all(|r| r["suppressed"].is_null()),
+        "{anna:?}"
+    );
 }
 
 #[test]
@@ -320,12 +402,21 @@ fn check_warns_of_each_suppressed_focal_point_at_its_line_and_still_passes() {
     };
     // Amina is on the CSV's second line (after its header).
     let amina = warning(AMINA);
-    assert!(amina.starts_with(&format!("warning: {}:2: ", csv.display())), "{amina}");
+    assert!(
+        amina.starts_with(&format!("warning: {}:2: ", csv.display())),
+        "{amina}"
+    );
     assert!(amina.contains("on every list since 2026-12-01"), "{amina}");
-    assert!(amina.contains(&format!("`herald suppressions remove {AMINA}`")), "{amina}");
+    assert!(
+        amina.contains(&format!("`herald suppressions remove {AMINA}`")),
+        "{amina}"
+    );
     let anna = warning(ANNA);
     assert!(anna.contains("on the list \"geneva-experts\""), "{anna}");
-    assert!(anna.contains("remove them from the list \"geneva-experts\""), "{anna}");
+    assert!(
+        anna.contains("remove them from the list \"geneva-experts\""),
+        "{anna}"
+    );
     // In a TOML list, the line of the address.
     let toml = config.path().join("lists/civil-society.toml");
     let line = std::fs::read_to_string(&toml)
@@ -339,7 +430,11 @@ fn check_warns_of_each_suppressed_focal_point_at_its_line_and_still_passes() {
         "{said}"
     );
     // One warning each, though Anna and Amina are on two lists.
-    assert_eq!(said.lines().filter(|l| l.contains(" is suppressed on ")).count(), 4, "{said}");
+    assert_eq!(
+        said.lines().filter(|l| l.contains(" is suppressed on ")).count(),
+        4,
+        "{said}"
+    );
 
     // Without an outbox, nothing is said of suppressions.
     let none = tempfile::tempdir().unwrap();
@@ -354,7 +449,11 @@ fn a_letter_sent_now_goes_to_no_suppressed_recipient() {
     let state = tempfile::tempdir().unwrap();
     suppress_three(state.path());
     // Its list is member-states: Amina (every list) and Carlos (member-states) are out.
-    let sent = herald_in(&config, state.path(), &["send", "--letter", "modalities-roadmap-2017"]);
+    let sent = herald_in(
+        &config,
+        state.path(),
+        &["send", "--letter", "modalities-roadmap-2017"],
+    );
     assert!(sent.status.success(), "{}", stderr(&sent));
     let said = stdout(&sent);
     assert!(said.contains("2 recipients are suppressed"), "{said}");
@@ -365,7 +464,9 @@ fn a_letter_sent_now_goes_to_no_suppressed_recipient() {
         .collect();
     assert_eq!(delivered.len(), 7);
     assert!(
-        delivered.iter().all(|m| !m.contains(AMINA) && !m.contains(CARLOS)),
+        delivered
+            .iter()
+            .all(|m| !m.contains(AMINA) && !m.contains(CARLOS)),
         "a suppressed recipient got the letter"
     );
     assert_eq!(states_of(state.path(), AMINA), vec![State::Suppressed]);
