@@ -221,9 +221,9 @@ pub enum Command {
 /// What `herald suppressions` does besides listing.
 #[derive(Debug, Subcommand)]
 pub enum SuppressionsAction {
-    /// Lift every suppression of an address (its focal point's address was
-    /// fixed, or they asked to hear from herald again) and plan its sends
-    /// still to come again.
+    /// Lift every suppression of an address (it works again, or its focal
+    /// point asked to hear from herald again) and plan its sends still to
+    /// come again.
     Remove {
         /// The address.
         email: String,

@@ -449,6 +449,22 @@ fn a_letter_sent_now_goes_to_no_suppressed_recipient() {
     let state = tempfile::tempdir().unwrap();
     suppress_three(state.path());
     // Its list is member-states: Amina (every list) and Carlos (member-states) are out.
+    let dry = herald_in(
+        &config,
+        state.path(),
+        &["send", "--letter", "modalities-roadmap-2017", "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let said = stdout(&dry);
+    assert!(
+        said.contains("dry run: 7 messages would be sent, one per recipient (2 recipients are suppressed)"),
+        "{said}"
+    );
+    let amina = said.lines().find(|l| l.starts_with(AMINA)).expect(&said);
+    assert!(
+        amina.ends_with(&format!("(not sent: suppressed since 2026-12-01: {BOUNCE})")),
+        "{amina}"
+    );
     let sent = herald_in(
         &config,
         state.path(),
