@@ -21,19 +21,47 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     // Counted, not made: a large plan need not fit in memory.
     let planner = plan::Planner::new(model);
     let now = clock.now();
-    let (mut n_sends, mut upcoming) = (0usize, 0usize);
+    let (mut n_sends, mut upcoming, mut to_suppressed) = (0usize, 0usize, 0usize);
     let limits = limits::configured(&loaded);
     let slots = planner.slots(Window::default());
     let mut loads = limits::Loads::default();
     let mut made = limits.map(|_| limits::Made::open(&loaded));
+    let suppressed = read_suppressions(&loaded);
     for slot in &slots {
-        let n = planner.recipients(slot).len();
+        let recipients = planner.recipients(slot);
+        let n = recipients.len();
         n_sends += n;
-        if slot.due.timestamp() >= now {
-            upcoming += n;
-            if let Some(made) = &mut made {
-                loads.slot(&planner, slot, n - made.count(slot, now));
-            }
+        if slot.due.timestamp() < now {
+            continue;
+        }
+        upcoming += n;
+        let is_suppressed = |recipient: &plan::Recipient<'_>| {
+            suppressed
+                .of(planner.key_address(recipient), recipient.list)
+                .is_some()
+        };
+        if !suppressed.is_empty() {
+            to_suppressed += recipients.iter().filter(|r| is_suppressed(r)).count();
+        }
+        if let Some(made) = &mut made {
+            let settled = made.settled(slot, now);
+            // Neither the sends already made nor those to suppressed
+            // recipients count against the limits.
+            let count = if suppressed.is_empty() {
+                n - settled.len()
+            } else {
+                let is_settled = |recipient: &plan::Recipient<'_>| {
+                    let address = planner.key_address(recipient).as_str();
+                    settled
+                        .binary_search_by(|entry| entry.spec.key.address().cmp(address))
+                        .is_ok()
+                };
+                recipients
+                    .iter()
+                    .filter(|r| !is_settled(r) && !is_suppressed(r))
+                    .count()
+            };
+            loads.slot(&planner, slot, count);
         }
     }
     let languages: Vec<&str> = model
@@ -57,15 +85,22 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         plural(model.letters().len()),
     )?;
     writeln!(out, "  templates in {}", languages.join(", "))?;
-    writeln!(
+    write!(
         out,
         "  {} sends planned in all, {upcoming} of them still to come",
         n_sends
     )?;
+    if to_suppressed > 0 {
+        write!(
+            out,
+            ", {to_suppressed} of those to suppressed recipients (not sent; see the warnings)"
+        )?;
+    }
+    writeln!(out)?;
     for warning in &loaded.warnings.0 {
         writeln!(out, "warning: {warning}")?;
     }
-    for warning in suppressed_focal_points(&loaded) {
+    for warning in suppressed_focal_points(&loaded.model, &suppressed) {
         writeln!(out, "warning: {warning}")?;
     }
     for letter in model.letters() {
@@ -126,20 +161,24 @@ fn no_body_warning(
     )
 }
 
+/// The outbox's suppressions: none without an outbox; none, after a
+/// warning, when it cannot be read.
+fn read_suppressions(loaded: &crate::scheduler::Loaded) -> Lookup {
+    let dir = &loaded.delivery.state_dir;
+    let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
+    Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD)
+}
+
 /// What the outbox's suppressions do to the lists: a warning for each
 /// focal point suppressed on every list, or on one of its lists, naming
 /// the line of its address (herald sends it nothing there until the
-/// suppression is lifted). Nothing without an outbox; a warning instead
-/// when it cannot be read.
-fn suppressed_focal_points(loaded: &crate::scheduler::Loaded) -> Vec<String> {
-    let dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
-    let lookup = Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD);
+/// suppression is lifted).
+fn suppressed_focal_points(model: &crate::model::Model, lookup: &Lookup) -> Vec<String> {
     if lookup.is_empty() {
         return Vec::new();
     }
     let mut warnings = Vec::new();
-    for focal_point in loaded.model.focal_points() {
+    for focal_point in model.focal_points() {
         let address = crate::key::AddressKey::of(focal_point.email.as_ref());
         let mut seen: Vec<&crate::outbox::Suppression> = Vec::new();
         for list in &focal_point.lists {

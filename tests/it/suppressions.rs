@@ -429,6 +429,12 @@ fn check_warns_of_each_suppressed_focal_point_at_its_line_and_still_passes() {
         warning(SOFIA).starts_with(&format!("warning: {}:{line}: ", toml.display())),
         "{said}"
     );
+    // The future meetings' 4 reminders each to Amina and Carlos (Anna gets
+    // them through member-states; Sofía is on no list of theirs).
+    assert!(
+        said.contains("still to come, 8 of those to suppressed recipients (not sent; see the warnings)"),
+        "{said}"
+    );
     // One warning each, though Anna and Amina are on two lists.
     assert_eq!(
         said.lines().filter(|l| l.contains(" is suppressed on ")).count(),
@@ -486,6 +492,41 @@ fn a_letter_sent_now_goes_to_no_suppressed_recipient() {
         "a suppressed recipient got the letter"
     );
     assert_eq!(states_of(state.path(), AMINA), vec![State::Suppressed]);
+}
+
+#[test]
+fn the_relay_s_limits_are_foreseen_without_the_sends_to_suppressed_recipients() {
+    let config = crate::foresight::limited("per_day = 15");
+    let state = tempfile::tempdir().unwrap();
+    for (name, address) in [("amina", AMINA), ("carlos", CARLOS), ("anna", ANNA)] {
+        suppress(
+            state.path(),
+            &format!("bounce-{name}@mx.example.net"),
+            address,
+            None,
+            BOUNCE,
+        );
+    }
+    let none = tempfile::tempdir().unwrap();
+    for command in ["check", "plan"] {
+        let foreseen = |state: &Path| {
+            let output = herald_with_state(&config, state, &[command]);
+            assert!(output.status.success(), "{}", stderr(&output));
+            stdout(&output)
+        };
+        // 18 reminders on 1 March, 3 over the day's 15; without three
+        // recipients, 12: none.
+        let all = foreseen(none.path());
+        assert!(
+            all.contains("2099-03-01: 18 sends") && all.contains("(6 messages after their due instant"),
+            "{command}:\n{all}"
+        );
+        let fewer = foreseen(state.path());
+        assert!(
+            !fewer.contains("more sends than per_day") && !fewer.contains("would leave late"),
+            "{command}:\n{fewer}"
+        );
+    }
 }
 
 /// The daemon in this process on a stepping clock from and until
