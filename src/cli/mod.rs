@@ -218,18 +218,6 @@ pub enum Command {
     },
 }
 
-/// What `herald suppressions` does besides listing.
-#[derive(Debug, Subcommand)]
-pub enum SuppressionsAction {
-    /// Lift every suppression of an address (it works again, or its focal
-    /// point asked to hear from herald again) and plan its sends still to
-    /// come again.
-    Remove {
-        /// The address.
-        email: String,
-    },
-}
-
 /// What `herald generate` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Generated {
@@ -246,6 +234,18 @@ impl std::fmt::Display for Generated {
             Generated::Completions => "shell completions",
         })
     }
+}
+
+/// What `herald suppressions` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsAction {
+    /// Lift every suppression of an address (it works again, or its focal
+    /// point asked to hear from herald again) and plan its sends still to
+    /// come again.
+    Remove {
+        /// The address.
+        email: String,
+    },
 }
 
 /// Runs herald with the given arguments and returns the exit code.
