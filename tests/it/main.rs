@@ -34,6 +34,8 @@ mod calendar;
 mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
+// Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
+mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
 mod service;
 // The file watch's debounce, on a paused clock.
@@ -44,7 +46,5 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
-// Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
-mod suppressions;
 // Rules about the source tree itself.
 mod tidy;
