@@ -663,6 +663,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
 fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     const UNREADABLE: &str = "the outbox cannot be read";
     let pending = scheduler.outbox().pending();
+    let readable = pending.is_ok();
     let next = scheduler.next_due();
     let plan = match (pending, next) {
         // The outbox holds only the next part of the plan.
@@ -677,12 +678,16 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
         (Ok(pending), _) => format!("{pending} pending"),
         (Err(_), _) => UNREADABLE.to_owned(),
     };
-    // Said only when there are some; a count that cannot be read is left
-    // out, as the outbox's failure is already said by the rest of the line
-    // (or by `failing_status`).
-    let plan = match scheduler.outbox().suppressed_from(scheduler.clock().now()) {
-        Ok(suppressed) if suppressed > 0 => format!("{plan}, {suppressed} suppressed"),
-        _ => plan,
+    // Said only when there are some, after what is pending; a count that
+    // cannot be read is left out, as the outbox's failure is said by the
+    // rest of the line (or by `failing_status`).
+    let suppressed = readable
+        .then(|| scheduler.outbox().suppressed_from(scheduler.clock().now()))
+        .and_then(Result::ok)
+        .filter(|&n| n > 0);
+    let plan = match suppressed {
+        Some(suppressed) => format!("{plan}, {suppressed} suppressed"),
+        None => plan,
     };
     let plan = match rate::quota_note(scheduler.mailer().day_used()) {
         Some(quota) => format!("{plan}; {quota}"),
