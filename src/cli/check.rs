@@ -198,17 +198,19 @@ fn suppressed_focal_points(model: &crate::model::Model, lookup: &Lookup) -> Vec<
             .as_ref()
             .map_or_else(|| "its list file".to_owned(), |o| o.file.display().to_string());
         for suppression in seen {
-            let (on, remove_from) = match &suppression.list {
-                None => ("every list".to_owned(), "the list file".to_owned()),
-                Some(list) => (format!("the list {list:?}"), format!("the list {list:?}")),
-            };
-            warnings.push(format!(
-                "{place}: {} is suppressed on {on} since {} ({}), so herald sends them nothing there: if the address is wrong, correct it in {file} (a new address is not suppressed); if it works again, run `herald suppressions remove {}`; otherwise remove them from {remove_from}",
-                focal_point.email,
-                suppression.since.strftime("%Y-%m-%d"),
-                suppression.reason,
-                address.as_str(),
-            ));
+            let since = suppression.since.strftime("%Y-%m-%d");
+            let reason = &suppression.reason;
+            let remove = format!("`herald suppressions remove {}`", address.as_str());
+            let email = &focal_point.email;
+            // On every list: the address failed. On one: an unsubscribe.
+            warnings.push(match &suppression.list {
+                None => format!(
+                    "{place}: {email} is suppressed on every list since {since} ({reason}), so herald sends them nothing: if the address is wrong, correct it in {file} (a new address is not suppressed); once it works again, run {remove}; otherwise remove them from {file}"
+                ),
+                Some(list) => format!(
+                    "{place}: {email} is suppressed on the list {list:?} since {since} ({reason}), so herald sends them nothing through it: take them off {list:?} in {file}; should they ask to come back, run {remove}"
+                ),
+            });
         }
     }
     warnings
