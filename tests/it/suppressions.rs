@@ -414,7 +414,7 @@ fn check_warns_of_each_suppressed_focal_point_at_its_line_and_still_passes() {
     let anna = warning(ANNA);
     assert!(anna.contains("on the list \"geneva-experts\""), "{anna}");
     assert!(
-        anna.contains("remove them from the list \"geneva-experts\""),
+        anna.contains(&format!("take them off \"geneva-experts\" in {}", csv.display())),
         "{anna}"
     );
     // In a TOML list, the line of the address.
