@@ -26,7 +26,7 @@ pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::{Lead, LeadError};
 pub use letter::Letter;
 pub use notes::{Link, Localized, Notes};
-pub use people::{FocalPoint, List};
+pub use people::{FocalPoint, List, Origin};
 
 /// Everything herald knows, validated and cross-checked.
 ///

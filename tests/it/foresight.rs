@@ -19,7 +19,7 @@ use crate::harness::{ConfigDir, FUTURE_ROADMAP, herald_command, stderr, stdout};
 
 /// The example configuration with the future meeting, delivering over SMTP
 /// with `limits` (lines of `[delivery.smtp]`).
-fn limited(limits: &str) -> ConfigDir {
+pub fn limited(limits: &str) -> ConfigDir {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     config.edit(

@@ -34,6 +34,8 @@ mod calendar;
 mod notes;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
+// Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
+mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
 mod service;
 // The file watch's debounce, on a paused clock.
