@@ -67,10 +67,16 @@ use crate::send::Mailer;
 use crate::state::StateLock;
 use crate::systemd::Notifier;
 
+mod inbox;
 mod rate;
 mod wake;
 
+use inbox::InboxReader;
 use wake::{Outlook, Wake, next_wake, reconcile_due};
+
+/// How long the service waits, at its start, for its first look at the
+/// inbox before it sends (a rehearsal waits for it whatever it takes).
+const FIRST_LOOK_AT_MOST: Duration = Duration::from_secs(10);
 
 /// How the daemon is run.
 pub struct Options {
@@ -223,6 +229,8 @@ struct Daemon {
     /// The relay's daily quota was nearly used at the last look (said once
     /// when it becomes so, and once when it has room again).
     quota_noted: bool,
+    /// The reader of the process's mailbox, when `[inbox]` names one.
+    inbox: Option<InboxReader>,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -238,12 +246,21 @@ impl Daemon {
         })
         .await?;
         options.notifier.ready(&status);
+        let scheduler = Arc::new(scheduler);
+        let mut inbox = InboxReader::start(scheduler.clone());
+        if let Some(inbox) = &mut inbox {
+            // What came while herald was down takes effect before the first
+            // sends: a rehearsal waits for it, the service a little while.
+            let limit = (!options.rehearsal).then_some(FIRST_LOOK_AT_MOST);
+            inbox.first_look(limit).await;
+        }
         Ok(Daemon {
             last_reconcile: options.clock.now(),
             jumps: JumpWatch::new(options.clock.as_ref()),
             watchdog_every: options.notifier.watchdog_interval().map(|interval| interval / 2),
             options,
-            scheduler: Arc::new(scheduler),
+            inbox,
+            scheduler,
             problems: None,
             stopping: Arc::new(AtomicBool::new(false)),
             dispatch_failed: false,
@@ -401,6 +418,7 @@ impl Daemon {
     /// [`reload_configuration`]).
     async fn reload(&mut self) {
         self.problems = self.run_blocking(reload_configuration).await;
+        self.inbox = InboxReader::follow(self.inbox.take(), &self.scheduler);
     }
 
     /// Reconciles the outbox with the plan if it needs more of it, or if
@@ -460,7 +478,11 @@ impl Daemon {
             .await;
         let wake = next_wake(&outlook, self.options.until, self.options.tick);
         if let Wake::After(_) = wake {
-            self.options.notifier.status(&status);
+            let trouble = self.inbox.as_ref().and_then(InboxReader::trouble);
+            match trouble {
+                Some(trouble) => self.options.notifier.status(&format!("{status}; {trouble}")),
+                None => self.options.notifier.status(&status),
+            }
         }
         wake
     }
@@ -504,7 +526,7 @@ impl Daemon {
     /// Stop: the sends still marked in flight go back to the outbox for the
     /// next start, the mailer closes its connections, and what is left is
     /// logged.
-    async fn stop(self, end: End) -> anyhow::Result<()> {
+    async fn stop(mut self, end: End) -> anyhow::Result<()> {
         if end == End::RehearsalOver {
             if let Some(until) = self.options.until {
                 info!(%until, "the rehearsal has reached its end");
@@ -537,6 +559,9 @@ impl Daemon {
                 released,
                 "released sends in flight at stop; they go out at the next start"
             );
+        }
+        if let Some(inbox) = self.inbox.take() {
+            inbox.stop();
         }
         self.scheduler.mailer().shutdown().await;
         self.run_blocking(|_, scheduler| log_status(scheduler, "stopped"))

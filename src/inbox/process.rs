@@ -16,9 +16,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::inbox::{Classification, Kind};
+use crate::inbox::{Classification, InboxSettings, Kind, classify};
 use crate::key::{self, AddressKey};
-use crate::outbox::{Effect, Entry, IncomingRow, Outbox, OutboxError};
+use crate::model::Model;
+use crate::outbox::{Effect, Entry, IncomingRow, Outbox, OutboxError, Taken};
 
 /// How temporary failures add up to a suppression (Mailman's bounce score:
 /// so many within a period).
@@ -41,6 +42,101 @@ impl Default for BouncePolicy {
 /// if it is one of herald's (`tokens::LinkKeys::verify_unsubscribe` over
 /// the list's focal points in the configuration).
 pub type VerifyUnsubscribe<'a> = &'a dyn Fn(&str) -> Option<(String, AddressKey)>;
+
+impl BouncePolicy {
+    pub fn of(settings: &InboxSettings) -> BouncePolicy {
+        BouncePolicy {
+            threshold: settings.bounce_threshold,
+            period: settings.bounce_period,
+        }
+    }
+}
+
+/// Taking in messages from one mailbox, with the running configuration:
+/// classify, attribute, decide, record (the one path for the daemon and
+/// for anything else that reads a mailbox).
+pub struct Reading<'a> {
+    pub model: &'a Model,
+    pub outbox: &'a dyn Outbox,
+    pub policy: BouncePolicy,
+    /// Where the messages are read, for the record (`InboxSettings::describe`).
+    pub source: &'a str,
+}
+
+/// What taking in one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenIn {
+    /// What was recorded (or would have been, for a message seen before).
+    pub row: IncomingRow,
+    pub taken: Taken,
+}
+
+impl Reading<'_> {
+    /// Takes in one message: recorded once by its Message-ID, with its
+    /// effect, in one transaction. A message seen before changes nothing.
+    pub fn take_in(&self, bytes: &[u8], now: Timestamp) -> Result<TakenIn, OutboxError> {
+        let classification = classify::classify(bytes);
+        let id = record_id(&classification, bytes);
+        let verify = |token: &str| verify_unsubscribe(self.model, token);
+        let decision = decide(
+            &classification,
+            id,
+            self.source,
+            self.outbox,
+            &verify,
+            self.policy,
+            now,
+        )?;
+        let taken = self.outbox.take_incoming(&decision.row, &decision.effect, now)?;
+        Ok(TakenIn {
+            row: decision.row,
+            taken,
+        })
+    }
+
+    /// Records a message herald cannot read (`why`), found at `place` in
+    /// the mailbox, before it is moved aside for a human: it is in the
+    /// digest's count of messages waiting for one.
+    pub fn set_aside(&self, place: &str, why: &str, now: Timestamp) -> Result<TakenIn, OutboxError> {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("{}\n{place}", self.source).as_bytes(),
+        );
+        let hex: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let row = IncomingRow {
+            message_id: format!("set-aside-{hex}@herald.invalid"),
+            received_at: now,
+            source: self.source.to_owned(),
+            kind: Kind::Other.as_str().to_owned(),
+            addresses: Vec::new(),
+            permanent: None,
+            status: None,
+            diagnostic: None,
+            send: None,
+            from: None,
+            subject: None,
+            outcome: format!("set aside unread ({why}): moved to the unreadable folder for a human"),
+            needs_human: true,
+        };
+        let taken = self.outbox.take_incoming(&row, &Effect::Nothing, now)?;
+        Ok(TakenIn { row, taken })
+    }
+}
+
+/// The list and focal point an unsubscribe token was made for, if it
+/// verifies with the configuration's link secrets against that list's
+/// focal points now.
+fn verify_unsubscribe(model: &Model, token: &str) -> Option<(String, AddressKey)> {
+    let links = model.settings().sender.links.as_ref()?;
+    let list = crate::tokens::unsubscribe_list(token)?;
+    let members: Vec<AddressKey> = model
+        .focal_points()
+        .iter()
+        .filter(|focal_point| focal_point.lists.iter().any(|own| own == list))
+        .map(|focal_point| AddressKey::of(focal_point.email.as_ref()))
+        .collect();
+    links.verify_unsubscribe(token, &members)
+}
 
 /// What to record of one message and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,5 +52,7 @@ mod inbox_sources;
 mod inbox_corpus;
 // What outgoing mail carries to tie replies to it: the VERP sender, the signed unsubscribe token, the link secret.
 mod attribution;
+// The process's mailbox end to end: reports and unsubscribes from a maildir and a real IMAP server suppress the next reminders.
+mod inbox;
 // Rules about the source tree itself.
 mod tidy;
