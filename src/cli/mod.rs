@@ -15,6 +15,7 @@ mod plan;
 mod preview;
 mod run;
 mod send;
+mod suppressions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,9 +117,9 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// Show what was sent, failed, skipped or cancelled, and why.
+    /// Show what was sent, failed, skipped, cancelled or suppressed, and why.
     History {
-        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled).
+        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled, suppressed).
         #[arg(long, value_name = "STATE")]
         state: Option<String>,
         /// Only the sends of this event or letter.
@@ -144,6 +145,18 @@ pub enum Command {
         all_failed: bool,
         /// The state directory, instead of herald.toml's.
         #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// List the addresses herald does not send to (bounces, unsubscribes), or lift one's suppressions.
+    #[command(args_conflicts_with_subcommands = true)]
+    Suppressions {
+        #[command(subcommand)]
+        action: Option<SuppressionsAction>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
     /// Send a letter now to every focal point of its lists, one message each.
@@ -248,6 +261,18 @@ impl std::fmt::Display for Generated {
     }
 }
 
+/// What `herald suppressions` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsAction {
+    /// Lift every suppression of an address (it works again, or its focal
+    /// point asked to hear from herald again) and plan its sends still to
+    /// come again.
+    Remove {
+        /// The address.
+        email: String,
+    },
+}
+
 /// Runs herald with the given arguments and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -330,6 +355,16 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             all_failed: _,
             state_dir,
         } => history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock),
+        Command::Suppressions {
+            action,
+            json,
+            state_dir,
+        } => match action {
+            None => suppressions::list(&cli.config, state_dir.as_deref(), *json),
+            Some(SuppressionsAction::Remove { email }) => {
+                suppressions::remove(&cli.config, state_dir.as_deref(), email, &clock)
+            }
+        },
         Command::Send {
             letter,
             dry_run,
