@@ -19,8 +19,8 @@
 //! Message-ID. When unsure, a message is [`Kind::Other`]: a human letter
 //! must never be taken for a bounce.
 
-pub mod process;
 pub mod classify;
+pub mod process;
 
 use std::fmt;
 
