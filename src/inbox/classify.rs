@@ -256,8 +256,9 @@ impl<'a> Mail<'a> {
     }
 
     /// Whether a mail system, not a person, sent the message: its sender is
-    /// a MAILER-DAEMON or postmaster, its Return-Path is empty (RFC 5321
-    /// §4.5.5), or it lists failed recipients.
+    /// a MAILER-DAEMON, a postmaster or Exchange itself, it says it is
+    /// Exchange's report, its Return-Path is empty (RFC 5321 §4.5.5), or it
+    /// lists failed recipients.
     fn sent_by_mail_system(&self) -> bool {
         let local = self
             .from
@@ -265,6 +266,9 @@ impl<'a> Mail<'a> {
             .map(|a| a.split('@').next().unwrap_or_default())
             .unwrap_or_default();
         SYSTEM_SENDERS.contains(&local)
+            // Exchange's own sender, `MicrosoftExchange<hex>@domain`.
+            || local.starts_with("microsoftexchange")
+            || self.header("X-MS-Exchange-Message-Is-Ndr").is_some()
             || ["mailer-daemon", "mail delivery", "postmaster"]
                 .iter()
                 .any(|n| self.from_name.contains(n))

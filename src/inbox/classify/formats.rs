@@ -38,8 +38,9 @@ const FAILURE_MARKERS: &[&str] = &[
     "your message did not reach some or all of the intended recipients",
     "the following recipient(s) cannot be reached",
     "delivery to the following recipients failed",
-    "your message couldn't be delivered",
+    "couldn't be delivered",
     "your message wasn't delivered",
+    "wasn't found at",
     // Lotus Domino.
     "was not delivered to:",
     "delivery failure report",
@@ -120,11 +121,14 @@ pub fn read(mail: &Mail) -> Option<Report> {
         || subject.contains("(delay)")
         || subject.contains("delayed mail")
         || (subject.starts_with("warning:") && subject.contains("delayed"));
+    // The report starts on the line of its first phrase, which may name
+    // the address ("Your message to … couldn't be delivered").
     let start = FAILURE_MARKERS
         .iter()
         .chain(DELAY_MARKERS)
-        .filter_map(|m| lower.find(m).map(|at| at + m.len()))
-        .min();
+        .filter_map(|m| lower.find(m))
+        .min()
+        .map(|at| lower[..at].rfind('\n').map_or(0, |n| n + 1));
     let start = match start {
         Some(start) => start,
         // A subject alone says it is a bounce, when the sender is a mail
