@@ -495,10 +495,50 @@ def inbox_idle(work, seconds):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def classify(work, n, runs):
+    """herald inbox classify --json over the inbox corpus repeated to n
+    messages: messages a second (the best of the runs), and the lines
+    printed, which must be one per message."""
+    corpus_dir = os.path.join(REPO, "tests", "fixtures", "inbox")
+    corpus = sorted(f for f in os.listdir(corpus_dir) if f.endswith(".eml"))
+    out = os.path.join(work, "classify")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    files = []
+    for i in range(n):
+        name = corpus[i % len(corpus)]
+        path = os.path.join(out, "%05d-%s" % (i, name))
+        shutil.copyfile(os.path.join(corpus_dir, name), path)
+        files.append(path)
+    size = sum(os.path.getsize(f) for f in files)
+    # An empty state directory: no outbox to look sends up in, so the
+    # figure is classification alone.
+    state = os.path.join(work, "classify-state")
+    os.makedirs(state, exist_ok=True)
+    cmd = [HERALD, "--config", os.path.join(REPO, "config"), "inbox", "classify", "--json",
+           "--state-dir", state] + files
+    best = None
+    for _ in range(runs):
+        with open(os.path.join(work, "classify.jsonl"), "w") as sink:
+            seconds, rss, code = timed(cmd, stdout=sink, stderr=subprocess.DEVNULL)
+        if code != 0:
+            sys.exit("herald inbox classify failed with status %d" % code)
+        if best is None or seconds < best[0]:
+            best = (seconds, rss)
+    with open(os.path.join(work, "classify.jsonl")) as f:
+        lines = sum(1 for _ in f)
+    seconds, rss = best
+    figure("classify_messages_per_second", "%.0f" % (n / seconds), "msg/s",
+           "%d messages (%d distinct, %.1f MB), best of %d runs, %.2f s" % (n, len(corpus), size / 1e6, runs, seconds))
+    figure("classify_peak_rss", "%.1f" % rss, "MiB")
+    figure("classify_lines", lines, "lines", "one JSON line per message")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("parts", nargs="*",
-                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits"])
+                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits",
+                             "classify"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
@@ -514,6 +554,8 @@ def main():
     ap.add_argument("--precision-per-minute", type=int, default=50)
     ap.add_argument("--limits-reminders", type=int, default=600)
     ap.add_argument("--limits-per-minute", type=int, default=30)
+    ap.add_argument("--classify-messages", type=int, default=10000)
+    ap.add_argument("--classify-runs", type=int, default=3)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print("# %s, %d cores, load average %s" % (dt.date.today(), os.cpu_count(), os.getloadavg()[0]))
@@ -538,6 +580,8 @@ def main():
             import_roadmap(a.work, [int(s) for s in a.import_rows.split(",")])
         elif part == "limits":
             limits(a.work, a.limits_reminders, a.limits_per_minute)
+        elif part == "classify":
+            classify(a.work, a.classify_messages, a.classify_runs)
         else:
             sys.exit("unknown part %s" % part)
     print("# load average at the end %s" % os.getloadavg()[0])

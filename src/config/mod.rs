@@ -37,7 +37,7 @@ use crate::send::Delivery;
 use settings::SettingsParts;
 
 pub use files::MemoryFiles;
-pub use secrets::{Environment, IMAP_PASSWORD_CREDENTIAL, PASSWORD_CREDENTIAL};
+pub use secrets::{Environment, IMAP_PASSWORD_CREDENTIAL, LINK_SECRET_CREDENTIAL, PASSWORD_CREDENTIAL};
 
 use files::Files;
 

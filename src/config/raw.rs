@@ -41,6 +41,10 @@ pub struct SenderTable {
     pub organization: Option<Text>,
     pub domain: Option<Text>,
     pub unsubscribe: Option<Text>,
+    /// The envelope sender's address, to which herald adds `+TOKEN` (VERP).
+    pub bounce_address: Option<Text>,
+    /// The file of the link secrets (never the secrets themselves).
+    pub link_secret_file: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -67,10 +67,16 @@ use crate::send::Mailer;
 use crate::state::StateLock;
 use crate::systemd::Notifier;
 
+mod inbox;
 mod rate;
 mod wake;
 
+use inbox::InboxReader;
 use wake::{Outlook, Wake, next_wake, reconcile_due};
+
+/// How long the service waits, at its start, for its first look at the
+/// inbox before it sends (a rehearsal waits for it whatever it takes).
+const FIRST_LOOK_AT_MOST: Duration = Duration::from_secs(10);
 
 /// How the daemon is run.
 pub struct Options {
@@ -223,6 +229,8 @@ struct Daemon {
     /// The relay's daily quota was nearly used at the last look (said once
     /// when it becomes so, and once when it has room again).
     quota_noted: bool,
+    /// The reader of the process's mailbox, when `[inbox]` names one.
+    inbox: Option<InboxReader>,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -238,12 +246,21 @@ impl Daemon {
         })
         .await?;
         options.notifier.ready(&status);
+        let scheduler = Arc::new(scheduler);
+        let mut inbox = InboxReader::start(scheduler.clone());
+        if let Some(inbox) = &mut inbox {
+            // What came while herald was down takes effect before the first
+            // sends: a rehearsal waits for it, the service a little while.
+            let limit = (!options.rehearsal).then_some(FIRST_LOOK_AT_MOST);
+            inbox.first_look(limit).await;
+        }
         Ok(Daemon {
             last_reconcile: options.clock.now(),
             jumps: JumpWatch::new(options.clock.as_ref()),
             watchdog_every: options.notifier.watchdog_interval().map(|interval| interval / 2),
             options,
-            scheduler: Arc::new(scheduler),
+            inbox,
+            scheduler,
             problems: None,
             stopping: Arc::new(AtomicBool::new(false)),
             dispatch_failed: false,
@@ -401,6 +418,7 @@ impl Daemon {
     /// [`reload_configuration`]).
     async fn reload(&mut self) {
         self.problems = self.run_blocking(reload_configuration).await;
+        self.inbox = InboxReader::follow(self.inbox.take(), &self.scheduler);
     }
 
     /// Reconciles the outbox with the plan if it needs more of it, or if
@@ -460,7 +478,11 @@ impl Daemon {
             .await;
         let wake = next_wake(&outlook, self.options.until, self.options.tick);
         if let Wake::After(_) = wake {
-            self.options.notifier.status(&status);
+            let trouble = self.inbox.as_ref().and_then(InboxReader::trouble);
+            match trouble {
+                Some(trouble) => self.options.notifier.status(&format!("{status}; {trouble}")),
+                None => self.options.notifier.status(&status),
+            }
         }
         wake
     }
@@ -504,7 +526,7 @@ impl Daemon {
     /// Stop: the sends still marked in flight go back to the outbox for the
     /// next start, the mailer closes its connections, and what is left is
     /// logged.
-    async fn stop(self, end: End) -> anyhow::Result<()> {
+    async fn stop(mut self, end: End) -> anyhow::Result<()> {
         if end == End::RehearsalOver {
             if let Some(until) = self.options.until {
                 info!(%until, "the rehearsal has reached its end");
@@ -537,6 +559,9 @@ impl Daemon {
                 released,
                 "released sends in flight at stop; they go out at the next start"
             );
+        }
+        if let Some(inbox) = self.inbox.take() {
+            inbox.stop();
         }
         self.scheduler.mailer().shutdown().await;
         self.run_blocking(|_, scheduler| log_status(scheduler, "stopped"))
@@ -655,12 +680,15 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
 
 /// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
 /// 12 pending" (the pending sends are those of the outbox's horizon) or
-/// "nothing due before …", after the problems of a rejected configuration
+/// "nothing due before …", then ", 3 suppressed" when sends still to come
+/// are not sent because their recipients are suppressed, after the
+/// problems of a rejected configuration
 /// if any, and with "relay quota: 9,200 of 10,000 a day used" once 90 % of
 /// the relay's daily quota is used. Reads the outbox.
 fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     const UNREADABLE: &str = "the outbox cannot be read";
     let pending = scheduler.outbox().pending();
+    let readable = pending.is_ok();
     let next = scheduler.next_due();
     let plan = match (pending, next) {
         // The outbox holds only the next part of the plan.
@@ -674,6 +702,17 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
         }
         (Ok(pending), _) => format!("{pending} pending"),
         (Err(_), _) => UNREADABLE.to_owned(),
+    };
+    // Said only when there are some, after what is pending; a count that
+    // cannot be read is left out, as the outbox's failure is said by the
+    // rest of the line (or by `failing_status`).
+    let suppressed = readable
+        .then(|| scheduler.outbox().suppressed_from(scheduler.clock().now()))
+        .and_then(Result::ok)
+        .filter(|&n| n > 0);
+    let plan = match suppressed {
+        Some(suppressed) => format!("{plan}, {suppressed} suppressed"),
+        None => plan,
     };
     let plan = match rate::quota_note(scheduler.mailer().day_used()) {
         Some(quota) => format!("{plan}; {quota}"),
@@ -755,17 +794,20 @@ fn known<T>(read: Result<Option<T>, OutboxError>, what: &str) -> Option<T> {
     })
 }
 
-/// Logs what is pending. Only the planned sends are counted: counting the
-/// history too reads every row the outbox ever had, which grows for years
-/// (`herald history` shows it).
+/// Logs what is pending, and how many sends still to come are suppressed.
+/// Only those are counted: counting the history too reads every row the
+/// outbox ever had, which grows for years (`herald history` shows it).
 fn log_status(scheduler: &Scheduler, what: &str) {
-    match (scheduler.outbox().pending(), scheduler.next_due()) {
-        (Ok(planned), Ok(next)) => info!(
+    let outbox = scheduler.outbox();
+    let suppressed = outbox.suppressed_from(scheduler.clock().now());
+    match (outbox.pending(), scheduler.next_due(), suppressed) {
+        (Ok(planned), Ok(next), Ok(suppressed)) => info!(
             planned,
+            suppressed,
             next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
             "{what}"
         ),
-        (Err(err), _) | (_, Err(err)) => {
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
             warn!(error = %Chain(&err), "{what}; what is pending cannot be read")
         }
     }

@@ -19,6 +19,9 @@
 //! Message-ID. When unsure, a message is [`Kind::Other`]: a human letter
 //! must never be taken for a bounce.
 
+pub mod classify;
+pub mod process;
+
 use std::fmt;
 
 mod imap;

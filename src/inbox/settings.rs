@@ -23,7 +23,7 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_IMAP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The inbox: the mailbox, its folders, and the bounce policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxSettings {
     pub mailbox: Mailbox,
     /// The folder handled messages go to, flagged as seen (a Maildir++
@@ -40,7 +40,7 @@ pub struct InboxSettings {
 }
 
 /// Where the process's mail is read from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mailbox {
     /// A maildir a local MTA delivers into (absolute: a relative path in
     /// herald.toml is inside the state directory).
@@ -50,7 +50,7 @@ pub enum Mailbox {
 
 /// An IMAP account. The password never comes from herald.toml: from a
 /// file, or the systemd credential `imap-password`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ImapSettings {
     pub host: String,
     pub port: u16,
@@ -81,5 +81,18 @@ impl std::fmt::Debug for ImapSettings {
             .field("folder", &self.folder)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+impl InboxSettings {
+    /// The mailbox in words, for logs: its path, or `imaps://user@host:port/folder`.
+    pub fn describe(&self) -> String {
+        match &self.mailbox {
+            Mailbox::Maildir(dir) => format!("maildir {}", dir.display()),
+            Mailbox::Imap(imap) => format!(
+                "imap {}@{}:{}/{}",
+                imap.username, imap.host, imap.port, imap.folder
+            ),
+        }
     }
 }

@@ -141,6 +141,13 @@ pub enum Source {
 impl Source {
     /// The source `settings` describe. Nothing is opened yet: an IMAP
     /// source connects on its first fetch (and again after a failure).
+    ///
+    /// `clock` times the IMAP source's backoff between tries. The server
+    /// lives in real time, so the daemon passes the system clock even in a
+    /// rehearsal (as the outbox's retry waits real time): a stepping clock
+    /// would be moved by each wait for the next try, and a rehearsal's
+    /// sends with it. Tests pass a stepping clock to run the backoff's
+    /// minutes at once.
     pub fn new(settings: &InboxSettings, clock: Arc<dyn Clock>) -> Source {
         match &settings.mailbox {
             Mailbox::Maildir(dir) => Source::Maildir(MaildirSource::new(

@@ -9,6 +9,7 @@
 //!    │                  │  ──5xx──► failed
 //!    └──restart─────────┘  (in flight when the process died: sent again)
 //! planned ──no longer in the plan──► cancelled      planned ──too late──► skipped ──clock set back, or event moved later──► planned
+//! planned ──its recipient suppressed (bounces, unsubscribe)──► suppressed ──suppression lifted, still to come──► planned
 //! sending ──unclaim (claimed, never started: a reload paused the burst)──► planned
 //! ```
 //!
@@ -21,13 +22,16 @@
 //! only by the daemon that claimed them, or at the next daemon's start when
 //! their claimant is gone. The outbox knows nothing of SMTP or templates.
 
+mod incoming;
 mod sqlite;
 
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::key::{KeyPrefix, SendKey};
+use crate::key::{AddressKey, KeyPrefix, SendKey};
+
+pub use incoming::{Effect, IncomingRow, Lifted, Suppression, Taken};
 
 pub use crate::state::Claimant;
 pub use sqlite::SqliteOutbox;
@@ -41,6 +45,9 @@ pub enum State {
     Failed,
     Skipped,
     Cancelled,
+    /// Not sent: its recipient is suppressed (a permanent bounce, too many
+    /// temporary ones, an unsubscribe from its list).
+    Suppressed,
 }
 
 impl State {
@@ -52,6 +59,7 @@ impl State {
             State::Failed => "failed",
             State::Skipped => "skipped",
             State::Cancelled => "cancelled",
+            State::Suppressed => "suppressed",
         }
     }
 
@@ -63,6 +71,7 @@ impl State {
             "failed" => State::Failed,
             "skipped" => State::Skipped,
             "cancelled" => State::Cancelled,
+            "suppressed" => State::Suppressed,
             _ => return None,
         })
     }
@@ -260,6 +269,7 @@ pub struct Counts {
     pub failed: usize,
     pub skipped: usize,
     pub cancelled: usize,
+    pub suppressed: usize,
 }
 
 /// The storage interface: SQLite now; a server database can implement it
@@ -278,8 +288,10 @@ pub trait Outbox: Send + Sync {
     /// instant has an entry, later ones may not have one yet. `None` for an
     /// outbox never reconciled.
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError>;
-    /// Applies the changes of a reconcile at once.
-    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
+    /// Applies the changes of a reconcile at once. Returns how many of the
+    /// sends it planned (new, moved or revived) were suppressed at once,
+    /// their recipients being suppressed.
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<usize, OutboxError>;
     /// Claims up to `limit` planned sends that may go at `now` (a retry at
     /// its next attempt, else at its release or its due instant), the
     /// earliest first, marking them sending in the name of this outbox's
@@ -330,12 +342,41 @@ pub trait Outbox: Send + Sync {
     /// How many sends are planned (cheaper than `counts`, which reads
     /// the whole history).
     fn pending(&self) -> Result<usize, OutboxError>;
+    /// How many suppressed sends are due at or after `now`: those lifting
+    /// their recipients' suppressions would plan again (indexed, like
+    /// `pending`).
+    fn suppressed_from(&self, now: Timestamp) -> Result<usize, OutboxError>;
     /// What calendars know of each event.
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
     /// Puts sends claimed (`sending`) but never handed to the mailer back
     /// to planned, as they were before the claim: their attempt is not
     /// counted and none is logged. Returns how many.
     fn unclaim(&self, keys: &[SendKey], now: Timestamp) -> Result<usize, OutboxError>;
+    /// The send whose token (`SendKey::token`) this is: what a VERP
+    /// envelope recipient or a returned Message-ID names.
+    fn entry_by_token(&self, token: &str) -> Result<Option<Entry>, OutboxError>;
+    /// Whether herald ever handed a message for this address to the relay
+    /// (sent, or failed at it): only then can a report about the address
+    /// be about herald's mail.
+    fn has_sent_to(&self, address: &AddressKey) -> Result<bool, OutboxError>;
+    /// Whether an incoming message with this Message-ID is recorded.
+    fn incoming_seen(&self, message_id: &str) -> Result<bool, OutboxError>;
+    /// Records an incoming message and applies its effect in one
+    /// transaction, once per Message-ID: a message already recorded
+    /// changes nothing ([`Taken::Seen`]).
+    fn take_incoming(&self, row: &IncomingRow, effect: &Effect, now: Timestamp)
+    -> Result<Taken, OutboxError>;
+    /// The incoming messages recorded at or after `since`, oldest first.
+    fn incoming_since(&self, since: Timestamp) -> Result<Vec<IncomingRow>, OutboxError>;
+    /// Every suppression in force, by address then list.
+    fn suppressions(&self) -> Result<Vec<Suppression>, OutboxError>;
+    /// Lifts every suppression of `address` (the operator fixed it, or the
+    /// focal point asked to come back) and plans again its suppressed sends
+    /// still to come (due at or after `now`).
+    fn lift_suppressions(&self, address: &AddressKey, now: Timestamp) -> Result<Lifted, OutboxError>;
+    /// The sends that became sent, failed, skipped or suppressed at or
+    /// after `since`, in the order they did (for the operator's digest).
+    fn settled_since(&self, since: Timestamp) -> Result<Vec<Entry>, OutboxError>;
     /// Small named values that must survive a restart.
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;

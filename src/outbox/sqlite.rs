@@ -13,9 +13,12 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::key::{KeyPrefix, SendKey};
+mod incoming;
+
+use crate::key::{AddressKey, KeyPrefix, SendKey};
 use crate::outbox::{
-    CalendarRow, Changes, Claimant, Counts, Entry, Outbox, OutboxError, Pace, Recorded, SendSpec, State,
+    CalendarRow, Changes, Claimant, Counts, Effect, Entry, IncomingRow, Lifted, Outbox, OutboxError, Pace,
+    Recorded, SendSpec, State, Suppression, Taken,
 };
 use crate::state;
 
@@ -23,7 +26,7 @@ use crate::state;
 const PLANNED_UNTIL: &str = "planned_until";
 
 /// The migrations, in order; the schema's version is their count.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the outbox itself, and a key-value table for state that must
     // survive a restart.
     "CREATE TABLE sends (
@@ -107,7 +110,61 @@ const MIGRATIONS: &[&str] = &[
     UPDATE attempts SET relay = 1 WHERE outcome = 'sent';
     CREATE INDEX attempts_at_the_relay ON attempts (at) WHERE relay = 1;
     DELETE FROM kv WHERE name = 'rate_limit';",
+    // 7: the process's mailbox. Each send's recipient as its key has it
+    // (`address`, for suppressions) and its token (`key::token_of`, what a
+    // bounce names it by), both filled for older rows by `backfill_7`; the
+    // incoming messages, once each; the suppressions; and the temporary
+    // failures counted against an address.
+    "ALTER TABLE sends ADD COLUMN address TEXT;
+    ALTER TABLE sends ADD COLUMN token TEXT;
+    CREATE TABLE incoming (
+        message_id  TEXT PRIMARY KEY,
+        received_at INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        addresses   TEXT NOT NULL,
+        permanent   INTEGER,
+        status      TEXT,
+        diagnostic  TEXT,
+        send_key    TEXT,
+        sender      TEXT,
+        subject     TEXT,
+        outcome     TEXT NOT NULL,
+        needs_human INTEGER NOT NULL
+    );
+    CREATE INDEX incoming_by_time ON incoming (received_at);
+    CREATE TABLE suppressions (
+        address    TEXT NOT NULL,
+        list       TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        since      INTEGER NOT NULL,
+        message_id TEXT,
+        PRIMARY KEY (address, list)
+    );
+    CREATE TABLE failures (address TEXT NOT NULL, at INTEGER NOT NULL, message_id TEXT NOT NULL);
+    CREATE INDEX failures_by_address ON failures (address, at);
+    CREATE INDEX sends_settled ON sends (updated_at) WHERE state IN ('sent', 'failed', 'skipped', 'suppressed');",
 ];
+
+/// Fills the columns migration 7 adds for the rows already there: the
+/// address and the token are computed from the key, which SQL cannot do.
+/// The indexes on them are made after, in the same transaction.
+fn backfill_7(connection: &Connection) -> rusqlite::Result<()> {
+    let keys: Vec<String> = {
+        let mut statement = connection.prepare("SELECT key FROM sends")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut update = connection.prepare("UPDATE sends SET address = ?2, token = ?3 WHERE key = ?1")?;
+    for text in keys {
+        let key = SendKey::parse(&text).map_err(|err| unreadable(0, err))?;
+        update.execute(params![text, key.address(), key.token()])?;
+    }
+    connection.execute_batch(
+        "CREATE UNIQUE INDEX sends_by_token ON sends (token);
+         CREATE INDEX sends_by_address ON sends (address, state);",
+    )
+}
 
 /// When a planned send may go: a retry at its next attempt, else at its
 /// release (early, for a burst the relay's limits spread), else when due.
@@ -282,10 +339,21 @@ impl SqliteOutbox {
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-        connection.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;",
-            index + 1
-        ))?;
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = connection
+            .execute_batch(migration)
+            .and_then(|()| match index + 1 {
+                7 => backfill_7(connection),
+                _ => Ok(()),
+            });
+        let applied = applied.and_then(|()| {
+            connection.execute_batch(&format!("PRAGMA user_version = {}; COMMIT;", index + 1))
+        });
+        if let Err(err) = applied {
+            // Nothing of a migration that failed stays: the next start tries it again.
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(err);
+        }
     }
     Ok(())
 }
@@ -366,8 +434,8 @@ fn insert(
 ) -> rusqlite::Result<()> {
     // Cached: a reconcile inserts thousands of rows with this statement.
     tx.prepare_cached(
-        "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at, precedence)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
+        "INSERT INTO sends (key, kind, subject, lead, recipient, list, language, template, due, zone, state, reason, created_at, updated_at, precedence, address, token)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
             spec.key.as_str(),
@@ -383,7 +451,9 @@ fn insert(
             state.as_str(),
             reason,
             now,
-            spec.key.kind().precedence()
+            spec.key.kind().precedence(),
+            spec.key.address(),
+            spec.key.token()
     ])?;
     Ok(())
 }
@@ -453,9 +523,9 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError> {
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<usize, OutboxError> {
         if changes.is_empty() && changes.planned_until.is_none() {
-            return Ok(());
+            return Ok(0);
         }
         let now = secs(now);
         self.with("updating the outbox with the new plan", |c| {
@@ -524,6 +594,14 @@ impl Outbox for SqliteOutbox {
                 )?
                 .execute(params![key.as_str(), reason, now])?;
             }
+            // A send planned (or planned again) for a suppressed recipient
+            // is suppressed at once, so that `plan` and `history` say so.
+            let suppressed =
+                if changes.insert.is_empty() && changes.reschedule.is_empty() && changes.revive.is_empty() {
+                    0
+                } else {
+                    incoming::suppress_planned(&tx, None, now)?
+                };
             // In the same transaction as the sends it vouches for.
             if let Some(until) = changes.planned_until {
                 tx.prepare_cached(
@@ -531,7 +609,8 @@ impl Outbox for SqliteOutbox {
                 )?
                 .execute(params![PLANNED_UNTIL, secs(until).to_string()])?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(suppressed)
         })
     }
 
@@ -747,6 +826,7 @@ impl Outbox for SqliteOutbox {
                     Some(State::Failed) => counts.failed = n,
                     Some(State::Skipped) => counts.skipped = n,
                     Some(State::Cancelled) => counts.cancelled = n,
+                    Some(State::Suppressed) => counts.suppressed = n,
                     None => return Err(unreadable(0, UnknownState(state))),
                 }
             }
@@ -759,6 +839,17 @@ impl Outbox for SqliteOutbox {
             c.query_row("SELECT COUNT(*) FROM sends WHERE state = 'planned'", [], |row| {
                 row.get::<_, i64>(0)
             })
+            .map(|n| n as usize)
+        })
+    }
+
+    fn suppressed_from(&self, now: Timestamp) -> Result<usize, OutboxError> {
+        self.with("counting suppressed sends", |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sends WHERE state = 'suppressed' AND due >= ?1",
+                [secs(now)],
+                |row| row.get::<_, i64>(0),
+            )
             .map(|n| n as usize)
         })
     }
@@ -822,6 +913,75 @@ impl Outbox for SqliteOutbox {
                 "UPDATE sends SET release_at = NULL WHERE state = 'planned' AND release_at IS NOT NULL",
                 [],
             )
+        })
+    }
+
+    fn entry_by_token(&self, token: &str) -> Result<Option<Entry>, OutboxError> {
+        self.with("finding a send by its token", |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM sends WHERE token = ?1"),
+                [token],
+                entry_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn has_sent_to(&self, address: &AddressKey) -> Result<bool, OutboxError> {
+        self.with("looking for sends to an address", |c| {
+            incoming::has_sent_to(c, address)
+        })
+    }
+
+    fn incoming_seen(&self, message_id: &str) -> Result<bool, OutboxError> {
+        self.with("looking up an incoming message", |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM incoming WHERE message_id = ?1)",
+                [message_id],
+                |row| row.get(0),
+            )
+        })
+    }
+
+    fn take_incoming(
+        &self,
+        row: &IncomingRow,
+        effect: &Effect,
+        now: Timestamp,
+    ) -> Result<Taken, OutboxError> {
+        self.with("recording an incoming message", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let taken = incoming::take(&tx, row, effect, secs(now))?;
+            tx.commit()?;
+            Ok(taken)
+        })
+    }
+
+    fn incoming_since(&self, since: Timestamp) -> Result<Vec<IncomingRow>, OutboxError> {
+        self.with("reading incoming messages", |c| incoming::since(c, secs(since)))
+    }
+
+    fn suppressions(&self) -> Result<Vec<Suppression>, OutboxError> {
+        self.with("reading suppressions", incoming::suppressions)
+    }
+
+    fn lift_suppressions(&self, address: &AddressKey, now: Timestamp) -> Result<Lifted, OutboxError> {
+        self.with("lifting suppressions", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let lifted = incoming::lift(&tx, address, secs(now))?;
+            tx.commit()?;
+            Ok(lifted)
+        })
+    }
+
+    fn settled_since(&self, since: Timestamp) -> Result<Vec<Entry>, OutboxError> {
+        self.with("reading the sends settled lately", |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM sends WHERE state IN ('sent', 'failed', 'skipped', 'suppressed') AND updated_at >= ?1
+                 ORDER BY updated_at, key"
+            ))?;
+            let rows = statement.query_map([secs(since)], entry_from_row)?;
+            rows.collect()
         })
     }
 

@@ -44,7 +44,7 @@ pub enum Standing {
     /// ahead), and now due in the future or within the late window.
     Revived,
     /// History: sent, in flight, failed, skipped (but as too late and due
-    /// again), or cancelled and too late. No plan sends it (again): a lead
+    /// again), cancelled and too late, or suppressed. No plan sends it (again): a lead
     /// reached before its event moved is not sent a second time for the
     /// new date.
     Settled,
@@ -58,7 +58,14 @@ pub fn standing(entry: &Entry, due: Timestamp, now: Timestamp, late_window: Sign
         State::Planned => Standing::Planned,
         State::Cancelled if due_again => Standing::Revived,
         State::Skipped if entry.too_late && due_again => Standing::Revived,
-        State::Sending | State::Sent | State::Failed | State::Skipped | State::Cancelled => Standing::Settled,
+        // A suppressed send waits for its suppression to be lifted
+        // (`Outbox::lift_suppressions` plans it again), not for a plan.
+        State::Sending
+        | State::Sent
+        | State::Failed
+        | State::Skipped
+        | State::Cancelled
+        | State::Suppressed => Standing::Settled,
     }
 }
 
