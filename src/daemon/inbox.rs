@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::clock::SystemClock;
 use crate::diagnostics::Brief;
 use crate::inbox::process::{BouncePolicy, Reading, TakenIn};
 use crate::inbox::{DEFAULT_FETCH_LIMIT, FETCH_BATCH, Fetched, InboxSettings, Source};
@@ -110,7 +111,10 @@ async fn read(
     looked: oneshot::Sender<()>,
 ) {
     let mut looked = Some(looked);
-    let mut source = Source::new(&settings, scheduler.clock().clone());
+    // The mailbox's retries wait in real time whatever the daemon's clock:
+    // a server comes back in the real world, and a rehearsal's stepping
+    // clock would otherwise be moved by each wait, and its sends with it.
+    let mut source = Source::new(&settings, Arc::new(SystemClock));
     info!(inbox = %settings.describe(), "reading the inbox");
     loop {
         match take_in_all(&mut source, &scheduler, &settings).await {
