@@ -15,6 +15,7 @@
 //! * [`pace`]: the relay's limits: when a message may leave, when a burst starts.
 //! * [`foresight`]: what the limits will do to a plan: early, late, over.
 //! * [`inbox`]: the process's mailbox: bounces, unsubscribes, replies.
+//! * [`digest`]: the operator's daily digest: what happened, what comes next.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`state`]: the state directory: private modes, the daemon's lock.
@@ -32,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod diagnostics;
+pub mod digest;
 pub mod foresight;
 pub mod inbox;
 pub mod key;

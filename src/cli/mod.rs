@@ -67,7 +67,7 @@ pub enum Command {
         #[arg(
             long,
             value_name = "ID",
-            required_unless_present = "letter",
+            required_unless_present_any = ["letter", "digest"],
             conflicts_with = "letter"
         )]
         event: Option<String>,
@@ -81,6 +81,10 @@ pub enum Command {
         /// ("update") or is cancelled ("cancellation").
         #[arg(long, value_name = "KIND", requires = "event", conflicts_with = "lead")]
         notice: Option<String>,
+        /// The operator's daily digest as it would go now (to an address
+        /// of herald.toml's [digest] `to`).
+        #[arg(long, conflicts_with_all = ["event", "letter"])]
+        digest: bool,
         /// The recipient's address.
         #[arg(long, value_name = "EMAIL")]
         to: String,
@@ -244,10 +248,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             plan::run(&cli.config, &clock, from.as_deref(), until.as_deref(), *json)
         }
         Command::Preview {
+            digest: true, to, ..
+        } => preview::digest(&cli.config, &clock, to),
+        Command::Preview {
             event,
             lead,
             letter,
             notice,
+            digest: false,
             to,
         } => preview::run(
             &cli.config,

@@ -102,6 +102,10 @@ impl Loader<'_> {
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
         let sender = sender(&src, raw.sender.get_ref(), &mut d);
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
+        let digest = raw
+            .digest
+            .as_ref()
+            .map(|table| super::digest::digest(&src, table, &default_language, &mut d));
 
         let settings = match (sender, reminders, delivery) {
             (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some((
@@ -110,6 +114,7 @@ impl Loader<'_> {
                     sender,
                     reminders,
                     parts_of_day: parts_of_day.clone(),
+                    digest: digest.flatten(),
                 },
                 delivery,
             )),

@@ -67,6 +67,7 @@ use crate::send::Mailer;
 use crate::state::StateLock;
 use crate::systemd::Notifier;
 
+mod digest;
 mod rate;
 mod wake;
 
@@ -223,6 +224,8 @@ struct Daemon {
     /// The relay's daily quota was nearly used at the last look (said once
     /// when it becomes so, and once when it has room again).
     quota_noted: bool,
+    /// The operator's daily digest (`daemon/digest.rs`).
+    digests: digest::Daily,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -249,6 +252,7 @@ impl Daemon {
             dispatch_failed: false,
             outbox_failing: None,
             quota_noted: false,
+            digests: digest::Daily::default(),
             _lock: lock,
         })
     }
@@ -272,6 +276,7 @@ impl Daemon {
             self.reload().await;
         }
         self.reconcile_if_due().await;
+        self.digests.send_if_due(&self.scheduler).await;
         ControlFlow::Continue(())
     }
 
@@ -435,6 +440,7 @@ impl Daemon {
             }
             self.quota_noted = quota.is_some();
         }
+        let digest_retry = self.digests.retry_at;
         let (outlook, status) = self
             .run_blocking(move |_, scheduler| {
                 let now = scheduler.clock().now();
@@ -450,6 +456,7 @@ impl Daemon {
                     next_due,
                     refill_at: known(scheduler.refill_at(), "when the outbox needs more of the plan"),
                     dispatch_failed,
+                    digest_at: digest::due_at(scheduler, digest_retry),
                 };
                 let mut status = status_line(scheduler, problems);
                 if let Some(why) = failing {
