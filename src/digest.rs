@@ -161,7 +161,11 @@ pub fn message(
 ) -> Result<Outgoing, RenderError> {
     let settings = settings_or_sample(model);
     let rendered = renderer.render_digest(&settings.language, digest.context(model, &settings))?;
-    let day = digest.period.until.to_zoned_datetime(settings.zone.tz.clone()).date();
+    let day = digest
+        .period
+        .until
+        .to_zoned_datetime(settings.zone.tz.clone())
+        .date();
     let key = crate::key::digest_key(day, &crate::key::AddressKey::of(to.as_ref()));
     crate::render::message::build_digest(model, &rendered, to, &key, date, redirect)
 }
@@ -198,7 +202,11 @@ pub fn gather(model: &Model, outbox: Option<&dyn Outbox>, period: Period) -> Res
                 digest.sent_total += 1;
                 let key = &entry.spec.key;
                 *sent
-                    .entry((key.kind(), key.subject().to_owned(), key.lead().map(str::to_owned)))
+                    .entry((
+                        key.kind(),
+                        key.subject().to_owned(),
+                        key.lead().map(str::to_owned),
+                    ))
                     .or_default() += 1;
             }
             State::Failed => digest.failed.push(entry),
@@ -365,7 +373,7 @@ impl Digest {
             "zone": settings.zone.name,
             "since": at(self.period.since),
             "until": at(self.period.until),
-            "date": self.period.until.to_zoned_datetime(tz.clone()).date().to_string(),
+            "day": self.period.until.to_zoned_datetime(tz.clone()).date().to_string(),
             "sent": {
                 "count": self.sent_total,
                 "groups": sent,
@@ -532,7 +540,10 @@ mod tests {
         assert_eq!(period_since(Some(last), now).since, last);
         // A record from the future (a clock set back): a day, not nothing.
         let ahead: Timestamp = "2017-10-05T06:00:00Z".parse().unwrap();
-        assert_eq!(period_since(Some(ahead), now).since, "2017-10-01T06:00:00Z".parse().unwrap());
+        assert_eq!(
+            period_since(Some(ahead), now).since,
+            "2017-10-01T06:00:00Z".parse().unwrap()
+        );
     }
 
     #[test]
@@ -545,7 +556,10 @@ mod tests {
         for slot in &ahead.items {
             assert!(slot.recipients > 0);
             let due = slot.due.timestamp();
-            assert!(due >= "2017-09-25T00:00:00Z".parse().unwrap() && due < "2017-10-02T00:00:00Z".parse().unwrap());
+            assert!(
+                due >= "2017-09-25T00:00:00Z".parse().unwrap()
+                    && due < "2017-10-02T00:00:00Z".parse().unwrap()
+            );
         }
     }
 }

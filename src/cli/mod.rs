@@ -247,9 +247,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Command::Plan { from, until, json } => {
             plan::run(&cli.config, &clock, from.as_deref(), until.as_deref(), *json)
         }
-        Command::Preview {
-            digest: true, to, ..
-        } => preview::digest(&cli.config, &clock, to),
+        Command::Preview { digest: true, to, .. } => preview::digest(&cli.config, &clock, to),
         Command::Preview {
             event,
             lead,

@@ -32,7 +32,10 @@ pub(super) fn digest(
     let mut to: Vec<lettre::Address> = Vec::new();
     for text in &raw.to {
         if let Some(address) = check(src, text, values::address, d) {
-            if to.iter().any(|known| AsRef::<str>::as_ref(known).eq_ignore_ascii_case(address.as_ref())) {
+            if to
+                .iter()
+                .any(|known| AsRef::<str>::as_ref(known).eq_ignore_ascii_case(address.as_ref()))
+            {
                 d.push(src.at(
                     text.span(),
                     format!("{address} is in [digest] `to` twice; list each address once"),

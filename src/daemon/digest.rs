@@ -181,19 +181,34 @@ mod tests {
     fn the_next_digest_is_the_first_time_of_day_after_the_last() {
         let zurich = settings("08:00", "Europe/Zurich");
         // 07:00 in Zurich (CEST, UTC+2): today at 08:00.
-        assert_eq!(next_at(&zurich, at("2017-10-02T05:00:00Z")), at("2017-10-02T06:00:00Z"));
+        assert_eq!(
+            next_at(&zurich, at("2017-10-02T05:00:00Z")),
+            at("2017-10-02T06:00:00Z")
+        );
         // At 08:00 exactly, or after: tomorrow.
-        assert_eq!(next_at(&zurich, at("2017-10-02T06:00:00Z")), at("2017-10-03T06:00:00Z"));
-        assert_eq!(next_at(&zurich, at("2017-10-02T09:30:00Z")), at("2017-10-03T06:00:00Z"));
+        assert_eq!(
+            next_at(&zurich, at("2017-10-02T06:00:00Z")),
+            at("2017-10-03T06:00:00Z")
+        );
+        assert_eq!(
+            next_at(&zurich, at("2017-10-02T09:30:00Z")),
+            at("2017-10-03T06:00:00Z")
+        );
         // Across the end of summer time (the night of 28 to 29 October):
         // still 08:00 on the wall clock, 25 hours later.
-        assert_eq!(next_at(&zurich, at("2017-10-28T06:00:00Z")), at("2017-10-29T07:00:00Z"));
+        assert_eq!(
+            next_at(&zurich, at("2017-10-28T06:00:00Z")),
+            at("2017-10-29T07:00:00Z")
+        );
     }
 
     #[test]
     fn a_time_in_a_dst_gap_moves_forward() {
         // 02:30 does not exist in Zurich on 2017-03-26: 03:30 CEST.
         let night = settings("02:30", "Europe/Zurich");
-        assert_eq!(next_at(&night, at("2017-03-25T23:00:00Z")), at("2017-03-26T01:30:00Z"));
+        assert_eq!(
+            next_at(&night, at("2017-03-25T23:00:00Z")),
+            at("2017-03-26T01:30:00Z")
+        );
     }
 }
