@@ -191,7 +191,7 @@ pub fn gather(model: &Model, outbox: Option<&dyn Outbox>, period: Period) -> Res
         return Ok(digest);
     };
     let in_period = |at: Timestamp| at >= period.since && at < period.until;
-    // Counted by what they were about, in the order first seen.
+    // Counted by what they were about (listed most first below).
     let mut sent: BTreeMap<(SendKind, String, Option<String>), usize> = BTreeMap::new();
     for entry in outbox.settled_since(period.since)? {
         if !in_period(entry.updated_at) {
@@ -224,7 +224,7 @@ pub fn gather(model: &Model, outbox: Option<&dyn Outbox>, period: Period) -> Res
             count,
         })
         .collect();
-    groups.sort_by(|a, b| b.count.cmp(&a.count));
+    groups.sort_by_key(|group| std::cmp::Reverse(group.count));
     for group in groups {
         digest.sent.push(group);
     }
