@@ -71,6 +71,10 @@ impl Daily {
     /// Sends the digest if it is due, and records it once delivered (or
     /// refused for good) to every address.
     pub(super) async fn send_if_due(&mut self, scheduler: &Arc<Scheduler>) {
+        // Most configurations have none: no trip to a blocking thread.
+        if scheduler.loaded().model.settings().digest.is_none() {
+            return;
+        }
         let retry_at = self.retry_at;
         let due = blocking({
             let scheduler = scheduler.clone();

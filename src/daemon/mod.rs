@@ -276,7 +276,9 @@ impl Daemon {
             self.reload().await;
         }
         self.reconcile_if_due().await;
-        self.digests.send_if_due(&self.scheduler).await;
+        if self.outbox_failing.is_none() {
+            self.digests.send_if_due(&self.scheduler).await;
+        }
         ControlFlow::Continue(())
     }
 
