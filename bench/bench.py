@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -412,15 +413,139 @@ def limits(work, n, per_minute):
         sink.stop()
 
 
+DOVECOT_CONF = """base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    port = {port}
+  }}
+}}
+"""
+
+
+def inbox_idle(work, seconds):
+    """The inbox's IMAP source alone (examples/inbox_idle.rs) on IDLE against
+    a Dovecot 2.3 started here as tests/it/support/dovecot.rs does: CPU over
+    `seconds` while nothing arrives."""
+    if os.geteuid() != 0 or not shutil.which("dovecot"):
+        sys.exit("inbox-idle runs Dovecot as root: apt-get install dovecot-imapd, and run as root")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "inbox_idle"], check=True, cwd=REPO)
+    # Under /tmp: Dovecot's processes run as nobody and must reach the mail.
+    d = tempfile.mkdtemp(prefix="herald-bench-dovecot-")
+    os.makedirs(os.path.join(d, "mail"))
+    os.chmod(d, 0o755)
+    shutil.chown(os.path.join(d, "mail"), "nobody", "nogroup")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "basicConstraints=critical,CA:FALSE",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", os.path.join(d, "key.pem"), "-out", os.path.join(d, "cert.pem")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, password = free_port(), "bench secret"
+    open(os.path.join(d, "dovecot.conf"), "w").write(DOVECOT_CONF.format(d=d, port=port, password=password))
+    open(os.path.join(d, "password"), "w").write(password + "\n")
+    dovecot = subprocess.Popen(["dovecot", "-c", os.path.join(d, "dovecot.conf"), "-F"])
+    logpath = os.path.join(work, "inbox-idle.log")
+    proc = None
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        example = os.path.join(REPO, "target", "release", "examples", "inbox_idle")
+        proc = subprocess.Popen([example, "127.0.0.1", str(port), os.path.join(d, "cert.pem"), "bench",
+                                 os.path.join(d, "password")], stderr=open(logpath, "w"))
+        if not wait_for_line(logpath, r"^ready", 30):
+            figure("inbox idle", "n/a", "", "the source did not connect: see %s" % logpath)
+            return
+        time.sleep(2)
+        cpu0, ns0 = proc_cpu(proc.pid), proc_cpu_ns(proc.pid)
+        time.sleep(seconds)
+        cpu1, ns1 = proc_cpu(proc.pid), proc_cpu_ns(proc.pid)
+        rss, _ = proc_mem(proc.pid)
+        figure("inbox IDLE CPU", "%.2f" % ((ns1 - ns0) * 1000 * 60 / seconds), "ms/min",
+               "IMAP source alone on IDLE (renewed every 5 min) over %d s; target < 10 (schedstat; %.0f ms in 10 ms ticks)"
+               % (seconds, (cpu1 - cpu0) * 1000))
+        figure("inbox idle RSS", "%.1f" % rss, "MiB", "VmRSS of the example process")
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait()
+        dovecot.terminate()
+        dovecot.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def classify(work, n, runs):
+    """herald inbox classify --json over the inbox corpus repeated to n
+    messages: messages a second (the best of the runs), and the lines
+    printed, which must be one per message."""
+    corpus_dir = os.path.join(REPO, "tests", "fixtures", "inbox")
+    corpus = sorted(f for f in os.listdir(corpus_dir) if f.endswith(".eml"))
+    out = os.path.join(work, "classify")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    files = []
+    for i in range(n):
+        name = corpus[i % len(corpus)]
+        path = os.path.join(out, "%05d-%s" % (i, name))
+        shutil.copyfile(os.path.join(corpus_dir, name), path)
+        files.append(path)
+    size = sum(os.path.getsize(f) for f in files)
+    # An empty state directory: no outbox to look sends up in, so the
+    # figure is classification alone.
+    state = os.path.join(work, "classify-state")
+    os.makedirs(state, exist_ok=True)
+    cmd = [HERALD, "--config", os.path.join(REPO, "config"), "inbox", "classify", "--json",
+           "--state-dir", state] + files
+    best = None
+    for _ in range(runs):
+        with open(os.path.join(work, "classify.jsonl"), "w") as sink:
+            seconds, rss, code = timed(cmd, stdout=sink, stderr=subprocess.DEVNULL)
+        if code != 0:
+            sys.exit("herald inbox classify failed with status %d" % code)
+        if best is None or seconds < best[0]:
+            best = (seconds, rss)
+    with open(os.path.join(work, "classify.jsonl")) as f:
+        lines = sum(1 for _ in f)
+    seconds, rss = best
+    figure("classify_messages_per_second", "%.0f" % (n / seconds), "msg/s",
+           "%d messages (%d distinct, %.1f MB), best of %d runs, %.2f s" % (n, len(corpus), size / 1e6, runs, seconds))
+    figure("classify_peak_rss", "%.1f" % rss, "MiB")
+    figure("classify_lines", lines, "lines", "one JSON line per message")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("parts", nargs="*",
-                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits"])
+                    default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits",
+                             "classify"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--attachment-size", type=int, default=2_000_000, help="bytes of the attachment part's file")
     ap.add_argument("--idle-seconds", type=int, default=60)
+    ap.add_argument("--inbox-idle-seconds", type=int, default=360,
+                    help="long enough to include one renewal of IDLE (every 5 minutes)")
     ap.add_argument("--sizes", default="1000,10000,100000", help="focal points for the scale part")
     ap.add_argument("--events", type=int, default=500)
     ap.add_argument("--quota-runs", type=int, default=3, help="runs of each check of the quota part")
@@ -429,6 +554,8 @@ def main():
     ap.add_argument("--precision-per-minute", type=int, default=50)
     ap.add_argument("--limits-reminders", type=int, default=600)
     ap.add_argument("--limits-per-minute", type=int, default=30)
+    ap.add_argument("--classify-messages", type=int, default=10000)
+    ap.add_argument("--classify-runs", type=int, default=3)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print("# %s, %d cores, load average %s" % (dt.date.today(), os.cpu_count(), os.getloadavg()[0]))
@@ -439,6 +566,8 @@ def main():
             attachment(a.work, a.messages, a.connections, a.attachment_size)
         elif part == "idle":
             idle(a.work, a.idle_seconds)
+        elif part == "inbox-idle":
+            inbox_idle(a.work, a.inbox_idle_seconds)
         elif part == "scale":
             scale(a.work, [int(s) for s in a.sizes.split(",")], a.events)
         elif part == "quota":
@@ -451,6 +580,8 @@ def main():
             import_roadmap(a.work, [int(s) for s in a.import_rows.split(",")])
         elif part == "limits":
             limits(a.work, a.limits_reminders, a.limits_per_minute)
+        elif part == "classify":
+            classify(a.work, a.classify_messages, a.classify_runs)
         else:
             sys.exit("unknown part %s" % part)
     print("# load average at the end %s" % os.getloadavg()[0])

@@ -334,10 +334,13 @@ pub fn token_of(key: &str) -> String {
 /// two sends of any plan share one.
 const TOKEN_BYTES: usize = 12;
 
+/// How long a token is: two hex digits a byte.
+pub const TOKEN_LEN: usize = 2 * TOKEN_BYTES;
+
 /// Whether `text` has the shape of a send's token (24 lower-case hex
 /// digits), before the outbox is asked for it.
 pub fn is_token(text: &str) -> bool {
-    text.len() == 2 * TOKEN_BYTES && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    text.len() == TOKEN_LEN && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl fmt::Display for SendKey {

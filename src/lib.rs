@@ -15,6 +15,7 @@
 //! * [`pace`]: the relay's limits: when a message may leave, when a burst starts.
 //! * [`foresight`]: what the limits will do to a plan: early, late, over.
 //! * [`inbox`]: the process's mailbox: bounces, unsubscribes, replies.
+//! * [`tokens`]: what outgoing mail carries to tie replies to it: VERP, signed unsubscribe tokens.
 //! * [`digest`]: the operator's daily digest: what happened, what comes next.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
@@ -47,4 +48,5 @@ pub mod scheduler;
 pub mod send;
 pub mod state;
 pub mod systemd;
+pub mod tokens;
 pub mod watch;

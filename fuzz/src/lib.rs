@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use herald::config::{self, Config, Environment, MemoryFiles};
 use herald::diagnostics::Diagnostics;
+use herald::inbox::{Kind, MAX_ADDRESSES, classify};
 use herald::plan::{Planner, Source, Window};
 use herald::render::{self, message};
 use herald::resolve::{Calendars, resolve};
@@ -143,6 +144,20 @@ impl Example {
             return;
         };
         self.load_and_plan(Path::new(CSV_FILE), text);
+    }
+
+    /// `classify`: the input as an incoming message, classified as the
+    /// inbox does. Whatever it is, the lists a classification holds stay
+    /// within their bounds.
+    pub fn classify(&self, data: &[u8]) {
+        let classification = classify::classify(data);
+        assert!(classification.addresses.len() <= MAX_ADDRESSES);
+        assert!(classification.clues.original_message_ids.len() <= classify::MAX_IDS);
+        assert!(
+            (classification.kind == Kind::Bounce || classification.kind == Kind::Delay)
+                == classification.permanent.is_some(),
+            "permanent is said for bounces and delays only: {classification:?}"
+        );
     }
 
     /// `templates`: the input as one of the template files, loaded, compiled

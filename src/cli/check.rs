@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::limits;
+use super::suppressions::Lookup;
 use crate::clock::Clock;
 use crate::foresight;
 use crate::plan::{self, Window};
@@ -20,19 +21,47 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
     // Counted, not made: a large plan need not fit in memory.
     let planner = plan::Planner::new(model);
     let now = clock.now();
-    let (mut n_sends, mut upcoming) = (0usize, 0usize);
+    let (mut n_sends, mut upcoming, mut to_suppressed) = (0usize, 0usize, 0usize);
     let limits = limits::configured(&loaded);
     let slots = planner.slots(Window::default());
     let mut loads = limits::Loads::default();
     let mut made = limits.map(|_| limits::Made::open(&loaded));
+    let suppressed = read_suppressions(&loaded);
     for slot in &slots {
-        let n = planner.recipients(slot).len();
+        let recipients = planner.recipients(slot);
+        let n = recipients.len();
         n_sends += n;
-        if slot.due.timestamp() >= now {
-            upcoming += n;
-            if let Some(made) = &mut made {
-                loads.slot(&planner, slot, n - made.count(slot, now));
-            }
+        if slot.due.timestamp() < now {
+            continue;
+        }
+        upcoming += n;
+        let is_suppressed = |recipient: &plan::Recipient<'_>| {
+            suppressed
+                .of(planner.key_address(recipient), recipient.list)
+                .is_some()
+        };
+        if !suppressed.is_empty() {
+            to_suppressed += recipients.iter().filter(|r| is_suppressed(r)).count();
+        }
+        if let Some(made) = &mut made {
+            let settled = made.settled(slot, now);
+            // Neither the sends already made nor those to suppressed
+            // recipients count against the limits.
+            let count = if suppressed.is_empty() {
+                n - settled.len()
+            } else {
+                let is_settled = |recipient: &plan::Recipient<'_>| {
+                    let address = planner.key_address(recipient).as_str();
+                    settled
+                        .binary_search_by(|entry| entry.spec.key.address().cmp(address))
+                        .is_ok()
+                };
+                recipients
+                    .iter()
+                    .filter(|r| !is_settled(r) && !is_suppressed(r))
+                    .count()
+            };
+            loads.slot(&planner, slot, count);
         }
     }
     let languages: Vec<&str> = model
@@ -56,12 +85,22 @@ pub fn run(config: &Path, clock: &dyn Clock) -> super::CommandResult {
         plural(model.letters().len()),
     )?;
     writeln!(out, "  templates in {}", languages.join(", "))?;
-    writeln!(
+    write!(
         out,
         "  {} sends planned in all, {upcoming} of them still to come",
         n_sends
     )?;
+    if to_suppressed > 0 {
+        write!(
+            out,
+            ", {to_suppressed} of those to suppressed recipients (not sent; see the warnings)"
+        )?;
+    }
+    writeln!(out)?;
     for warning in &loaded.warnings.0 {
+        writeln!(out, "warning: {warning}")?;
+    }
+    for warning in suppressed_focal_points(&loaded.model, &suppressed) {
         writeln!(out, "warning: {warning}")?;
     }
     for letter in model.letters() {
@@ -121,6 +160,64 @@ fn no_body_warning(
         missing.keys().next().copied().unwrap_or_default(),
     )
 }
+
+/// The outbox's suppressions: none without an outbox; none, after a
+/// warning, when it cannot be read.
+fn read_suppressions(loaded: &crate::scheduler::Loaded) -> Lookup {
+    let dir = &loaded.delivery.state_dir;
+    let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
+    Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD)
+}
+
+/// What the outbox's suppressions do to the lists: a warning for each
+/// focal point suppressed on every list, or on one of its lists, naming
+/// the line of its address (herald sends it nothing there until the
+/// suppression is lifted).
+fn suppressed_focal_points(model: &crate::model::Model, lookup: &Lookup) -> Vec<String> {
+    if lookup.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    for focal_point in model.focal_points() {
+        let address = crate::key::AddressKey::of(focal_point.email.as_ref());
+        let mut seen: Vec<&crate::outbox::Suppression> = Vec::new();
+        for list in &focal_point.lists {
+            // A suppression of every list covers each: said once.
+            if let Some(suppression) = lookup.of(&address, list)
+                && !seen.contains(&suppression)
+            {
+                seen.push(suppression);
+            }
+        }
+        let place = match &focal_point.origin {
+            Some(origin) => format!("{}:{}", origin.file.display(), origin.line),
+            None => "lists".to_owned(),
+        };
+        let file = focal_point
+            .origin
+            .as_ref()
+            .map_or_else(|| "its list file".to_owned(), |o| o.file.display().to_string());
+        for suppression in seen {
+            let since = suppression.since.strftime("%Y-%m-%d");
+            let reason = &suppression.reason;
+            let remove = format!("`herald suppressions remove {}`", address.as_str());
+            let email = &focal_point.email;
+            // On every list: the address failed. On one: an unsubscribe.
+            warnings.push(match &suppression.list {
+                None => format!(
+                    "{place}: {email} is suppressed on every list since {since} ({reason}), so herald sends them nothing: if the address is wrong, correct it in {file} (a new address is not suppressed); once it works again, run {remove}; otherwise remove them from {file}"
+                ),
+                Some(list) => format!(
+                    "{place}: {email} is suppressed on the list {list:?} since {since} ({reason}), so herald sends them nothing through it: take them off {list:?} in {file}; should they ask to come back, run {remove}"
+                ),
+            });
+        }
+    }
+    warnings
+}
+
+/// What `check` does when the outbox cannot be read for its suppressions.
+const SUPPRESSIONS_UNREAD: &str = "the focal points suppressed (bounces, unsubscribes) are not named";
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }

@@ -1,5 +1,5 @@
-//! `herald history` and `herald retry`: what was sent, failed, skipped and
-//! why; and sending failed sends again on the operator's word.
+//! `herald history` and `herald retry`: what was sent, failed, skipped,
+//! suppressed and why; and sending failed sends again on the operator's word.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,8 @@ pub fn state_dir(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<Path
     }
 }
 
-fn open(dir: &Path) -> anyhow::Result<SqliteOutbox> {
+/// The outbox in `dir`, or an error saying herald has not run with it.
+pub(super) fn open(dir: &Path) -> anyhow::Result<SqliteOutbox> {
     if !dir.join(SqliteOutbox::FILE).exists() {
         bail!(
             "no outbox in {}: herald has not run with this state directory yet",
@@ -79,7 +80,9 @@ pub fn history(
     if let Some(state) = filter.state
         && State::parse(state).is_none()
     {
-        bail!("unknown state {state:?}: use planned, sending, sent, failed, skipped or cancelled");
+        bail!(
+            "unknown state {state:?}: use planned, sending, sent, failed, skipped, cancelled or suppressed"
+        );
     }
     let to = filter.to.map(AddressKey::of);
     let entries: Vec<Entry> = outbox
@@ -137,8 +140,14 @@ pub fn history(
     let counts = outbox.counts()?;
     writeln!(
         out,
-        "{} planned, {} sending, {} sent, {} failed, {} skipped, {} cancelled",
-        counts.planned, counts.sending, counts.sent, counts.failed, counts.skipped, counts.cancelled
+        "{} planned, {} sending, {} sent, {} failed, {} skipped, {} cancelled, {} suppressed",
+        counts.planned,
+        counts.sending,
+        counts.sent,
+        counts.failed,
+        counts.skipped,
+        counts.cancelled,
+        counts.suppressed
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -197,6 +197,13 @@ templates = {templates}
 from = {from}
 # reply_to = "replies@example.org"
 # organization = "The organisation named in the letterhead and signature"
+# Where bounces go, tagged for each message (bounces+TOKEN@example.org), so
+# that a bounce names its message; see man herald.toml.
+# bounce_address = "bounces@example.org"
+# The link secrets, which make each reader's unsubscribe reply verifiable:
+# the systemd credential `link-secret`, or a file only herald can read, named
+# here; never the secrets themselves. See man herald.toml.
+# link_secret_file = "link-secret"
 
 [reminders]
 # How long before an event its reminders go out: "7d", "1d", "2h", "1w", "30m".

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
 use crate::foresight::{Foresight, Load, Period};
 use crate::key::SendKind;
-use crate::outbox::{Outbox, SqliteOutbox};
+use crate::outbox::{Entry, Outbox, SqliteOutbox};
 use crate::pace::Limits;
 use crate::plan::{PlannedSend, Planner, Slot, Source};
 use crate::scheduler::Loaded;
@@ -56,21 +56,21 @@ impl Made {
         }
     }
 
-    /// How many sends of `slot` the outbox already has and will not send
-    /// again (`scheduler::settled_sends`): a burst begun early, a lead
-    /// reached before its event moved. They do not count against the
-    /// limits again. A failure to read is warned of once, then the rest of
-    /// the plan is counted whole.
-    pub fn count(&mut self, slot: &Slot<'_>, now: Timestamp) -> usize {
+    /// The sends of `slot` the outbox already has and will not send again
+    /// (`scheduler::settled_sends`, in key order): a burst begun early, a
+    /// lead reached before its event moved, a recipient suppressed. They do
+    /// not count against the limits again. A failure to read is warned of
+    /// once, then the rest of the plan is counted whole.
+    pub fn settled(&mut self, slot: &Slot<'_>, now: Timestamp) -> Vec<Entry> {
         let Some(outbox) = &self.outbox else {
-            return 0;
+            return Vec::new();
         };
         match crate::scheduler::settled_sends(outbox, slot, now, self.late_window) {
-            Ok(entries) => entries.len(),
+            Ok(entries) => entries,
             Err(err) => {
                 super::warn_unread(&self.dir, OUTBOX_UNREAD, &err);
                 self.outbox = None;
-                0
+                Vec::new()
             }
         }
     }

@@ -8,12 +8,14 @@ mod check;
 mod generate;
 mod history;
 pub mod import;
+mod inbox;
 mod init;
 mod limits;
 mod plan;
 mod preview;
 mod run;
 mod send;
+mod suppressions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,9 +121,9 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// Show what was sent, failed, skipped or cancelled, and why.
+    /// Show what was sent, failed, skipped, cancelled or suppressed, and why.
     History {
-        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled).
+        /// Only sends in this state (planned, sending, sent, failed, skipped, cancelled, suppressed).
         #[arg(long, value_name = "STATE")]
         state: Option<String>,
         /// Only the sends of this event or letter.
@@ -149,6 +151,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// List the addresses herald does not send to (bounces, unsubscribes), or lift one's suppressions.
+    #[command(args_conflicts_with_subcommands = true)]
+    Suppressions {
+        #[command(subcommand)]
+        action: Option<SuppressionsAction>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR", global = true)]
+        state_dir: Option<PathBuf>,
+    },
     /// Send a letter now to every focal point of its lists, one message each.
     Send {
         /// The letter's id.
@@ -160,6 +174,11 @@ pub enum Command {
         /// The state directory, instead of herald.toml's.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+    },
+    /// The process's mailbox: what comes back to herald's mail.
+    Inbox {
+        #[command(subcommand)]
+        command: InboxCommand,
     },
     /// Read the roadmap table of a circulated letter and print it as roadmap TOML.
     ImportRoadmap {
@@ -209,6 +228,25 @@ pub enum Command {
     },
 }
 
+/// The subcommands of `herald inbox`.
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// Say what each message file is (bounce, delay, unsubscribe,
+    /// auto-reply or other), with the addresses, status and reason, and
+    /// the send it is about when the outbox knows it.
+    Classify {
+        /// The messages, one file each (RFC 5322, as a maildir holds them).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per line instead of a block per file.
+        #[arg(long)]
+        json: bool,
+        /// The state directory whose outbox names the sends, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
 /// What `herald generate` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Generated {
@@ -225,6 +263,18 @@ impl std::fmt::Display for Generated {
             Generated::Completions => "shell completions",
         })
     }
+}
+
+/// What `herald suppressions` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsAction {
+    /// Lift every suppression of an address (it works again, or its focal
+    /// point asked to hear from herald again) and plan its sends still to
+    /// come again.
+    Remove {
+        /// The address.
+        email: String,
+    },
 }
 
 /// Runs herald with the given arguments and returns the exit code.
@@ -311,6 +361,16 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             all_failed: _,
             state_dir,
         } => history::retry(&cli.config, state_dir.as_deref(), key.as_deref(), &clock),
+        Command::Suppressions {
+            action,
+            json,
+            state_dir,
+        } => match action {
+            None => suppressions::list(&cli.config, state_dir.as_deref(), *json),
+            Some(SuppressionsAction::Remove { email }) => {
+                suppressions::remove(&cli.config, state_dir.as_deref(), email, &clock)
+            }
+        },
         Command::Send {
             letter,
             dry_run,
@@ -322,6 +382,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             *dry_run,
             std::sync::Arc::new(SystemClock),
         ),
+        Command::Inbox {
+            command:
+                InboxCommand::Classify {
+                    files,
+                    json,
+                    state_dir,
+                },
+        } => inbox::classify_files(&cli.config, state_dir.as_deref(), files, *json),
         Command::ImportRoadmap {
             file,
             time_zone,

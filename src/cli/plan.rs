@@ -11,11 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::limits;
+use super::suppressions::{self, Lookup};
 use crate::clock::{Clock, parse_instant};
 use crate::foresight::{self, Foresight, Period};
 use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
-use crate::outbox::{Entry, SqliteOutbox, State};
+use crate::outbox::{Entry, SqliteOutbox, State, Suppression};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
 
 /// One row of `plan --json`; its own type, so that the model can change
@@ -37,6 +38,28 @@ struct JsonSend<'a> {
     key: &'a str,
     /// What the relay's limits do to the send's slot; `null` without limits.
     pace: Option<&'a JsonPace>,
+    /// Why the send will not go, its recipient being suppressed on its
+    /// list (or on every list); `null` otherwise.
+    suppressed: Option<JsonSuppressed<'a>>,
+}
+
+/// The `suppressed` of a `plan --json` row.
+#[derive(Serialize)]
+struct JsonSuppressed<'a> {
+    reason: &'a str,
+    since: String,
+    /// `null`: every list.
+    list: Option<&'a str>,
+}
+
+impl JsonSuppressed<'_> {
+    fn of(suppression: &Suppression) -> JsonSuppressed<'_> {
+        JsonSuppressed {
+            reason: &suppression.reason,
+            since: suppression.since.to_string(),
+            list: suppression.list.as_deref(),
+        }
+    }
 }
 
 /// The `pace` of a `plan --json` row: when the messages of its slot (every
@@ -126,6 +149,7 @@ pub fn run(
     let state_dir = &loaded.delivery.state_dir;
     let outbox = super::existing_outbox(state_dir, OUTBOX_UNREAD);
     let notices = pending_notices(&planner, outbox.as_ref(), state_dir, now, window);
+    let suppressed = Lookup::read(outbox.as_ref(), state_dir, SUPPRESSIONS_UNREAD);
     let slots = planner.slots(window);
     let settled = Settled::read(
         outbox.as_ref(),
@@ -149,7 +173,20 @@ pub fn run(
             .iter()
             .enumerate()
             .map(|(index, slot)| {
-                let count = planner.recipients(slot).len() - settled.count(index);
+                let recipients = planner.recipients(slot);
+                // Nor do those to suppressed recipients.
+                let count = if suppressed.is_empty() {
+                    recipients.len() - settled.count(index)
+                } else {
+                    recipients
+                        .iter()
+                        .filter(|recipient| {
+                            let address = planner.key_address(recipient);
+                            settled.entry(index, address).is_none()
+                                && suppressed.of(address, recipient.list).is_none()
+                        })
+                        .count()
+                };
                 loads.slot(&planner, slot, count)
             })
             .collect();
@@ -166,11 +203,23 @@ pub fn run(
     // made, never all kept.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        print_json(&mut out, &planner, &notices, &slots, &settled, foreseen.as_ref())?;
+        let shown = Shown {
+            notices: &notices,
+            slots: &slots,
+            settled: &settled,
+            suppressed: &suppressed,
+        };
+        print_json(&mut out, &planner, &shown, foreseen.as_ref())?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let total = print_table(&mut out, model, &planner, &notices, &slots, &settled)?;
+    let shown = Shown {
+        notices: &notices,
+        slots: &slots,
+        settled: &settled,
+        suppressed: &suppressed,
+    };
+    let total = print_table(&mut out, model, &planner, &shown)?;
     if let Some(foreseen) = &foreseen
         && !foreseen.loads.loads.is_empty()
     {
@@ -203,6 +252,16 @@ pub fn run(
 const OUTBOX_UNREAD: &str = "the plan is shown without the notices a reload would send, and with the sends already made as if still to come";
 const NOTICES_UNREAD: &str = "the plan is shown without the notices a reload would send";
 const SETTLED_UNREAD: &str = "the plan is shown with the sends already made as if still to come";
+const SUPPRESSIONS_UNREAD: &str = "the plan is shown without marking the sends to suppressed recipients";
+
+/// What the plan shows: the notices, then the sends of the slots but the
+/// settled ones, those to suppressed recipients marked.
+struct Shown<'a, 's> {
+    notices: &'a [PlannedSend],
+    slots: &'a [Slot<'s>],
+    settled: &'a Settled,
+    suppressed: &'a Lookup,
+}
 
 /// The sends of each slot that the outbox already has and that herald
 /// will not send (again) (`scheduler::settled_sends`): the plan leaves
@@ -286,12 +345,16 @@ fn why_settled(entry: &Entry, due: Timestamp) -> String {
 fn print_json(
     out: &mut impl Write,
     planner: &Planner<'_>,
-    notices: &[PlannedSend],
-    slots: &[Slot<'_>],
-    settled: &Settled,
+    shown: &Shown<'_, '_>,
     foreseen: Option<&Foreseen<'_>>,
 ) -> anyhow::Result<()> {
     use serde::ser::{SerializeSeq, Serializer};
+    let Shown {
+        notices,
+        slots,
+        settled,
+        suppressed,
+    } = *shown;
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
     let mut rows = serializer.serialize_seq(None)?;
     for (index, send) in notices.iter().enumerate() {
@@ -312,6 +375,9 @@ fn print_json(
             template: &send.template,
             key: send.key.as_str(),
             pace: pace.as_ref(),
+            suppressed: suppressed
+                .of(&AddressKey::of(send.key.address()), &send.list)
+                .map(JsonSuppressed::of),
         })?;
     }
     for (index, slot) in slots.iter().enumerate() {
@@ -351,6 +417,7 @@ fn print_json(
                 template,
                 key: &key,
                 pace: pace.as_ref(),
+                suppressed: suppressed.of(address, recipient.list).map(JsonSuppressed::of),
             })?;
         }
     }
@@ -359,7 +426,8 @@ fn print_json(
     Ok(())
 }
 
-/// One line of the table: the due instant as shown, what, and to whom.
+/// One line of the table: the due instant as shown, what, and to whom;
+/// and why it will not go, if its recipient is suppressed.
 struct Row<'a> {
     due: Cow<'a, str>,
     kind: &'static str,
@@ -367,6 +435,7 @@ struct Row<'a> {
     lead: &'a str,
     to: &'a str,
     language: &'a str,
+    suppressed: Option<String>,
 }
 
 const HEADER: Row<'static> = Row {
@@ -376,6 +445,7 @@ const HEADER: Row<'static> = Row {
     lead: "LEAD",
     to: "TO",
     language: "LANG",
+    suppressed: None,
 };
 
 /// Prints the notices, then every send of `slots` but the settled ones,
@@ -390,17 +460,29 @@ fn print_table(
     out: &mut impl Write,
     model: &Model,
     planner: &Planner<'_>,
-    notices: &[PlannedSend],
-    slots: &[Slot<'_>],
-    settled: &Settled,
+    shown: &Shown<'_, '_>,
 ) -> std::io::Result<usize> {
+    let Shown {
+        notices,
+        slots,
+        settled,
+        suppressed,
+    } = *shown;
     let width = |text: &str| text.chars().count();
     let address_widths: Vec<usize> = model
         .focal_points()
         .iter()
         .map(|fp| width(fp.email.as_ref()))
         .collect();
-    let notice_rows: Vec<Row<'_>> = notices.iter().map(notice_row).collect();
+    let notice_rows: Vec<Row<'_>> = notices.iter().map(|send| notice_row(send, suppressed)).collect();
+    // The language is padded only on the rows that say more after it.
+    let language_width = model
+        .focal_points()
+        .iter()
+        .map(|fp| width(&fp.language))
+        .chain(notices.iter().map(|send| width(&send.language)))
+        .fold(width(HEADER.language), usize::max);
+    let mut n_suppressed = notice_rows.iter().filter(|row| row.suppressed.is_some()).count();
     let slot_rows: Vec<SlotRow<'_>> = slots.iter().map(SlotRow::of).collect();
     let mut widths = HEADER.widths(width);
     for row in &notice_rows {
@@ -440,6 +522,12 @@ fn print_table(
             widths[4] = widths[4].max(address_widths[recipient.index]);
             on_a_slot[recipient.index] = true;
             sends += 1;
+            if suppressed
+                .of(planner.key_address(&recipient), recipient.list)
+                .is_some()
+            {
+                n_suppressed += 1;
+            }
         }
     }
     let recipients: HashSet<&str> = notices
@@ -456,12 +544,17 @@ fn print_table(
         .collect();
 
     let [due, kind, what, lead, to] = widths;
-    let mut write_row = |row: &Row<'_>| {
-        writeln!(
+    let mut write_row = |row: &Row<'_>| match &row.suppressed {
+        None => writeln!(
             out,
             "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  {:<to$}  {}",
             row.due, row.kind, row.what, row.lead, row.to, row.language
-        )
+        ),
+        Some(why) => writeln!(
+            out,
+            "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  {:<to$}  {:<language_width$}  {why}",
+            row.due, row.kind, row.what, row.lead, row.to, row.language
+        ),
     };
     write_row(&HEADER)?;
     for row in &notice_rows {
@@ -482,7 +575,17 @@ fn print_table(
             out.write_all(address.as_bytes())?;
             out.write_all(&padding.as_bytes()[..to - address_widths[recipient.index]])?;
             out.write_all(b"  ")?;
-            out.write_all(recipient.focal_point.language.as_bytes())?;
+            let language = &recipient.focal_point.language;
+            out.write_all(language.as_bytes())?;
+            if let Some(suppression) = suppressed.of(planner.key_address(&recipient), recipient.list) {
+                let pad = language_width.saturating_sub(width(language));
+                write!(
+                    out,
+                    "{:pad$}  {}",
+                    "",
+                    suppressions::suppressed_since(suppression)
+                )?;
+            }
             out.write_all(b"\n")?;
         }
     }
@@ -509,12 +612,19 @@ fn print_table(
         )?;
     }
     let recipients = recipients.len();
-    writeln!(
+    write!(
         out,
         "{sends} send{} to {recipients} recipient{}",
         if sends == 1 { "" } else { "s" },
         if recipients == 1 { "" } else { "s" }
     )?;
+    if n_suppressed > 0 {
+        write!(
+            out,
+            ", {n_suppressed} of them suppressed: not sent unless `herald suppressions remove EMAIL` lifts their recipient's suppression"
+        )?;
+    }
+    writeln!(out)?;
     Ok(sends)
 }
 
@@ -530,7 +640,7 @@ fn max_widths(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
 }
 
 /// The row of a notice.
-fn notice_row(send: &PlannedSend) -> Row<'_> {
+fn notice_row<'a>(send: &'a PlannedSend, suppressed: &Lookup) -> Row<'a> {
     Row {
         due: Cow::Owned(shown(&send.due)),
         kind: send.kind().as_str(),
@@ -538,6 +648,9 @@ fn notice_row(send: &PlannedSend) -> Row<'_> {
         lead: send.key.lead().unwrap_or(""),
         to: &send.to,
         language: &send.language,
+        suppressed: suppressed
+            .of(&AddressKey::of(send.key.address()), &send.list)
+            .map(suppressions::suppressed_since),
     }
 }
 

@@ -8,14 +8,20 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 
+use super::suppressions::{Lookup, suppressed_since};
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::daemon::{self, Options};
+use crate::key::AddressKey;
 use crate::outbox::SqliteOutbox;
 use crate::plan::{PlannedSend, Planner};
 use crate::resolve::{Calendars, resolve};
 use crate::scheduler::{Scheduler, SentNow};
 use crate::send::Mailer;
+
+/// What a dry run does when the outbox cannot be read for its suppressions.
+const SUPPRESSIONS_UNREAD: &str =
+    "the recipients suppressed (bounces, unsubscribes) are listed as if they would get it";
 
 pub fn run(
     config: &Path,
@@ -46,15 +52,29 @@ pub fn run(
     }
     if dry_run {
         let calendars = Calendars::default();
+        let dir = &loaded.delivery.state_dir;
+        let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
+        let suppressions = Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD);
+        let mut suppressed = 0;
         for send in &sends {
             let resolved = resolve(model, &calendars, send.clone())?;
             let rendered = loaded.renderer.render(model, &resolved, now)?;
-            writeln!(out, "{}  {}  {}", send.to, rendered.language, rendered.subject)?;
+            write!(out, "{}  {}  {}", send.to, rendered.language, rendered.subject)?;
+            if let Some(suppression) = suppressions.of(&AddressKey::of(send.key.address()), &send.list) {
+                suppressed += 1;
+                write!(out, "  (not sent: {})", suppressed_since(suppression))?;
+            }
+            writeln!(out)?;
         }
         writeln!(
             out,
-            "dry run: {} messages would be sent, one per recipient; nothing was sent",
-            sends.len()
+            "dry run: {} messages would be sent, one per recipient{}; nothing was sent",
+            sends.len() - suppressed,
+            match suppressed {
+                0 => String::new(),
+                1 => " (1 recipient is suppressed)".to_owned(),
+                n => format!(" ({n} recipients are suppressed)"),
+            }
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -73,7 +93,11 @@ pub fn run(
         .enable_all()
         .build()?;
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock);
-    let SentNow { already_sent, done } = runtime.block_on(async {
+    let SentNow {
+        already_sent,
+        suppressed,
+        done,
+    } = runtime.block_on(async {
         let sent = scheduler.send_now(&sends).await;
         scheduler.mailer().shutdown().await;
         sent
@@ -83,6 +107,13 @@ pub fn run(
             out,
             "{already_sent} recipient{} already had this letter; not sent again",
             if already_sent == 1 { "" } else { "s" }
+        )?;
+    }
+    if suppressed > 0 {
+        writeln!(
+            out,
+            "{suppressed} recipient{} suppressed (bounces, unsubscribes); not sent; `herald suppressions` lists them",
+            if suppressed == 1 { " is" } else { "s are" }
         )?;
     }
     writeln!(

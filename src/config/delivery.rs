@@ -241,7 +241,7 @@ fn transport_of(name: &str) -> Result<TransportName, String> {
 
 /// A host name or address as written: no spaces, control characters or
 /// URL parts, which a mistyped setting brings and no resolver would take.
-fn host_of(text: &str) -> Result<String, String> {
+pub(super) fn host_of(text: &str) -> Result<String, String> {
     let host = text.trim();
     if host.is_empty()
         || host
@@ -274,7 +274,7 @@ fn default_port(security: Security) -> u16 {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')

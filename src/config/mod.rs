@@ -13,6 +13,7 @@ mod attachments;
 mod delivery;
 mod digest;
 mod files;
+mod inbox;
 mod layered;
 mod letters;
 mod lists;
@@ -31,12 +32,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile};
+use crate::inbox::InboxSettings;
 use crate::model::{Letter, Model, ModelParts, Roadmap};
 use crate::send::Delivery;
 use settings::SettingsParts;
 
 pub use files::MemoryFiles;
-pub use secrets::{Environment, PASSWORD_CREDENTIAL};
+pub use secrets::{Environment, IMAP_PASSWORD_CREDENTIAL, LINK_SECRET_CREDENTIAL, PASSWORD_CREDENTIAL};
 
 use files::Files;
 
@@ -68,6 +70,8 @@ fn resolve_templates(dir: &Path, setting: Option<&str>) -> PathBuf {
 pub struct Config {
     pub model: Model,
     pub delivery: Delivery,
+    /// The process's mailbox (`[inbox]`), when herald reads one.
+    pub inbox: Option<InboxSettings>,
     /// What the configuration allows but should not be left as it is (an
     /// attachment making messages larger than `max_message_size`), each at
     /// its place: `herald check` prints them, the daemon logs them.
@@ -170,7 +174,7 @@ impl Loader<'_> {
         self.max_message_size = parts_ref
             .settings
             .as_ref()
-            .map(|(_, delivery)| delivery.max_message_size);
+            .map(|(_, delivery, _)| delivery.max_message_size);
         let roadmaps: Vec<Roadmap> = roadmap_files
             .iter()
             .filter_map(|path| self.roadmap(path, parts_ref))
@@ -201,7 +205,7 @@ impl Loader<'_> {
             &parts.default_language,
             &mut self.diagnostics,
         );
-        let (settings, delivery) = parts.settings?;
+        let (settings, delivery, inbox) = parts.settings?;
         let model = Model::new(ModelParts {
             settings,
             venues: parts.venues,
@@ -214,6 +218,7 @@ impl Loader<'_> {
         Some(Config {
             model,
             delivery,
+            inbox,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

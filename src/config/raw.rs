@@ -30,6 +30,7 @@ pub struct HeraldFile {
     pub lists: BTreeMap<String, Spanned<ListTable>>,
     #[serde(default)]
     pub delivery: DeliveryTable,
+    pub inbox: Option<Spanned<InboxTable>>,
     pub digest: Option<Spanned<DigestTable>>,
 }
 
@@ -41,6 +42,10 @@ pub struct SenderTable {
     pub organization: Option<Text>,
     pub domain: Option<Text>,
     pub unsubscribe: Option<Text>,
+    /// The envelope sender's address, to which herald adds `+TOKEN` (VERP).
+    pub bounce_address: Option<Text>,
+    /// The file of the link secrets (never the secrets themselves).
+    pub link_secret_file: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +116,35 @@ pub struct SmtpTable {
     pub per_hour: Option<Spanned<u32>>,
     pub per_day: Option<Spanned<u32>>,
     pub max_early: Option<Text>,
+}
+
+/// `[inbox]`: the process's mailbox, a maildir or an IMAP account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxTable {
+    pub maildir: Option<Text>,
+    pub imap: Option<Spanned<ImapTable>>,
+    pub processed: Option<Text>,
+    pub unreadable: Option<Text>,
+    pub poll: Option<Text>,
+    pub bounce_threshold: Option<Spanned<u32>>,
+    pub bounce_period: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapTable {
+    pub host: Text,
+    pub port: Option<u16>,
+    pub security: Option<Text>,
+    pub username: Text,
+    pub password_file: Option<Text>,
+    /// Present only so that a password written here gets a clear refusal.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Extra trusted root certificates (PEM), relative to the config directory.
+    pub ca_file: Option<Text>,
+    pub folder: Option<Text>,
+    pub timeout: Option<Text>,
 }
 
 /// `roadmaps/*.toml`: the roadmap file schema is written once, in

@@ -1,8 +1,9 @@
 //! The environment herald reads (HERALD_* overrides, systemd credentials),
-//! and the SMTP password, which never lives in the config files.
+//! and the secrets that never live in the config files: the SMTP password
+//! and the link secrets.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The environment variables herald reads, captured once so that loading
 /// is a function of its inputs (and tests need not touch the process).
@@ -23,6 +24,8 @@ const VARIABLES: &[&str] = &[
     "HERALD_SMTP_USERNAME",
     "HERALD_SMTP_PASSWORD_FILE",
     "HERALD_SMTP_CA_FILE",
+    "HERALD_IMAP_PASSWORD_FILE",
+    "HERALD_LINK_SECRET_FILE",
     "CREDENTIALS_DIRECTORY",
     "STATE_DIRECTORY",
 ];
@@ -30,6 +33,13 @@ const VARIABLES: &[&str] = &[
 /// The name of the systemd credential holding the SMTP password
 /// (`LoadCredential=smtp-password:/path/to/file`).
 pub const PASSWORD_CREDENTIAL: &str = "smtp-password";
+
+/// The name of the systemd credential holding the inbox's IMAP password.
+pub const IMAP_PASSWORD_CREDENTIAL: &str = "imap-password";
+
+/// The name of the systemd credential holding the link secrets
+/// (`LoadCredential=link-secret:/path/to/file`).
+pub const LINK_SECRET_CREDENTIAL: &str = "link-secret";
 
 impl Environment {
     /// The process environment, filtered to the variables herald reads.
@@ -65,16 +75,24 @@ pub fn password_file(path: &Path) -> Result<String, String> {
 /// systemd gave herald credentials (`$CREDENTIALS_DIRECTORY`) and that one
 /// among them; `None` otherwise.
 pub fn credential(env: &Environment) -> Result<Option<String>, String> {
-    let Some(dir) = env.var("CREDENTIALS_DIRECTORY") else {
+    named_credential(env, PASSWORD_CREDENTIAL)
+}
+
+/// The systemd credential `name`, as [`credential`] reads `smtp-password`.
+pub fn named_credential(env: &Environment, name: &str) -> Result<Option<String>, String> {
+    let Some(path) = credential_path(env, name) else {
         return Ok(None);
     };
-    let path = Path::new(&dir).join(PASSWORD_CREDENTIAL);
-    if !path.exists() {
-        return Ok(None);
-    }
     std::fs::read_to_string(&path)
         .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
         .map_err(|err| format!("cannot read the credential {}: {err}", path.display()))
+}
+
+/// The file of the systemd credential `name`, if systemd gave herald
+/// credentials (`$CREDENTIALS_DIRECTORY`) and that one among them.
+pub fn credential_path(env: &Environment, name: &str) -> Option<PathBuf> {
+    let path = Path::new(&env.var("CREDENTIALS_DIRECTORY")?).join(name);
+    path.exists().then_some(path)
 }
 
 /// Whether herald runs with systemd credentials (`$CREDENTIALS_DIRECTORY`):

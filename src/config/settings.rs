@@ -1,17 +1,24 @@
-//! herald.toml: the sender, the reminder policy, the parts of the day, the
-//! venues and the lists (its `[delivery]` table is `delivery.rs`'s), and the
-//! references other files make to its venues and lists.
+//! herald.toml: the sender (with its bounce address and link secrets), the
+//! reminder policy, the parts of the day, the venues and the lists (its
+//! `[delivery]` table is `delivery.rs`'s), and the references other files
+//! make to its venues and lists.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
 
 use jiff::civil::Time;
 use toml::Spanned;
 
+use crate::config::layered::Layers;
+use crate::config::secrets::{self, LINK_SECRET_CREDENTIAL};
 use crate::config::spanned::{check, leads_of};
 use crate::config::{Loaded, Loader, raw, values};
-use crate::diagnostics::{Diagnostic, SourceFile};
+use crate::diagnostics::{Diagnostic, Place, SourceFile};
+use crate::key::TOKEN_LEN;
 use crate::model::{Lead, List, ReminderPolicy, Sender, Settings, Venue};
 use crate::send::Delivery;
+use crate::tokens::{self, LinkKeys};
 
 /// What the rest of the config needs from `herald.toml`, even when part of
 /// it is invalid, so other files can still be checked against it.
@@ -20,7 +27,7 @@ pub(super) struct SettingsParts {
     /// False when herald.toml could not be parsed: then lists and venues are
     /// unknown, and references to them are not reported.
     pub(super) parsed: bool,
-    pub(super) settings: Option<(Settings, Delivery)>,
+    pub(super) settings: Option<(Settings, Delivery, Option<crate::inbox::InboxSettings>)>,
     pub(super) venues: BTreeMap<String, Venue>,
     /// Every venue id in herald.toml, valid or not, so that a venue with a
     /// problem of its own is not also reported as unknown where it is used.
@@ -100,15 +107,22 @@ impl Loader<'_> {
         }
 
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
-        let sender = sender(&src, raw.sender.get_ref(), &mut d);
+        let links = self.link_keys(&src, raw.sender.get_ref(), &mut d);
+        let sender = sender(&src, raw.sender.get_ref(), links, &mut d);
+        self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
+        let state_dir = delivery
+            .as_ref()
+            .map(|delivery| delivery.state_dir.clone())
+            .unwrap_or_default();
+        let inbox = self.inbox(&src, raw.inbox.as_ref(), &state_dir, &mut d);
         let digest = raw
             .digest
             .as_ref()
             .map(|table| super::digest::digest(&src, table, &default_language, &mut d));
 
-        let settings = match (sender, reminders, delivery) {
-            (Some(sender), Some(reminders), Some(delivery)) if d.is_empty() => Some((
+        let settings = match (sender, reminders, delivery, inbox) {
+            (Some(sender), Some(reminders), Some(delivery), Some(inbox)) if d.is_empty() => Some((
                 Settings {
                     default_language: default_language.clone(),
                     sender,
@@ -117,6 +131,7 @@ impl Loader<'_> {
                     digest: digest.flatten(),
                 },
                 delivery,
+                inbox,
             )),
             _ => None,
         };
@@ -235,7 +250,14 @@ fn reminder_policy(
     })
 }
 
-fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> Option<Sender> {
+/// The sender, with the link secrets `Loader::link_keys` read (`None`: they
+/// could not be, and that was reported).
+fn sender(
+    src: &SourceFile,
+    raw: &raw::SenderTable,
+    links: Option<Option<Arc<LinkKeys>>>,
+    d: &mut Vec<Diagnostic>,
+) -> Option<Sender> {
     let from = check(src, &raw.from, values::mailbox, d)?;
     let reply_to = match &raw.reply_to {
         Some(text) => Some(check(src, text, values::mailbox, d)?),
@@ -248,6 +270,10 @@ fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> 
     let domain = match &raw.domain {
         Some(text) => check(src, text, |t| values::one_line(t, "the domain"), d)?,
         None => from.email.domain().to_owned(),
+    };
+    let bounce_address = match &raw.bounce_address {
+        Some(text) => Some(check(src, text, bounce_address_of, d)?),
+        None => None,
     };
     let unsubscribe = match &raw.unsubscribe {
         Some(text) => {
@@ -266,7 +292,112 @@ fn sender(src: &SourceFile, raw: &raw::SenderTable, d: &mut Vec<Diagnostic>) -> 
         organization,
         domain,
         unsubscribe,
+        bounce_address,
+        links: links?,
     })
+}
+
+/// A bounce address: an address whose local part has no `+` (herald adds
+/// `+TOKEN` itself) and leaves room for it within SMTP's 64 characters.
+fn bounce_address_of(text: &str) -> Result<lettre::Address, String> {
+    let address = values::address(text)?;
+    if address.user().contains('+') {
+        return Err(format!(
+            "bounce_address {text:?} has a `+` in its local part: herald adds `+TOKEN` to it for each message (VERP), so write the address without it, like \"bounces@{}\"",
+            address.domain()
+        ));
+    }
+    let room = MAX_LOCAL_PART - 1 - TOKEN_LEN;
+    if address.user().chars().count() > room {
+        return Err(format!(
+            "bounce_address {text:?} has a local part longer than {room} characters: herald adds `+` and a {TOKEN_LEN}-character token to it, and SMTP allows {MAX_LOCAL_PART}"
+        ));
+    }
+    Ok(address)
+}
+
+/// The longest local part of an address SMTP allows (RFC 5321, 4.5.3.1.1).
+const MAX_LOCAL_PART: usize = 64;
+
+impl Loader<'_> {
+    /// The link secrets: from the file `link_secret_file` (or
+    /// `$HERALD_LINK_SECRET_FILE`) names, else the systemd credential
+    /// `link-secret`; `Some(None)` when none is given, `None` when they
+    /// cannot be used (reported: the file at the setting's line, a short
+    /// secret at its line of the file, never its text).
+    fn link_keys(
+        &self,
+        src: &SourceFile,
+        raw: &raw::SenderTable,
+        d: &mut Vec<Diagnostic>,
+    ) -> Option<Option<Arc<LinkKeys>>> {
+        let layers = Layers::new(self.env, src);
+        let setting = layers.get(&["HERALD_LINK_SECRET_FILE"], raw.link_secret_file.as_ref());
+        let path = match setting.path(Some(&self.dir)) {
+            Some(path) => path,
+            None => match secrets::credential_path(self.env, LINK_SECRET_CREDENTIAL) {
+                Some(path) => path,
+                None => return Some(None),
+            },
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                // The file made is readable by its owner alone, whatever the umask.
+                let message = format!(
+                    "cannot read the link secret file {}: {err}; make one with: {} | install -m 0600 /dev/stdin {}",
+                    path.display(),
+                    tokens::GENERATE_SECRET,
+                    path.display()
+                );
+                d.push(match setting.text() {
+                    Some(_) => setting.problem(message),
+                    None => Diagnostic::in_file(Path::new("$CREDENTIALS_DIRECTORY"), message),
+                });
+                return None;
+            }
+        };
+        match LinkKeys::parse(&bytes) {
+            Ok(keys) => Some(Some(Arc::new(keys))),
+            Err(problems) => {
+                for problem in problems {
+                    // Never with a snippet: the line is a secret.
+                    d.push(Diagnostic {
+                        file: path.clone(),
+                        place: problem.line().map_or(Place::File, Place::Line),
+                        message: problem.to_string(),
+                        snippet: None,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// A `mailto:` unsubscribe without a link secret works as written but
+    /// proves nothing: a reply cannot say who asked, so it unsubscribes
+    /// nobody. A warning at the unsubscribe setting, once per load.
+    fn warn_unverifiable_unsubscribe(
+        &mut self,
+        src: &SourceFile,
+        raw: &raw::SenderTable,
+        sender: Option<&Sender>,
+    ) {
+        let (Some(text), Some(sender)) = (&raw.unsubscribe, sender) else {
+            return;
+        };
+        if sender.links.is_some() || !text.get_ref().starts_with("mailto:") {
+            return;
+        }
+        let mut message = format!(
+            "unsubscribe replies cannot be verified without a link secret, so a reply to this mailto: cannot say who asked and unsubscribes nobody by itself: set link_secret_file (or $HERALD_LINK_SECRET_FILE, or the systemd credential `{LINK_SECRET_CREDENTIAL}`) to a file made with: {}",
+            tokens::GENERATE_SECRET
+        );
+        if !secrets::has_credentials(self.env) {
+            message.push_str(" (a systemd credential is read only when herald runs under systemd)");
+        }
+        self.warnings.push(src.at(text.span(), message));
+    }
 }
 
 /// What every venue and list of herald.toml has: an id, checked (a problem

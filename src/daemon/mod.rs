@@ -664,12 +664,15 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
 
 /// The one line `systemctl status` shows: "next send 2017-09-25T19:00Z,
 /// 12 pending" (the pending sends are those of the outbox's horizon) or
-/// "nothing due before …", after the problems of a rejected configuration
+/// "nothing due before …", then ", 3 suppressed" when sends still to come
+/// are not sent because their recipients are suppressed, after the
+/// problems of a rejected configuration
 /// if any, and with "relay quota: 9,200 of 10,000 a day used" once 90 % of
 /// the relay's daily quota is used. Reads the outbox.
 fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     const UNREADABLE: &str = "the outbox cannot be read";
     let pending = scheduler.outbox().pending();
+    let readable = pending.is_ok();
     let next = scheduler.next_due();
     let plan = match (pending, next) {
         // The outbox holds only the next part of the plan.
@@ -683,6 +686,17 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
         }
         (Ok(pending), _) => format!("{pending} pending"),
         (Err(_), _) => UNREADABLE.to_owned(),
+    };
+    // Said only when there are some, after what is pending; a count that
+    // cannot be read is left out, as the outbox's failure is said by the
+    // rest of the line (or by `failing_status`).
+    let suppressed = readable
+        .then(|| scheduler.outbox().suppressed_from(scheduler.clock().now()))
+        .and_then(Result::ok)
+        .filter(|&n| n > 0);
+    let plan = match suppressed {
+        Some(suppressed) => format!("{plan}, {suppressed} suppressed"),
+        None => plan,
     };
     let plan = match rate::quota_note(scheduler.mailer().day_used()) {
         Some(quota) => format!("{plan}; {quota}"),
@@ -764,17 +778,20 @@ fn known<T>(read: Result<Option<T>, OutboxError>, what: &str) -> Option<T> {
     })
 }
 
-/// Logs what is pending. Only the planned sends are counted: counting the
-/// history too reads every row the outbox ever had, which grows for years
-/// (`herald history` shows it).
+/// Logs what is pending, and how many sends still to come are suppressed.
+/// Only those are counted: counting the history too reads every row the
+/// outbox ever had, which grows for years (`herald history` shows it).
 fn log_status(scheduler: &Scheduler, what: &str) {
-    match (scheduler.outbox().pending(), scheduler.next_due()) {
-        (Ok(planned), Ok(next)) => info!(
+    let outbox = scheduler.outbox();
+    let suppressed = outbox.suppressed_from(scheduler.clock().now());
+    match (outbox.pending(), scheduler.next_due(), suppressed) {
+        (Ok(planned), Ok(next), Ok(suppressed)) => info!(
             planned,
+            suppressed,
             next_due = next.map(|t| t.to_string()).unwrap_or_else(|| "none".to_owned()),
             "{what}"
         ),
-        (Err(err), _) | (_, Err(err)) => {
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
             warn!(error = %Chain(&err), "{what}; what is pending cannot be read")
         }
     }

@@ -19,7 +19,18 @@
 //! Message-ID. When unsure, a message is [`Kind::Other`]: a human letter
 //! must never be taken for a bounce.
 
+pub mod classify;
+pub mod process;
+
 use std::fmt;
+
+mod imap;
+mod maildir;
+pub mod settings;
+pub mod source;
+
+pub use settings::{ImapSettings, InboxSettings, Mailbox};
+pub use source::{DEFAULT_FETCH_LIMIT, FETCH_BATCH, Fetched, MessageRef, Source, SourceError, Woke};
 
 /// What an incoming message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,13 +19,14 @@ use jiff::civil::Time;
 use lettre::message::Mailbox;
 
 use crate::key::AddressKey;
+use crate::tokens::LinkKeys;
 
 pub use attachment::{AttachTo, Attachment};
 pub use event::{Event, EventStatus, Hours, Schedule, Venue, Zone, city_of_zone};
 pub use lead::{Lead, LeadError};
 pub use letter::Letter;
 pub use notes::{Link, Localized, Notes};
-pub use people::{FocalPoint, List};
+pub use people::{FocalPoint, List, Origin};
 
 /// Everything herald knows, validated and cross-checked.
 ///
@@ -97,6 +98,14 @@ pub struct Sender {
     pub domain: String,
     /// A `mailto:` or `https:` address for List-Unsubscribe.
     pub unsubscribe: Option<String>,
+    /// The envelope sender's address (its local part has no `+`): each
+    /// message leaves from `LOCAL+TOKEN@DOMAIN` (VERP, see
+    /// [`crate::tokens`]), so that its bounce names its send. `None`: the
+    /// envelope sender is the From address.
+    pub bounce_address: Option<lettre::Address>,
+    /// The link secrets, read by `config` from their file: with them, a
+    /// `mailto:` unsubscribe is personal (a signed token in its subject).
+    pub links: Option<std::sync::Arc<LinkKeys>>,
 }
 
 /// When reminders go out, before the default resolution by event, list or

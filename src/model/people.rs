@@ -1,5 +1,8 @@
 //! Focal points and the distribution lists they are on.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use lettre::Address;
 
 use crate::model::{Lead, Zone};
@@ -29,4 +32,16 @@ pub struct FocalPoint {
     pub lists: Vec<String>,
     /// The focal point's own lead times, over every other setting.
     pub leads: Option<Vec<Lead>>,
+    /// Where it was written; `None` for the sample reader that templates
+    /// are checked with.
+    pub origin: Option<Origin>,
+}
+
+/// Where a focal point was written: its list file and the line of its
+/// address, for what `herald check` says about the address (suppressed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Shared by every focal point of the file.
+    pub file: Arc<Path>,
+    pub line: usize,
 }

@@ -288,8 +288,10 @@ pub trait Outbox: Send + Sync {
     /// instant has an entry, later ones may not have one yet. `None` for an
     /// outbox never reconciled.
     fn planned_until(&self) -> Result<Option<Timestamp>, OutboxError>;
-    /// Applies the changes of a reconcile at once.
-    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError>;
+    /// Applies the changes of a reconcile at once. Returns how many of the
+    /// sends it planned (new, moved or revived) were suppressed at once,
+    /// their recipients being suppressed.
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<usize, OutboxError>;
     /// Claims up to `limit` planned sends that may go at `now` (a retry at
     /// its next attempt, else at its release or its due instant), the
     /// earliest first, marking them sending in the name of this outbox's
@@ -340,6 +342,10 @@ pub trait Outbox: Send + Sync {
     /// How many sends are planned (cheaper than `counts`, which reads
     /// the whole history).
     fn pending(&self) -> Result<usize, OutboxError>;
+    /// How many suppressed sends are due at or after `now`: those lifting
+    /// their recipients' suppressions would plan again (indexed, like
+    /// `pending`).
+    fn suppressed_from(&self, now: Timestamp) -> Result<usize, OutboxError>;
     /// What calendars know of each event.
     fn calendar_rows(&self) -> Result<Vec<CalendarRow>, OutboxError>;
     /// Puts sends claimed (`sending`) but never handed to the mailer back

@@ -523,9 +523,9 @@ impl Outbox for SqliteOutbox {
         })
     }
 
-    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<(), OutboxError> {
+    fn apply(&self, changes: &Changes, now: Timestamp) -> Result<usize, OutboxError> {
         if changes.is_empty() && changes.planned_until.is_none() {
-            return Ok(());
+            return Ok(0);
         }
         let now = secs(now);
         self.with("updating the outbox with the new plan", |c| {
@@ -596,9 +596,12 @@ impl Outbox for SqliteOutbox {
             }
             // A send planned (or planned again) for a suppressed recipient
             // is suppressed at once, so that `plan` and `history` say so.
-            if !(changes.insert.is_empty() && changes.reschedule.is_empty() && changes.revive.is_empty()) {
-                incoming::suppress_planned(&tx, None, now)?;
-            }
+            let suppressed =
+                if changes.insert.is_empty() && changes.reschedule.is_empty() && changes.revive.is_empty() {
+                    0
+                } else {
+                    incoming::suppress_planned(&tx, None, now)?
+                };
             // In the same transaction as the sends it vouches for.
             if let Some(until) = changes.planned_until {
                 tx.prepare_cached(
@@ -606,7 +609,8 @@ impl Outbox for SqliteOutbox {
                 )?
                 .execute(params![PLANNED_UNTIL, secs(until).to_string()])?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(suppressed)
         })
     }
 
@@ -835,6 +839,17 @@ impl Outbox for SqliteOutbox {
             c.query_row("SELECT COUNT(*) FROM sends WHERE state = 'planned'", [], |row| {
                 row.get::<_, i64>(0)
             })
+            .map(|n| n as usize)
+        })
+    }
+
+    fn suppressed_from(&self, now: Timestamp) -> Result<usize, OutboxError> {
+        self.with("counting suppressed sends", |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sends WHERE state = 'suppressed' AND due >= ?1",
+                [secs(now)],
+                |row| row.get::<_, i64>(0),
+            )
             .map(|n| n as usize)
         })
     }

@@ -25,10 +25,12 @@ use lettre::message::header::{ContentTransferEncoding, Header, HeaderName, Heade
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
-use crate::model::{Attachment, Model, Notes};
+use crate::key::AddressKey;
+use crate::model::{Attachment, Model, Notes, Sender};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
 use crate::send::Outgoing;
+use crate::tokens;
 
 /// Builds the message for `send` as it leaves at `date`.
 pub fn build(
@@ -58,21 +60,27 @@ pub fn build_for(
             "the date {date} has no place on this system's clock: {err}"
         ))
     })?;
+    let token = send.send.key.token();
     let mut builder = Message::builder()
         .message_id(Some(message_id(send.send.key.as_str(), &sender.domain)))
         .date(date)
         .from(sender.from.clone())
         .to(to)
         .subject(rendered.subject.clone())
-        .raw_header(header("Auto-Submitted", "auto-generated")?);
+        .raw_header(header("Auto-Submitted", "auto-generated")?)
+        // Exchange's out-of-office and other automatic replies stay quiet;
+        // never `All`, which also suppresses the delivery reports herald
+        // reads (MS-OXCMAIL 2.1.3.2.20).
+        .raw_header(header("X-Auto-Response-Suppress", "OOF, AutoReply")?);
     if let Some(reply_to) = &sender.reply_to {
         builder = builder.reply_to(reply_to.clone());
     }
     // The envelope is given rather than left to lettre, which would parse
     // it back out of the From and To headers, for every message.
     let recipient = redirect.unwrap_or(&focal_point.email);
-    let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![recipient.clone()])
-        .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
+    let envelope =
+        lettre::address::Envelope::new(Some(envelope_sender(sender, &token)?), vec![recipient.clone()])
+            .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
     builder = builder.envelope(envelope);
     if redirect.is_some() {
         builder = builder.raw_header(header(
@@ -89,6 +97,13 @@ pub fn build_for(
         )?);
     }
     if let Some(unsubscribe) = &sender.unsubscribe {
+        let unsubscribe = match (unsubscribe.strip_prefix("mailto:"), &sender.links, send.list) {
+            (Some(mailto), Some(links), Some(list)) => {
+                let address = AddressKey::of(focal_point.email.as_ref());
+                personal_mailto(mailto, &links.unsubscribe_token(&list.id, &address))
+            }
+            _ => unsubscribe.clone(),
+        };
         builder = builder.raw_header(header("List-Unsubscribe", &format!("<{unsubscribe}>"))?);
         if unsubscribe.starts_with("https:") {
             builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
@@ -136,6 +151,8 @@ pub fn build_digest(
         ))
     })?;
     let recipient = redirect.unwrap_or(to);
+    // The From address, never the VERP form: a digest is no send, so a
+    // token would name nothing, and a bounce of it is for a human to read.
     let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![recipient.clone()])
         .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
     let mut builder = Message::builder()
@@ -145,6 +162,7 @@ pub fn build_digest(
         .to(Mailbox::new(None, to.clone()))
         .subject(rendered.subject.clone())
         .raw_header(header("Auto-Submitted", "auto-generated")?)
+        .raw_header(header("X-Auto-Response-Suppress", "OOF, AutoReply")?)
         .envelope(envelope);
     if redirect.is_some() {
         builder = builder.raw_header(header("X-Herald-Rehearsal", &format!("for {to}"))?);
@@ -330,6 +348,37 @@ pub fn message_id(key: &str, domain: &str) -> String {
     format!("<{}.herald@{domain}>", crate::key::token_of(key))
 }
 
+/// Who the message is from as SMTP sees it, where bounces go: the bounce
+/// address tagged with the send's token (VERP) when there is one, else the
+/// From address.
+fn envelope_sender(sender: &Sender, token: &str) -> Result<lettre::Address, RenderError> {
+    match &sender.bounce_address {
+        Some(bounce) => tokens::verp_address(bounce, token).map_err(|err| {
+            RenderError::plain(format!(
+                "cannot tag the bounce address {bounce} with {token}: {err}"
+            ))
+        }),
+        None => Ok(sender.from.email.clone()),
+    }
+}
+
+/// The mailto: address (without `mailto:`) with `subject=unsubscribe TOKEN`
+/// in place of any subject it had; its other fields (a body) are kept.
+fn personal_mailto(mailto: &str, token: &str) -> String {
+    let (address, query) = mailto.split_once('?').unwrap_or((mailto, ""));
+    let mut fields = vec![format!("subject=unsubscribe%20{token}")];
+    fields.extend(
+        query
+            .split('&')
+            .filter(|field| {
+                let name = field.split('=').next().unwrap_or_default();
+                !field.is_empty() && !name.eq_ignore_ascii_case("subject")
+            })
+            .map(str::to_owned),
+    );
+    format!("mailto:{address}?{}", fields.join("&"))
+}
+
 fn header(name: &str, value: &str) -> Result<HeaderValue, RenderError> {
     let name = HeaderName::new_from_ascii(name.to_owned())
         .map_err(|_| RenderError::plain(format!("invalid header name {name}")))?;
@@ -412,6 +461,24 @@ mod tests {
             .and_then(|value| value.strip_suffix("\r\n"))
             .unwrap_or(&line)
             .to_owned()
+    }
+
+    #[test]
+    fn a_personal_mailto_replaces_the_subject_and_keeps_the_rest() {
+        let token = "u1.member-states.AAAAAAAAAAAAAAAAAAAAAA";
+        let subject = format!("subject=unsubscribe%20{token}");
+        assert_eq!(
+            personal_mailto("gcm@example.org?subject=unsubscribe", token),
+            format!("mailto:gcm@example.org?{subject}")
+        );
+        assert_eq!(
+            personal_mailto("gcm@example.org", token),
+            format!("mailto:gcm@example.org?{subject}")
+        );
+        assert_eq!(
+            personal_mailto("gcm@example.org?body=please&Subject=x", token),
+            format!("mailto:gcm@example.org?{subject}&body=please")
+        );
     }
 
     #[test]

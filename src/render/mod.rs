@@ -615,6 +615,7 @@ fn sample_reader(language: &str, lists: &BTreeMap<String, crate::model::List>) -
         zone: crate::model::Zone::named("Asia/Tokyo").ok(),
         lists: lists.keys().cloned().collect(),
         leads: None,
+        origin: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub use retry::RetryPolicy;
 pub struct Loaded {
     pub model: Model,
     pub delivery: Delivery,
+    /// The process's mailbox, when herald reads one.
+    pub inbox: Option<crate::inbox::InboxSettings>,
     pub renderer: Renderer,
     /// What the configuration allows but should change (see `Config::warnings`).
     pub warnings: Diagnostics,
@@ -57,12 +59,14 @@ impl Loaded {
         let Config {
             model,
             delivery,
+            inbox,
             warnings,
         } = crate::config::load(dir, env)?;
         let renderer = crate::render::prepare_for(&model, check_since)?;
         Ok(Loaded {
             model,
             delivery,
+            inbox,
             renderer,
             warnings,
         })
@@ -153,6 +157,9 @@ impl Kept {
 pub struct SentNow {
     /// Recipients who already had it, and were not sent it again.
     pub already_sent: usize,
+    /// Recipients suppressed (on every list, or on the one they get it
+    /// through), who were not sent it.
+    pub suppressed: usize,
     pub done: Dispatched,
 }
 
@@ -326,7 +333,15 @@ impl Scheduler {
         changes.calendar = calendar.rows;
         changes.insert.extend(calendar.notices.iter().map(row::spec_of));
         changes.planned_until = window.until;
-        self.outbox.apply(&changes, now)?;
+        let suppressed = self.outbox.apply(&changes, now)?;
+        if suppressed > 0 {
+            // The reconcile's summary counts them as planned: this says
+            // they will not go.
+            info!(
+                suppressed,
+                "sends just planned are suppressed: their recipients are (`herald suppressions` lists them)"
+            );
+        }
         self.release(&loaded)?;
         Ok(changes)
     }
@@ -487,7 +502,7 @@ impl Scheduler {
         let keys: Vec<SendKey> = sends.iter().map(|send| send.key.clone()).collect();
         let late_window = self.loaded().delivery.late_window;
         let sends = sends.to_vec();
-        let (already_sent, keys) = self
+        let (already_sent, suppressed, keys) = self
             .on_outbox(move |outbox| {
                 let entries = outbox.entries_for(&keys.iter().collect::<Vec<_>>())?;
                 let changes =
@@ -495,9 +510,14 @@ impl Scheduler {
                 for entry in entries.iter().filter(|entry| entry.state == State::Failed) {
                     outbox.retry_failed(Some(&entry.spec.key), now)?;
                 }
-                outbox.apply(&changes, now)?;
+                // Suppressed now, or when it was sent on demand before.
+                let suppressed = outbox.apply(&changes, now)?
+                    + entries
+                        .iter()
+                        .filter(|entry| entry.state == State::Suppressed)
+                        .count();
                 let already_sent = entries.iter().filter(|entry| entry.state == State::Sent).count();
-                Ok::<_, OutboxError>((already_sent, keys))
+                Ok::<_, OutboxError>((already_sent, suppressed, keys))
             })
             .await?;
         let loaded = self.loaded();
@@ -517,7 +537,11 @@ impl Scheduler {
             result = self.record_kept().await.map(|_| ());
         }
         result?;
-        Ok(SentNow { already_sent, done })
+        Ok(SentNow {
+            already_sent,
+            suppressed,
+            done,
+        })
     }
 
     /// Sends the given claimed entries, at most `parallelism` at once,

@@ -84,7 +84,7 @@ fn unknown_time_zone_suggests_the_right_one() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{HERALD_TOML}:69:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
+            "ROOT/{HERALD_TOML}:85:13: unknown time zone \"Europe/Geneva\" (did you mean \"Europe/Zurich\"?)"
         )),
         "{}",
         problems[0]
@@ -104,7 +104,7 @@ fn unparseable_lead_time_and_date() {
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{HERALD_TOML}:36:16: invalid lead time \"1 fortnight\": write it like \"7d\", \"1d\", \"2h\" or \"30m\""
+            "ROOT/{HERALD_TOML}:52:16: invalid lead time \"1 fortnight\": write it like \"7d\", \"1d\", \"2h\" or \"30m\""
         )),
         "{}",
         problems[0]
@@ -427,7 +427,7 @@ fn a_notice_delay_that_is_not_a_duration() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].starts_with(&format!(
-            "ROOT/{HERALD_TOML}:45:16: invalid duration \"soon\": write it like \"6h\", \"30m\" or \"30s\""
+            "ROOT/{HERALD_TOML}:61:16: invalid duration \"soon\": write it like \"6h\", \"30m\" or \"30s\""
         )),
         "{}",
         problems[0]

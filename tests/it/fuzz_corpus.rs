@@ -61,3 +61,8 @@ fn config_csv_corpus() {
 fn templates_corpus() {
     replay("templates", Example::templates);
 }
+
+#[test]
+fn classify_corpus() {
+    replay("classify", Example::classify);
+}

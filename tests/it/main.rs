@@ -36,6 +36,8 @@ mod notes;
 mod digest;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
+// Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
+mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
 mod service;
 // The file watch's debounce, on a paused clock.
@@ -46,5 +48,11 @@ mod fuzz_corpus;
 mod reliability;
 // The relay's limits foreseen by check and plan: hours and days over, late and early slots.
 mod foresight;
+// The inbox's sources against a real Dovecot: fetch, move, IDLE, failures.
+mod inbox_sources;
+// Incoming mail classified: the corpus of bounces, delays, auto-replies, unsubscribes, letters; hostile input.
+mod inbox_corpus;
+// What outgoing mail carries to tie replies to it: the VERP sender, the signed unsubscribe token, the link secret.
+mod attribution;
 // Rules about the source tree itself.
 mod tidy;

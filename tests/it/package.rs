@@ -277,7 +277,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
     let table = |header: &str| format!("{header}\n{PROBE}");
 
     // Each table of the page, and a file that puts an unknown key in it.
-    let herald_toml: [(&str, String); 8] = [
+    let herald_toml: [(&str, String); 10] = [
         ("herald.toml", PROBE.to_owned()),
         ("[sender]", table("[sender]")),
         ("[reminders]", table("[reminders]")),
@@ -285,6 +285,8 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
         ("[lists.ID]", table("[lists.probe]")),
         ("[delivery]", table("[delivery]")),
         ("[delivery.smtp]", table("[delivery.smtp]")),
+        ("[inbox]", table("[inbox]")),
+        ("[inbox.imap]", table("[inbox.imap]")),
         ("[digest]", table("[digest]")),
     ];
     let mut accepted = BTreeMap::new();

@@ -242,6 +242,7 @@ fn but_the_leads(focal_point: &FocalPoint) -> impl PartialEq + std::fmt::Debug +
         zone,
         lists,
         leads: _,
+        origin: _,
     } = focal_point;
     (name, email, mission, honorific, language, zone, lists)
 }

@@ -32,6 +32,8 @@ pub struct Sink {
 #[derive(Debug)]
 pub struct Received {
     pub bytes: Vec<u8>,
+    /// The envelope sender (MAIL FROM), where bounces would go.
+    pub mail_from: String,
     pub rcpt_tos: Vec<String>,
     /// Whether it came over TLS.
     pub tls: bool,
@@ -125,6 +127,7 @@ impl Sink {
                 .expect("envelope JSON");
                 Received {
                     bytes: std::fs::read(stem.with_extension("eml")).expect("message file"),
+                    mail_from: meta["mail_from"].as_str().unwrap_or_default().to_owned(),
                     rcpt_tos: meta["rcpt_tos"]
                         .as_array()
                         .into_iter()

@@ -2,4 +2,5 @@
 //! a real one nobody here wrote (aiosmtpd, launched from Python).
 
 pub mod aiosmtpd;
+pub mod dovecot;
 pub mod smtp_faults;
