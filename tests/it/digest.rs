@@ -546,3 +546,66 @@ fn a_broken_digest_template_is_found_by_check_not_at_eight() {
         "{problems:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_digest_names_a_bounce_and_the_sends_it_suppressed() {
+    let state = tempfile::tempdir().unwrap();
+    let config = digest_to_ops();
+    // The first reading's 1d reminders go at 2017-10-01T19:00Z.
+    rehearse(
+        &config,
+        state.path(),
+        "2017-09-30T12:00:00Z",
+        "2017-10-01T20:00:00Z",
+    )
+    .await;
+    // Jean-Marc Dubois's address is gone: Postfix returns his reminder to
+    // its VERP address, as the inbox's processor takes it in.
+    let returned = SendKey::reminder(
+        "first-reading",
+        "1d",
+        &AddressKey::of("jm.dubois@swiss-mission.example.org"),
+    );
+    let fixture = crate::harness::repo().join("tests/fixtures/inbox/postfix-dsn-user-unknown.eml");
+    let bytes = std::fs::read_to_string(fixture)
+        .unwrap()
+        .replace("3f9a0c1d2e4b5a6978c0d1e2", &returned.token())
+        .into_bytes();
+    let received: Timestamp = "2017-10-01T20:30:00Z".parse().unwrap();
+    let outbox = SqliteOutbox::open(state.path()).unwrap();
+    let classification = herald::inbox::classify::classify(&bytes);
+    let decision = herald::inbox::process::decide(
+        &classification,
+        herald::inbox::process::record_id(&classification, &bytes),
+        "maildir",
+        &outbox,
+        &|_: &str| None,
+        herald::inbox::process::BouncePolicy::default(),
+        received,
+    )
+    .unwrap();
+    assert_eq!(decision.row.send.as_ref(), Some(&returned));
+    outbox
+        .take_incoming(&decision.row, &decision.effect, received)
+        .unwrap();
+    drop(outbox);
+    rehearse(
+        &config,
+        state.path(),
+        "2017-10-01T20:30:00Z",
+        "2017-10-02T07:00:00Z",
+    )
+    .await;
+    let digests = digests_in(state.path());
+    assert_eq!(digests.len(), 2, "{digests:#?}");
+    let text = &digests[1].3;
+    for expected in [
+        "BOUNCES: 1",
+        "jm.dubois@swiss-mission.example.org (permanent, 5.1.1), 2017-10-01 22:30 CEST (Europe/Zurich)",
+        returned.as_str(),
+        // His 2h reminder of the next day, not sent.
+        "jm.dubois@swiss-mission.example.org: reminder 2h 1st reading",
+    ] {
+        assert!(text.contains(expected), "{expected:?} is not in:\n{text}");
+    }
+}
