@@ -313,6 +313,14 @@ impl SendKey {
     }
 }
 
+/// What names one day's operator digest to one address,
+/// `digest/<date>/<address>`: not a send's key (the outbox has no row for
+/// a digest), but spelt here with them; its Message-ID is made from it as
+/// a send's is from its key, so a digest sent again is recognisable.
+pub fn digest_key(date: jiff::civil::Date, address: &AddressKey) -> String {
+    format!("digest/{date}/{}", address.as_str())
+}
+
 /// A send's token (see [`SendKey::token`]) from its key's text.
 pub fn token_of(key: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());

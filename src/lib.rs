@@ -16,6 +16,7 @@
 //! * [`foresight`]: what the limits will do to a plan: early, late, over.
 //! * [`inbox`]: the process's mailbox: bounces, unsubscribes, replies.
 //! * [`tokens`]: what outgoing mail carries to tie replies to it: VERP, signed unsubscribe tokens.
+//! * [`digest`]: the operator's daily digest: what happened, what comes next.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
 //! * [`state`]: the state directory: private modes, the daemon's lock.
@@ -33,6 +34,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod diagnostics;
+pub mod digest;
 pub mod foresight;
 pub mod inbox;
 pub mod key;

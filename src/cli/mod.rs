@@ -69,7 +69,7 @@ pub enum Command {
         #[arg(
             long,
             value_name = "ID",
-            required_unless_present = "letter",
+            required_unless_present_any = ["letter", "digest"],
             conflicts_with = "letter"
         )]
         event: Option<String>,
@@ -83,6 +83,10 @@ pub enum Command {
         /// ("update") or is cancelled ("cancellation").
         #[arg(long, value_name = "KIND", requires = "event", conflicts_with = "lead")]
         notice: Option<String>,
+        /// The operator's daily digest as it would go now (to an address
+        /// of herald.toml's [digest] `to`).
+        #[arg(long, conflicts_with_all = ["event", "letter"])]
+        digest: bool,
         /// The recipient's address.
         #[arg(long, value_name = "EMAIL")]
         to: String,
@@ -293,11 +297,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Command::Plan { from, until, json } => {
             plan::run(&cli.config, &clock, from.as_deref(), until.as_deref(), *json)
         }
+        Command::Preview { digest: true, to, .. } => preview::digest(&cli.config, &clock, to),
         Command::Preview {
             event,
             lead,
             letter,
             notice,
+            digest: false,
             to,
         } => preview::run(
             &cli.config,

@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail};
 use crate::clock::Clock;
 use crate::key::SendKind;
 use crate::model::{FocalPoint, Lead, Model};
+use crate::outbox::{Outbox, SqliteOutbox};
 use crate::plan::{PlannedSend, Planner, Source, Window};
 use crate::render::message;
 use crate::resolve::{Calendars, resolve};
@@ -44,6 +45,54 @@ pub fn run(config: &Path, clock: &dyn Clock, args: &Args) -> super::CommandResul
     let resolved = resolve(model, &calendars, send)?;
     let rendered = loaded.renderer.render(model, &resolved, date)?;
     let message = message::build(model, &resolved, &rendered, date)?;
+    std::io::stdout().write_all(&message.to_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald preview --digest --to EMAIL`: the operator's digest as the
+/// daemon would send it now, covering what the outbox recorded since the
+/// last digest (or the last day, when none went yet).
+pub fn digest(config: &Path, clock: &dyn Clock, to: &str) -> super::CommandResult {
+    let loaded = match super::load(config) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let model = &loaded.model;
+    let Some(settings) = &model.settings().digest else {
+        bail!(
+            "no digest is configured: add a [digest] table to {} with to = [\"ops@example.org\"] (and at = \"08:00\", time_zone = \"Europe/Zurich\" if wanted); see herald.toml(5)",
+            config.join(crate::config::SETTINGS_FILE).display()
+        );
+    };
+    let address = crate::key::AddressKey::of(to);
+    let Some(recipient) = settings
+        .to
+        .iter()
+        .find(|known| crate::key::AddressKey::of(known.as_ref()) == address)
+    else {
+        let known: Vec<&str> = settings.to.iter().map(AsRef::as_ref).collect();
+        bail!(
+            "{to} is not in [digest] `to`; the digest goes to: {}",
+            known.join(", ")
+        );
+    };
+    let state_dir = &loaded.delivery.state_dir;
+    let outbox = super::existing_outbox(state_dir, "the digest shows no sends and no incoming mail");
+    if outbox.is_none() && !state_dir.join(SqliteOutbox::FILE).exists() {
+        eprintln!(
+            "herald: warning: no outbox in {} (herald has not run with this state directory); the digest shows no sends and no incoming mail",
+            state_dir.display()
+        );
+    }
+    let now = clock.now();
+    let outbox = outbox.as_ref().map(|outbox| outbox as &dyn Outbox);
+    let last = match outbox {
+        Some(outbox) => crate::digest::last_until(outbox)?,
+        None => None,
+    };
+    let period = crate::digest::period_since(last, now);
+    let gathered = crate::digest::gather(model, outbox, period)?;
+    let message = crate::digest::message(model, &loaded.renderer, &gathered, recipient, now, None)?;
     std::io::stdout().write_all(&message.to_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@
 
 mod attachments;
 mod delivery;
+mod digest;
 mod files;
 mod inbox;
 mod layered;

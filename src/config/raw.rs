@@ -31,6 +31,7 @@ pub struct HeraldFile {
     #[serde(default)]
     pub delivery: DeliveryTable,
     pub inbox: Option<Spanned<InboxTable>>,
+    pub digest: Option<Spanned<DigestTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +71,16 @@ pub struct VenueTable {
 pub struct ListTable {
     pub name: Text,
     pub leads: Option<Vec<Text>>,
+}
+
+/// `[digest]`: the operator's daily digest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestTable {
+    pub to: Vec<Text>,
+    pub at: Option<Text>,
+    pub time_zone: Option<Text>,
+    pub language: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -116,6 +116,10 @@ impl Loader<'_> {
             .map(|delivery| delivery.state_dir.clone())
             .unwrap_or_default();
         let inbox = self.inbox(&src, raw.inbox.as_ref(), &state_dir, &mut d);
+        let digest = raw
+            .digest
+            .as_ref()
+            .map(|table| super::digest::digest(&src, table, &default_language, &mut d));
 
         let settings = match (sender, reminders, delivery, inbox) {
             (Some(sender), Some(reminders), Some(delivery), Some(inbox)) if d.is_empty() => Some((
@@ -124,6 +128,7 @@ impl Loader<'_> {
                     sender,
                     reminders,
                     parts_of_day: parts_of_day.clone(),
+                    digest: digest.flatten(),
                 },
                 delivery,
                 inbox,

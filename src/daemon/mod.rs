@@ -67,6 +67,7 @@ use crate::send::Mailer;
 use crate::state::StateLock;
 use crate::systemd::Notifier;
 
+mod digest;
 mod inbox;
 mod rate;
 mod wake;
@@ -231,6 +232,8 @@ struct Daemon {
     quota_noted: bool,
     /// The reader of the process's mailbox, when `[inbox]` names one.
     inbox: Option<InboxReader>,
+    /// The operator's daily digest (`daemon/digest.rs`).
+    digests: digest::Daily,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -266,6 +269,7 @@ impl Daemon {
             dispatch_failed: false,
             outbox_failing: None,
             quota_noted: false,
+            digests: digest::Daily::default(),
             _lock: lock,
         })
     }
@@ -289,6 +293,9 @@ impl Daemon {
             self.reload().await;
         }
         self.reconcile_if_due().await;
+        if self.outbox_failing.is_none() {
+            self.digests.send_if_due(&self.scheduler).await;
+        }
         ControlFlow::Continue(())
     }
 
@@ -453,6 +460,7 @@ impl Daemon {
             }
             self.quota_noted = quota.is_some();
         }
+        let digest_retry = self.digests.retry_at;
         let (outlook, status) = self
             .run_blocking(move |_, scheduler| {
                 let now = scheduler.clock().now();
@@ -468,6 +476,7 @@ impl Daemon {
                     next_due,
                     refill_at: known(scheduler.refill_at(), "when the outbox needs more of the plan"),
                     dispatch_failed,
+                    digest_at: digest::due_at(scheduler, digest_retry),
                 };
                 let mut status = status_line(scheduler, problems);
                 if let Some(why) = failing {

@@ -15,6 +15,8 @@ pub(super) struct Outlook {
     pub refill_at: Option<Timestamp>,
     /// The last dispatch could not update the outbox.
     pub dispatch_failed: bool,
+    /// When the operator's digest is due next (`None`: no `[digest]`).
+    pub digest_at: Option<Timestamp>,
 }
 
 /// What the loop does after a pass.
@@ -28,11 +30,13 @@ pub(super) enum Wake {
 
 /// When to wake up next: when the next send is due, but never later than
 /// a tick (`scheduler::wait_for`), than when the outbox needs more of the
-/// plan, or than the end of the rehearsal (`until`). Pure.
+/// plan, than the operator's digest, or than the end of the rehearsal
+/// (`until`). Pure.
 ///
 /// - A refill instant that is unknown or already past (the reconcile
 ///   failed just now) is left out: the reconcile is tried again at the
-///   next tick, not in a busy loop.
+///   next tick, not in a busy loop; so is a digest already due (it could
+///   not be sent just now).
 /// - After a failed dispatch, the sends already due are left out too: they
 ///   could not be claimed, and would wake the loop at once, again and again.
 /// - A rehearsal ends at `until`, not at the first send after it; once the
@@ -43,6 +47,7 @@ pub(super) fn next_wake(outlook: &Outlook, until: Option<Timestamp>, tick: Signe
         next_due,
         refill_at,
         dispatch_failed,
+        digest_at,
     } = *outlook;
     if let Some(until) = until
         && now >= until
@@ -56,6 +61,11 @@ pub(super) fn next_wake(outlook: &Outlook, until: Option<Timestamp>, tick: Signe
         && refill_at > now
     {
         wait = wait.min(now.duration_until(refill_at));
+    }
+    if let Some(digest_at) = digest_at
+        && digest_at > now
+    {
+        wait = wait.min(now.duration_until(digest_at));
     }
     if let Some(until) = until
         && until > now
@@ -95,6 +105,7 @@ mod tests {
             next_due: None,
             refill_at: None,
             dispatch_failed: false,
+            digest_at: None,
         }
     }
 
@@ -172,6 +183,41 @@ mod tests {
             ..failed
         };
         assert_eq!(next_wake(&later, None, TICK), after(30));
+    }
+
+    #[test]
+    fn the_digest_wakes_the_daemon_at_its_instant() {
+        // Sooner than the next send: the digest first, even past a tick
+        // (a fast-forward rehearsal's day-long tick).
+        let day = SignedDuration::from_hours(24);
+        let digest = Outlook {
+            next_due: Some(at("2017-10-03T12:00:00Z")),
+            digest_at: Some(at("2017-10-02T18:00:00Z")),
+            ..outlook()
+        };
+        assert_eq!(next_wake(&digest, None, day), after(6 * 3600));
+        // Later than the next send: the send first.
+        let later = Outlook {
+            digest_at: Some(at("2017-10-04T06:00:00Z")),
+            ..digest
+        };
+        assert_eq!(next_wake(&later, None, day), Wake::After(day));
+        // In a rehearsal, a digest before `until` is not skipped over.
+        let until = Some(at("2017-10-05T00:00:00Z"));
+        assert_eq!(next_wake(&digest, until, day), after(6 * 3600));
+    }
+
+    #[test]
+    fn a_digest_that_could_not_go_never_makes_a_busy_loop() {
+        // Already due (the try just now failed, or the outbox could not
+        // record it): a tick, not zero.
+        for digest_at in [Some(at("2017-10-02T08:00:00Z")), Some(at(NOW))] {
+            let failed = Outlook {
+                digest_at,
+                ..outlook()
+            };
+            assert_eq!(next_wake(&failed, None, TICK), Wake::After(TICK), "{digest_at:?}");
+        }
     }
 
     #[test]

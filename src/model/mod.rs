@@ -70,6 +70,22 @@ pub struct Settings {
     pub reminders: ReminderPolicy,
     /// Named parts of a day ("morning" -> 10:00-13:00).
     pub parts_of_day: BTreeMap<String, (Time, Time)>,
+    /// The operator's daily digest, when `[digest]` is configured.
+    pub digest: Option<DigestSettings>,
+}
+
+/// When and to whom the operator's daily digest goes (`[digest]`; see
+/// [`crate::digest`]).
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    /// Each address gets its own copy.
+    pub to: Vec<lettre::Address>,
+    /// The time of day it goes, in `zone`.
+    pub at: Time,
+    /// Default: UTC.
+    pub zone: Zone,
+    /// Default: the default language.
+    pub language: String,
 }
 
 /// Who mail comes from, and the identifiers derived from it.

@@ -131,6 +131,48 @@ pub fn build_for(
         .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))
 }
 
+/// Builds the operator's digest for `to`, leaving at `date`, delivered to
+/// `redirect` instead when set (rehearsals). Its Message-ID comes from
+/// `key` (`key::digest_key`: the day and the address), so a digest sent
+/// again is recognisable; it is automatic mail like every other, and has
+/// no List headers (it goes to the operator, not to a list).
+pub fn build_digest(
+    model: &Model,
+    rendered: &Rendered,
+    to: &lettre::Address,
+    key: &str,
+    date: Timestamp,
+    redirect: Option<&lettre::Address>,
+) -> Result<Outgoing, RenderError> {
+    let sender = &model.settings().sender;
+    let date = SystemTime::try_from(date).map_err(|err| {
+        RenderError::plain(format!(
+            "the date {date} has no place on this system's clock: {err}"
+        ))
+    })?;
+    let recipient = redirect.unwrap_or(to);
+    // The From address, never the VERP form: a digest is no send, so a
+    // token would name nothing, and a bounce of it is for a human to read.
+    let envelope = lettre::address::Envelope::new(Some(sender.from.email.clone()), vec![recipient.clone()])
+        .map_err(|err| RenderError::plain(format!("cannot send to {recipient}: {err}")))?;
+    let mut builder = Message::builder()
+        .message_id(Some(message_id(key, &sender.domain)))
+        .date(date)
+        .from(sender.from.clone())
+        .to(Mailbox::new(None, to.clone()))
+        .subject(rendered.subject.clone())
+        .raw_header(header("Auto-Submitted", "auto-generated")?)
+        .raw_header(header("X-Auto-Response-Suppress", "OOF, AutoReply")?)
+        .envelope(envelope);
+    if redirect.is_some() {
+        builder = builder.raw_header(header("X-Herald-Rehearsal", &format!("for {to}"))?);
+    }
+    let message = builder
+        .multipart(body(rendered))
+        .map_err(|err| RenderError::plain(format!("cannot build the message: {err}")))?;
+    Ok(Outgoing::from(&message))
+}
+
 /// The body an attachment's part is built with, replaced by the file's
 /// base64 only as the message is written (see [`Outgoing`]), so that no
 /// message holds a copy of it. lettre encodes every other body and header

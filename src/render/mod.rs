@@ -33,6 +33,9 @@ pub use locale::Localizer;
 /// The parts every template family has, as files `<family>.<part>.hbs`.
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
+/// The template family of the operator's digest.
+const DIGEST: &str = "digest";
+
 /// Compiled templates for every language of the template directory.
 ///
 /// A Renderer must only render for the model it was made from (as `Loaded`
@@ -339,6 +342,16 @@ impl Renderer {
         self.render_family(&send.send.template, &language, data)
     }
 
+    /// Renders the operator's digest (see [`crate::digest`]) from its
+    /// context, in `language` or the language it falls back to.
+    pub fn render_digest(&self, language: &str, mut data: Value) -> Result<Rendered, RenderError> {
+        let language = self.resolve_language(language).to_owned();
+        if let Value::Object(map) = &mut data {
+            map.insert("lang".to_owned(), Value::String(language.clone()));
+        }
+        self.render_family(DIGEST, &language, data)
+    }
+
     fn render_family(&self, family: &str, language: &str, data: Value) -> Result<Rendered, RenderError> {
         let registries = self
             .languages
@@ -388,6 +401,9 @@ impl Renderer {
         families.extend(model.letters().iter().map(|l| l.template.as_str()));
         if model.roadmaps().iter().any(|r| r.notices) {
             families.extend([SendKind::Update.as_str(), SendKind::Cancellation.as_str()]);
+        }
+        if model.settings().digest.is_some() {
+            families.insert(DIGEST);
         }
         let Some(default) = self.languages.get(&self.default_language) else {
             return;
@@ -564,6 +580,19 @@ impl Renderer {
             );
             if let Err(problem) = self.render_parts(model, &sent) {
                 report(problem, format!("rendering letter {} in {language}", letter.id));
+            }
+        }
+        // The digest, when configured or when its templates are there
+        // anyway (a configuration may add `[digest]` later).
+        let has_digest = self
+            .languages
+            .get(language)
+            .is_some_and(|registries| registries.files.contains_key(&format!("{DIGEST}.subject")));
+        if model.settings().digest.is_some() || has_digest {
+            let settings = crate::digest::settings_or_sample(model);
+            let data = crate::digest::sample_context(model, &settings);
+            if let Err(problem) = self.render_digest(language, data) {
+                report(problem, format!("rendering the digest in {language}"));
             }
         }
         found

@@ -32,6 +32,8 @@ mod attachments;
 mod calendar;
 // Notes and links on events and roadmaps: check, mail, invitations, the daemon.
 mod notes;
+// The operator's daily digest: preview, the daemon's daily send and its catch-up, bad [digest] values.
+mod digest;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.

@@ -277,7 +277,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
     let table = |header: &str| format!("{header}\n{PROBE}");
 
     // Each table of the page, and a file that puts an unknown key in it.
-    let herald_toml: [(&str, String); 9] = [
+    let herald_toml: [(&str, String); 10] = [
         ("herald.toml", PROBE.to_owned()),
         ("[sender]", table("[sender]")),
         ("[reminders]", table("[reminders]")),
@@ -287,6 +287,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
         ("[delivery.smtp]", table("[delivery.smtp]")),
         ("[inbox]", table("[inbox]")),
         ("[inbox.imap]", table("[inbox.imap]")),
+        ("[digest]", table("[digest]")),
     ];
     let mut accepted = BTreeMap::new();
     for (section, text) in herald_toml {
