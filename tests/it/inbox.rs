@@ -3,7 +3,7 @@
 //! focal point, an unsubscribe from another) arrives in a maildir, or on a
 //! real IMAP server (Dovecot); the next rehearsal takes it in at its start,
 //! and that focal point's next reminders are suppressed while the others
-//! go out.
+//! go out; the operator's digest, the next morning, names both.
 
 use herald::inbox::Kind;
 use herald::key::{AddressKey, SendKey};
@@ -39,9 +39,17 @@ fn config(sink: &Sink, inbox: &str) -> ConfigDir {
         "[sender]\nbounce_address = \"bounces@gcm.example.org\"\nlink_secret_file = \"link-secret\"\n",
     );
     let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
-    config.write("herald.toml", &format!("{text}\n[inbox]\n{inbox}\n"));
+    config.write(
+        "herald.toml",
+        &format!(
+            "{text}\n[inbox]\n{inbox}\n\n[digest]\nto = [\"{OPERATOR}\"]\nat = \"08:00\"\ntime_zone = \"UTC\"\n"
+        ),
+    );
     config
 }
+
+/// Who gets the digest (at 08:00 UTC: 2099-03-01T08:00Z, in the second run).
+const OPERATOR: &str = "ops@gcm.example.org";
 
 /// The message `sink` received for `to` about the future meeting.
 fn reminder_to<'a>(received: &'a [Received], to: &str) -> &'a Received {
@@ -138,9 +146,11 @@ fn unsubscribe_reply(message: &Received, from: &str) -> Vec<u8> {
 /// `LEAVING` (the list), and sent the others.
 fn assert_suppressed_after(outbox: &SqliteOutbox, sink: &Sink, first_run: usize) {
     let received = sink.received();
-    let later = &received[first_run..];
+    let (digests, later): (Vec<&Received>, Vec<&Received>) = received[first_run..]
+        .iter()
+        .partition(|message| message.rcpt_tos.iter().any(|rcpt| rcpt == OPERATOR));
     assert!(!later.is_empty(), "the second run sent the other reminders");
-    for message in later {
+    for message in &later {
         for gone in [BOUNCING, LEAVING] {
             assert!(
                 !message.rcpt_tos.iter().any(|rcpt| rcpt == gone),
