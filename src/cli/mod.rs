@@ -84,7 +84,7 @@ pub enum Command {
         #[arg(long, value_name = "KIND", requires = "event", conflicts_with = "lead")]
         notice: Option<String>,
         /// The operator's daily digest as it would go now (to an address
-        /// of herald.toml's [digest] `to`).
+        /// of herald.toml's `[digest]` `to`).
         #[arg(long, conflicts_with_all = ["event", "letter"])]
         digest: bool,
         /// The recipient's address.

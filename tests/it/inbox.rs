@@ -178,6 +178,17 @@ fn assert_suppressed_after(outbox: &SqliteOutbox, sink: &Sink, first_run: usize)
         later.len(),
         "every other focal point got the last two reminders"
     );
+
+    // The morning's digest names the bounce and the unsubscribe, and who.
+    assert_eq!(digests.len(), 1, "one digest, at 08:00");
+    let digest = MessageParser::default().parse(&digests[0].bytes).unwrap();
+    let text = digest.body_text(0).unwrap();
+    for expected in [BOUNCING, "5.1.1", LEAVING, "unsubscribed"] {
+        assert!(
+            text.contains(expected),
+            "the digest does not name {expected:?}:\n{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
