@@ -256,14 +256,7 @@ pub(super) fn host_of(text: &str) -> Result<String, String> {
 }
 
 fn security_of(text: &str) -> Result<Security, String> {
-    match text {
-        "tls" => Ok(Security::Tls),
-        "starttls" => Ok(Security::StartTls),
-        "none" => Ok(Security::None),
-        other => Err(format!(
-            "unknown security {other:?}: use \"tls\" (port 465), \"starttls\" (port 587) or \"none\" (loopback only)"
-        )),
-    }
+    values::security(text, 465, 587)
 }
 
 fn default_port(security: Security) -> u16 {

@@ -255,14 +255,7 @@ fn period(text: &str) -> Result<jiff::SignedDuration, String> {
 }
 
 fn security_of(text: &str) -> Result<Security, String> {
-    match text {
-        "tls" => Ok(Security::Tls),
-        "starttls" => Ok(Security::StartTls),
-        "none" => Ok(Security::None),
-        other => Err(format!(
-            "unknown security {other:?}: use \"tls\" (port 993), \"starttls\" (port 143) or \"none\" (loopback only)"
-        )),
-    }
+    values::security(text, 993, 143)
 }
 
 fn default_port(security: Security) -> u16 {

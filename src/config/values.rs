@@ -369,3 +369,18 @@ mod tests {
         assert!(paragraph("a\u{7}b", "the note").unwrap_err().contains("U+0007"));
     }
 }
+
+/// How a connection to a mail server is protected (`security` of
+/// `[delivery.smtp]` and of `[inbox] imap`), the error naming the ports
+/// `tls` and `starttls` mean there.
+pub fn security(text: &str, tls_port: u16, starttls_port: u16) -> Result<crate::send::Security, String> {
+    use crate::send::Security;
+    match text {
+        "tls" => Ok(Security::Tls),
+        "starttls" => Ok(Security::StartTls),
+        "none" => Ok(Security::None),
+        other => Err(format!(
+            "unknown security {other:?}: use \"tls\" (port {tls_port}), \"starttls\" (port {starttls_port}) or \"none\" (loopback only)"
+        )),
+    }
+}

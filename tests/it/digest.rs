@@ -5,17 +5,13 @@
 //! at their line.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use herald::clock::{Clock, SteppingClock};
-use herald::config::Environment;
-use herald::daemon::{self, Control, Options};
 use herald::key::{AddressKey, SendKey};
 use herald::outbox::{Changes, Effect, IncomingRow, Outbox, Recorded, SendSpec, SqliteOutbox};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use mail_parser::{Message, MessageParser};
-use tokio::sync::mpsc;
 
+use crate::daemon::run_between;
 use crate::harness::{ConfigDir, stderr, stdout};
 
 /// The example configuration with its outbox in `state` and a digest to
@@ -307,17 +303,9 @@ fn preview_refuses_an_address_the_digest_does_not_go_to_and_a_missing_digest() {
 }
 
 /// Runs the daemon in this process on a stepping clock from `from` to
-/// `until` (the harness's `run_between`, with the outbox dropped).
+/// `until` (`daemon::run_between`, with the outbox dropped).
 async fn rehearse(config: &ConfigDir, state: &Path, from: &str, until: &str) {
-    let clock: Arc<dyn Clock> = Arc::new(SteppingClock::new(from.parse().unwrap()));
-    let mut options = Options::new(config.path(), Environment::default(), clock);
-    options.state_dir = Some(state.to_owned());
-    options.until = Some(until.parse().unwrap());
-    options.tick = SignedDuration::from_hours(24);
-    let (_control, receiver) = mpsc::channel::<Control>(1);
-    daemon::run(options, receiver)
-        .await
-        .expect("the daemon runs to the end of the rehearsal");
+    run_between(config, state, from, until).await;
 }
 
 /// The digests in the maildir, oldest first: (Date, Message-ID, subject, text).
