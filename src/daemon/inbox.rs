@@ -2,6 +2,11 @@
 //! loop that takes in what arrives (`inbox::process`), then waits for more
 //! (inotify on a maildir, IDLE on IMAP, or the poll interval).
 //!
+//! A rehearsal reads the mailbox once, at its start, and moves nothing: the
+//! mailbox is the service's, which must still find every message where it
+//! was (the rehearsal records what it read in its own outbox only); it
+//! reads the first [`FETCH_BATCH`] messages waiting.
+//!
 //! It shares the scheduler's outbox and current configuration (the lists
 //! a token is checked against are always the running ones); a reload that
 //! changes `[inbox]` replaces the reader. A failure of the mailbox is
@@ -31,6 +36,8 @@ const LOOK_AT_LEAST_EVERY: Duration = Duration::from_secs(5 * 60);
 /// The running reader.
 pub(super) struct InboxReader {
     task: JoinHandle<()>,
+    /// Reads once and moves nothing (see the module doc).
+    rehearsal: bool,
     /// The mailbox it reads.
     settings: InboxSettings,
     /// Why the mailbox cannot be read, while it cannot.
@@ -42,13 +49,20 @@ pub(super) struct InboxReader {
 impl InboxReader {
     /// Starts reading the mailbox of the running configuration, if it has
     /// one.
-    pub(super) fn start(scheduler: Arc<Scheduler>) -> Option<InboxReader> {
+    pub(super) fn start(scheduler: Arc<Scheduler>, rehearsal: bool) -> Option<InboxReader> {
         let settings = scheduler.loaded().inbox.clone()?;
         let trouble = Arc::new(Mutex::new(None));
         let (looked, first_look) = oneshot::channel();
-        let task = tokio::spawn(read(scheduler, settings.clone(), trouble.clone(), looked));
+        let reader = Reader {
+            scheduler,
+            settings: settings.clone(),
+            trouble: trouble.clone(),
+            moves: !rehearsal,
+        };
+        let task = tokio::spawn(reader.run(looked));
         Some(InboxReader {
             task,
+            rehearsal,
             settings,
             trouble,
             first_look: Some(first_look),
@@ -59,6 +73,7 @@ impl InboxReader {
     /// one if it did not change, none if it has none).
     pub(super) fn follow(reader: Option<InboxReader>, scheduler: &Arc<Scheduler>) -> Option<InboxReader> {
         let wanted = scheduler.loaded().inbox.clone();
+        let rehearsal = reader.as_ref().is_some_and(|reader| reader.rehearsal);
         match (reader, wanted) {
             (Some(reader), Some(wanted)) if reader.settings == wanted => Some(reader),
             (reader, wanted) => {
@@ -66,7 +81,7 @@ impl InboxReader {
                     info!(inbox = %reader.settings.describe(), "the configuration changed the inbox: no longer reading this one");
                     reader.stop();
                 }
-                wanted.and_then(|_| InboxReader::start(scheduler.clone()))
+                wanted.and_then(|_| InboxReader::start(scheduler.clone(), rehearsal))
             }
         }
     }
@@ -104,97 +119,109 @@ impl InboxReader {
     }
 }
 
-async fn read(
+/// The reader's task: what it reads, and whether it moves what it read.
+struct Reader {
     scheduler: Arc<Scheduler>,
     settings: InboxSettings,
     trouble: Arc<Mutex<Option<String>>>,
-    looked: oneshot::Sender<()>,
-) {
-    let mut looked = Some(looked);
-    // The mailbox's retries wait in real time whatever the daemon's clock:
-    // a server comes back in the real world, and a rehearsal's stepping
-    // clock would otherwise be moved by each wait, and its sends with it.
-    let mut source = Source::new(&settings, Arc::new(SystemClock));
-    info!(inbox = %settings.describe(), "reading the inbox");
-    loop {
-        match take_in_all(&mut source, &scheduler, &settings).await {
-            Ok(()) => set(&trouble, None),
-            Err(why) => {
-                warn!(error = %why, "the inbox cannot be read; trying again");
-                set(&trouble, Some(why));
+    /// Whether messages are moved once taken in (not in a rehearsal).
+    moves: bool,
+}
+
+impl Reader {
+    async fn run(self, looked: oneshot::Sender<()>) {
+        let mut looked = Some(looked);
+        // The mailbox's retries wait in real time whatever the daemon's clock:
+        // a server comes back in the real world, and a rehearsal's stepping
+        // clock would otherwise be moved by each wait, and its sends with it.
+        let mut source = Source::new(&self.settings, Arc::new(SystemClock));
+        if self.moves {
+            info!(inbox = %self.settings.describe(), "reading the inbox");
+        } else {
+            info!(inbox = %self.settings.describe(), "a rehearsal reads the inbox once and moves nothing in it");
+        }
+        loop {
+            match self.take_in_all(&mut source).await {
+                Ok(()) => set(&self.trouble, None),
+                Err(why) => {
+                    warn!(error = %why, "the inbox cannot be read; trying again");
+                    set(&self.trouble, Some(why));
+                }
+            }
+            if let Some(looked) = looked.take() {
+                let _ = looked.send(());
+            }
+            if !self.moves {
+                return;
+            }
+            if let Err(err) = source.wait_for_mail(LOOK_AT_LEAST_EVERY).await {
+                warn!(error = %err, "waiting for mail failed");
+                set(&self.trouble, Some(err.status_line()));
             }
         }
-        if let Some(looked) = looked.take() {
-            let _ = looked.send(());
+    }
+
+    /// Takes in every message waiting, a batch at a time (a rehearsal,
+    /// which moves nothing, one batch). Stops at the first failure of the
+    /// mailbox or the outbox (said in the returned words); what was not
+    /// done is fetched again next time.
+    async fn take_in_all(&self, source: &mut Source) -> Result<(), String> {
+        loop {
+            let batch = source
+                .fetch_new(DEFAULT_FETCH_LIMIT)
+                .await
+                .map_err(|err| err.status_line())?;
+            let full = batch.len() >= FETCH_BATCH;
+            for fetched in batch {
+                self.take_in(source, fetched).await?;
+            }
+            if !full || !self.moves {
+                return Ok(());
+            }
         }
-        if let Err(err) = source.wait_for_mail(LOOK_AT_LEAST_EVERY).await {
-            warn!(error = %err, "waiting for mail failed");
-            set(&trouble, Some(err.status_line()));
+    }
+
+    async fn take_in(&self, source: &mut Source, fetched: Fetched) -> Result<(), String> {
+        let Fetched { id, bytes, too_big } = fetched;
+        let place = id.to_string();
+        let too_big =
+            too_big.map(|size| format!("{size} bytes, over the {DEFAULT_FETCH_LIMIT} bytes herald reads"));
+        let (scheduler, policy, described) = (
+            self.scheduler.clone(),
+            BouncePolicy::of(&self.settings),
+            self.settings.describe(),
+        );
+        let why_aside = too_big.clone();
+        let taken = blocking(move || {
+            let loaded = scheduler.loaded();
+            let reading = Reading {
+                model: &loaded.model,
+                outbox: scheduler.outbox().as_ref(),
+                policy,
+                source: &described,
+            };
+            let now = scheduler.clock().now();
+            match &why_aside {
+                Some(why) => reading.set_aside(&place, why, now),
+                None => reading.take_in(&bytes, now),
+            }
+        })
+        .await
+        .map_err(|err| format!("the outbox cannot record what came in: {}", Brief(&err)))?;
+        log_taken(&taken);
+        if !self.moves {
+            return Ok(());
         }
+        match too_big {
+            Some(why) => source.set_aside(&id, &why).await,
+            None => source.done(&id).await,
+        }
+        .map_err(|err| err.status_line())
     }
 }
 
 fn set(trouble: &Mutex<Option<String>>, value: Option<String>) {
     *trouble.lock().unwrap_or_else(|p| p.into_inner()) = value;
-}
-
-/// Takes in every message waiting, a batch at a time. Stops at the first
-/// failure of the mailbox or the outbox (said in the returned words); what
-/// was not done is fetched again next time.
-async fn take_in_all(
-    source: &mut Source,
-    scheduler: &Arc<Scheduler>,
-    settings: &InboxSettings,
-) -> Result<(), String> {
-    loop {
-        let batch = source
-            .fetch_new(DEFAULT_FETCH_LIMIT)
-            .await
-            .map_err(|err| err.status_line())?;
-        let full = batch.len() >= FETCH_BATCH;
-        for fetched in batch {
-            take_in(source, scheduler, settings, fetched).await?;
-        }
-        if !full {
-            return Ok(());
-        }
-    }
-}
-
-async fn take_in(
-    source: &mut Source,
-    scheduler: &Arc<Scheduler>,
-    settings: &InboxSettings,
-    fetched: Fetched,
-) -> Result<(), String> {
-    let Fetched { id, bytes, too_big } = fetched;
-    let place = id.to_string();
-    let too_big =
-        too_big.map(|size| format!("{size} bytes, over the {DEFAULT_FETCH_LIMIT} bytes herald reads"));
-    let (scheduler, policy, described) = (scheduler.clone(), BouncePolicy::of(settings), settings.describe());
-    let why_aside = too_big.clone();
-    let taken = blocking(move || {
-        let loaded = scheduler.loaded();
-        let reading = Reading {
-            model: &loaded.model,
-            outbox: scheduler.outbox().as_ref(),
-            policy,
-            source: &described,
-        };
-        let now = scheduler.clock().now();
-        match &why_aside {
-            Some(why) => reading.set_aside(&place, why, now),
-            None => reading.take_in(&bytes, now),
-        }
-    })
-    .await
-    .map_err(|err| format!("the outbox cannot record what came in: {}", Brief(&err)))?;
-    log_taken(&taken);
-    match too_big {
-        Some(why) => source.set_aside(&id, &why).await,
-        None => source.done(&id).await,
-    }
-    .map_err(|err| err.status_line())
 }
 
 /// One line per message taken in, and a warning for a new suppression.

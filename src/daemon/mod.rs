@@ -250,7 +250,7 @@ impl Daemon {
         .await?;
         options.notifier.ready(&status);
         let scheduler = Arc::new(scheduler);
-        let mut inbox = InboxReader::start(scheduler.clone());
+        let mut inbox = InboxReader::start(scheduler.clone(), options.rehearsal);
         if let Some(inbox) = &mut inbox {
             // What came while herald was down takes effect before the first
             // sends: a rehearsal waits for it, the service a little while.

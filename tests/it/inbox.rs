@@ -297,3 +297,49 @@ async fn a_bounce_on_the_imap_server_suppresses_the_next_reminders() {
     assert_eq!(processed.len(), 2, "{processed:?}");
     assert!(server.messages("INBOX").is_empty());
 }
+
+/// A `--fast-forward` rehearsal reads the mailbox at its start, so it shows
+/// what a report does, but moves nothing in it: the mailbox is the
+/// service's, which must still find the report where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_takes_a_report_into_account_and_leaves_it_in_the_mailbox() {
+    let sink = Sink::plain();
+    let mailbox = tempfile::tempdir().unwrap();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(mailbox.path().join(sub)).unwrap();
+    }
+    let config = config(&sink, &format!("maildir = \"{}\"", mailbox.path().display()));
+    let state = tempfile::tempdir().unwrap();
+    run_between(&config, state.path(), FROM, BETWEEN).await;
+    let received = sink.received();
+    let report = mailbox.path().join("new/4102444862.M1P1.mx");
+    std::fs::write(&report, bounce_of(reminder_to(&received, BOUNCING), BOUNCING)).unwrap();
+
+    let state_dir = state.path().display().to_string();
+    let rehearsal = config.herald(&[
+        "run",
+        "--fast-forward",
+        "--real-recipients",
+        "--rehearse-from",
+        BETWEEN,
+        "--until",
+        UNTIL,
+        "--state-dir",
+        &state_dir,
+    ]);
+    assert!(
+        rehearsal.status.success(),
+        "{}",
+        crate::harness::stderr(&rehearsal)
+    );
+    assert!(report.exists(), "the rehearsal moved the report");
+    let outbox = SqliteOutbox::open(state.path()).unwrap();
+    let key = SendKey::reminder("future-meeting", "2h", &AddressKey::of(BOUNCING));
+    assert_eq!(outbox.entries_for(&[&key]).unwrap()[0].state, State::Suppressed);
+    assert!(
+        !sink.received()[received.len()..]
+            .iter()
+            .any(|message| message.rcpt_tos.iter().any(|rcpt| rcpt == BOUNCING)),
+        "the rehearsal sent to the address that bounced"
+    );
+}
