@@ -268,6 +268,21 @@ pub(super) fn language(text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("invalid language {text:?}: use a tag like \"en\", \"fr\" or \"es\""))
 }
 
+/// How a connection to a mail server is protected (`security` of
+/// `[delivery.smtp]` and of `[inbox] imap`), the error naming the ports
+/// `tls` and `starttls` mean there.
+pub fn security(text: &str, tls_port: u16, starttls_port: u16) -> Result<crate::send::Security, String> {
+    use crate::send::Security;
+    match text {
+        "tls" => Ok(Security::Tls),
+        "starttls" => Ok(Security::StartTls),
+        "none" => Ok(Security::None),
+        other => Err(format!(
+            "unknown security {other:?}: use \"tls\" (port {tls_port}), \"starttls\" (port {starttls_port}) or \"none\" (loopback only)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,20 +382,5 @@ mod tests {
         );
         assert!(paragraph(" \n ", "the note").unwrap_err().contains("is empty"));
         assert!(paragraph("a\u{7}b", "the note").unwrap_err().contains("U+0007"));
-    }
-}
-
-/// How a connection to a mail server is protected (`security` of
-/// `[delivery.smtp]` and of `[inbox] imap`), the error naming the ports
-/// `tls` and `starttls` mean there.
-pub fn security(text: &str, tls_port: u16, starttls_port: u16) -> Result<crate::send::Security, String> {
-    use crate::send::Security;
-    match text {
-        "tls" => Ok(Security::Tls),
-        "starttls" => Ok(Security::StartTls),
-        "none" => Ok(Security::None),
-        other => Err(format!(
-            "unknown security {other:?}: use \"tls\" (port {tls_port}), \"starttls\" (port {starttls_port}) or \"none\" (loopback only)"
-        )),
     }
 }
