@@ -280,8 +280,9 @@ fn about_report(
         Attributed::Send(entry) => format!(" of {}", entry.spec.key),
         _ => String::new(),
     };
-    match (classification.kind, classification.permanent) {
-        (Kind::Bounce, Some(true)) => (
+    let permanent = classification.permanent == Some(true);
+    match classification.kind {
+        Kind::Bounce if permanent && the_address_failed(classification.status.as_deref()) => (
             format!(
                 "suppressed {} on every list: a permanent failure{of_send} ({why})",
                 address.as_str()
@@ -293,21 +294,31 @@ fn about_report(
             },
             false,
         ),
-        (Kind::Bounce, _) => (
-            format!(
-                "counted a temporary failure{of_send} of {} ({why}); {} within {} suppress it",
-                address.as_str(),
-                policy.threshold,
-                days(policy.period)
-            ),
-            Effect::CountFailure {
-                address,
-                threshold: policy.threshold,
-                since: now - policy.period,
-                reason: format!("a temporary failure{of_send} ({why})"),
-            },
-            false,
-        ),
+        Kind::Bounce => {
+            // A refusal of this message (its content, a policy, a block
+            // list) says nothing for sure of the address: it counts, as a
+            // temporary failure does, rather than suppressing at once.
+            let what = if permanent {
+                "a refusal of the message"
+            } else {
+                "a temporary failure"
+            };
+            (
+                format!(
+                    "counted {what}{of_send} to {} ({why}); {} failures within {} suppress the address",
+                    address.as_str(),
+                    policy.threshold,
+                    days(policy.period)
+                ),
+                Effect::CountFailure {
+                    address,
+                    threshold: policy.threshold,
+                    since: now - policy.period,
+                    reason: format!("{what}{of_send} ({why})"),
+                },
+                false,
+            )
+        }
         _ => (
             format!(
                 "recorded: delivery to {} delayed{of_send} ({why})",
@@ -316,6 +327,28 @@ fn about_report(
             Effect::Nothing,
             false,
         ),
+    }
+}
+
+/// Whether a permanent failure with this RFC 3463 status is about the
+/// address itself, so that no later message can reach it: a bad address or
+/// mailbox (`5.1.x`), a disabled mailbox (`5.2.1`), a domain that does not
+/// receive mail (`5.4.4`), Exchange Online's "recipient address rejected"
+/// (`5.4.1`: no such recipient in its directory), or a failure that names
+/// no cause (no status,
+/// `5.0.0`). Not a full mailbox (`5.2.2`, which empties), nor a refusal of
+/// the message (its size, content, or a policy: `5.3.x`, `5.6.x`,
+/// `5.7.x`, often a block list that a later message passes), which count.
+fn the_address_failed(status: Option<&str>) -> bool {
+    let Some(status) = status else {
+        return true;
+    };
+    let mut parts = status.split('.').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("1"), _) | (Some("0"), Some("0")) => true,
+        (Some("2"), Some(detail)) => detail == "1",
+        (Some("4"), Some(detail)) => detail == "4" || detail == "1",
+        _ => false,
     }
 }
 
@@ -506,6 +539,40 @@ mod tests {
             "{:?}",
             two.row
         );
+    }
+
+    #[test]
+    fn a_permanent_refusal_of_the_message_counts_rather_than_suppresses() {
+        let (_dir, outbox) = outbox();
+        let clues = Clues {
+            verp_tokens: vec![key("a").token()],
+            ..Clues::default()
+        };
+        let with_status = |status: Option<&str>| {
+            let mut message = report(Kind::Bounce, Some(true), &[], clues.clone());
+            message.status = status.map(str::to_owned);
+            decide_now(&message, &outbox).effect
+        };
+        for suppressing in [
+            Some("5.1.1"),
+            Some("5.1.10"),
+            Some("5.2.1"),
+            Some("5.4.4"),
+            Some("5.4.1"),
+            Some("5.0.0"),
+            None,
+        ] {
+            assert!(
+                matches!(with_status(suppressing), Effect::Suppress { .. }),
+                "{suppressing:?}"
+            );
+        }
+        for counting in ["5.7.1", "5.7.26", "5.2.2", "5.3.4", "5.6.0", "5.4.6"] {
+            assert!(
+                matches!(with_status(Some(counting)), Effect::CountFailure { .. }),
+                "{counting}"
+            );
+        }
     }
 
     #[test]
