@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::inbox::Classification;
 use crate::inbox::classify::classify;
-use crate::key;
-use crate::outbox::{Outbox, SqliteOutbox};
+use crate::inbox::process::named_send;
+use crate::outbox::SqliteOutbox;
 
 /// One line of `herald inbox classify --json`.
 #[derive(Serialize)]
@@ -128,28 +128,18 @@ fn outbox(config: &Path, state_dir: Option<&Path>) -> Option<SqliteOutbox> {
     super::existing_outbox(&dir, WHAT)
 }
 
-/// The key of the send a message is about: by its VERP tokens, then by the
-/// returned Message-IDs (`<TOKEN.herald@domain>`).
+/// The key of the send a message is about, by its clues
+/// (`inbox::process::named_send`: its VERP token, then a returned
+/// Message-ID).
 fn attributed_send(outbox: &SqliteOutbox, classification: &Classification) -> Option<String> {
-    let clues = &classification.clues;
-    let from_ids = clues.original_message_ids.iter().filter_map(|id| {
-        let (token, rest) = id.split_once('.')?;
-        (key::is_token(token) && rest.starts_with("herald@")).then_some(token)
-    });
-    clues
-        .verp_tokens
-        .iter()
-        .map(String::as_str)
-        .chain(from_ids)
-        .find_map(|token| match outbox.entry_by_token(token) {
-            Ok(entry) => entry,
-            Err(err) => {
-                eprintln!(
-                    "herald: warning: cannot read the outbox ({}); send is shown as unknown",
-                    crate::diagnostics::Chain(&err)
-                );
-                None
-            }
-        })
-        .map(|entry| entry.spec.key.as_str().to_owned())
+    match named_send(classification, outbox) {
+        Ok(entry) => entry.map(|entry| entry.spec.key.as_str().to_owned()),
+        Err(err) => {
+            eprintln!(
+                "herald: warning: cannot read the outbox ({}); send is shown as unknown",
+                crate::diagnostics::Chain(&err)
+            );
+            None
+        }
+    }
 }

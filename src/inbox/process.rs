@@ -214,7 +214,14 @@ enum Attributed {
     Nothing,
 }
 
-fn attribute(classification: &Classification, outbox: &dyn Outbox) -> Result<Attributed, OutboxError> {
+/// The send a message names by its clues: the VERP token of its envelope
+/// recipient first, then a returned Message-ID of herald's. `None` when it
+/// names none the outbox has (the addresses a report names are not clues:
+/// see [`decide`]).
+pub fn named_send(
+    classification: &Classification,
+    outbox: &dyn Outbox,
+) -> Result<Option<Entry>, OutboxError> {
     let clues = &classification.clues;
     let tokens = clues.verp_tokens.iter().map(String::as_str).chain(
         clues
@@ -224,8 +231,15 @@ fn attribute(classification: &Classification, outbox: &dyn Outbox) -> Result<Att
     );
     for token in tokens {
         if let Some(entry) = outbox.entry_by_token(token)? {
-            return Ok(Attributed::Send(Box::new(entry)));
+            return Ok(Some(entry));
         }
+    }
+    Ok(None)
+}
+
+fn attribute(classification: &Classification, outbox: &dyn Outbox) -> Result<Attributed, OutboxError> {
+    if let Some(entry) = named_send(classification, outbox)? {
+        return Ok(Attributed::Send(Box::new(entry)));
     }
     let mut sent_to = Vec::new();
     for address in &classification.addresses {
