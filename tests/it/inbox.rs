@@ -51,6 +51,16 @@ fn config(sink: &Sink, inbox: &str) -> ConfigDir {
 /// Who gets the digest (at 08:00 UTC: 2099-03-01T08:00Z, in the second run).
 const OPERATOR: &str = "ops@gcm.example.org";
 
+/// [`config`] with an empty maildir as its inbox.
+fn with_maildir(sink: &Sink) -> (tempfile::TempDir, ConfigDir) {
+    let mailbox = tempfile::tempdir().unwrap();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(mailbox.path().join(sub)).unwrap();
+    }
+    let config = config(sink, &format!("maildir = \"{}\"", mailbox.path().display()));
+    (mailbox, config)
+}
+
 /// The message `sink` received for `to` about the future meeting.
 fn reminder_to<'a>(received: &'a [Received], to: &str) -> &'a Received {
     let found: Vec<&Received> = received
@@ -194,11 +204,7 @@ fn assert_suppressed_after(outbox: &SqliteOutbox, sink: &Sink, first_run: usize)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounce_and_an_unsubscribe_in_the_maildir_suppress_the_next_reminders() {
     let sink = Sink::plain();
-    let mailbox = tempfile::tempdir().unwrap();
-    for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(mailbox.path().join(sub)).unwrap();
-    }
-    let config = config(&sink, &format!("maildir = \"{}\"", mailbox.path().display()));
+    let (mailbox, config) = with_maildir(&sink);
     let state = tempfile::tempdir().unwrap();
 
     run_between(&config, state.path(), FROM, BETWEEN).await;
@@ -304,11 +310,7 @@ async fn a_bounce_on_the_imap_server_suppresses_the_next_reminders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rehearsal_takes_a_report_into_account_and_leaves_it_in_the_mailbox() {
     let sink = Sink::plain();
-    let mailbox = tempfile::tempdir().unwrap();
-    for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(mailbox.path().join(sub)).unwrap();
-    }
-    let config = config(&sink, &format!("maildir = \"{}\"", mailbox.path().display()));
+    let (mailbox, config) = with_maildir(&sink);
     let state = tempfile::tempdir().unwrap();
     run_between(&config, state.path(), FROM, BETWEEN).await;
     let received = sink.received();
