@@ -100,31 +100,26 @@ fn print_block(out: &mut impl Write, row: &JsonClassification) -> std::io::Resul
     writeln!(out)
 }
 
-/// The outbox to attribute messages with: `--state-dir`'s, else the
-/// configuration's state directory's, if herald has run there. Without
-/// one, `send` is unknown (null); classifying needs nothing else, so a
-/// configuration that does not load is no error here (`herald check`
-/// says what is wrong with it).
+/// The outbox to attribute messages with: that of the state directory
+/// the other commands use (`--state-dir`, else the configuration's, else
+/// `$HERALD_STATE_DIR`), if herald has run there. Without one, `send` is
+/// unknown (null); classifying needs nothing else, so a configuration that
+/// does not load is no error here (`herald check` says what is wrong).
 fn outbox(config: &Path, state_dir: Option<&Path>) -> Option<SqliteOutbox> {
     const WHAT: &str = "send is shown as unknown";
-    let dir = match state_dir {
-        Some(dir) => {
-            if !dir.join(SqliteOutbox::FILE).exists() {
-                eprintln!(
-                    "herald: warning: no outbox in {} (herald has not run with it); {WHAT}",
-                    dir.display()
-                );
-                return None;
-            }
-            dir.to_owned()
-        }
-        None => {
-            crate::config::load(config, &crate::config::Environment::from_process())
-                .ok()?
-                .delivery
-                .state_dir
+    let dir = match super::history::state_dir(config, state_dir) {
+        Ok(dir) => dir,
+        Err(err) => {
+            eprintln!("herald: warning: {err:#}; {WHAT}");
+            return None;
         }
     };
+    if state_dir.is_some() && !dir.join(SqliteOutbox::FILE).exists() {
+        eprintln!(
+            "herald: warning: no outbox in {} (herald has not run with it); {WHAT}",
+            dir.display()
+        );
+    }
     super::existing_outbox(&dir, WHAT)
 }
 
