@@ -260,12 +260,11 @@ impl ImapSource {
             Security::StartTls => {
                 let mut client = Client::new(Stream::Plain(tcp));
                 greeting(&mut client, timeout).await?;
-                within(timeout, "STARTTLS", async {
-                    client
-                        .run_command_and_check_ok("STARTTLS", None)
-                        .await
-                        .map_err(|error| Failure::Command("STARTTLS", error))
-                })
+                command(
+                    timeout,
+                    "STARTTLS",
+                    client.run_command_and_check_ok("STARTTLS", None),
+                )
                 .await?;
                 let Stream::Plain(tcp) = client.into_inner() else {
                     unreachable!("the client was made on a plain stream")
@@ -290,13 +289,7 @@ impl ImapSource {
                 })
         })
         .await?;
-        let capabilities = within(timeout, "CAPABILITY", async {
-            session
-                .capabilities()
-                .await
-                .map_err(|error| Failure::Command("CAPABILITY", error))
-        })
-        .await?;
+        let capabilities = command(timeout, "CAPABILITY", session.capabilities()).await?;
         let mailbox = within(timeout, "SELECT", async {
             session
                 .select(&settings.folder)
@@ -400,6 +393,18 @@ async fn within<T>(
         .unwrap_or(Err(Failure::Timeout(what, timeout)))
 }
 
+/// One IMAP command under `timeout`, its error named after it.
+async fn command<T>(
+    timeout: Duration,
+    what: &'static str,
+    work: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, Failure> {
+    within(timeout, what, async {
+        work.await.map_err(|error| Failure::Command(what, error))
+    })
+    .await
+}
+
 async fn fetch(
     connection: &mut Connection,
     limit: usize,
@@ -409,22 +414,11 @@ async fn fetch(
     // A search sees the messages the session has been told of: NOOP first
     // brings in what arrived since the last command (after an IDLE, DONE
     // did; when polling, nothing else would).
-    within(timeout, "NOOP", async {
-        session
-            .noop()
-            .await
-            .map_err(|error| Failure::Command("NOOP", error))
-    })
-    .await?;
-    let mut uids: Vec<u32> = within(timeout, "UID SEARCH", async {
-        session
-            .uid_search("UNSEEN UNDELETED")
-            .await
-            .map_err(|error| Failure::Command("UID SEARCH", error))
-    })
-    .await?
-    .into_iter()
-    .collect();
+    command(timeout, "NOOP", session.noop()).await?;
+    let mut uids: Vec<u32> = command(timeout, "UID SEARCH", session.uid_search("UNSEEN UNDELETED"))
+        .await?
+        .into_iter()
+        .collect();
     uids.sort_unstable();
     uids.truncate(FETCH_BATCH);
     let mut sizes = HashMap::new();
@@ -609,13 +603,7 @@ async fn idle(
     // looks at the folder itself.
     while session.unsolicited_responses.try_recv().is_ok() {}
     let mut handle = session.idle();
-    within(timeout, "IDLE", async {
-        handle
-            .init()
-            .await
-            .map_err(|error| Failure::Command("IDLE", error))
-    })
-    .await?;
+    command(timeout, "IDLE", handle.init()).await?;
     let (response, _stop) = handle.wait_with_timeout(wait);
     // The crate's own timeout restarts at each keepalive; this one does not.
     let woke = match tokio::time::timeout(wait, response).await {
@@ -623,13 +611,7 @@ async fn idle(
         Ok(Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt)) | Err(_) => Woke::Timeout,
         Ok(Err(error)) => return Err(Failure::Command("IDLE", error)),
     };
-    let session = within(timeout, "DONE", async {
-        handle
-            .done()
-            .await
-            .map_err(|error| Failure::Command("DONE", error))
-    })
-    .await?;
+    let session = command(timeout, "DONE", handle.done()).await?;
     Ok((
         Connection {
             session,
