@@ -98,13 +98,12 @@ impl Reading<'_> {
     /// the mailbox, before it is moved aside for a human: it is in the
     /// digest's count of messages waiting for one.
     pub fn set_aside(&self, place: &str, why: &str, now: Timestamp) -> Result<TakenIn, OutboxError> {
-        let digest = ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("{}\n{place}", self.source).as_bytes(),
-        );
-        let hex: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
         let row = IncomingRow {
-            message_id: format!("set-aside-{hex}@herald.invalid"),
+            // Its place is all that is known of it, and it is not read twice.
+            message_id: format!(
+                "set-aside-{}",
+                id_of(format!("{}\n{place}", self.source).as_bytes())
+            ),
             received_at: now,
             source: self.source.to_owned(),
             kind: Kind::Other.as_str().to_owned(),
@@ -150,12 +149,16 @@ pub struct Decision {
 pub fn record_id(classification: &Classification, bytes: &[u8]) -> String {
     match &classification.message_id {
         Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
-        _ => {
-            let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-            format!("{hex}@herald.invalid")
-        }
+        _ => id_of(bytes),
     }
+}
+
+/// A Message-ID for what has none: the SHA-256 of `bytes` in hex, under
+/// a domain that can never be real (RFC 2606).
+fn id_of(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}@herald.invalid")
 }
 
 /// Decides what `classification` (of a message recorded as `message_id`,
