@@ -19,6 +19,8 @@
 //! * [`digest`]: the operator's daily digest: what happened, what comes next.
 //! * [`scheduler`]: plan vs. outbox, and sending what is due.
 //! * [`daemon`]: `herald run`: reloads, signals, shutdown.
+//! * [`web`]: the pages for focal points, the status page, `/metrics` and `/healthz`.
+//! * [`metrics`]: what `/metrics` counts.
 //! * [`state`]: the state directory: private modes, the daemon's lock.
 //! * [`systemd`]: READY, RELOADING, WATCHDOG, STATUS, STOPPING.
 //! * [`watch`]: an edit in the configuration directory -> a reload.
@@ -38,6 +40,7 @@ pub mod digest;
 pub mod foresight;
 pub mod inbox;
 pub mod key;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod pace;
@@ -50,3 +53,4 @@ pub mod state;
 pub mod systemd;
 pub mod tokens;
 pub mod watch;
+pub mod web;

@@ -13,6 +13,7 @@ mod attachments;
 mod delivery;
 mod digest;
 mod files;
+mod http;
 mod inbox;
 mod layered;
 mod letters;
@@ -72,6 +73,8 @@ pub struct Config {
     pub delivery: Delivery,
     /// The process's mailbox (`[inbox]`), when herald reads one.
     pub inbox: Option<InboxSettings>,
+    /// The web listeners (`[http]`), when herald serves pages.
+    pub http: Option<crate::web::HttpSettings>,
     /// What the configuration allows but should not be left as it is (an
     /// attachment making messages larger than `max_message_size`), each at
     /// its place: `herald check` prints them, the daemon logs them.
@@ -174,7 +177,7 @@ impl Loader<'_> {
         self.max_message_size = parts_ref
             .settings
             .as_ref()
-            .map(|(_, delivery, _)| delivery.max_message_size);
+            .map(|(_, delivery, _, _)| delivery.max_message_size);
         let roadmaps: Vec<Roadmap> = roadmap_files
             .iter()
             .filter_map(|path| self.roadmap(path, parts_ref))
@@ -205,7 +208,7 @@ impl Loader<'_> {
             &parts.default_language,
             &mut self.diagnostics,
         );
-        let (settings, delivery, inbox) = parts.settings?;
+        let (settings, delivery, inbox, http) = parts.settings?;
         let model = Model::new(ModelParts {
             settings,
             venues: parts.venues,
@@ -219,6 +222,7 @@ impl Loader<'_> {
             model,
             delivery,
             inbox,
+            http,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

@@ -32,6 +32,7 @@ pub struct HeraldFile {
     pub delivery: DeliveryTable,
     pub inbox: Option<Spanned<InboxTable>>,
     pub digest: Option<Spanned<DigestTable>>,
+    pub http: Option<Spanned<HttpTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +82,20 @@ pub struct DigestTable {
     pub at: Option<Text>,
     pub time_zone: Option<Text>,
     pub language: Option<Text>,
+}
+
+/// `[http]`: the public pages and the admin listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTable {
+    /// `ADDRESS:PORT` of the pages for focal points (behind a reverse proxy).
+    pub public: Option<Text>,
+    /// The address readers reach the public pages at, the base of every link.
+    pub public_url: Option<Text>,
+    /// `ADDRESS:PORT` of the status page, `/metrics` and `/healthz`.
+    pub admin: Option<Text>,
+    /// The file of the link secrets, as `[sender] link_secret_file`.
+    pub secret_file: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,6 +20,14 @@ use crate::model::{Lead, List, ReminderPolicy, Sender, Settings, Venue};
 use crate::send::Delivery;
 use crate::tokens::{self, LinkKeys};
 
+/// What herald.toml gives besides the model's settings.
+pub(super) type SettingsOf = (
+    Settings,
+    Delivery,
+    Option<crate::inbox::InboxSettings>,
+    Option<crate::web::HttpSettings>,
+);
+
 /// What the rest of the config needs from `herald.toml`, even when part of
 /// it is invalid, so other files can still be checked against it.
 #[derive(Default)]
@@ -27,7 +35,7 @@ pub(super) struct SettingsParts {
     /// False when herald.toml could not be parsed: then lists and venues are
     /// unknown, and references to them are not reported.
     pub(super) parsed: bool,
-    pub(super) settings: Option<(Settings, Delivery, Option<crate::inbox::InboxSettings>)>,
+    pub(super) settings: Option<SettingsOf>,
     pub(super) venues: BTreeMap<String, Venue>,
     /// Every venue id in herald.toml, valid or not, so that a venue with a
     /// problem of its own is not also reported as unknown where it is used.
@@ -107,8 +115,15 @@ impl Loader<'_> {
         }
 
         let reminders = reminder_policy(&src, &raw.reminders, &mut d);
-        let links = self.link_keys(&src, raw.sender.get_ref(), &mut d);
-        let sender = sender(&src, raw.sender.get_ref(), links, &mut d);
+        let links = self.link_keys(&src, raw, &mut d);
+        let has_secret = matches!(links, Some(Some(_)));
+        let mut http_warnings = Vec::new();
+        let http = super::http::http(&src, raw.http.as_ref(), has_secret, &mut d, &mut http_warnings);
+        for warning in http_warnings {
+            self.warnings.push(warning);
+        }
+        let public_url = http.as_ref().and_then(|http| http.as_ref()?.public_url.clone());
+        let sender = sender(&src, raw.sender.get_ref(), links, public_url, &mut d);
         self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
         let state_dir = delivery
@@ -121,18 +136,21 @@ impl Loader<'_> {
             .as_ref()
             .map(|table| super::digest::digest(&src, table, &default_language, &mut d));
 
-        let settings = match (sender, reminders, delivery, inbox) {
-            (Some(sender), Some(reminders), Some(delivery), Some(inbox)) if d.is_empty() => Some((
-                Settings {
-                    default_language: default_language.clone(),
-                    sender,
-                    reminders,
-                    parts_of_day: parts_of_day.clone(),
-                    digest: digest.flatten(),
-                },
-                delivery,
-                inbox,
-            )),
+        let settings = match (sender, reminders, delivery, inbox, http) {
+            (Some(sender), Some(reminders), Some(delivery), Some(inbox), Some(http)) if d.is_empty() => {
+                Some((
+                    Settings {
+                        default_language: default_language.clone(),
+                        sender,
+                        reminders,
+                        parts_of_day: parts_of_day.clone(),
+                        digest: digest.flatten(),
+                    },
+                    delivery,
+                    inbox,
+                    http.map(|http| http.settings),
+                ))
+            }
             _ => None,
         };
         self.report(d);
@@ -256,6 +274,7 @@ fn sender(
     src: &SourceFile,
     raw: &raw::SenderTable,
     links: Option<Option<Arc<LinkKeys>>>,
+    public_url: Option<url::Url>,
     d: &mut Vec<Diagnostic>,
 ) -> Option<Sender> {
     let from = check(src, &raw.from, values::mailbox, d)?;
@@ -294,6 +313,7 @@ fn sender(
         unsubscribe,
         bounce_address,
         links: links?,
+        public_url,
     })
 }
 
@@ -320,19 +340,32 @@ fn bounce_address_of(text: &str) -> Result<lettre::Address, String> {
 const MAX_LOCAL_PART: usize = 64;
 
 impl Loader<'_> {
-    /// The link secrets: from the file `link_secret_file` (or
-    /// `$HERALD_LINK_SECRET_FILE`) names, else the systemd credential
+    /// The link secrets: from the file `[sender] link_secret_file` or
+    /// `[http] secret_file` (one of them, or `$HERALD_LINK_SECRET_FILE`)
+    /// names, else the systemd credential
     /// `link-secret`; `Some(None)` when none is given, `None` when they
     /// cannot be used (reported: the file at the setting's line, a short
     /// secret at its line of the file, never its text).
     fn link_keys(
         &self,
         src: &SourceFile,
-        raw: &raw::SenderTable,
+        raw: &raw::HeraldFile,
         d: &mut Vec<Diagnostic>,
     ) -> Option<Option<Arc<LinkKeys>>> {
+        let in_sender = raw.sender.get_ref().link_secret_file.as_ref();
+        let in_http = raw
+            .http
+            .as_ref()
+            .and_then(|http| http.get_ref().secret_file.as_ref());
+        if let (Some(_), Some(second)) = (in_sender, in_http) {
+            d.push(src.at(
+                second.span(),
+                "the link secret file is set twice, here and in [sender] link_secret_file: one secret signs the mail's links and the pages' alike, so keep one of them",
+            ));
+            return None;
+        }
         let layers = Layers::new(self.env, src);
-        let setting = layers.get(&["HERALD_LINK_SECRET_FILE"], raw.link_secret_file.as_ref());
+        let setting = layers.get(&["HERALD_LINK_SECRET_FILE"], in_sender.or(in_http));
         let path = match setting.path(Some(&self.dir)) {
             Some(path) => path,
             None => match secrets::credential_path(self.env, LINK_SECRET_CREDENTIAL) {

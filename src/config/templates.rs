@@ -1,5 +1,6 @@
 //! Reads the template directory: `<lang>/<name>.<part>.hbs`,
-//! `<lang>/partials/<name>.<part>.hbs` and `<lang>/phrases.toml`.
+//! `<lang>/partials/<name>.<part>.hbs`, the web pages
+//! `<lang>/web/<page>.html.hbs` and `<lang>/phrases.toml`.
 //!
 //! Only the files are read here; compiling and checking them is the
 //! renderer's job, so rendering never touches the disk.
@@ -169,8 +170,9 @@ fn read_templates(
             continue;
         }
         if is_dir {
-            if prefix.is_empty() && file_name == "partials" {
-                read_templates(files, &path, "partials/", language, sources, diagnostics);
+            if prefix.is_empty() && (file_name == "partials" || file_name == "web") {
+                let prefix = format!("{file_name}/");
+                read_templates(files, &path, &prefix, language, sources, diagnostics);
             }
             continue;
         }

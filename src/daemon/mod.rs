@@ -71,6 +71,7 @@ mod digest;
 mod inbox;
 mod rate;
 mod wake;
+mod web;
 
 use inbox::InboxReader;
 use wake::{Outlook, Wake, next_wake, reconcile_due};
@@ -234,6 +235,8 @@ struct Daemon {
     inbox: Option<InboxReader>,
     /// The operator's daily digest (`daemon/digest.rs`).
     digests: digest::Daily,
+    /// The web listeners, when `[http]` asks for them (`daemon/web.rs`).
+    web: web::WebSide,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -248,8 +251,13 @@ impl Daemon {
             move || set_up(&options)
         })
         .await?;
-        options.notifier.ready(&status);
         let scheduler = Arc::new(scheduler);
+        // Bound before READY: a unit ordered after herald finds its pages up.
+        let mut web = web::WebSide::new(scheduler.clone(), Arc::new(crate::metrics::Metrics::new()));
+        web.start().await?;
+        options.notifier.ready(&status);
+        let ready = scheduler.clone();
+        blocking(move || log_status(&ready, "ready")).await;
         let mut inbox = InboxReader::start(scheduler.clone(), options.rehearsal);
         if let Some(inbox) = &mut inbox {
             // What came while herald was down takes effect before the first
@@ -270,6 +278,7 @@ impl Daemon {
             outbox_failing: None,
             quota_noted: false,
             digests: digest::Daily::default(),
+            web,
             _lock: lock,
         })
     }
@@ -426,6 +435,7 @@ impl Daemon {
     async fn reload(&mut self) {
         self.problems = self.run_blocking(reload_configuration).await;
         self.inbox = InboxReader::follow(self.inbox.take(), &self.scheduler);
+        self.web.follow().await;
     }
 
     /// Reconciles the outbox with the plan if it needs more of it, or if
@@ -572,6 +582,7 @@ impl Daemon {
         if let Some(inbox) = self.inbox.take() {
             inbox.stop();
         }
+        self.web.stop().await;
         self.scheduler.mailer().shutdown().await;
         self.run_blocking(|_, scheduler| log_status(scheduler, "stopped"))
             .await;
@@ -640,7 +651,6 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
     let changes = scheduler.reconcile()?;
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
-    log_status(&scheduler, "ready");
     let status = status_line(&scheduler, None);
     Ok((scheduler, status, lock))
 }

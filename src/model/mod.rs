@@ -106,6 +106,19 @@ pub struct Sender {
     /// The link secrets, read by `config` from their file: with them, a
     /// `mailto:` unsubscribe is personal (a signed token in its subject).
     pub links: Option<std::sync::Arc<LinkKeys>>,
+    /// Where readers reach herald's pages (`[http] public_url`, no trailing
+    /// slash): with the link secrets, every message carries personal links
+    /// to them (see [`Sender::page_link`]).
+    pub public_url: Option<url::Url>,
+}
+
+impl Sender {
+    /// The personal link to one of herald's pages (`unsubscribe`,
+    /// `preferences`) for `token`, when herald serves pages.
+    pub fn page_link(&self, page: &str, token: &str) -> Option<String> {
+        let base = self.public_url.as_ref()?;
+        Some(format!("{}/{page}/{token}", base.as_str().trim_end_matches('/')))
+    }
 }
 
 /// When reminders go out, before the default resolution by event, list or

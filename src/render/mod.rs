@@ -342,6 +342,43 @@ impl Renderer {
         self.render_family(&send.send.template, &language, data)
     }
 
+    /// Renders the web page `page` (the template `web/<page>.html.hbs`,
+    /// HTML-escaped) from its context, in `language` or the language it
+    /// falls back to; `lang` is added to the context, as for mail. Returns
+    /// the HTML and the language used, for the page's `lang` attribute and
+    /// `Content-Language`.
+    pub fn render_page(
+        &self,
+        page: &str,
+        language: &str,
+        mut data: Value,
+    ) -> Result<(String, String), RenderError> {
+        let language = self.resolve_language(language).to_owned();
+        if let Value::Object(map) = &mut data {
+            map.insert("lang".to_owned(), Value::String(language.clone()));
+        }
+        let registries = self
+            .languages
+            .get(&language)
+            .ok_or_else(|| RenderError::plain(format!("no templates for {language:?}")))?;
+        let html = registries.render_html(&format!("web/{page}.html"), &handlebars::Context::from(data))?;
+        Ok((html, language))
+    }
+
+    /// Whether the default language has the web page `page`
+    /// (`web/<page>.html.hbs`), which every language falls back to.
+    pub fn has_page(&self, page: &str) -> bool {
+        self.languages
+            .get(&self.default_language)
+            .is_some_and(|registries| registries.files.contains_key(&format!("web/{page}.html")))
+    }
+
+    /// The languages herald has templates in (after none of them falls
+    /// back), for the choice of language a reader is offered.
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.languages.keys().map(String::as_str)
+    }
+
     /// Renders the operator's digest (see [`crate::digest`]) from its
     /// context, in `language` or the language it falls back to.
     pub fn render_digest(&self, language: &str, mut data: Value) -> Result<Rendered, RenderError> {

@@ -42,6 +42,8 @@ pub struct Loaded {
     pub delivery: Delivery,
     /// The process's mailbox, when herald reads one.
     pub inbox: Option<crate::inbox::InboxSettings>,
+    /// The web listeners, when herald serves pages.
+    pub http: Option<crate::web::HttpSettings>,
     pub renderer: Renderer,
     /// What the configuration allows but should change (see `Config::warnings`).
     pub warnings: Diagnostics,
@@ -60,6 +62,7 @@ impl Loaded {
             model,
             delivery,
             inbox,
+            http,
             warnings,
         } = crate::config::load(dir, env)?;
         let renderer = crate::render::prepare_for(&model, check_since)?;
@@ -67,6 +70,7 @@ impl Loaded {
             model,
             delivery,
             inbox,
+            http,
             renderer,
             warnings,
         })

@@ -36,6 +36,8 @@ mod notes;
 mod digest;
 // The commands around the daemon: rehearsal, signals, history, retry, send.
 mod commands;
+// herald on the web: listeners, unsubscribe links, preferences, status, metrics.
+mod web;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.

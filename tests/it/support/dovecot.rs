@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::free_port;
+
 /// The one account.
 pub const USER: &str = "herald";
 /// Its password when the server starts.
@@ -306,14 +308,6 @@ fn certificate(d: &Path) {
         .status()
         .expect("openssl runs (apt-get install openssl)");
     assert!(status.success(), "openssl could not make the test certificate");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn is_root() -> bool {

@@ -1,6 +1,17 @@
-//! SMTP servers for the send tests: one written here to fail on demand, and
-//! a real one nobody here wrote (aiosmtpd, launched from Python).
+//! Servers and clients for the tests: SMTP servers (one written here to fail
+//! on demand, and a real one nobody here wrote: aiosmtpd, launched from
+//! Python), a real Dovecot, and an HTTP client for herald's pages.
 
 pub mod aiosmtpd;
 pub mod dovecot;
 pub mod smtp_faults;
+pub mod web;
+
+/// A loopback port nobody listens on now (the system's choice).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

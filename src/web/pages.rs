@@ -1,0 +1,54 @@
+//! How a page is rendered: from `templates/<language>/web/<page>.html.hbs`
+//! with the running configuration's renderer, in the reader's language.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tracing::error;
+
+use crate::diagnostics::Chain;
+use crate::render::Renderer;
+
+/// A page rendered, or the plain refusal that replaces one that cannot be.
+pub fn page(renderer: &Renderer, status: StatusCode, name: &str, language: &str, data: Value) -> Response {
+    match renderer.render_page(name, language, data) {
+        Ok((html, language)) => {
+            let mut response = (status, axum::response::Html(html)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&language) {
+                response.headers_mut().insert(header::CONTENT_LANGUAGE, value);
+            }
+            secure(&mut response);
+            response
+        }
+        Err(err) => {
+            error!(page = name, error = %Chain(&err), "a web page cannot be rendered");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "This page cannot be shown; the secretariat has been told.",
+            )
+        }
+    }
+}
+
+/// A plain text answer, for what has no page of its own.
+pub fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut response = (status, text).into_response();
+    secure(&mut response);
+    response
+}
+
+/// Headers every answer carries: no page of herald's is framed by another
+/// site, runs a script, or is cached (each names one reader's choices).
+fn secure(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
