@@ -16,7 +16,7 @@
 //! Dovecot 2.4 (whose configuration syntax differs) fails it saying so.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
