@@ -277,7 +277,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
     let table = |header: &str| format!("{header}\n{PROBE}");
 
     // Each table of the page, and a file that puts an unknown key in it.
-    let herald_toml: [(&str, String); 10] = [
+    let herald_toml: [(&str, String); 11] = [
         ("herald.toml", PROBE.to_owned()),
         ("[sender]", table("[sender]")),
         ("[reminders]", table("[reminders]")),
@@ -288,6 +288,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
         ("[inbox]", table("[inbox]")),
         ("[inbox.imap]", table("[inbox.imap]")),
         ("[digest]", table("[digest]")),
+        ("[http]", table("[http]")),
     ];
     let mut accepted = BTreeMap::new();
     for (section, text) in herald_toml {
