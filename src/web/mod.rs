@@ -77,9 +77,21 @@ pub struct BindError {
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hint = match self.source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "another program listens on this port: choose another in herald.toml"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "a port below 1024 needs a privilege herald does not have: listen on a higher port (the reverse proxy serves 443)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "this machine has no such address: use 127.0.0.1 or one of its own"
+            }
+            _ => "check the address in herald.toml",
+        };
         write!(
             f,
-            "cannot listen on {} ([http] {}); is another program using the port? Choose another in herald.toml",
+            "cannot listen on {} ([http] {}): {hint}",
             self.address, self.which
         )
     }

@@ -62,3 +62,22 @@ fn bad_http_settings_are_refused_at_their_place() {
     );
     assert!(problems.contains("herald.toml:"), "{problems}");
 }
+
+/// A port another program holds stops the daemon's start, naming the
+/// address and what to do; nothing is sent.
+#[test]
+fn a_port_in_use_stops_the_start_with_what_to_do() {
+    let config = ConfigDir::example();
+    let ports = serve_pages(&config, &[SECRET]);
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", ports.admin)).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(
+        config
+            .run_before_the_future_meeting(state.path())
+            .arg("--no-watch"),
+    );
+    let line = daemon.wait_for("cannot listen on");
+    assert!(line.contains(&format!("127.0.0.1:{}", ports.admin)), "{line}");
+    assert!(line.contains("another program listens on this port"), "{line}");
+    assert!(!daemon.wait().success());
+}
