@@ -38,6 +38,8 @@ mod digest;
 mod commands;
 // herald on the web: listeners, unsubscribe links, preferences, status, metrics.
 mod web;
+// The preferences page: what it shows and refuses, and filled in in headless Chromium.
+mod web_preferences;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.

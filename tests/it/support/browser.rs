@@ -139,17 +139,6 @@ impl Browser {
         });
     }
 
-    /// Clicks what `css` finds (a checkbox, a label).
-    pub fn click(&self, css: &str) {
-        self.runtime.block_on(async {
-            self.find(css)
-                .await
-                .click()
-                .await
-                .unwrap_or_else(|err| panic!("click {css}: {err}"));
-        });
-    }
-
     /// Whether the checkbox or option `css` finds is chosen.
     pub fn is_selected(&self, css: &str) -> bool {
         self.runtime.block_on(async {
