@@ -295,3 +295,86 @@ fn links_that_find_no_reader_are_refused_and_change_nothing() {
     daemon.signal("TERM");
     assert!(daemon.wait().success());
 }
+
+/// The reminder due just after a reader unsubscribes goes to everyone on
+/// the list but them.
+#[test]
+fn the_next_reminder_goes_to_the_list_but_not_to_the_reader_who_left() {
+    let config = ConfigDir::example();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    let ports = serve_pages(&config, &[SECRET]);
+    let state = tempfile::tempdir().unwrap();
+    // The day-before reminders are due at 20:00Z: about ten seconds away.
+    let mut daemon = Daemon::spawn(config.run_command(state.path()).args([
+        "--rehearse-from",
+        "2099-02-28T19:59:30Z",
+        "--speed",
+        "3",
+        "--no-watch",
+    ]));
+    daemon.wait_for("herald::daemon: ready");
+    ports.wait_until_listening();
+    let kenji = link(&ports, &token(SECRET, "member-states", KENJI));
+    let done = Client::new().post_form(&kenji, &[("List-Unsubscribe", "One-Click")], &[]);
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    // member-states has nine focal points: eight reminders leave.
+    let new = state.path().join("maildir/new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let delivered = loop {
+        let messages: Vec<String> = std::fs::read_dir(&new)
+            .map(|entries| {
+                entries
+                    .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if messages.len() >= 8 || std::time::Instant::now() > deadline {
+            break messages;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(delivered.len(), 8);
+    assert!(delivered.iter().any(|m| m.contains(AMINA)));
+    assert!(
+        delivered.iter().all(|m| !m.contains(KENJI)),
+        "the reader who left got the reminder"
+    );
+    let states = states_of(&config, state.path(), KENJI);
+    assert_eq!(states, ["suppressed"; 3]);
+    daemon.signal("TERM");
+    assert!(daemon.wait().success());
+    let left = std::fs::read_dir(&new).unwrap().count();
+    assert_eq!(left, 8, "nothing more went out");
+}
+
+/// A web page that cannot render is refused by `herald check` (and so at
+/// load, by the daemon), at its file and place, not when a reader asks
+/// for it; so is a page the mail's links need and the templates lack.
+#[test]
+fn a_broken_or_missing_page_is_refused_at_load() {
+    let config = ConfigDir::example();
+    config.write(
+        "../templates/fr/web/unsubscribed.html.hbs",
+        "{{#> page title=\"x\"}}<p>{{list.title}}</p>{{/page}}\n",
+    );
+    let problems = config.problems().join("\n");
+    assert!(
+        problems.contains("templates/fr/web/unsubscribed.html.hbs:1:"),
+        "{problems}"
+    );
+    assert!(problems.contains("list.title"), "{problems}");
+    assert!(
+        problems.contains("rendering the web page unsubscribed in fr"),
+        "{problems}"
+    );
+
+    let config = ConfigDir::example();
+    serve_pages(&config, &[SECRET]);
+    config.remove("../templates/en/web/problem.html.hbs");
+    let problems = config.problems().join("\n");
+    assert!(
+        problems.contains("the template en/web/problem.html.hbs is missing"),
+        "{problems}"
+    );
+}
