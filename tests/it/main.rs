@@ -40,6 +40,8 @@ mod commands;
 mod web;
 // The preferences page: what it shows and refuses, and filled in in headless Chromium.
 mod web_preferences;
+// The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
+mod web_unsubscribe;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
