@@ -448,6 +448,33 @@ fn load(config: &std::path::Path) -> Result<Loaded, ExitCode> {
     Loaded::load(config, &Environment::from_process(), None).map_err(|d| print_problems(config, &d))
 }
 
+/// `loaded` with the readers' overrides kept in `outbox` laid over it, as
+/// the daemon plans and renders with them; without them, after a warning,
+/// when they cannot be read. An override of an address no longer in the
+/// configuration is left alone: the daemon removes it at its next load.
+fn with_overrides(loaded: Loaded, outbox: Option<&SqliteOutbox>) -> Loaded {
+    let Some(outbox) = outbox else {
+        return loaded;
+    };
+    match outbox.overrides() {
+        Ok(overrides) if overrides.is_empty() => loaded,
+        Ok(overrides) => {
+            let (loaded, ignored) = loaded.with_overrides(&overrides);
+            for ignored in ignored {
+                if !matches!(ignored, crate::scheduler::Ignored::Gone(_)) {
+                    eprintln!("herald: warning: {ignored}");
+                }
+            }
+            loaded
+        }
+        Err(err) => {
+            let dir = loaded.delivery.state_dir.clone();
+            warn_unread(&dir, "readers' overrides are not applied", &err);
+            loaded
+        }
+    }
+}
+
 /// The outbox in `dir`, if herald has run with that state directory; a
 /// command that only shows what it holds (`for_what`) goes on without it,
 /// after a warning, when it cannot be read (often: not the user `herald`).
