@@ -195,7 +195,11 @@ async fn save(
                 &shown,
             );
         };
-        match write(outbox.as_ref(), &reader, focal_point, &valid, now) {
+        let configured = loaded
+            .choices
+            .configured(&reader.address)
+            .unwrap_or((focal_point.language.as_str(), focal_point.zone.as_ref()));
+        match write(outbox.as_ref(), &reader, focal_point, configured, &valid, now) {
             Ok(()) => {}
             Err(err) => return unavailable(&err),
         }
@@ -207,7 +211,7 @@ async fn save(
             successor = valid.successor.is_some(),
             "a reader saved their preferences"
         );
-        saved(&loaded, &reader, focal_point, &valid)
+        saved(&loaded, &reader, focal_point, configured.1, &valid)
     })
     .await
 }
@@ -353,14 +357,24 @@ fn is_address(text: &str) -> bool {
 }
 
 /// Writes a valid form: the override, the lists, the request.
-fn write(outbox: &dyn Outbox, reader: &Reader, focal_point: &FocalPoint, valid: &Valid, now: Timestamp) -> Result<(), OutboxError> {
+/// `configured` is what the configuration says of the reader's language
+/// and zone (the running model has their override's).
+fn write(
+    outbox: &dyn Outbox,
+    reader: &Reader,
+    focal_point: &FocalPoint,
+    configured: (&str, Option<&Zone>),
+    valid: &Valid,
+    now: Timestamp,
+) -> Result<(), OutboxError> {
     // What equals the configuration is not an override: a later edit of
     // the configuration then applies to the reader too.
-    let language = (valid.language != focal_point.language).then(|| valid.language.clone());
+    let (configured_language, configured_zone) = configured;
+    let language = (valid.language != configured_language).then(|| valid.language.clone());
     let zone = valid
         .zone
         .as_ref()
-        .filter(|zone| focal_point.zone.as_ref() != Some(*zone))
+        .filter(|zone| configured_zone != Some(*zone))
         .map(|zone| zone.name.clone());
     outbox.set_override(&Override {
         address: reader.address.clone(),
@@ -452,7 +466,7 @@ fn form_context(organization: &str, name: &str, languages: Vec<Value>, values: &
 }
 
 /// The answer to a saved form, in the language the reader chose.
-fn saved(loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint, valid: &Valid) -> Response {
+fn saved(loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint, configured_zone: Option<&Zone>, valid: &Valid) -> Response {
     let lists: Vec<Value> = lists_of(loaded, focal_point)
         .into_iter()
         .filter(|list| valid.lists.contains(&list.id))
@@ -461,7 +475,7 @@ fn saved(loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint, valid: &Val
     let zone = valid
         .zone
         .as_ref()
-        .or(focal_point.zone.as_ref())
+        .or(configured_zone)
         .map(|zone| zone.name.clone())
         .unwrap_or_default();
     let data = saved_context(
