@@ -199,6 +199,10 @@ async fn save(
             .choices
             .configured(&reader.address)
             .unwrap_or((focal_point.language.as_str(), focal_point.zone.as_ref()));
+        // The language the configuration gives is the one of the templates
+        // it is read in (`de` is read in the default language).
+        let offered_language = offered(&loaded, configured.0);
+        let configured = (offered_language.as_str(), configured.1);
         match write(outbox.as_ref(), &reader, focal_point, configured, &valid, now) {
             Ok(()) => {}
             Err(err) => return unavailable(&err),

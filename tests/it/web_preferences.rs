@@ -159,6 +159,67 @@ fn a_bad_zone_is_refused_at_its_field_and_nothing_is_stored() {
     );
 }
 
+/// A valid form writes what differs from the configuration only: the
+/// language as an override (her zone is the configuration's: no zone
+/// override), a list left as a suppression of that list alone; ticking it
+/// again lifts it, and choosing the configuration's values again removes
+/// the override.
+#[test]
+fn a_saved_form_writes_only_what_differs_from_the_configuration() {
+    let config = ConfigDir::example();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    let ports = serve_pages(&config, &[SECRET]);
+    let state = tempfile::tempdir().unwrap();
+    let _daemon = serving(&config, state.path());
+    ports.wait_until_listening();
+    let url = preferences_url(&ports, "member-states", ANNA);
+    let headers = same_origin(&ports);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let client = Client::new();
+    let outbox = SqliteOutbox::open(state.path()).unwrap();
+
+    let answer = client.post_form(
+        &url,
+        &[("language", "es"), ("zone", "Europe/Zurich"), ("list", "member-states")],
+        &headers,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("Sus preferencias se han guardado"), "{}", answer.body);
+    assert_eq!(answer.header("content-language"), Some("es"));
+    let overrides = outbox.overrides().unwrap();
+    assert_eq!(overrides.len(), 1, "{overrides:?}");
+    assert_eq!(overrides[0].address, AddressKey::of(ANNA));
+    assert_eq!(overrides[0].language.as_deref(), Some("es"));
+    assert_eq!(overrides[0].zone, None, "her zone is the configuration's");
+    let suppressions = outbox.suppressions().unwrap();
+    assert_eq!(suppressions.len(), 1, "{suppressions:?}");
+    assert_eq!(suppressions[0].list.as_deref(), Some("geneva-experts"));
+    assert_eq!(suppressions[0].reason, "left on the preferences page");
+    assert_eq!(outbox.requests(false).unwrap(), vec![], "no successor named");
+    // The page now shows her choices, in her new language.
+    let page = client.get(&url);
+    assert!(page.body.contains(r#"<option value="es" lang="es" selected>"#), "{}", page.body);
+    assert!(!page.body.contains(r#"value="geneva-experts" checked"#), "{}", page.body);
+
+    // Back to the configuration's language, and the list again.
+    let answer = client.post_form(
+        &url,
+        &[
+            ("language", "en"),
+            ("zone", "Europe/Zurich"),
+            ("list", "member-states"),
+            ("list", "geneva-experts"),
+        ],
+        &headers,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("Your preferences are saved"), "{}", answer.body);
+    assert_eq!(outbox.suppressions().unwrap(), vec![]);
+    // German is her configured language, which herald has no templates
+    // for: she reads English already, so English overrides nothing.
+    assert_eq!(outbox.overrides().unwrap(), vec![]);
+}
+
 /// A forged token, or one signed by a secret herald does not have, gets the
 /// plain problem page (404) on GET and on POST, and changes nothing.
 #[test]
