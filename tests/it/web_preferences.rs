@@ -77,9 +77,15 @@ fn the_page_shows_the_readers_own_values_and_no_one_elses() {
     for name in ["العربية", "中文", "English", "Français", "Русский", "Español"] {
         assert!(body.contains(name), "{name}: {body}");
     }
-    assert!(body.contains(r#"<option value="en" lang="en" selected>"#), "{body}");
+    assert!(
+        body.contains(r#"<option value="en" lang="en" selected>"#),
+        "{body}"
+    );
     for field in ["language", "zone", "successor-name", "successor-email"] {
-        assert!(body.contains(&format!(r#"<label for="{field}">"#)), "{field}: {body}");
+        assert!(
+            body.contains(&format!(r#"<label for="{field}">"#)),
+            "{field}: {body}"
+        );
     }
     assert!(body.contains("<legend>"), "{body}");
     assert!(!body.contains("<script"), "{body}");
@@ -139,7 +145,12 @@ fn a_bad_zone_is_refused_at_its_field_and_nothing_is_stored() {
     assert!(body.contains("Mars/Olympus_Mons"), "{body}");
     // The summary, linking to the field; no other field is in error.
     assert!(body.contains(r##"<li><a href="#zone">"##), "{body}");
-    for other in ["language-error", "successor-name-error", "successor-email-error", "lists-error"] {
+    for other in [
+        "language-error",
+        "successor-name-error",
+        "successor-email-error",
+        "lists-error",
+    ] {
         assert!(!body.contains(&format!(r#"id="{other}""#)), "{other}: {body}");
     }
     // What was sent is kept in the form, to correct.
@@ -180,11 +191,19 @@ fn a_saved_form_writes_only_what_differs_from_the_configuration() {
 
     let answer = client.post_form(
         &url,
-        &[("language", "es"), ("zone", "Europe/Zurich"), ("list", "member-states")],
+        &[
+            ("language", "es"),
+            ("zone", "Europe/Zurich"),
+            ("list", "member-states"),
+        ],
         &headers,
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains("Sus preferencias se han guardado"), "{}", answer.body);
+    assert!(
+        answer.body.contains("Sus preferencias se han guardado"),
+        "{}",
+        answer.body
+    );
     assert_eq!(answer.header("content-language"), Some("es"));
     let overrides = outbox.overrides().unwrap();
     assert_eq!(overrides.len(), 1, "{overrides:?}");
@@ -198,8 +217,16 @@ fn a_saved_form_writes_only_what_differs_from_the_configuration() {
     assert_eq!(outbox.requests(false).unwrap(), vec![], "no successor named");
     // The page now shows her choices, in her new language.
     let page = client.get(&url);
-    assert!(page.body.contains(r#"<option value="es" lang="es" selected>"#), "{}", page.body);
-    assert!(!page.body.contains(r#"value="geneva-experts" checked"#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<option value="es" lang="es" selected>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(r#"value="geneva-experts" checked"#),
+        "{}",
+        page.body
+    );
 
     // Back to the configuration's language, and the list again.
     let answer = client.post_form(
@@ -213,7 +240,11 @@ fn a_saved_form_writes_only_what_differs_from_the_configuration() {
         &headers,
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains("Your preferences are saved"), "{}", answer.body);
+    assert!(
+        answer.body.contains("Your preferences are saved"),
+        "{}",
+        answer.body
+    );
     assert_eq!(outbox.suppressions().unwrap(), vec![]);
     // German is her configured language, which herald has no templates
     // for: she reads English already, so English overrides nothing.
@@ -313,7 +344,12 @@ fn chosen_in_chromium_the_next_reminder_comes_in_french_in_tokyo_time() {
     // clock: its three reminders go out.
     let output = crate::harness::herald_command(&config.path())
         .args(["run", "--fast-forward", "--no-watch", "--real-recipients"])
-        .args(["--rehearse-from", BEFORE_THE_FUTURE_MEETING, "--until", "2099-03-02T00:00:00Z"])
+        .args([
+            "--rehearse-from",
+            BEFORE_THE_FUTURE_MEETING,
+            "--until",
+            "2099-03-02T00:00:00Z",
+        ])
         .arg("--state-dir")
         .arg(state.path())
         .output()
