@@ -384,3 +384,38 @@ fn chosen_in_chromium_the_next_reminder_comes_in_french_in_tokyo_time() {
     assert!(text.contains("h.sato@japan-mission.example.org"), "{text}");
     assert!(text.contains(KENJI), "{text}");
 }
+
+/// A reader of Arabic gets the page right to left, in Arabic, with their
+/// Latin-script names isolated; every field still labelled.
+#[test]
+fn an_arabic_reader_gets_the_page_right_to_left() {
+    let config = ConfigDir::example();
+    config.write("roadmaps/future.toml", FUTURE_ROADMAP);
+    config.edit(
+        "config/lists/permanent-missions.csv",
+        "Switzerland,Excellency,de,",
+        "Switzerland,Excellency,ar,",
+    );
+    let ports = serve_pages(&config, &[SECRET]);
+    let state = tempfile::tempdir().unwrap();
+    let _daemon = serving(&config, state.path());
+    ports.wait_until_listening();
+
+    let page = Client::new().get(&preferences_url(&ports, "member-states", ANNA));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains(r#"<html lang="ar" dir="rtl">"#), "{body}");
+    assert!(body.contains("<h1>تفضيلاتك</h1>"), "{body}");
+    assert!(body.contains("<bdi>Anna Keller</bdi>"), "{body}");
+    assert!(
+        body.contains(r#"<option value="ar" lang="ar" selected>"#),
+        "{body}"
+    );
+    for field in ["language", "zone", "successor-name", "successor-email"] {
+        assert!(
+            body.contains(&format!(r#"<label for="{field}">"#)),
+            "{field}: {body}"
+        );
+    }
+    assert_eq!(page.header("content-language"), Some("ar"));
+}
