@@ -289,6 +289,10 @@ fn links_that_find_no_reader_are_refused_and_change_nothing() {
     assert_refused(&client.post_form(&amina, &[], &[]));
     // The new secret's links still find their reader.
     assert_eq!(client.get(&link(&ports, &genuine)).status, 200);
+    // The admin listener serves no reader's page.
+    let on_admin = format!("{}/unsubscribe/{genuine}", ports.admin_url());
+    assert_eq!(client.get(&on_admin).status, 404);
+    assert_eq!(client.post_form(&on_admin, &[], &[]).status, 404);
 
     assert!(suppressions(&config, state.path()).is_empty());
     assert_eq!(states_of(&config, state.path(), KENJI), ["planned"; 3]);
