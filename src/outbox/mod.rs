@@ -378,7 +378,9 @@ pub trait Outbox: Send + Sync {
     fn lift_suppressions(&self, address: &AddressKey, now: Timestamp) -> Result<Lifted, OutboxError>;
     /// Suppresses `address` on `list` (a reader unsubscribed through their
     /// link), with `reason`, and suppresses its planned sends on that list
-    /// at once, in one transaction. Only reads when the address is already
+    /// at once, in one transaction; the request is recorded among the
+    /// incoming messages (source `web`, kind `unsubscribe`), which the
+    /// suppression names, for the digest. Only reads when the address is already
     /// suppressed on that list or on every list, so that a repeated request
     /// costs no write; `true` when the suppression is new.
     fn suppress(

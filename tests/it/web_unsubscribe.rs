@@ -194,6 +194,9 @@ fn a_get_shows_a_button_and_a_post_unsubscribes_from_that_list_once() {
     assert_eq!(rows[0]["address"], KENJI);
     assert_eq!(rows[0]["list"], "member-states");
     assert_eq!(rows[0]["reason"], "unsubscribed through the link in a message");
+    // The request is named by what it did, for the operator.
+    let request = rows[0]["message_id"].as_str().unwrap();
+    assert!(request.starts_with("link/member-states/"), "{request}");
     // Its reminders to come are not sent.
     assert_eq!(states_of(&config, state.path(), KENJI), ["suppressed"; 3]);
     assert_eq!(states_of(&config, state.path(), AMINA), ["planned"; 3]);
@@ -289,6 +292,10 @@ fn links_that_find_no_reader_are_refused_and_change_nothing() {
     assert_refused(&client.post_form(&amina, &[], &[]));
     // The new secret's links still find their reader.
     assert_eq!(client.get(&link(&ports, &genuine)).status, 200);
+    // The admin listener serves no reader's page.
+    let on_admin = format!("{}/unsubscribe/{genuine}", ports.admin_url());
+    assert_eq!(client.get(&on_admin).status, 404);
+    assert_eq!(client.post_form(&on_admin, &[], &[]).status, 404);
 
     assert!(suppressions(&config, state.path()).is_empty());
     assert_eq!(states_of(&config, state.path(), KENJI), ["planned"; 3]);

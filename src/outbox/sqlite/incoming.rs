@@ -165,8 +165,11 @@ pub(super) fn is_suppressed(c: &Connection, address: &AddressKey, list: &str) ->
         .query_row(params![address.as_str(), list, EVERY_LIST], |row| row.get(0))
 }
 
-/// Suppresses `address` on `list` (no incoming message caused it), and its
-/// planned sends with it; `false` when it already was.
+/// Suppresses `address` on `list` at a reader's own request (through
+/// their link, not by mail), and its planned sends with it; `false` when
+/// it already was. The request is recorded with the incoming messages, as
+/// one by mail is, so that the operator's digest counts it among the
+/// unsubscribes; the suppression names that record.
 pub(super) fn suppress_on_list(
     tx: &Transaction<'_>,
     address: &AddressKey,
@@ -174,15 +177,31 @@ pub(super) fn suppress_on_list(
     reason: &str,
     now: i64,
 ) -> rusqlite::Result<bool> {
+    // No Message-ID: the request is named by what it did and when (one
+    // address is suppressed on one list once at a time).
+    let request = format!("link/{list}/{}/{now}", address.as_str());
     let added = tx.execute(
-        "INSERT INTO suppressions (address, list, reason, since, message_id) VALUES (?1, ?2, ?3, ?4, NULL)
+        "INSERT INTO suppressions (address, list, reason, since, message_id) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (address, list) DO NOTHING",
-        params![address.as_str(), list, reason, now],
+        params![address.as_str(), list, reason, now, request],
     )?;
-    if added > 0 {
-        suppress_planned(tx, Some(address), now)?;
+    if added == 0 {
+        return Ok(false);
     }
-    Ok(added > 0)
+    tx.execute(
+        "INSERT INTO incoming (message_id, received_at, source, kind, addresses, send_key, sender, subject, outcome,
+                               needs_human)
+         VALUES (?1, ?2, 'web', 'unsubscribe', ?3, NULL, NULL, NULL, ?4, 0)
+         ON CONFLICT (message_id) DO NOTHING",
+        params![
+            request,
+            now,
+            address.as_str(),
+            format!("unsubscribed {} from the list {list} ({reason})", address.as_str()),
+        ],
+    )?;
+    suppress_planned(tx, Some(address), now)?;
+    Ok(true)
 }
 
 /// Lifts the suppression of `address` on `list` only, and plans again the
@@ -468,10 +487,24 @@ mod tests {
             (suppressions[0].reason.as_str(), suppressions[0].since),
             (reason, at(10))
         );
-        assert_eq!(suppressions[0].message_id, None);
+        // The request is among the incoming ones, for the digest.
+        let requests = outbox.incoming_since(at(0)).unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            (requests[0].kind.as_str(), requests[0].source.as_str()),
+            ("unsubscribe", "web")
+        );
+        assert_eq!(requests[0].addresses, ["a@example.org"]);
+        assert_eq!(requests[0].received_at, at(10));
+        assert!(!requests[0].needs_human);
+        assert_eq!(
+            suppressions[0].message_id.as_deref(),
+            Some(requests[0].message_id.as_str())
+        );
         // Again: nothing new, and the first date stays.
         assert!(!outbox.suppress(&a, "l", "again", at(30)).unwrap());
         assert_eq!(outbox.suppressions().unwrap(), suppressions);
+        assert_eq!(outbox.incoming_since(at(0)).unwrap(), requests);
         // A send planned later on the list is suppressed as it is planned.
         let changes = Changes {
             insert: vec![spec("a", "l", "2h", 300)],
