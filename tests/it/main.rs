@@ -38,6 +38,8 @@ mod digest;
 mod commands;
 // herald on the web: listeners, unsubscribe links, preferences, status, metrics.
 mod web;
+// Readers' choices: overrides of language and time zone in plan, preview, the daemon and history; requests for the operator.
+mod overrides;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
