@@ -336,6 +336,12 @@ fn chosen_in_chromium_the_next_reminder_comes_in_french_in_tokyo_time() {
         path.display(),
         screenshot.len()
     );
+    // The running daemon was nudged, and plans with the choice at once.
+    daemon.wait_for("a reader's choice applied");
+    browser.goto(&preferences_url(&ports, "member-states", KENJI));
+    let again = browser.source();
+    assert!(again.contains(r#"<html lang="fr""#), "{again}");
+    assert!(browser.is_selected(r#"#language option[value="fr"]"#), "{again}");
     drop(browser);
     daemon.signal("TERM");
     assert!(daemon.wait().success());
