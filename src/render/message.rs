@@ -4,8 +4,10 @@
 //! is the same for every attempt at the same send (so a retry or a repeat
 //! after a crash can be recognised), `Auto-Submitted: auto-generated`
 //! (RFC 3834) so that auto-responders stay quiet, `List-Id` (RFC 2919) and
-//! `List-Unsubscribe` (RFC 2369, and RFC 8058 one-click for https). lettre
-//! encodes every header value, so no name or subject can inject a header.
+//! `List-Unsubscribe` (RFC 2369), with RFC 8058's one-click
+//! `List-Unsubscribe-Post` only when the reader has a personal https link
+//! to it. lettre encodes every header value, so no name or subject can
+//! inject a header.
 //!
 //! A message with attachments is `multipart/mixed`: the alternatives (text,
 //! HTML and the invitation, where calendars look for it) first, then each
@@ -26,7 +28,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
 use crate::key::AddressKey;
-use crate::model::{Attachment, Model, Notes, Sender};
+use crate::model::{Attachment, Model, Notes, PersonalLinks, Sender};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
 use crate::send::Outgoing;
@@ -96,18 +98,17 @@ pub fn build_for(
             &format!("\"{name}\" <{}.{}>", list.id, sender.domain),
         )?);
     }
-    if let Some(unsubscribe) = &sender.unsubscribe {
-        let unsubscribe = match (unsubscribe.strip_prefix("mailto:"), &sender.links, send.list) {
-            (Some(mailto), Some(links), Some(list)) => {
-                let address = AddressKey::of(focal_point.email.as_ref());
-                personal_mailto(mailto, &links.unsubscribe_token(&list.id, &address))
-            }
-            _ => unsubscribe.clone(),
-        };
-        builder = builder.raw_header(header("List-Unsubscribe", &format!("<{unsubscribe}>"))?);
-        if unsubscribe.starts_with("https:") {
-            builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
-        }
+    let address = AddressKey::of(focal_point.email.as_ref());
+    let personal = send
+        .list
+        .and_then(|list| sender.personal_links(&list.id, &address));
+    if let Some(value) = list_unsubscribe(sender, send.list.map(|list| list.id.as_str()), &address, personal.as_ref()) {
+        builder = builder.raw_header(header("List-Unsubscribe", &value)?);
+    }
+    // RFC 8058: one click only on a link that says who leaves; a POST to an
+    // address shared by every reader could not.
+    if personal.is_some() {
+        builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
     }
     let alternative = body(rendered);
     let body = if rendered.attachments.is_empty() {
@@ -360,6 +361,39 @@ fn envelope_sender(sender: &Sender, token: &str) -> Result<lettre::Address, Rend
         }),
         None => Ok(sender.from.email.clone()),
     }
+}
+
+/// The `List-Unsubscribe` value (RFC 2369): the reader's own https link
+/// first when there is one (RFC 8058 wants an https URI; a client takes the
+/// first it can use), then the `[sender] unsubscribe` mailto:, personal
+/// with a link secret. A shared https address is given only when there is
+/// no personal link: it cannot say who leaves. Each URI in angle brackets,
+/// comma-separated; lettre folds the header at the space after a comma.
+fn list_unsubscribe(
+    sender: &Sender,
+    list: Option<&str>,
+    address: &AddressKey,
+    personal: Option<&PersonalLinks>,
+) -> Option<String> {
+    let mut uris = Vec::new();
+    if let Some(links) = personal {
+        uris.push(links.unsubscribe.clone());
+    }
+    match (&sender.unsubscribe, &sender.links, list) {
+        (Some(configured), Some(links), Some(list)) if configured.starts_with("mailto:") => {
+            let mailto = &configured["mailto:".len()..];
+            uris.push(personal_mailto(mailto, &links.unsubscribe_token(list, address)));
+        }
+        (Some(configured), _, _) if configured.starts_with("mailto:") || personal.is_none() => {
+            uris.push(configured.clone());
+        }
+        _ => {}
+    }
+    if uris.is_empty() {
+        return None;
+    }
+    let uris: Vec<String> = uris.into_iter().map(|uri| format!("<{uri}>")).collect();
+    Some(uris.join(", "))
 }
 
 /// The mailto: address (without `mailto:`) with `subject=unsubscribe TOKEN`
