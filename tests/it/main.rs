@@ -38,6 +38,8 @@ mod digest;
 mod commands;
 // herald on the web: listeners, unsubscribe links, preferences, status, metrics.
 mod web;
+// The personal links in every message: List-Unsubscribe and one click, the footer, and a delivered link that unsubscribes.
+mod web_mail;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
