@@ -223,11 +223,11 @@ const STAYING: &str = "priya.raman@india-mission.example.org";
 
 /// The rehearsal's clock: it starts an hour before the future meeting's
 /// first reminders (1d, 2099-02-28T20:00Z) and runs 1800 times faster than
-/// the real one, so the next ones (2h and 30m, 2099-03-01T18:00Z and
-/// 18:30Z) come about 45 seconds later: time to read the first, follow its
-/// link and unsubscribe, well before the next.
+/// the real one, so the next ones (2h and 30m before 15:00 in New York,
+/// 2099-03-01T18:00Z and 19:30Z) come 44 and 47 seconds later: time to
+/// read the first, follow its link and unsubscribe, well before the next.
 const FROM: &str = "2099-02-28T19:00:00Z";
-const UNTIL: &str = "2099-03-01T18:40:00Z";
+const UNTIL: &str = "2099-03-01T20:10:00Z";
 const SPEED: &str = "1800";
 
 /// What `sink` has received for `to`.
