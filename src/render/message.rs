@@ -102,7 +102,12 @@ pub fn build_for(
     let personal = send
         .list
         .and_then(|list| sender.personal_links(&list.id, &address));
-    if let Some(value) = list_unsubscribe(sender, send.list.map(|list| list.id.as_str()), &address, personal.as_ref()) {
+    if let Some(value) = list_unsubscribe(
+        sender,
+        send.list.map(|list| list.id.as_str()),
+        &address,
+        personal.as_ref(),
+    ) {
         builder = builder.raw_header(header("List-Unsubscribe", &value)?);
     }
     // RFC 8058: one click only on a link that says who leaves; a POST to an
@@ -495,6 +500,73 @@ mod tests {
             .and_then(|value| value.strip_suffix("\r\n"))
             .unwrap_or(&line)
             .to_owned()
+    }
+
+    /// A sender with `unsubscribe`, and link secrets and a public URL when
+    /// `pages`.
+    fn sender(unsubscribe: Option<&str>, pages: bool) -> Sender {
+        let keys = crate::tokens::LinkKeys::parse(b"0123456789abcdefghijklmnopqrstuvwxyz").unwrap();
+        Sender {
+            from: "Secretariat <secretariat@gcm.example.org>".parse().unwrap(),
+            reply_to: None,
+            organization: String::new(),
+            domain: "gcm.example.org".to_owned(),
+            unsubscribe: unsubscribe.map(str::to_owned),
+            bounce_address: None,
+            links: pages.then(|| Arc::new(keys)),
+            public_url: pages.then(|| url::Url::parse("https://herald.example.org").unwrap()),
+        }
+    }
+
+    /// Which URIs List-Unsubscribe has: the reader's own https link first
+    /// when there is one, a mailto: after it, a shared https address only
+    /// without a personal link; nothing when there is nothing to give.
+    #[test]
+    fn list_unsubscribe_puts_the_personal_link_first_and_drops_a_shared_one() {
+        let address = AddressKey::of("k.watanabe@japan-mission.example.org");
+        let value = |sender: &Sender, list: Option<&str>| {
+            let personal = list.and_then(|list| sender.personal_links(list, &address));
+            list_unsubscribe(sender, list, &address, personal.as_ref())
+        };
+        let mailto = "mailto:gcm@gcm.example.org?subject=unsubscribe";
+        let shared = "https://gcm.example.org/unsubscribe";
+
+        let with_pages = sender(Some(mailto), true);
+        let token = with_pages
+            .links
+            .as_ref()
+            .unwrap()
+            .unsubscribe_token("member-states", &address);
+        assert_eq!(
+            value(&with_pages, Some("member-states")).unwrap(),
+            format!(
+                "<https://herald.example.org/unsubscribe/{token}>, <mailto:gcm@gcm.example.org?subject=unsubscribe%20{token}>"
+            )
+        );
+        assert_eq!(
+            value(&sender(Some(shared), true), Some("member-states")).unwrap(),
+            format!("<https://herald.example.org/unsubscribe/{token}>")
+        );
+        assert_eq!(
+            value(&sender(None, true), Some("member-states")).unwrap(),
+            format!("<https://herald.example.org/unsubscribe/{token}>")
+        );
+        // No list to leave: the configured address as written.
+        assert_eq!(value(&with_pages, None).unwrap(), format!("<{mailto}>"));
+        assert_eq!(
+            value(&sender(Some(shared), true), None).unwrap(),
+            format!("<{shared}>")
+        );
+        // No pages: as before them.
+        assert_eq!(
+            value(&sender(Some(shared), false), Some("member-states")).unwrap(),
+            format!("<{shared}>")
+        );
+        assert_eq!(
+            value(&sender(Some(mailto), false), Some("member-states")).unwrap(),
+            format!("<{mailto}>")
+        );
+        assert_eq!(value(&sender(None, false), Some("member-states")), None);
     }
 
     #[test]

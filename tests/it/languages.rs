@@ -194,7 +194,9 @@ fn the_footer_has_the_readers_links_in_the_six_languages() {
         let html = message.body_html(0).expect("an HTML part");
         for page in ["preferences", "unsubscribe"] {
             assert!(
-                html.contains(&format!("<a href=\"https://herald.example.org/{page}/u1.member-states.")),
+                html.contains(&format!(
+                    "<a href=\"https://herald.example.org/{page}/u1.member-states."
+                )),
                 "{language}: {html}"
             );
         }

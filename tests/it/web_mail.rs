@@ -117,11 +117,15 @@ fn preview_shows_the_readers_own_links_in_the_headers_and_the_footer() {
     );
     let html = message.body_html(0).expect("an HTML part");
     assert!(
-        html.contains(&format!("<a href=\"{preferences}\">Set your language, time zone and lists</a>")),
+        html.contains(&format!(
+            "<a href=\"{preferences}\">Set your language, time zone and lists</a>"
+        )),
         "{html}"
     );
     assert!(
-        html.contains(&format!("<a href=\"{unsubscribe}\">Unsubscribe from &ldquo;{LIST_NAME}&rdquo;</a>")),
+        html.contains(&format!(
+            "<a href=\"{unsubscribe}\">Unsubscribe from &ldquo;{LIST_NAME}&rdquo;</a>"
+        )),
         "{html}"
     );
     // The token names no address; the links carry no address either.
