@@ -40,6 +40,8 @@ mod commands;
 mod web;
 // The personal links in every message: List-Unsubscribe and one click, the footer, and a delivered link that unsubscribes.
 mod web_mail;
+// The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
+mod web_unsubscribe;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
