@@ -125,6 +125,7 @@ impl Loader<'_> {
         let public_url = http.as_ref().and_then(|http| http.as_ref()?.public_url.clone());
         let sender = sender(&src, raw.sender.get_ref(), links, public_url, &mut d);
         self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
+        self.warn_shared_https_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         let delivery = self.delivery(&src, &raw.delivery, &mut d);
         let state_dir = delivery
             .as_ref()
@@ -429,6 +430,37 @@ impl Loader<'_> {
         if !secrets::has_credentials(self.env) {
             message.push_str(" (a systemd credential is read only when herald runs under systemd)");
         }
+        self.warnings.push(src.at(text.span(), message));
+    }
+}
+
+impl Loader<'_> {
+    /// An https: unsubscribe is one address for every reader: a click on
+    /// it cannot say who leaves, so it cannot be one-click (RFC 8058) and
+    /// mail carries no `List-Unsubscribe-Post`. With personal links
+    /// (`[http] public_url` and a link secret) every message carries its
+    /// reader's own link instead, and this address is not used. Either way
+    /// a warning at the setting, saying which.
+    fn warn_shared_https_unsubscribe(
+        &mut self,
+        src: &SourceFile,
+        raw: &raw::SenderTable,
+        sender: Option<&Sender>,
+    ) {
+        let (Some(text), Some(sender)) = (&raw.unsubscribe, sender) else {
+            return;
+        };
+        if !text.get_ref().starts_with("https:") {
+            return;
+        }
+        let message = if sender.public_url.is_some() && sender.links.is_some() {
+            "this https: address is not used: every message carries its reader's own unsubscribe link to herald's pages ([http] public_url); remove it, or give a mailto: address for replies".to_owned()
+        } else {
+            format!(
+                "this https: address is the same for every reader, so a click on it cannot say who leaves: it cannot be one-click (RFC 8058) and mail carries no List-Unsubscribe-Post; serve herald's pages ([http] public, public_url and a link secret file made with: {}) and every message carries its reader's own link",
+                tokens::GENERATE_SECRET
+            )
+        };
         self.warnings.push(src.at(text.span(), message));
     }
 }

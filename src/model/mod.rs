@@ -119,6 +119,30 @@ impl Sender {
         let base = self.public_url.as_ref()?;
         Some(format!("{}/{page}/{token}", base.as_str().trim_end_matches('/')))
     }
+
+    /// The links that are `address`'s own on `list`, when herald serves
+    /// pages (`public_url`) and has a link secret to sign them with; `None`
+    /// otherwise, and then mail carries no personal https link.
+    pub fn personal_links(&self, list: &str, address: &AddressKey) -> Option<PersonalLinks> {
+        let keys = self.links.as_ref()?;
+        self.public_url.as_ref()?;
+        // One token for both pages: it names the list and, signed, the
+        // reader; the preferences page shows all of that reader's lists.
+        let token = keys.unsubscribe_token(list, address);
+        Some(PersonalLinks {
+            unsubscribe: self.page_link("unsubscribe", &token)?,
+            preferences: self.page_link("preferences", &token)?,
+        })
+    }
+}
+
+/// One reader's links on one list (see [`Sender::personal_links`]): where
+/// they leave the list in one click (RFC 8058), and where they set their
+/// language, time zone and lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalLinks {
+    pub unsubscribe: String,
+    pub preferences: String,
 }
 
 /// When reminders go out, before the default resolution by event, list or

@@ -17,12 +17,19 @@
 //!   (the label in the language of the mail, the URL an https one); empty
 //!   when there are none.
 //!
+//! Every message to a reader has `links`, the reader's own links on the
+//! list it comes through: `links.unsubscribe` (leave the list in one click)
+//! and `links.preferences` (language, time zone and lists), each a URL, or
+//! null when herald serves no pages (`[http] public_url` and a link secret
+//! make them). The digest, which goes to the operator, has none.
+//!
 //! In a letter's roadmap table an event's `note` and `links` are its own,
 //! and the roadmap's are `roadmap.note` and `roadmap.links`, to be shown
 //! once; `roadmap` has them in every context.
 
 use serde_json::{Map, Value, json};
 
+use crate::key::AddressKey;
 use crate::model::{Event, FocalPoint, Letter, Model, Notes, Roadmap, Schedule, Zone};
 use crate::render::locale::{self, DateStyle, Localizer};
 
@@ -73,6 +80,7 @@ pub fn reminder_shared(
 pub fn for_reader(mut shared: Map<String, Value>, model: &Model, reader: &Reader) -> Value {
     shared.insert("recipient".to_owned(), recipient_value(reader.focal_point));
     shared.insert("list".to_owned(), list_value(model, reader.list));
+    shared.insert("links".to_owned(), personal_links_value(model, reader));
     Value::Object(shared)
 }
 
@@ -119,6 +127,7 @@ pub fn letter(model: &Model, localizer: &Localizer, letter: &Letter, reader: &Re
         "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
         "list": list_value(model, reader.list),
+        "links": personal_links_value(model, reader),
     })
 }
 
@@ -147,6 +156,7 @@ pub fn notice(
         "recipient": recipient_value(reader.focal_point),
         "sender": sender_value(model),
         "list": list_value(model, reader.list),
+        "links": personal_links_value(model, reader),
     })
 }
 
@@ -324,6 +334,21 @@ fn sender_value(model: &Model) -> Value {
         "email": sender.from.email.to_string(),
         "organization": sender.organization,
         "reply_to": sender.reply_to.as_ref().map(|r| r.email.to_string()),
+    })
+}
+
+/// The reader's own links on the list the message comes through (see
+/// [`crate::model::Sender::personal_links`]): `unsubscribe` and
+/// `preferences`, both null when herald serves no pages or has no link
+/// secret (or the send is through no list of the model).
+fn personal_links_value(model: &Model, reader: &Reader) -> Value {
+    let links = model.lists().get(reader.list).and_then(|list| {
+        let address = AddressKey::of(reader.focal_point.email.as_ref());
+        model.settings().sender.personal_links(&list.id, &address)
+    });
+    json!({
+        "unsubscribe": links.as_ref().map(|links| links.unsubscribe.clone()),
+        "preferences": links.map(|links| links.preferences),
     })
 }
 

@@ -4,8 +4,10 @@
 //! is the same for every attempt at the same send (so a retry or a repeat
 //! after a crash can be recognised), `Auto-Submitted: auto-generated`
 //! (RFC 3834) so that auto-responders stay quiet, `List-Id` (RFC 2919) and
-//! `List-Unsubscribe` (RFC 2369, and RFC 8058 one-click for https). lettre
-//! encodes every header value, so no name or subject can inject a header.
+//! `List-Unsubscribe` (RFC 2369), with RFC 8058's one-click
+//! `List-Unsubscribe-Post` only when the reader has a personal https link
+//! to it. lettre encodes every header value, so no name or subject can
+//! inject a header.
 //!
 //! A message with attachments is `multipart/mixed`: the alternatives (text,
 //! HTML and the invitation, where calendars look for it) first, then each
@@ -26,7 +28,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::calendar::{self, Method};
 use crate::key::AddressKey;
-use crate::model::{Attachment, Model, Notes, Sender};
+use crate::model::{Attachment, Model, Notes, PersonalLinks, Sender};
 use crate::render::{RenderError, Rendered};
 use crate::resolve::{About, Resolved};
 use crate::send::Outgoing;
@@ -96,18 +98,22 @@ pub fn build_for(
             &format!("\"{name}\" <{}.{}>", list.id, sender.domain),
         )?);
     }
-    if let Some(unsubscribe) = &sender.unsubscribe {
-        let unsubscribe = match (unsubscribe.strip_prefix("mailto:"), &sender.links, send.list) {
-            (Some(mailto), Some(links), Some(list)) => {
-                let address = AddressKey::of(focal_point.email.as_ref());
-                personal_mailto(mailto, &links.unsubscribe_token(&list.id, &address))
-            }
-            _ => unsubscribe.clone(),
-        };
-        builder = builder.raw_header(header("List-Unsubscribe", &format!("<{unsubscribe}>"))?);
-        if unsubscribe.starts_with("https:") {
-            builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
-        }
+    let address = AddressKey::of(focal_point.email.as_ref());
+    let personal = send
+        .list
+        .and_then(|list| sender.personal_links(&list.id, &address));
+    if let Some(value) = list_unsubscribe(
+        sender,
+        send.list.map(|list| list.id.as_str()),
+        &address,
+        personal.as_ref(),
+    ) {
+        builder = builder.raw_header(header("List-Unsubscribe", &value)?);
+    }
+    // RFC 8058: one click only on a link that says who leaves; a POST to an
+    // address shared by every reader could not.
+    if personal.is_some() {
+        builder = builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?);
     }
     let alternative = body(rendered);
     let body = if rendered.attachments.is_empty() {
@@ -362,6 +368,39 @@ fn envelope_sender(sender: &Sender, token: &str) -> Result<lettre::Address, Rend
     }
 }
 
+/// The `List-Unsubscribe` value (RFC 2369): the reader's own https link
+/// first when there is one (RFC 8058 wants an https URI; a client takes the
+/// first it can use), then the `[sender] unsubscribe` mailto:, personal
+/// with a link secret. A shared https address is given only when there is
+/// no personal link: it cannot say who leaves. Each URI in angle brackets,
+/// comma-separated; lettre folds the header at the space after a comma.
+fn list_unsubscribe(
+    sender: &Sender,
+    list: Option<&str>,
+    address: &AddressKey,
+    personal: Option<&PersonalLinks>,
+) -> Option<String> {
+    let mut uris = Vec::new();
+    if let Some(links) = personal {
+        uris.push(links.unsubscribe.clone());
+    }
+    match (&sender.unsubscribe, &sender.links, list) {
+        (Some(configured), Some(links), Some(list)) if configured.starts_with("mailto:") => {
+            let mailto = &configured["mailto:".len()..];
+            uris.push(personal_mailto(mailto, &links.unsubscribe_token(list, address)));
+        }
+        (Some(configured), _, _) if configured.starts_with("mailto:") || personal.is_none() => {
+            uris.push(configured.clone());
+        }
+        _ => {}
+    }
+    if uris.is_empty() {
+        return None;
+    }
+    let uris: Vec<String> = uris.into_iter().map(|uri| format!("<{uri}>")).collect();
+    Some(uris.join(", "))
+}
+
 /// The mailto: address (without `mailto:`) with `subject=unsubscribe TOKEN`
 /// in place of any subject it had; its other fields (a body) are kept.
 fn personal_mailto(mailto: &str, token: &str) -> String {
@@ -461,6 +500,73 @@ mod tests {
             .and_then(|value| value.strip_suffix("\r\n"))
             .unwrap_or(&line)
             .to_owned()
+    }
+
+    /// A sender with `unsubscribe`, and link secrets and a public URL when
+    /// `pages`.
+    fn sender(unsubscribe: Option<&str>, pages: bool) -> Sender {
+        let keys = crate::tokens::LinkKeys::parse(b"0123456789abcdefghijklmnopqrstuvwxyz").unwrap();
+        Sender {
+            from: "Secretariat <secretariat@gcm.example.org>".parse().unwrap(),
+            reply_to: None,
+            organization: String::new(),
+            domain: "gcm.example.org".to_owned(),
+            unsubscribe: unsubscribe.map(str::to_owned),
+            bounce_address: None,
+            links: pages.then(|| Arc::new(keys)),
+            public_url: pages.then(|| url::Url::parse("https://herald.example.org").unwrap()),
+        }
+    }
+
+    /// Which URIs List-Unsubscribe has: the reader's own https link first
+    /// when there is one, a mailto: after it, a shared https address only
+    /// without a personal link; nothing when there is nothing to give.
+    #[test]
+    fn list_unsubscribe_puts_the_personal_link_first_and_drops_a_shared_one() {
+        let address = AddressKey::of("k.watanabe@japan-mission.example.org");
+        let value = |sender: &Sender, list: Option<&str>| {
+            let personal = list.and_then(|list| sender.personal_links(list, &address));
+            list_unsubscribe(sender, list, &address, personal.as_ref())
+        };
+        let mailto = "mailto:gcm@gcm.example.org?subject=unsubscribe";
+        let shared = "https://gcm.example.org/unsubscribe";
+
+        let with_pages = sender(Some(mailto), true);
+        let token = with_pages
+            .links
+            .as_ref()
+            .unwrap()
+            .unsubscribe_token("member-states", &address);
+        assert_eq!(
+            value(&with_pages, Some("member-states")).unwrap(),
+            format!(
+                "<https://herald.example.org/unsubscribe/{token}>, <mailto:gcm@gcm.example.org?subject=unsubscribe%20{token}>"
+            )
+        );
+        assert_eq!(
+            value(&sender(Some(shared), true), Some("member-states")).unwrap(),
+            format!("<https://herald.example.org/unsubscribe/{token}>")
+        );
+        assert_eq!(
+            value(&sender(None, true), Some("member-states")).unwrap(),
+            format!("<https://herald.example.org/unsubscribe/{token}>")
+        );
+        // No list to leave: the configured address as written.
+        assert_eq!(value(&with_pages, None).unwrap(), format!("<{mailto}>"));
+        assert_eq!(
+            value(&sender(Some(shared), true), None).unwrap(),
+            format!("<{shared}>")
+        );
+        // No pages: as before them.
+        assert_eq!(
+            value(&sender(Some(shared), false), Some("member-states")).unwrap(),
+            format!("<{shared}>")
+        );
+        assert_eq!(
+            value(&sender(Some(mailto), false), Some("member-states")).unwrap(),
+            format!("<{mailto}>")
+        );
+        assert_eq!(value(&sender(None, false), Some("member-states")), None);
     }
 
     #[test]

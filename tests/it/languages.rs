@@ -172,6 +172,37 @@ fn every_message_in_the_six_languages() {
     }
 }
 
+/// With herald's pages (`[http]` and a link secret), the footer of every
+/// message has the reader's own links, in the reader's language: their
+/// preferences and leaving the list. The address is fixed, so the
+/// snapshots are; the port is never bound (preview serves nothing).
+#[test]
+fn the_footer_has_the_readers_links_in_the_six_languages() {
+    let config = six_languages();
+    crate::support::web::write_secrets(&config, &[crate::support::web::SECRET]);
+    let herald = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    config.write(
+        "herald.toml",
+        &format!(
+            "{herald}\n[http]\npublic = \"127.0.0.1:8080\"\npublic_url = \"https://herald.example.org\"\nsecret_file = \"link-secret\"\n"
+        ),
+    );
+    for (language, head_of_mission, _) in READERS {
+        let raw = reminder(&config, head_of_mission);
+        insta::assert_snapshot!(format!("reminder_links_{language}"), as_read(&raw));
+        let message = parse(&raw);
+        let html = message.body_html(0).expect("an HTML part");
+        for page in ["preferences", "unsubscribe"] {
+            assert!(
+                html.contains(&format!(
+                    "<a href=\"https://herald.example.org/{page}/u1.member-states."
+                )),
+                "{language}: {html}"
+            );
+        }
+    }
+}
+
 /// Arabic HTML is right to left, on the root and on a container inside the
 /// body (webmail keeps the body's contents, not the html or body element's
 /// attributes); what is written left to right inside it (a Latin title, the

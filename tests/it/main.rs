@@ -40,6 +40,8 @@ mod commands;
 mod web;
 // The preferences page: what it shows and refuses, and filled in in headless Chromium.
 mod web_preferences;
+// The personal links in every message: List-Unsubscribe and one click, the footer, and a delivered link that unsubscribes.
+mod web_mail;
 // The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
 mod web_unsubscribe;
 // Readers' choices: overrides of language and time zone in plan, preview, the daemon and history; requests for the operator.
