@@ -24,7 +24,7 @@ pub const FUTURE_ROADMAP: &str = "id = \"future\"\ntitle = \"Future\"\nvenue = \
 
 /// A day before the meeting of [`FUTURE_ROADMAP`]: a daemon whose clock starts
 /// here has its three reminders (2099-02-28T20:00Z, 2099-03-01T18:00Z and
-/// 18:30Z) within the outbox's horizon, and none due yet.
+/// 19:30Z) within the outbox's horizon, and none due yet.
 pub const BEFORE_THE_FUTURE_MEETING: &str = "2099-02-28T15:00:00Z";
 
 /// A focal point to add on the list of [`FUTURE_ROADMAP`]: 3 more reminders.
