@@ -14,6 +14,7 @@
 //! rendered from `templates/<language>/web/` and how a refusal looks.
 
 mod admin;
+pub mod board;
 pub mod pages;
 mod preferences;
 mod public;
@@ -55,6 +56,8 @@ pub struct Shared {
     /// The running configuration (`Scheduler::loaded`) and the outbox.
     pub scheduler: Arc<Scheduler>,
     pub metrics: Arc<Metrics>,
+    /// The daemon loop's heartbeat and the configuration's state.
+    pub board: Arc<board::Board>,
     /// Nudges the daemon to apply readers' choices (overrides) and plan
     /// again, after a page has written them to the outbox.
     pub replan: Arc<Notify>,
