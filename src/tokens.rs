@@ -140,11 +140,26 @@ impl LinkKeys {
     /// The token that unsubscribes `address` from `list` (see the module
     /// doc), signed with the first secret. Safe in a URL and in a subject.
     pub fn unsubscribe_token(&self, list: &str, address: &AddressKey) -> String {
-        let tag = unsubscribe_tag(&self.keys[0], list, address);
-        format!(
-            "{UNSUBSCRIBE_PREFIX}{list}.{}",
-            URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES])
-        )
+        self.every_unsubscribe_token(list, address)
+            .next()
+            .expect("a LinkKeys holds at least the secret that signs")
+    }
+
+    /// The token each secret would sign for `address` on `list`, the first
+    /// secret's first: what an index of the tokens in circulation holds, so
+    /// that a token is found without trying every member of its list.
+    pub fn every_unsubscribe_token<'a>(
+        &'a self,
+        list: &'a str,
+        address: &'a AddressKey,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.keys.iter().map(move |key| {
+            let tag = unsubscribe_tag(key, list, address);
+            format!(
+                "{UNSUBSCRIBE_PREFIX}{list}.{}",
+                URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES])
+            )
+        })
     }
 
     /// The list and the address of `token`, if it is an unsubscribe token
@@ -304,6 +319,10 @@ mod tests {
             );
         }
         assert_eq!(old.verify_unsubscribe(&after, [&amina()]), None);
+        let every: Vec<String> = rotated
+            .every_unsubscribe_token("member-states", &amina())
+            .collect();
+        assert_eq!(every, [after, before]);
     }
 
     #[test]

@@ -374,6 +374,29 @@ pub trait Outbox: Send + Sync {
     /// focal point asked to come back) and plans again its suppressed sends
     /// still to come (due at or after `now`).
     fn lift_suppressions(&self, address: &AddressKey, now: Timestamp) -> Result<Lifted, OutboxError>;
+    /// Suppresses `address` on `list` (a reader unsubscribed through their
+    /// link), with `reason`, and suppresses its planned sends on that list
+    /// at once, in one transaction. Only reads when the address is already
+    /// suppressed on that list or on every list, so that a repeated request
+    /// costs no write; `true` when the suppression is new.
+    fn suppress(
+        &self,
+        address: &AddressKey,
+        list: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError>;
+    /// Lifts the suppression of `address` on `list` alone (the reader chose
+    /// the list again), never one of every list (a bounce's, which the
+    /// operator lifts), and plans again its suppressed sends on that list
+    /// still to come (due at or after `now`) that no other suppression
+    /// covers; `true` when there was one to lift.
+    fn lift_list_suppression(
+        &self,
+        address: &AddressKey,
+        list: &str,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError>;
     /// The sends that became sent, failed, skipped or suppressed at or
     /// after `since`, in the order they did (for the operator's digest).
     fn settled_since(&self, since: Timestamp) -> Result<Vec<Entry>, OutboxError>;

@@ -974,6 +974,40 @@ impl Outbox for SqliteOutbox {
         })
     }
 
+    fn suppress(
+        &self,
+        address: &AddressKey,
+        list: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        self.with("suppressing an address on a list", |c| {
+            // A read first: a reader's repeated click, or a mailbox
+            // provider's retried POST, takes no write lock.
+            if incoming::is_suppressed(c, address, list)? {
+                return Ok(false);
+            }
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let added = incoming::suppress_on_list(&tx, address, list, reason, secs(now))?;
+            tx.commit()?;
+            Ok(added)
+        })
+    }
+
+    fn lift_list_suppression(
+        &self,
+        address: &AddressKey,
+        list: &str,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        self.with("lifting a suppression on a list", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let lifted = incoming::lift_on_list(&tx, address, list, secs(now))?;
+            tx.commit()?;
+            Ok(lifted)
+        })
+    }
+
     fn settled_since(&self, since: Timestamp) -> Result<Vec<Entry>, OutboxError> {
         self.with("reading the sends settled lately", |c| {
             let mut statement = c.prepare(&format!(

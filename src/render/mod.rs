@@ -445,6 +445,16 @@ impl Renderer {
         let Some(default) = self.languages.get(&self.default_language) else {
             return;
         };
+        if model.settings().sender.public_url.is_some() {
+            for page in crate::web::pages::PUBLIC_PAGES {
+                if !self.has_page(page) {
+                    problems.insert(RenderError::plain(format!(
+                        "the template {}/web/{page}.html.hbs is missing; the links of herald's mail lead to it ([http] public_url)",
+                        self.default_language
+                    )));
+                }
+            }
+        }
         for family in families {
             for part in PARTS {
                 let name = format!("{family}.{part}");
@@ -630,6 +640,15 @@ impl Renderer {
             let data = crate::digest::sample_context(model, &settings);
             if let Err(problem) = self.render_digest(language, data) {
                 report(problem, format!("rendering the digest in {language}"));
+            }
+        }
+        // The web pages, those the templates have (the mail's links need
+        // them when there is a public_url: `check_families` says so).
+        for (page, data) in crate::web::pages::samples(model) {
+            if self.has_page(page)
+                && let Err(problem) = self.render_page(page, language, data)
+            {
+                report(problem, format!("rendering the web page {page} in {language}"));
             }
         }
         found

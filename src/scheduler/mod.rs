@@ -48,6 +48,9 @@ pub struct Loaded {
     pub renderer: Renderer,
     /// What the configuration allows but should change (see `Config::warnings`).
     pub warnings: Diagnostics,
+    /// The readers of this configuration's personal links, looked up by
+    /// token (`web::readers::find`); built on first use, dropped with it.
+    pub readers: crate::web::readers::Index,
 }
 
 impl Loaded {
@@ -74,6 +77,7 @@ impl Loaded {
             http,
             renderer,
             warnings,
+            readers: crate::web::readers::Index::default(),
         })
     }
 }

@@ -11,13 +11,15 @@
 //!
 //! `public.rs` is the unsubscribe link, `preferences.rs` the preferences
 //! page, `admin.rs` the admin listener's routes, `pages.rs` how a page is
-//! rendered from `templates/<language>/web/` and how a refusal looks.
+//! rendered from `templates/<language>/web/` and how a refusal looks,
+//! `readers.rs` whom a personal link is for.
 
 mod admin;
 pub mod board;
 pub mod pages;
 mod preferences;
 mod public;
+pub mod readers;
 pub mod settings;
 
 use std::net::SocketAddr;

@@ -7,7 +7,33 @@ use serde_json::Value;
 use tracing::error;
 
 use crate::diagnostics::Chain;
+use crate::model::Model;
 use crate::render::Renderer;
+
+/// The pages every template directory has for the public listener (the
+/// mail's links lead to them): `render::prepare` refuses templates without
+/// them when the configuration has a `public_url`.
+pub const PUBLIC_PAGES: [&str; 3] = ["unsubscribe", "unsubscribed", "problem"];
+
+/// Every page with a sample of what it sees (every key there), which
+/// `render::prepare` renders in every language: a broken page is refused
+/// when the configuration is loaded, not when a reader asks for it.
+pub fn samples(model: &Model) -> Vec<(&'static str, Value)> {
+    let organization = &model.settings().sender.organization;
+    let (list_id, list_name) = model
+        .lists()
+        .values()
+        .next()
+        .map_or(("sample-list", "Sample list"), |list| {
+            (list.id.as_str(), list.name.as_str())
+        });
+    let list = super::public::context(organization, list_id, list_name);
+    vec![
+        ("unsubscribe", list.clone()),
+        ("unsubscribed", list),
+        ("problem", Value::Object(serde_json::Map::new())),
+    ]
+}
 
 /// A page rendered, or the plain refusal that replaces one that cannot be.
 pub fn page(renderer: &Renderer, status: StatusCode, name: &str, language: &str, data: Value) -> Response {

@@ -38,6 +38,8 @@ mod digest;
 mod commands;
 // herald on the web: listeners, unsubscribe links, preferences, status, metrics.
 mod web;
+// The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
+mod web_unsubscribe;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.

@@ -158,6 +158,71 @@ pub(super) fn lift(tx: &Transaction<'_>, address: &AddressKey, now: i64) -> rusq
     })
 }
 
+/// Whether `address` is suppressed on `list`, by a suppression of that
+/// list or of every list.
+pub(super) fn is_suppressed(c: &Connection, address: &AddressKey, list: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM suppressions WHERE address = ?1 AND list IN (?2, ?3))")?
+        .query_row(params![address.as_str(), list, EVERY_LIST], |row| row.get(0))
+}
+
+/// Suppresses `address` on `list` (no incoming message caused it), and its
+/// planned sends with it; `false` when it already was.
+pub(super) fn suppress_on_list(
+    tx: &Transaction<'_>,
+    address: &AddressKey,
+    list: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let added = tx.execute(
+        "INSERT INTO suppressions (address, list, reason, since, message_id) VALUES (?1, ?2, ?3, ?4, NULL)
+         ON CONFLICT (address, list) DO NOTHING",
+        params![address.as_str(), list, reason, now],
+    )?;
+    if added > 0 {
+        suppress_planned(tx, Some(address), now)?;
+    }
+    Ok(added > 0)
+}
+
+/// Lifts the suppression of `address` on `list` only, and plans again the
+/// sends on that list still to come that no suppression of every list
+/// holds back.
+pub(super) fn lift_on_list(
+    tx: &Transaction<'_>,
+    address: &AddressKey,
+    list: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    // A list id is never empty: the empty list is every list's row.
+    if list == EVERY_LIST {
+        return Ok(false);
+    }
+    let lifted = tx.execute(
+        "DELETE FROM suppressions WHERE address = ?1 AND list = ?2",
+        params![address.as_str(), list],
+    )?;
+    if lifted == 0 {
+        return Ok(false);
+    }
+    let revivable = "address = ?1 AND list = ?2 AND state = 'suppressed' AND due >= ?3
+                     AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.address = ?1 AND s.list = ?4)";
+    tx.execute(
+        &format!(
+            "INSERT INTO attempts (key, at, outcome, reply)
+             SELECT key, ?3, 'revived', 'its recipient chose the list again' FROM sends WHERE {revivable}"
+        ),
+        params![address.as_str(), list, now, EVERY_LIST],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE sends SET state = 'planned', reason = NULL, next_attempt = NULL, updated_at = ?3 WHERE {revivable}"
+        ),
+        params![address.as_str(), list, now, EVERY_LIST],
+    )?;
+    Ok(true)
+}
+
 pub(super) fn suppressions(c: &mut Connection) -> rusqlite::Result<Vec<Suppression>> {
     let mut statement = c.prepare(
         "SELECT address, list, reason, since, message_id FROM suppressions ORDER BY address, list",
@@ -374,6 +439,78 @@ mod tests {
         assert_eq!((lifted.suppressions, lifted.revived), (1, 1));
         assert!(outbox.suppressions().unwrap().is_empty());
         assert_eq!(outbox.counts().unwrap().suppressed, 1);
+    }
+
+    #[test]
+    fn a_reader_s_unsubscribe_suppresses_one_list_once_and_lifting_it_plans_that_list_again() {
+        let (_dir, outbox) = outbox_with(vec![
+            spec("a", "l", "1d", 100),
+            spec("a", "m", "7d", 200),
+            spec("a", "l", "7d", 20),
+            spec("b", "l", "1d", 100),
+        ]);
+        let a = AddressKey::of("A@example.org");
+        let reason = "unsubscribed by the link in a message";
+        assert!(outbox.suppress(&a, "l", reason, at(10)).unwrap());
+        assert_eq!(
+            states(&outbox),
+            vec![
+                (spec("a", "l", "1d", 0).key.to_string(), State::Suppressed),
+                (spec("b", "l", "1d", 0).key.to_string(), State::Planned),
+                (spec("a", "l", "7d", 0).key.to_string(), State::Suppressed),
+                (spec("a", "m", "7d", 0).key.to_string(), State::Planned),
+            ]
+        );
+        let suppressions = outbox.suppressions().unwrap();
+        assert_eq!(suppressions.len(), 1);
+        assert_eq!(suppressions[0].list.as_deref(), Some("l"));
+        assert_eq!(
+            (suppressions[0].reason.as_str(), suppressions[0].since),
+            (reason, at(10))
+        );
+        assert_eq!(suppressions[0].message_id, None);
+        // Again: nothing new, and the first date stays.
+        assert!(!outbox.suppress(&a, "l", "again", at(30)).unwrap());
+        assert_eq!(outbox.suppressions().unwrap(), suppressions);
+        // A send planned later on the list is suppressed as it is planned.
+        let changes = Changes {
+            insert: vec![spec("a", "l", "2h", 300)],
+            ..Changes::default()
+        };
+        assert_eq!(outbox.apply(&changes, at(40)).unwrap(), 1);
+        // Lifting it plans again what is still to come on that list.
+        assert!(outbox.lift_list_suppression(&a, "l", at(50)).unwrap());
+        assert!(!outbox.lift_list_suppression(&a, "l", at(50)).unwrap());
+        assert!(outbox.suppressions().unwrap().is_empty());
+        assert_eq!(
+            outbox.counts().unwrap().suppressed,
+            1,
+            "the send due at 20 is past"
+        );
+    }
+
+    #[test]
+    fn a_suppression_of_every_list_covers_an_unsubscribe_and_outlives_a_list_lifted() {
+        let (_dir, outbox) = outbox_with(vec![spec("a", "l", "1d", 100), spec("a", "m", "1d", 100)]);
+        let a = AddressKey::of("a@example.org");
+        assert!(outbox.suppress(&a, "l", "unsubscribed", at(5)).unwrap());
+        let bounce = Effect::Suppress {
+            address: a.clone(),
+            list: None,
+            reason: "a permanent bounce: 5.1.1".to_owned(),
+        };
+        outbox
+            .take_incoming(&message("b1", "bounce"), &bounce, at(10))
+            .unwrap();
+        // Already suppressed on every list: an unsubscribe from m adds nothing.
+        assert!(!outbox.suppress(&a, "m", "unsubscribed", at(20)).unwrap());
+        assert_eq!(outbox.suppressions().unwrap().len(), 2);
+        // The list's own suppression goes; the bounce's stays, and so do the sends.
+        assert!(outbox.lift_list_suppression(&a, "l", at(30)).unwrap());
+        let left = outbox.suppressions().unwrap();
+        assert_eq!((left.len(), left[0].list.clone()), (1, None));
+        assert_eq!(outbox.counts().unwrap().suppressed, 2);
+        assert_eq!(outbox.claim_due(at(1000), 10).unwrap().len(), 0);
     }
 
     #[test]
