@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::inbox::Kind;
 use crate::key::SendKind;
 use crate::model::{DigestSettings, Model};
-use crate::outbox::{Entry, IncomingRow, Outbox, OutboxError, State};
+use crate::outbox::{Entry, IncomingRow, Outbox, OutboxError, Request, State};
 use crate::plan::{Planner, Source, Window};
 use crate::render::{RenderError, Renderer};
 use crate::send::Outgoing;
@@ -117,6 +117,9 @@ pub struct Digest {
     pub waiting: Listed<IncomingRow>,
     /// The slots with recipients due in `[until, until + AHEAD)`.
     pub ahead: Listed<Ahead>,
+    /// Readers' requests still open (a successor named), whenever made:
+    /// they wait for the operator until settled.
+    pub requests: Listed<Request>,
 }
 
 /// The period of the next digest: from the end of the last one (or
@@ -186,10 +189,14 @@ pub fn gather(model: &Model, outbox: Option<&dyn Outbox>, period: Period) -> Res
         auto_replies: 0,
         waiting: Listed::default(),
         ahead: ahead(model, period.until),
+        requests: Listed::default(),
     };
     let Some(outbox) = outbox else {
         return Ok(digest);
     };
+    for request in outbox.requests(true)? {
+        digest.requests.push(request);
+    }
     let in_period = |at: Timestamp| at >= period.since && at < period.until;
     // Counted by what they were about (listed most first below).
     let mut sent: BTreeMap<(SendKind, String, Option<String>), usize> = BTreeMap::new();
@@ -367,6 +374,21 @@ impl Digest {
                 })
             })
             .collect();
+        let requests: Vec<Value> = self
+            .requests
+            .items
+            .iter()
+            .map(|request| {
+                json!({
+                    "id": request.id,
+                    "from": request.from.as_str(),
+                    "list": request.list.clone().unwrap_or_default(),
+                    "successor_name": request.successor_name,
+                    "successor_email": request.successor_email,
+                    "asked": at(request.asked),
+                })
+            })
+            .collect();
         let sender = &model.settings().sender;
         json!({
             "organization": sender.organization,
@@ -387,6 +409,7 @@ impl Digest {
             "unsubscribes": incoming(&self.unsubscribes),
             "auto_replies": self.auto_replies,
             "waiting": incoming(&self.waiting),
+            "requests": counted(&self.requests, requests),
             "ahead": {
                 "days": AHEAD.as_hours() / 24,
                 "count": self.ahead.total,
@@ -505,6 +528,15 @@ pub fn sample_context(model: &Model, settings: &DigestSettings) -> Value {
             lead: Some("1d".to_owned()),
             due: until.to_zoned_datetime(settings.zone.tz.clone()),
             recipients: 12,
+        }),
+        requests: one(Request {
+            id: 1,
+            from: address.clone(),
+            list: Some("sample-list".to_owned()),
+            successor_name: "Sample Successor".to_owned(),
+            successor_email: "sample.successor@example.org".to_owned(),
+            asked: since,
+            settled: None,
         }),
     };
     digest.context(model, settings)

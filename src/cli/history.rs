@@ -1,6 +1,7 @@
 //! `herald history` and `herald retry`: what was sent, failed, skipped,
 //! suppressed and why; and sending failed sends again on the operator's word.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ use serde::Serialize;
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::key::{AddressKey, SendKey, SendKind};
-use crate::outbox::{Entry, Outbox, SqliteOutbox, State};
+use crate::outbox::{Entry, Outbox, Override, SqliteOutbox, State};
+use crate::scheduler::Choice;
 
 /// The state directory: `--state-dir`, else the configuration's (which needs
 /// only herald.toml to be readable), else `$HERALD_STATE_DIR`.
@@ -61,6 +63,67 @@ struct JsonEntry<'a> {
     updated_at: String,
     last_reply: Option<&'a str>,
     reason: Option<&'a str>,
+    /// What the reader's own choice changed of the send; `null` when nothing.
+    #[serde(rename = "override")]
+    choice: Option<JsonChoice>,
+}
+
+/// The `override` of a `history --json` row.
+#[derive(Serialize)]
+struct JsonChoice {
+    language: Option<String>,
+    zone: Option<String>,
+}
+
+/// The readers' overrides, to mark the sends they changed: those still
+/// planned, or settled since the reader chose, whose language is the one
+/// chosen (the row says which it went in) or whose times were shown in the
+/// zone chosen. What the configuration says of the reader, when it can be
+/// read, tells a choice that changed something from one that did not.
+struct Marks {
+    overrides: HashMap<AddressKey, Override>,
+    model: Option<crate::model::Model>,
+}
+
+impl Marks {
+    fn read(config: &Path, outbox: &SqliteOutbox) -> anyhow::Result<Marks> {
+        let overrides: HashMap<AddressKey, Override> = outbox
+            .overrides()?
+            .into_iter()
+            .map(|o| (o.address.clone(), o))
+            .collect();
+        let model = if overrides.is_empty() {
+            None
+        } else {
+            crate::config::load(config, &Environment::from_process())
+                .ok()
+                .map(|config| config.model)
+        };
+        Ok(Marks { overrides, model })
+    }
+
+    fn of(&self, entry: &Entry) -> Option<Choice> {
+        let address = AddressKey::of(entry.spec.key.address());
+        let chosen = self.overrides.get(&address)?;
+        let when = if entry.state == State::Planned {
+            None
+        } else {
+            Some(entry.sent_at.unwrap_or(entry.updated_at))
+        };
+        if when.is_some_and(|at| at < chosen.since) {
+            return None;
+        }
+        let focal_point = self.model.as_ref().and_then(|m| m.focal_point(address.as_str()));
+        let language = chosen
+            .language
+            .clone()
+            .filter(|language| *language == entry.spec.language)
+            .filter(|language| focal_point.is_none_or(|fp| fp.language != *language));
+        let zone = chosen.zone.clone().filter(|zone| {
+            focal_point.is_none_or(|fp| fp.zone.as_ref().is_none_or(|configured| configured.name != *zone))
+        });
+        (language.is_some() || zone.is_some()).then_some(Choice { language, zone })
+    }
 }
 
 /// Filters of `herald history`.
@@ -92,6 +155,7 @@ pub fn history(
         .filter(|e| filter.event.is_none_or(|id| e.spec.key.subject() == id))
         .filter(|e| to.as_ref().is_none_or(|to| e.spec.key.address() == to.as_str()))
         .collect();
+    let marks = Marks::read(config, &outbox)?;
     let mut out = std::io::stdout().lock();
     if json {
         let rows: Vec<JsonEntry> = entries
@@ -113,6 +177,10 @@ pub fn history(
                     updated_at: e.updated_at.to_string(),
                     last_reply: e.last_reply.as_deref(),
                     reason: e.reason.as_deref(),
+                    choice: marks.of(e).map(|c| JsonChoice {
+                        language: c.language,
+                        zone: c.zone,
+                    }),
                 }
             })
             .collect();
@@ -127,6 +195,11 @@ pub fn history(
     for e in &entries {
         let due = e.spec.due.strftime("%Y-%m-%d %H:%M").to_string();
         let why = e.reason.as_deref().or(e.last_reply.as_deref()).unwrap_or("");
+        let why = match marks.of(e) {
+            Some(choice) if why.is_empty() => format!("(reader's choice: {choice})"),
+            Some(choice) => format!("{why} (reader's choice: {choice})"),
+            None => why.to_owned(),
+        };
         writeln!(
             out,
             "{due:<20}  {:<9}  {:<40}  {:<4}  {:<40}  {:>3}  {why}",

@@ -5,6 +5,7 @@
 //! renderer, print the result.
 
 mod check;
+mod choices;
 mod generate;
 mod history;
 pub mod import;
@@ -163,6 +164,30 @@ pub enum Command {
         #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
+    /// List the languages and time zones readers chose for themselves (over the configuration).
+    Overrides {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// List readers' requests for the operator (a successor named), or settle one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Requests {
+        #[command(subcommand)]
+        action: Option<RequestsAction>,
+        /// The settled requests too.
+        #[arg(long)]
+        all: bool,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The state directory, instead of herald.toml's.
+        #[arg(long, value_name = "DIR", global = true)]
+        state_dir: Option<PathBuf>,
+    },
     /// Send a letter now to every focal point of its lists, one message each.
     Send {
         /// The letter's id.
@@ -277,6 +302,16 @@ pub enum SuppressionsAction {
     },
 }
 
+/// What `herald requests` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum RequestsAction {
+    /// Mark a request settled: the operator made the change by hand.
+    Settle {
+        /// The request's id (from `herald requests`).
+        id: i64,
+    },
+}
+
 /// Runs herald with the given arguments and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -371,6 +406,20 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                 suppressions::remove(&cli.config, state_dir.as_deref(), email, &clock)
             }
         },
+        Command::Overrides { json, state_dir } => {
+            choices::overrides(&cli.config, state_dir.as_deref(), *json)
+        }
+        Command::Requests {
+            action,
+            all,
+            json,
+            state_dir,
+        } => match action {
+            None => choices::requests(&cli.config, state_dir.as_deref(), *all, *json),
+            Some(RequestsAction::Settle { id }) => {
+                choices::settle(&cli.config, state_dir.as_deref(), *id, &clock)
+            }
+        },
         Command::Send {
             letter,
             dry_run,
@@ -446,6 +495,33 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 /// included; prints every problem and gives the exit code if there is one.
 fn load(config: &std::path::Path) -> Result<Loaded, ExitCode> {
     Loaded::load(config, &Environment::from_process(), None).map_err(|d| print_problems(config, &d))
+}
+
+/// `loaded` with the readers' overrides kept in `outbox` laid over it, as
+/// the daemon plans and renders with them; without them, after a warning,
+/// when they cannot be read. An override of an address no longer in the
+/// configuration is left alone: the daemon removes it at its next load.
+fn with_overrides(loaded: Loaded, outbox: Option<&SqliteOutbox>) -> Loaded {
+    let Some(outbox) = outbox else {
+        return loaded;
+    };
+    match outbox.overrides() {
+        Ok(overrides) if overrides.is_empty() => loaded,
+        Ok(overrides) => {
+            let (loaded, ignored) = loaded.with_overrides(&overrides);
+            for ignored in ignored {
+                if !matches!(ignored, crate::scheduler::Ignored::Gone(_)) {
+                    eprintln!("herald: warning: {ignored}");
+                }
+            }
+            loaded
+        }
+        Err(err) => {
+            let dir = loaded.delivery.state_dir.clone();
+            warn_unread(&dir, "readers' overrides are not applied", &err);
+            loaded
+        }
+    }
 }
 
 /// The outbox in `dir`, if herald has run with that state directory; a

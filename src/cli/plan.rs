@@ -18,6 +18,7 @@ use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
 use crate::outbox::{Entry, SqliteOutbox, State, Suppression};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
+use crate::scheduler::{Choice, Choices};
 
 /// One row of `plan --json`; its own type, so that the model can change
 /// without breaking scripts that read this.
@@ -41,6 +42,32 @@ struct JsonSend<'a> {
     /// Why the send will not go, its recipient being suppressed on its
     /// list (or on every list); `null` otherwise.
     suppressed: Option<JsonSuppressed<'a>>,
+    /// What the reader's own choice changed of the send (its language,
+    /// the zone its times are shown in); `null` when nothing.
+    #[serde(rename = "override")]
+    choice: Option<JsonChoice<'a>>,
+}
+
+/// The `override` of a `plan --json` row: each `null` when the
+/// configuration's value stands.
+#[derive(Serialize)]
+struct JsonChoice<'a> {
+    language: Option<&'a str>,
+    zone: Option<&'a str>,
+}
+
+impl JsonChoice<'_> {
+    fn of(choice: &Choice) -> JsonChoice<'_> {
+        JsonChoice {
+            language: choice.language.as_deref(),
+            zone: choice.zone.as_deref(),
+        }
+    }
+}
+
+/// How the table marks a send a reader's choice changed.
+fn choice_note(choice: &Choice) -> String {
+    format!("(reader's choice: {choice})")
 }
 
 /// The `suppressed` of a `plan --json` row.
@@ -137,6 +164,10 @@ pub fn run(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    let state_dir = loaded.delivery.state_dir.clone();
+    let outbox = super::existing_outbox(&state_dir, OUTBOX_UNREAD);
+    // Planned as the daemon plans: with the readers' choices.
+    let loaded = super::with_overrides(loaded, outbox.as_ref());
     let model = &loaded.model;
     let window = Window {
         from: Some(parse_instant(from.unwrap_or("now"), clock).map_err(|m| anyhow!("--from: {m}"))?),
@@ -146,8 +177,7 @@ pub fn run(
     };
     let planner = Planner::new(model);
     let now = clock.now();
-    let state_dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(state_dir, OUTBOX_UNREAD);
+    let state_dir = &state_dir;
     let notices = pending_notices(&planner, outbox.as_ref(), state_dir, now, window);
     let suppressed = Lookup::read(outbox.as_ref(), state_dir, SUPPRESSIONS_UNREAD);
     let slots = planner.slots(window);
@@ -208,6 +238,7 @@ pub fn run(
             slots: &slots,
             settled: &settled,
             suppressed: &suppressed,
+            choices: &loaded.choices,
         };
         print_json(&mut out, &planner, &shown, foreseen.as_ref())?;
         out.flush()?;
@@ -218,6 +249,7 @@ pub fn run(
         slots: &slots,
         settled: &settled,
         suppressed: &suppressed,
+        choices: &loaded.choices,
     };
     let total = print_table(&mut out, model, &planner, &shown)?;
     if let Some(foreseen) = &foreseen
@@ -261,6 +293,8 @@ struct Shown<'a, 's> {
     slots: &'a [Slot<'s>],
     settled: &'a Settled,
     suppressed: &'a Lookup,
+    /// What readers' overrides changed, to mark their sends.
+    choices: &'a Choices,
 }
 
 /// The sends of each slot that the outbox already has and that herald
@@ -354,6 +388,7 @@ fn print_json(
         slots,
         settled,
         suppressed,
+        choices,
     } = *shown;
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
     let mut rows = serializer.serialize_seq(None)?;
@@ -378,6 +413,9 @@ fn print_json(
             suppressed: suppressed
                 .of(&AddressKey::of(send.key.address()), &send.list)
                 .map(JsonSuppressed::of),
+            choice: choices
+                .of(&AddressKey::of(send.key.address()))
+                .map(JsonChoice::of),
         })?;
     }
     for (index, slot) in slots.iter().enumerate() {
@@ -418,6 +456,7 @@ fn print_json(
                 key: &key,
                 pace: pace.as_ref(),
                 suppressed: suppressed.of(address, recipient.list).map(JsonSuppressed::of),
+                choice: choices.of(address).map(JsonChoice::of),
             })?;
         }
     }
@@ -436,6 +475,18 @@ struct Row<'a> {
     to: &'a str,
     language: &'a str,
     suppressed: Option<String>,
+    choice: Option<&'a Choice>,
+}
+
+/// What the table says after a send's language: why it will not go (its
+/// recipient is suppressed), and what the reader's own choice changed.
+fn notes(suppressed: Option<String>, choice: Option<&Choice>) -> Option<String> {
+    match (suppressed, choice) {
+        (None, None) => None,
+        (Some(why), None) => Some(why),
+        (None, Some(choice)) => Some(choice_note(choice)),
+        (Some(why), Some(choice)) => Some(format!("{why} {}", choice_note(choice))),
+    }
 }
 
 const HEADER: Row<'static> = Row {
@@ -446,6 +497,7 @@ const HEADER: Row<'static> = Row {
     to: "TO",
     language: "LANG",
     suppressed: None,
+    choice: None,
 };
 
 /// Prints the notices, then every send of `slots` but the settled ones,
@@ -467,6 +519,7 @@ fn print_table(
         slots,
         settled,
         suppressed,
+        choices,
     } = *shown;
     let width = |text: &str| text.chars().count();
     let address_widths: Vec<usize> = model
@@ -474,7 +527,10 @@ fn print_table(
         .iter()
         .map(|fp| width(fp.email.as_ref()))
         .collect();
-    let notice_rows: Vec<Row<'_>> = notices.iter().map(|send| notice_row(send, suppressed)).collect();
+    let notice_rows: Vec<Row<'_>> = notices
+        .iter()
+        .map(|send| notice_row(send, suppressed, choices))
+        .collect();
     // The language is padded only on the rows that say more after it.
     let language_width = model
         .focal_points()
@@ -544,7 +600,7 @@ fn print_table(
         .collect();
 
     let [due, kind, what, lead, to] = widths;
-    let mut write_row = |row: &Row<'_>| match &row.suppressed {
+    let mut write_row = |row: &Row<'_>| match &row.note() {
         None => writeln!(
             out,
             "{:<due$}  {:<kind$}  {:<what$}  {:<lead$}  {:<to$}  {}",
@@ -577,14 +633,16 @@ fn print_table(
             out.write_all(b"  ")?;
             let language = &recipient.focal_point.language;
             out.write_all(language.as_bytes())?;
-            if let Some(suppression) = suppressed.of(planner.key_address(&recipient), recipient.list) {
+            let address = planner.key_address(&recipient);
+            let note = notes(
+                suppressed
+                    .of(address, recipient.list)
+                    .map(suppressions::suppressed_since),
+                choices.of(address),
+            );
+            if let Some(note) = note {
                 let pad = language_width.saturating_sub(width(language));
-                write!(
-                    out,
-                    "{:pad$}  {}",
-                    "",
-                    suppressions::suppressed_since(suppression)
-                )?;
+                write!(out, "{:pad$}  {note}", "")?;
             }
             out.write_all(b"\n")?;
         }
@@ -629,6 +687,10 @@ fn print_table(
 }
 
 impl Row<'_> {
+    fn note(&self) -> Option<String> {
+        notes(self.suppressed.clone(), self.choice)
+    }
+
     /// The widths of the first five columns (the last is not padded).
     fn widths(&self, width: impl Fn(&str) -> usize) -> [usize; 5] {
         [&*self.due, self.kind, self.what, self.lead, self.to].map(width)
@@ -640,7 +702,7 @@ fn max_widths(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
 }
 
 /// The row of a notice.
-fn notice_row<'a>(send: &'a PlannedSend, suppressed: &Lookup) -> Row<'a> {
+fn notice_row<'a>(send: &'a PlannedSend, suppressed: &Lookup, choices: &'a Choices) -> Row<'a> {
     Row {
         due: Cow::Owned(shown(&send.due)),
         kind: send.kind().as_str(),
@@ -651,6 +713,7 @@ fn notice_row<'a>(send: &'a PlannedSend, suppressed: &Lookup) -> Row<'a> {
         suppressed: suppressed
             .of(&AddressKey::of(send.key.address()), &send.list)
             .map(suppressions::suppressed_since),
+        choice: choices.of(&AddressKey::of(send.key.address())),
     }
 }
 

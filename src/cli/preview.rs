@@ -28,6 +28,12 @@ pub fn run(config: &Path, clock: &dyn Clock, args: &Args) -> super::CommandResul
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    // The message as it would go: in the language and zone the reader chose.
+    let outbox = super::existing_outbox(
+        &loaded.delivery.state_dir,
+        "the reader's own choices are not applied",
+    );
+    let loaded = super::with_overrides(loaded, outbox.as_ref());
     let model = &loaded.model;
     let to = args.to;
     let focal_point = model

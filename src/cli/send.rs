@@ -36,6 +36,13 @@ pub fn run(
         Ok(loaded) => loaded,
         Err(problems) => return Ok(super::print_problems(config, &problems)),
     };
+    // Each reader's letter in the language they chose.
+    let outbox = super::existing_outbox(
+        &loaded.delivery.state_dir,
+        "the readers' own choices are not applied",
+    );
+    let loaded = super::with_overrides(loaded, outbox.as_ref());
+    drop(outbox);
     let model = &loaded.model;
     let letter = model
         .letter(letter_id)

@@ -201,6 +201,15 @@ pub async fn run(options: Options, mut control: mpsc::Receiver<Control>) -> anyh
     daemon.stop(end).await
 }
 
+/// What arrived while sending, to do once the dispatch is done.
+#[derive(Debug, Clone, Copy, Default)]
+struct Asked {
+    /// A reload of the configuration.
+    reload: bool,
+    /// A reader's choice to lay over it (`web::Shared::replan`).
+    replan: bool,
+}
+
 /// Why the daemon stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -301,15 +310,18 @@ impl Daemon {
         if let Some(jump) = self.jumps.look(self.options.clock.as_ref()) {
             self.clock_jumped(jump).await;
         }
-        let (result, reload_asked) = self.dispatch(control).await;
+        let (result, asked) = self.dispatch(control).await;
         log_dispatched(&result);
         self.dispatch_failed = result.is_err();
         self.note_outbox(&result);
         if self.stopping.load(Ordering::SeqCst) {
             return ControlFlow::Break(End::Asked);
         }
-        if reload_asked {
+        if asked.reload {
+            // A reload lays the overrides again too.
             self.reload().await;
+        } else if asked.replan {
+            self.replan().await;
         }
         self.reconcile_if_due().await;
         if self.outbox_failing.is_none() {
@@ -333,12 +345,13 @@ impl Daemon {
     async fn dispatch(
         &self,
         control: &mut mpsc::Receiver<Control>,
-    ) -> (Result<Dispatched, OutboxError>, bool) {
+    ) -> (Result<Dispatched, OutboxError>, Asked) {
         let stop_flag = self.stopping.clone();
         let is_stopping = move || stop_flag.load(Ordering::SeqCst);
         // Stop signals arriving while sending must stop the claiming of new
         // work, so the dispatch runs alongside the control channel.
         let reload = AtomicBool::new(false);
+        let mut replan = false;
         let reload_waits = || reload.load(Ordering::SeqCst);
         let dispatch = self.scheduler.dispatch_due(&is_stopping, &reload_waits);
         tokio::pin!(dispatch);
@@ -357,6 +370,10 @@ impl Daemon {
                         notifier.status(&failing_status(&why, self.scheduler.unrecorded(), None));
                     }
                 }
+                // A reader's choice does not pause the burst: the sends
+                // already claimed keep their language, the rest follow it
+                // once the dispatch is done.
+                () = self.web.shared.replan.notified(), if !replan => replan = true,
                 message = control.recv() => match message {
                     Some(Control::Reload) => {
                         if !reload.swap(true, Ordering::SeqCst) {
@@ -378,7 +395,13 @@ impl Daemon {
                 },
             }
         };
-        (result, reload.load(Ordering::SeqCst))
+        (
+            result,
+            Asked {
+                reload: reload.load(Ordering::SeqCst),
+                replan,
+            },
+        )
     }
 
     /// Logs a jump of the wall clock and reconciles at once. Forward, the
@@ -451,6 +474,25 @@ impl Daemon {
             .await;
         self.inbox = InboxReader::follow(self.inbox.take(), &self.scheduler);
         self.web.follow().await;
+    }
+
+    /// Lays the readers' overrides again (a page wrote one) and
+    /// reconciles, without reloading the configuration.
+    async fn replan(&mut self) {
+        self.last_reconcile = self
+            .run_blocking(|_, scheduler| {
+                match scheduler.reapply_overrides() {
+                    Ok(changes) => info!(
+                        changes = %reconcile::summary(&changes),
+                        "a reader's choice applied; outbox reconciled"
+                    ),
+                    Err(err) => {
+                        error!(error = %Chain(&err), "a reader's choice could not be applied; it will be at the next reconcile or reload")
+                    }
+                }
+                scheduler.clock().now()
+            })
+            .await;
     }
 
     /// Reconciles the outbox with the plan if it needs more of it, or if
@@ -546,6 +588,10 @@ impl Daemon {
         self.board.sleeping(self.options.clock.monotonic(), delay);
         let message = tokio::select! {
             () = tokio::time::sleep(delay) => return ControlFlow::Continue(()),
+            () = self.web.shared.replan.notified() => {
+                self.replan().await;
+                return ControlFlow::Continue(());
+            }
             message = control.recv() => message,
         };
         match message {
@@ -668,6 +714,8 @@ fn set_up(options: &Options, metrics: Arc<Metrics>) -> anyhow::Result<(Scheduler
     check_watchdog(&loaded, &options.notifier);
     crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
+    // Readers' choices over the configuration, before the first plan.
+    let loaded = crate::scheduler::lay_overrides(loaded, outbox.as_ref(), true);
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone()).with_metrics(metrics);
     let changes = scheduler.reconcile()?;
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
@@ -688,6 +736,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
                 crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
+                let loaded = crate::scheduler::lay_overrides(loaded, scheduler.outbox().as_ref(), true);
                 match scheduler.replace(loaded, mailer) {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {

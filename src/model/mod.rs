@@ -280,6 +280,25 @@ impl Model {
         self.focal_point_with_index(email).map(|(_, fp)| fp)
     }
 
+    /// Gives the focal point with `address` this language and zone (a
+    /// reader's choice over the configuration, `scheduler::overlay`);
+    /// false if there is none. Its address, which the index is built on,
+    /// does not change, so the index stays right.
+    pub(crate) fn set_reader_choice(
+        &mut self,
+        address: &AddressKey,
+        language: String,
+        zone: Option<Zone>,
+    ) -> bool {
+        let Some((index, _)) = self.focal_point_with_index(address.as_str()) else {
+            return false;
+        };
+        let focal_point = &mut self.parts.focal_points[index];
+        focal_point.language = language;
+        focal_point.zone = zone;
+        true
+    }
+
     /// [`Model::focal_point`], with where it is in [`Model::focal_points`].
     pub fn focal_point_with_index(&self, email: &str) -> Option<(usize, &FocalPoint)> {
         let index = self.focal_index.0.get_or_init(|| {

@@ -23,6 +23,7 @@
 //! their claimant is gone. The outbox knows nothing of SMTP or templates.
 
 mod incoming;
+mod overrides;
 mod sqlite;
 
 use std::fmt;
@@ -32,6 +33,7 @@ use jiff::Timestamp;
 use crate::key::{AddressKey, KeyPrefix, SendKey};
 
 pub use incoming::{Effect, IncomingRow, Lifted, Suppression, Taken};
+pub use overrides::{Asked, NewRequest, Override, Request};
 
 pub use crate::state::Claimant;
 pub use sqlite::SqliteOutbox;
@@ -403,6 +405,23 @@ pub trait Outbox: Send + Sync {
     /// Small named values that must survive a restart.
     fn get_value(&self, name: &str) -> Result<Option<String>, OutboxError>;
     fn set_value(&self, name: &str, value: &str) -> Result<(), OutboxError>;
+    /// Every reader's override, by address.
+    fn overrides(&self) -> Result<Vec<Override>, OutboxError>;
+    /// The override of one address, if it has one.
+    fn override_of(&self, address: &AddressKey) -> Result<Option<Override>, OutboxError>;
+    /// Records a reader's override, replacing theirs; one that overrides
+    /// nothing (both `None`) removes it.
+    fn set_override(&self, choice: &Override) -> Result<(), OutboxError>;
+    /// Removes the overrides of these addresses (focal points gone from the
+    /// configuration); returns how many there were.
+    fn remove_overrides(&self, addresses: &[AddressKey]) -> Result<usize, OutboxError>;
+    /// Records a request for the operator, unless the same request (same
+    /// reader, list and successor) is still open: then it is that one.
+    fn add_request(&self, request: &NewRequest, now: Timestamp) -> Result<Asked, OutboxError>;
+    /// The requests, oldest first; only those not settled if `open_only`.
+    fn requests(&self, open_only: bool) -> Result<Vec<Request>, OutboxError>;
+    /// Marks a request settled; false if there is no open request `id`.
+    fn settle_request(&self, id: i64, now: Timestamp) -> Result<bool, OutboxError>;
 }
 
 /// A storage failure, with what herald was doing.

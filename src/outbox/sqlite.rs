@@ -14,11 +14,12 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod incoming;
+mod overrides;
 
 use crate::key::{AddressKey, KeyPrefix, SendKey};
 use crate::outbox::{
-    CalendarRow, Changes, Claimant, Counts, Effect, Entry, IncomingRow, Lifted, Outbox, OutboxError, Pace,
-    Recorded, SendSpec, State, Suppression, Taken,
+    Asked, CalendarRow, Changes, Claimant, Counts, Effect, Entry, IncomingRow, Lifted, NewRequest, Outbox,
+    OutboxError, Override, Pace, Recorded, Request, SendSpec, State, Suppression, Taken,
 };
 use crate::state;
 
@@ -144,6 +145,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TABLE failures (address TEXT NOT NULL, at INTEGER NOT NULL, message_id TEXT NOT NULL);
     CREATE INDEX failures_by_address ON failures (address, at);
     CREATE INDEX sends_settled ON sends (updated_at) WHERE state IN ('sent', 'failed', 'skipped', 'suppressed');",
+    // 8: readers' choices. Their overrides of a focal point's language and
+    // time zone (by address as `AddressKey` has it), and their requests
+    // for the operator (a successor), open until settled.
+    "CREATE TABLE overrides (
+        address  TEXT PRIMARY KEY,
+        language TEXT,
+        zone     TEXT,
+        since    INTEGER NOT NULL
+    );
+    CREATE TABLE requests (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender          TEXT NOT NULL,
+        list            TEXT,
+        successor_name  TEXT NOT NULL,
+        successor_email TEXT NOT NULL,
+        asked           INTEGER NOT NULL,
+        settled         INTEGER
+    );
+    CREATE INDEX requests_open ON requests (sender) WHERE settled IS NULL;",
 ];
 
 /// Fills the columns migration 7 adds for the rows already there: the
@@ -1033,6 +1053,58 @@ impl Outbox for SqliteOutbox {
                 params![name, value],
             )
             .map(|_| ())
+        })
+    }
+
+    fn overrides(&self) -> Result<Vec<Override>, OutboxError> {
+        self.with("reading readers' overrides", |c| overrides::all(c))
+    }
+
+    fn override_of(&self, address: &AddressKey) -> Result<Option<Override>, OutboxError> {
+        self.with("reading a reader's override", |c| overrides::of(c, address))
+    }
+
+    fn set_override(&self, choice: &Override) -> Result<(), OutboxError> {
+        self.with("recording a reader's override", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            overrides::set(&tx, choice, secs(choice.since))?;
+            tx.commit()
+        })
+    }
+
+    fn remove_overrides(&self, addresses: &[AddressKey]) -> Result<usize, OutboxError> {
+        if addresses.is_empty() {
+            return Ok(0);
+        }
+        self.with("removing readers' overrides", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let removed = overrides::remove(&tx, addresses)?;
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
+    fn add_request(&self, request: &NewRequest, now: Timestamp) -> Result<Asked, OutboxError> {
+        self.with("recording a request for the operator", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let asked = overrides::add_request(&tx, request, secs(now))?;
+            tx.commit()?;
+            Ok(asked)
+        })
+    }
+
+    fn requests(&self, open_only: bool) -> Result<Vec<Request>, OutboxError> {
+        self.with("reading requests for the operator", |c| {
+            overrides::requests(c, open_only)
+        })
+    }
+
+    fn settle_request(&self, id: i64, now: Timestamp) -> Result<bool, OutboxError> {
+        self.with("settling a request", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let settled = overrides::settle(&tx, id, secs(now))?;
+            tx.commit()?;
+            Ok(settled)
         })
     }
 }

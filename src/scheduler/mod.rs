@@ -7,6 +7,7 @@
 //! its own but through the outbox and the mailer.
 
 pub mod notices;
+pub mod overlay;
 pub mod reconcile;
 pub mod release;
 pub mod retry;
@@ -26,31 +27,39 @@ use crate::config::{Config, Environment};
 use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
 use crate::model::Model;
-use crate::outbox::{Changes, Entry, Outbox, OutboxError, Recorded, State};
+use crate::outbox::{Changes, Entry, Outbox, OutboxError, Override, Recorded, State};
 use crate::plan::{PlannedSend, Planner, Slot, Window};
 use crate::render::{Renderer, message};
 use crate::resolve::{Calendars, resolve};
 use crate::metrics::{Metrics, SendState};
 use crate::send::{Delivery, Mailer, Outcome, Transport};
 
+pub use overlay::{Choice, Choices, Ignored};
 pub use retry::RetryPolicy;
 
 /// One consistent configuration: the model, how mail leaves, and the
 /// compiled templates. The daemon swaps it whole on a reload; the commands
 /// load it the same way.
+#[derive(Clone)]
 pub struct Loaded {
+    /// The configuration's model, with readers' overrides laid over it
+    /// (see [`Loaded::with_overrides`]).
     pub model: Model,
     pub delivery: Delivery,
     /// The process's mailbox, when herald reads one.
     pub inbox: Option<crate::inbox::InboxSettings>,
     /// The web listeners, when herald serves pages.
     pub http: Option<crate::web::HttpSettings>,
-    pub renderer: Renderer,
+    /// Shared by the configuration with and without overrides: they
+    /// change no template, only which language and zone a reader gets.
+    pub renderer: Arc<Renderer>,
     /// What the configuration allows but should change (see `Config::warnings`).
     pub warnings: Diagnostics,
     /// The readers of this configuration's personal links, looked up by
     /// token (`web::readers::find`); built on first use, dropped with it.
     pub readers: crate::web::readers::Index,
+    /// What readers' overrides changed in `model`.
+    pub choices: Choices,
 }
 
 impl Loaded {
@@ -69,7 +78,7 @@ impl Loaded {
             http,
             warnings,
         } = crate::config::load(dir, env)?;
-        let renderer = crate::render::prepare_for(&model, check_since)?;
+        let renderer = Arc::new(crate::render::prepare_for(&model, check_since)?);
         Ok(Loaded {
             model,
             delivery,
@@ -78,8 +87,70 @@ impl Loaded {
             renderer,
             warnings,
             readers: crate::web::readers::Index::default(),
+            choices: Choices::default(),
         })
     }
+
+    /// The same configuration with `overrides` laid over it, in place of
+    /// the ones it had; and the overrides (or parts) that were ignored.
+    pub fn with_overrides(&self, overrides: &[Override]) -> (Loaded, Vec<Ignored>) {
+        let mut model = self.model.clone();
+        let (choices, ignored) =
+            overlay::lay(&mut model, &self.choices, overrides, self.renderer.languages());
+        let loaded = Loaded {
+            model,
+            choices,
+            ..self.clone()
+        };
+        (loaded, ignored)
+    }
+}
+
+/// `loaded` with the readers' overrides kept in `outbox` laid over it, each
+/// one ignored said in the log. With `forget_gone` (after a configuration
+/// was loaded), the overrides of addresses no longer in it are removed
+/// from the outbox: a focal point who comes back starts from the
+/// configuration. Overrides that cannot be read are not applied, with a
+/// warning: the configuration alone is better than no sending.
+pub fn lay_overrides(loaded: Loaded, outbox: &dyn Outbox, forget_gone: bool) -> Loaded {
+    let overrides = match outbox.overrides() {
+        Ok(overrides) => overrides,
+        Err(err) => {
+            warn!(error = %crate::diagnostics::Chain(&err), "readers' overrides cannot be read; the configuration's languages and zones are used");
+            return loaded;
+        }
+    };
+    if overrides.is_empty() && loaded.choices.is_empty() {
+        return loaded;
+    }
+    let (loaded, ignored) = loaded.with_overrides(&overrides);
+    let mut gone = Vec::new();
+    for ignored in ignored {
+        match ignored {
+            Ignored::Gone(address) => gone.push(address),
+            other => warn!(override = %other, "a reader's override is ignored"),
+        }
+    }
+    if forget_gone && !gone.is_empty() {
+        match outbox.remove_overrides(&gone) {
+            Ok(removed) => {
+                for address in &gone {
+                    info!(%address, "the override of a focal point no longer in the configuration is removed");
+                }
+                info!(
+                    removed,
+                    "readers' overrides of focal points no longer in the configuration removed"
+                );
+            }
+            Err(err) => {
+                warn!(error = %crate::diagnostics::Chain(&err), "the overrides of focal points no longer in the configuration could not be removed; they are ignored")
+            }
+        }
+    }
+    if !loaded.choices.is_empty() {
+        info!(readers = loaded.choices.len(), "readers' overrides applied");
+    }
+    loaded
 }
 
 /// The scheduler's parts, shared with the tasks that send.
@@ -289,6 +360,24 @@ impl Scheduler {
 
     pub fn mailer(&self) -> Arc<Mailer> {
         self.mailer.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Lays the readers' overrides the outbox holds now over the running
+    /// configuration, in place of those it had, and reconciles: the
+    /// planned sends follow the new languages (sends already claimed keep
+    /// theirs), and the next ones are rendered in the new zones.
+    pub fn reapply_overrides(&self) -> Result<Changes, OutboxError> {
+        let overrides = self.outbox.overrides()?;
+        let (loaded, ignored) = self.loaded().with_overrides(&overrides);
+        for ignored in ignored {
+            // A reader no longer in the configuration is removed at the
+            // next load; until then, their override changes nothing.
+            if !matches!(ignored, Ignored::Gone(_)) {
+                warn!(override = %ignored, "a reader's override is ignored");
+            }
+        }
+        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+        self.reconcile()
     }
 
     /// Swaps in a new, valid configuration (and the mailer built from it)

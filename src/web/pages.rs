@@ -13,7 +13,13 @@ use crate::render::Renderer;
 /// The pages every template directory has for the public listener (the
 /// mail's links lead to them): `render::prepare` refuses templates without
 /// them when the configuration has a `public_url`.
-pub const PUBLIC_PAGES: [&str; 3] = ["unsubscribe", "unsubscribed", "problem"];
+pub const PUBLIC_PAGES: [&str; 5] = [
+    "unsubscribe",
+    "unsubscribed",
+    "problem",
+    "preferences",
+    "preferences-saved",
+];
 
 /// Every page with a sample of what it sees (every key there), which
 /// `render::prepare` renders in every language: a broken page is refused
@@ -28,11 +34,18 @@ pub fn samples(model: &Model) -> Vec<(&'static str, Value)> {
             (list.id.as_str(), list.name.as_str())
         });
     let list = super::public::context(organization, list_id, list_name);
-    vec![
+    let mut samples = vec![
         ("unsubscribe", list.clone()),
         ("unsubscribed", list),
         ("problem", Value::Object(serde_json::Map::new())),
-    ]
+    ];
+    samples.extend(super::preferences::samples(
+        organization,
+        list_id,
+        list_name,
+        &["ar", "zh", "en", "fr", "ru", "es"],
+    ));
+    samples
 }
 
 /// A page rendered, or the plain refusal that replaces one that cannot be.

@@ -110,7 +110,7 @@ pub fn context(organization: &str, list_id: &str, list_name: &str) -> Value {
 
 /// The plain refusal of a link that finds no reader: the same for every
 /// reason, in the default language.
-fn problem(loaded: &Loaded) -> Response {
+pub(super) fn problem(loaded: &Loaded) -> Response {
     pages::page(
         &loaded.renderer,
         StatusCode::NOT_FOUND,

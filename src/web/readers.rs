@@ -47,7 +47,10 @@ pub fn find(loaded: &Loaded, token: &str) -> Option<Reader> {
 /// The unsubscribe tokens of one configuration, each with the focal point
 /// it is for (its place in `Model::focal_points`). Built on the first
 /// lookup: a configuration that serves no page never builds it.
-#[derive(Default)]
+///
+/// A clone keeps the tokens built: readers' overrides, laid over a copy of
+/// the configuration, change no address, list or order of focal points.
+#[derive(Default, Clone)]
 pub struct Index(OnceLock<HashMap<String, usize>>);
 
 impl std::fmt::Debug for Index {

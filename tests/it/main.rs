@@ -38,6 +38,8 @@ mod digest;
 mod commands;
 // herald on the web: listeners, unsubscribe links, preferences, status, metrics.
 mod web;
+// The preferences page: what it shows and refuses, and filled in in headless Chromium.
+mod web_preferences;
 // The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
 mod web_unsubscribe;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
