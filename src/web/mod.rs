@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{MatchedPath, State};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -130,8 +131,10 @@ impl Web {
             })?;
             // The port the system gave, when the setting asked for port 0.
             let address = listener.local_addr().unwrap_or(address);
+            let counted = (shared.metrics.clone(), which);
             let router =
                 router
+                    .layer(axum::middleware::from_fn_with_state(counted, count_request))
                     .layer(RequestBodyLimitLayer::new(MAX_BODY))
                     .layer(TimeoutLayer::with_status_code(
                         axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -195,4 +198,26 @@ fn public_router(settings: &HttpSettings, shared: &Shared) -> Router {
         .merge(preferences::routes())
         .layer(csrf)
         .with_state(shared.clone())
+}
+
+/// Counts each answer in `herald_http_requests_total` under its route's
+/// pattern (`/unsubscribe/{token}`), never the path asked for: a path
+/// holds a reader's token, and every token would be a series of its own.
+/// A path no route matches is counted as `unmatched`.
+async fn count_request(
+    State((metrics, which)): State<(Arc<Metrics>, &'static str)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.http_request(
+        which,
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+    );
+    response
 }
