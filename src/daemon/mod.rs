@@ -737,15 +737,18 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
                 check_watchdog(&loaded, notifier);
                 crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
                 let loaded = crate::scheduler::lay_overrides(loaded, scheduler.outbox().as_ref(), true);
-                match scheduler.replace(loaded, mailer) {
+                let replaced = scheduler.replace(loaded, mailer);
+                // Before the log says so: a reader of the status page who
+                // saw the line finds the new state there.
+                scheduler.metrics().reloaded();
+                board.loaded(options.clock.now());
+                match replaced {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {
                         error!(error = %Chain(&err), "the outbox could not be reconciled with the new plan")
                     }
                 }
                 log_status(scheduler, "reloaded");
-                scheduler.metrics().reloaded();
-                board.loaded(options.clock.now());
                 None
             }
             Err(err) => {

@@ -79,9 +79,9 @@ async fn status(State(shared): State<Shared>) -> Response {
     match read {
         Ok(mut data) => {
             data["configuration"] = json!({
-                "loaded_at": config.loaded_at.map(|at| at.to_string()),
+                "loaded_at": config.loaded_at.map(shown),
                 "refused": config.refused.map(|(at, problems)| json!({
-                    "at": at.to_string(),
+                    "at": shown(at),
                     "problems": problems,
                 })),
             });
@@ -130,8 +130,8 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
                 "subject": subject,
                 "lead": lead,
                 "count": count,
-                "first_due": first.to_string(),
-                "last_due": last.to_string(),
+                "first_due": shown(first),
+                "last_due": shown(last),
             })
         })
         .collect();
@@ -144,7 +144,7 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
             json!({
                 "key": entry.spec.key.as_str(),
                 "recipient": entry.spec.recipient,
-                "at": entry.updated_at.to_string(),
+                "at": shown(entry.updated_at),
                 "reply": entry.last_reply.clone().unwrap_or_default(),
                 "reason": entry.reason.clone().unwrap_or_default(),
             })
@@ -159,7 +159,7 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
             json!({
                 "address": suppression.address.as_str(),
                 "list": suppression.list.clone().unwrap_or_else(|| "every list".to_owned()),
-                "since": suppression.since.to_string(),
+                "since": shown(suppression.since),
                 "reason": suppression.reason,
             })
         })
@@ -173,7 +173,7 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
                 "address": chosen.address.as_str(),
                 "language": chosen.language.clone().unwrap_or_default(),
                 "zone": chosen.zone.clone().unwrap_or_default(),
-                "since": chosen.since.to_string(),
+                "since": shown(chosen.since),
             })
         })
         .collect();
@@ -188,12 +188,12 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
                 "list": request.list.clone().unwrap_or_default(),
                 "successor_name": request.successor_name,
                 "successor_email": request.successor_email,
-                "asked": request.asked.to_string(),
+                "asked": shown(request.asked),
             })
         })
         .collect();
     Ok(json!({
-        "now": now.to_string(),
+        "now": shown(now),
         "pending": pending,
         "next": next,
         "failures": failures,
@@ -204,4 +204,9 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
         "requests": requests,
         "configuration": {"loaded_at": null, "refused": null},
     }))
+}
+
+/// An instant as the page shows it: UTC, to the second.
+fn shown(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

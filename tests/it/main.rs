@@ -42,6 +42,8 @@ mod web;
 mod web_preferences;
 // The unsubscribe link (RFC 8058): a GET changes nothing, a POST unsubscribes once, bad links are refused.
 mod web_unsubscribe;
+// The admin listener: /metrics parsed by Prometheus' parser, /healthz passing and stuck, the status page.
+mod web_admin;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
