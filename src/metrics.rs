@@ -152,7 +152,11 @@ impl Metrics {
             reconcile.clone(),
         );
         let reloads = Counter::default();
-        registry.register("reloads", "Configurations reloaded and put in use", reloads.clone());
+        registry.register(
+            "reloads",
+            "Configurations reloaded and put in use",
+            reloads.clone(),
+        );
         let reloads_refused = Counter::default();
         registry.register(
             "reloads_refused",

@@ -540,8 +540,7 @@ impl Daemon {
                 if let Ok(pending) = scheduler.outbox().pending() {
                     scheduler.metrics().outbox(pending, next_due);
                 }
-                let next_due = next_due
-                    .map(|due| next_turn.map_or(due, |turn| due.max(turn)));
+                let next_due = next_due.map(|due| next_turn.map_or(due, |turn| due.max(turn)));
                 let outlook = Outlook {
                     now,
                     next_due,

@@ -26,12 +26,12 @@ use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
+use crate::metrics::{Metrics, SendState};
 use crate::model::Model;
 use crate::outbox::{Changes, Entry, Outbox, OutboxError, Override, Recorded, State};
 use crate::plan::{PlannedSend, Planner, Slot, Window};
 use crate::render::{Renderer, message};
 use crate::resolve::{Calendars, resolve};
-use crate::metrics::{Metrics, SendState};
 use crate::send::{Delivery, Mailer, Outcome, Transport};
 
 pub use overlay::{Choice, Choices, Ignored};

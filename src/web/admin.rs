@@ -66,7 +66,10 @@ async fn metrics(State(shared): State<Shared>) -> Response {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             response
         }
-        Err(_) => pages::plain(StatusCode::INTERNAL_SERVER_ERROR, "the metrics cannot be encoded\n"),
+        Err(_) => pages::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics cannot be encoded\n",
+        ),
     }
 }
 

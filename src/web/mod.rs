@@ -132,14 +132,13 @@ impl Web {
             // The port the system gave, when the setting asked for port 0.
             let address = listener.local_addr().unwrap_or(address);
             let counted = (shared.metrics.clone(), which);
-            let router =
-                router
-                    .layer(axum::middleware::from_fn_with_state(counted, count_request))
-                    .layer(RequestBodyLimitLayer::new(MAX_BODY))
-                    .layer(TimeoutLayer::with_status_code(
-                        axum::http::StatusCode::REQUEST_TIMEOUT,
-                        REQUEST_TIMEOUT,
-                    ));
+            let router = router
+                .layer(axum::middleware::from_fn_with_state(counted, count_request))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ));
             let mut stopped = stopped.clone();
             let server = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;

@@ -30,10 +30,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{error, info};
 
+use super::Shared;
 use super::pages;
 use super::public::problem;
 use super::readers::{self, Reader};
-use super::Shared;
 use crate::diagnostics::Chain;
 use crate::model::{FocalPoint, Zone};
 use crate::outbox::{NewRequest, Outbox, OutboxError, Override};
@@ -158,7 +158,14 @@ async fn show(State(shared): State<Shared>, token: Result<Path<String>, PathReje
             Err(err) => return unavailable(&err),
         };
         let language = current.language.clone();
-        form(&loaded, focal_point, &current, Errors::default(), StatusCode::OK, &language)
+        form(
+            &loaded,
+            focal_point,
+            &current,
+            Errors::default(),
+            StatusCode::OK,
+            &language,
+        )
     })
     .await
 }
@@ -235,7 +242,12 @@ fn lists_of<'m>(loaded: &'m Loaded, focal_point: &FocalPoint) -> Vec<&'m crate::
 
 /// The reader's values now: their override over the configuration, and
 /// the lists no suppression stops.
-fn current(outbox: &dyn Outbox, loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint) -> Result<Values, OutboxError> {
+fn current(
+    outbox: &dyn Outbox,
+    loaded: &Loaded,
+    reader: &Reader,
+    focal_point: &FocalPoint,
+) -> Result<Values, OutboxError> {
     let choice = outbox.override_of(&reader.address)?;
     let suppressions: Vec<_> = outbox
         .suppressions()?
@@ -290,7 +302,11 @@ struct Valid {
 
 /// The form checked field by field: what it asks for, or every mistake
 /// with what was sent (to show it again).
-fn validate(loaded: &Loaded, focal_point: &FocalPoint, choices: Choices) -> (Option<Valid>, (Errors, Values)) {
+fn validate(
+    loaded: &Loaded,
+    focal_point: &FocalPoint,
+    choices: Choices,
+) -> (Option<Valid>, (Errors, Values)) {
     let mut errors = Errors::default();
     let language = choices.language.trim().to_owned();
     errors.language = !loaded.renderer.languages().any(|own| own == language);
@@ -452,7 +468,14 @@ fn languages(loaded: &Loaded, selected: &str) -> Vec<Value> {
 }
 
 /// What the preferences page sees (every key always there).
-fn form_context(organization: &str, name: &str, languages: Vec<Value>, values: &Values, lists: Vec<Value>, errors: Errors) -> Value {
+fn form_context(
+    organization: &str,
+    name: &str,
+    languages: Vec<Value>,
+    values: &Values,
+    lists: Vec<Value>,
+    errors: Errors,
+) -> Value {
     json!({
         "sender": { "organization": organization },
         "reader": { "name": name },
@@ -466,7 +489,13 @@ fn form_context(organization: &str, name: &str, languages: Vec<Value>, values: &
 }
 
 /// The answer to a saved form, in the language the reader chose.
-fn saved(loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint, configured_zone: Option<&Zone>, valid: &Valid) -> Response {
+fn saved(
+    loaded: &Loaded,
+    reader: &Reader,
+    focal_point: &FocalPoint,
+    configured_zone: Option<&Zone>,
+    valid: &Valid,
+) -> Response {
     let lists: Vec<Value> = lists_of(loaded, focal_point)
         .into_iter()
         .filter(|list| valid.lists.contains(&list.id))
@@ -486,11 +515,24 @@ fn saved(loaded: &Loaded, reader: &Reader, focal_point: &FocalPoint, configured_
         valid.successor.as_ref(),
         &back_link(loaded, reader),
     );
-    pages::page(&loaded.renderer, StatusCode::OK, "preferences-saved", &valid.language, data)
+    pages::page(
+        &loaded.renderer,
+        StatusCode::OK,
+        "preferences-saved",
+        &valid.language,
+        data,
+    )
 }
 
 /// What the saved page sees (every key always there).
-fn saved_context(organization: &str, language: &str, zone: &str, lists: Vec<Value>, successor: Option<&(String, String)>, back: &str) -> Value {
+fn saved_context(
+    organization: &str,
+    language: &str,
+    zone: &str,
+    lists: Vec<Value>,
+    successor: Option<&(String, String)>,
+    back: &str,
+) -> Value {
     json!({
         "sender": { "organization": organization },
         "language": { "code": language, "name": native_name(language) },
@@ -540,7 +582,12 @@ fn unavailable(err: &OutboxError) -> Response {
 
 /// The pages' samples, with every key there and every error shown, which
 /// `render::prepare` renders in every language.
-pub fn samples(organization: &str, list_id: &str, list_name: &str, languages: &[&str]) -> Vec<(&'static str, Value)> {
+pub fn samples(
+    organization: &str,
+    list_id: &str,
+    list_name: &str,
+    languages: &[&str],
+) -> Vec<(&'static str, Value)> {
     let languages: Vec<Value> = languages
         .iter()
         .map(|code| json!({ "code": code, "name": native_name(code), "selected": false }))
@@ -565,15 +612,36 @@ pub fn samples(organization: &str, list_id: &str, list_name: &str, languages: &[
     vec![
         (
             "preferences",
-            form_context(organization, "Anna Keller", languages.clone(), &values, lists.clone(), Errors::default()),
+            form_context(
+                organization,
+                "Anna Keller",
+                languages.clone(),
+                &values,
+                lists.clone(),
+                Errors::default(),
+            ),
         ),
         (
             "preferences",
-            form_context(organization, "Anna Keller", languages, &values, lists, every_error),
+            form_context(
+                organization,
+                "Anna Keller",
+                languages,
+                &values,
+                lists,
+                every_error,
+            ),
         ),
         (
             "preferences-saved",
-            saved_context(organization, "fr", "Europe/Zurich", saved_lists, Some(&successor), "token"),
+            saved_context(
+                organization,
+                "fr",
+                "Europe/Zurich",
+                saved_lists,
+                Some(&successor),
+                "token",
+            ),
         ),
         (
             "preferences-saved",

@@ -174,7 +174,11 @@ fn metrics_parse_as_openmetrics_and_count_a_reminder_sent() {
     let refused = sample(
         &families,
         "herald_http_requests_total",
-        &[("listener", "public"), ("route", "/unsubscribe/{token}"), ("status", "404")],
+        &[
+            ("listener", "public"),
+            ("route", "/unsubscribe/{token}"),
+            ("status", "404"),
+        ],
     );
     assert_eq!(refused, Some(1.0));
     let text = client.get(&metrics).body;
@@ -240,13 +244,16 @@ fn the_status_page_shows_the_next_sends_and_a_refused_edit() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert_secure(&page);
     assert!(
-        page.header("content-type").unwrap_or_default().starts_with("text/html"),
+        page.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html"),
         "{:?}",
         page.headers
     );
     // One row per event and lead, with how many focal points it goes to.
     for lead in ["1d", "2h", "30m"] {
-        let row = format!("<tr><td>reminder</td><td>future-meeting</td><td>{lead}</td><td class=\"count\">9</td>");
+        let row =
+            format!("<tr><td>reminder</td><td>future-meeting</td><td>{lead}</td><td class=\"count\">9</td>");
         assert!(page.body.contains(&row), "no row for {lead}:\n{}", page.body);
     }
     assert!(page.body.contains("Next sends (27 planned)"), "{}", page.body);
@@ -259,7 +266,11 @@ fn the_status_page_shows_the_next_sends_and_a_refused_edit() {
 
     // A bad edit is refused; the page says so, with the problem, and the
     // plan is still the last good one's.
-    config.edit("config/roadmaps/future.toml", "venue = \"new-york\"", "venue = \"atlantis\"");
+    config.edit(
+        "config/roadmaps/future.toml",
+        "venue = \"new-york\"",
+        "venue = \"atlantis\"",
+    );
     daemon.wait_for("keeping the last good one running");
     let page = client.get(&ports.admin_url());
     assert!(page.body.contains("was refused"), "{}", page.body);
@@ -268,7 +279,11 @@ fn the_status_page_shows_the_next_sends_and_a_refused_edit() {
     assert!(page.body.contains("Next sends (27 planned)"), "{}", page.body);
 
     // Fixed: the refusal is gone.
-    config.edit("config/roadmaps/future.toml", "venue = \"atlantis\"", "venue = \"new-york\"");
+    config.edit(
+        "config/roadmaps/future.toml",
+        "venue = \"atlantis\"",
+        "venue = \"new-york\"",
+    );
     daemon.wait_for("configuration reloaded");
     let page = client.get(&ports.admin_url());
     assert!(!page.body.contains("was refused"), "{}", page.body);

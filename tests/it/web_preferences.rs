@@ -77,9 +77,15 @@ fn the_page_shows_the_readers_own_values_and_no_one_elses() {
     for name in ["العربية", "中文", "English", "Français", "Русский", "Español"] {
         assert!(body.contains(name), "{name}: {body}");
     }
-    assert!(body.contains(r#"<option value="en" lang="en" selected>"#), "{body}");
+    assert!(
+        body.contains(r#"<option value="en" lang="en" selected>"#),
+        "{body}"
+    );
     for field in ["language", "zone", "successor-name", "successor-email"] {
-        assert!(body.contains(&format!(r#"<label for="{field}">"#)), "{field}: {body}");
+        assert!(
+            body.contains(&format!(r#"<label for="{field}">"#)),
+            "{field}: {body}"
+        );
     }
     assert!(body.contains("<legend>"), "{body}");
     assert!(!body.contains("<script"), "{body}");
@@ -139,7 +145,12 @@ fn a_bad_zone_is_refused_at_its_field_and_nothing_is_stored() {
     assert!(body.contains("Mars/Olympus_Mons"), "{body}");
     // The summary, linking to the field; no other field is in error.
     assert!(body.contains(r##"<li><a href="#zone">"##), "{body}");
-    for other in ["language-error", "successor-name-error", "successor-email-error", "lists-error"] {
+    for other in [
+        "language-error",
+        "successor-name-error",
+        "successor-email-error",
+        "lists-error",
+    ] {
         assert!(!body.contains(&format!(r#"id="{other}""#)), "{other}: {body}");
     }
     // What was sent is kept in the form, to correct.
@@ -252,7 +263,12 @@ fn chosen_in_chromium_the_next_reminder_comes_in_french_in_tokyo_time() {
     // clock: its three reminders go out.
     let output = crate::harness::herald_command(&config.path())
         .args(["run", "--fast-forward", "--no-watch", "--real-recipients"])
-        .args(["--rehearse-from", BEFORE_THE_FUTURE_MEETING, "--until", "2099-03-02T00:00:00Z"])
+        .args([
+            "--rehearse-from",
+            BEFORE_THE_FUTURE_MEETING,
+            "--until",
+            "2099-03-02T00:00:00Z",
+        ])
         .arg("--state-dir")
         .arg(state.path())
         .output()

@@ -70,10 +70,7 @@ impl Browser {
                     Ok(client) => break client,
                     Err(err) => {
                         if let Ok(Some(status)) = driver.try_wait() {
-                            panic!(
-                                "{CHROMEDRIVER} exited ({status}); its log:\n{}",
-                                read_log(&log)
-                            );
+                            panic!("{CHROMEDRIVER} exited ({status}); its log:\n{}", read_log(&log));
                         }
                         assert!(
                             Instant::now() < deadline,
@@ -155,10 +152,7 @@ impl Browser {
     pub fn click_and_wait(&self, css: &str) {
         self.runtime.block_on(async {
             let client = self.client();
-            let before = client
-                .find(Locator::Css("html"))
-                .await
-                .expect("the page's root");
+            let before = client.find(Locator::Css("html")).await.expect("the page's root");
             self.find(css)
                 .await
                 .click()
