@@ -20,7 +20,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-HERALD = os.path.join(REPO, "target", "release", "herald")
+# Where `cargo build --release` (bench/run.sh) put it.
+HERALD = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "release", "herald")
 GEN = os.path.join(HERE, "gen_config.py")
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -543,11 +544,125 @@ def classify(work, n, runs):
     figure("classify_lines", lines, "lines", "one JSON line per message")
 
 
+WRK_POST = """wrk.method = "POST"
+wrk.body = "List-Unsubscribe=One-Click"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
+
+
+def wrk_figures(output):
+    """Requests a second and p99 (ms) from `wrk --latency`."""
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rate, p99
+
+
+def web(work, n, connections, wrk_connections):
+    """The burst of the throughput part with [http] on, alone and then while
+    wrk loads /metrics and the unsubscribe POST."""
+    import base64
+    import hashlib
+    import hmac
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    sink = Sink()
+    try:
+        due = "2030-01-01T09:00:00Z"
+        config = os.path.join(work, "web")
+        gen(config, "--focal", n, "--burst", due, "--smtp-port", sink.port, "--max-connections", connections)
+        secret = b"bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+        with open(os.path.join(config, "link-secret"), "wb") as f:
+            f.write(secret + b"\n")
+        os.chmod(os.path.join(config, "link-secret"), 0o600)
+        public, admin = free_port(), free_port()
+        with open(os.path.join(config, "herald.toml"), "a") as f:
+            f.write('\n[http]\npublic = "127.0.0.1:%d"\npublic_url = "http://127.0.0.1:%d"\n'
+                    'admin = "127.0.0.1:%d"\nsecret_file = "link-secret"\n' % (public, public, admin))
+        # The reader's token, as herald signs it (src/tokens.rs).
+        address = "fp1@mission1.example.org"
+        tag = hmac.new(secret, b"unsubscribe\neveryone\n" + address.encode(), hashlib.sha256).digest()[:16]
+        token = "u1.everyone." + base64.urlsafe_b64encode(tag).decode().rstrip("=")
+        script = os.path.join(work, "web-post.lua")
+        with open(script, "w") as f:
+            f.write(WRK_POST)
+
+        def burst(label):
+            state = os.path.join(work, "web-state")
+            shutil.rmtree(state, ignore_errors=True)
+            log = os.path.join(work, "web-%s.log" % label)
+            start = time.monotonic()
+            proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state, "--fast-forward",
+                                     "--rehearse-from", "2030-01-01T08:59:00Z", "--until", "2030-01-01T09:01:00Z",
+                                     "--real-recipients"], stderr=open(log, "w"))
+            return proc, start, log
+
+        def finish(proc, start, log):
+            proc.wait()
+            secs = time.monotonic() - start
+            sent = sum(int(c) for c in re.findall(r"dispatched sent=(\d+)", open(log).read()))
+            return secs, sent
+
+        quiet, sent = finish(*burst("alone"))
+        figure("web: burst alone", "%.2f" % quiet, "s", "%d sent, [http] on, no requests" % sent)
+
+        proc, start, log = burst("loaded")
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", admin), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        # Both loads for as long as the burst took alone, each with half
+        # of wrk's connections, one thread each (2 cores in all).
+        seconds = "%ds" % max(2, round(quiet))
+        half = str(max(1, wrk_connections // 2))
+        metrics = subprocess.Popen(["wrk", "--latency", "-t1", "-c", half, "-d", seconds,
+                                    "http://127.0.0.1:%d/metrics" % admin],
+                                   stdout=subprocess.PIPE, text=True)
+        post = subprocess.Popen(["wrk", "--latency", "-t1", "-c", half, "-d", seconds, "-s", script,
+                                 "http://127.0.0.1:%d/unsubscribe/%s" % (public, token)],
+                                stdout=subprocess.PIPE, text=True)
+        loaded, sent = finish(proc, start, log)
+        for name, wrk in (("/metrics", metrics), ("POST /unsubscribe", post)):
+            out = wrk.communicate()[0]
+            rate, p99 = wrk_figures(out)
+            figure("web: %s" % name, "%.0f" % rate, "req/s", "p99 %.2f ms (target < 10 ms), %s connections, during the burst" % (p99, half))
+        figure("web: burst under load", "%.2f" % loaded, "s",
+               "%d sent; slowdown %+.1f %% (target < 10 %%)" % (sent, (loaded / quiet - 1) * 100))
+
+        # The same requests with the daemon idle after the burst, for
+        # comparison: the POST and /metrics alone.
+        state = os.path.join(work, "web-idle-state")
+        shutil.rmtree(state, ignore_errors=True)
+        idle_proc = subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state,
+                                      "--rehearse-from", "2030-01-01T10:00:00Z", "--real-recipients"],
+                                     stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(500):
+                try:
+                    socket.create_connection(("127.0.0.1", admin), 0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            for name, args in (("/metrics", ["http://127.0.0.1:%d/metrics" % admin]),
+                               ("POST /unsubscribe", ["-s", script, "http://127.0.0.1:%d/unsubscribe/%s" % (public, token)])):
+                out = subprocess.run(["wrk", "--latency", "-t2", "-c", str(wrk_connections), "-d", "5s"] + args,
+                                     capture_output=True, text=True).stdout
+                rate, p99 = wrk_figures(out)
+                figure("web: %s, daemon idle" % name, "%.0f" % rate, "req/s", "p99 %.2f ms, %d connections" % (p99, wrk_connections))
+        finally:
+            idle_proc.terminate()
+            idle_proc.wait()
+    finally:
+        sink.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("parts", nargs="*",
                     default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits",
-                             "classify"])
+                             "classify", "web"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
@@ -564,6 +679,7 @@ def main():
     ap.add_argument("--limits-reminders", type=int, default=600)
     ap.add_argument("--limits-per-minute", type=int, default=30)
     ap.add_argument("--classify-messages", type=int, default=10000)
+    ap.add_argument("--wrk-connections", type=int, default=8, help="wrk's connections in the web part")
     ap.add_argument("--classify-runs", type=int, default=3)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
@@ -589,6 +705,8 @@ def main():
             import_roadmap(a.work, [int(s) for s in a.import_rows.split(",")])
         elif part == "limits":
             limits(a.work, a.limits_reminders, a.limits_per_minute)
+        elif part == "web":
+            web(a.work, a.messages, a.connections, a.wrk_connections)
         elif part == "classify":
             classify(a.work, a.classify_messages, a.classify_runs)
         else:

@@ -61,11 +61,13 @@ use tracing::{error, info, warn};
 use crate::clock::{Clock, Jump, JumpWatch};
 use crate::config::Environment;
 use crate::diagnostics::{Brief, Chain, Diagnostics};
+use crate::metrics::Metrics;
 use crate::outbox::{Claimant, Outbox, OutboxError, SqliteOutbox};
 use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
 use crate::state::StateLock;
 use crate::systemd::Notifier;
+use crate::web::board::Board;
 
 mod digest;
 mod inbox;
@@ -246,6 +248,9 @@ struct Daemon {
     digests: digest::Daily,
     /// The web listeners, when `[http]` asks for them (`daemon/web.rs`).
     web: web::WebSide,
+    /// Where the loop beats for `/healthz`, and the configuration's state
+    /// for the status page.
+    board: Arc<Board>,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -255,14 +260,17 @@ impl Daemon {
     /// there is no last good configuration to fall back on yet.
     async fn start(options: Options) -> anyhow::Result<Daemon> {
         let options = Arc::new(options);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let (scheduler, status, lock) = blocking({
-            let options = options.clone();
-            move || set_up(&options)
+            let (options, metrics) = (options.clone(), metrics.clone());
+            move || set_up(&options, metrics)
         })
         .await?;
         let scheduler = Arc::new(scheduler);
+        let board = Arc::new(Board::new(options.notifier.watchdog_interval()));
+        board.loaded(options.clock.now());
         // Bound before READY: a unit ordered after herald finds its pages up.
-        let mut web = web::WebSide::new(scheduler.clone(), Arc::new(crate::metrics::Metrics::new()));
+        let mut web = web::WebSide::new(scheduler.clone(), metrics, board.clone());
         web.start().await?;
         options.notifier.ready(&status);
         let ready = scheduler.clone();
@@ -288,6 +296,7 @@ impl Daemon {
             quota_noted: false,
             digests: digest::Daily::default(),
             web,
+            board,
             _lock: lock,
         })
     }
@@ -297,6 +306,7 @@ impl Daemon {
     /// needs more of the plan.
     async fn pass(&mut self, control: &mut mpsc::Receiver<Control>) -> ControlFlow<End> {
         self.options.notifier.watchdog();
+        self.board.beat(self.options.clock.monotonic());
         if let Some(jump) = self.jumps.look(self.options.clock.as_ref()) {
             self.clock_jumped(jump).await;
         }
@@ -346,6 +356,7 @@ impl Daemon {
         let dispatch = self.scheduler.dispatch_due(&is_stopping, &reload_waits);
         tokio::pin!(dispatch);
         let notifier = &self.options.notifier;
+        let (board, clock) = (&self.board, &self.options.clock);
         let result = loop {
             tokio::select! {
                 result = &mut dispatch => break result,
@@ -354,6 +365,7 @@ impl Daemon {
                 // status says at once when the outbox fails mid-batch.
                 () = self.scheduler.progressed() => {
                     notifier.watchdog();
+                    board.beat(clock.monotonic());
                     if let Some(why) = self.scheduler.outbox_failure() {
                         notifier.status(&failing_status(&why, self.scheduler.unrecorded(), None));
                     }
@@ -456,7 +468,10 @@ impl Daemon {
     /// Re-reads the configuration and swaps it in if it is valid (see
     /// [`reload_configuration`]).
     async fn reload(&mut self) {
-        self.problems = self.run_blocking(reload_configuration).await;
+        let board = self.board.clone();
+        self.problems = self
+            .run_blocking(move |options, scheduler| reload_configuration(options, scheduler, &board))
+            .await;
         self.inbox = InboxReader::follow(self.inbox.take(), &self.scheduler);
         self.web.follow().await;
     }
@@ -521,8 +536,11 @@ impl Daemon {
                     .mailer()
                     .next_turn_in()
                     .and_then(|wait| now.checked_add(wait).ok());
-                let next_due = known(scheduler.next_due(), "when the next send is due")
-                    .map(|due| next_turn.map_or(due, |turn| due.max(turn)));
+                let next_due = known(scheduler.next_due(), "when the next send is due");
+                if let Ok(pending) = scheduler.outbox().pending() {
+                    scheduler.metrics().outbox(pending, next_due);
+                }
+                let next_due = next_due.map(|due| next_turn.map_or(due, |turn| due.max(turn)));
                 let outlook = Outlook {
                     now,
                     next_due,
@@ -566,6 +584,7 @@ impl Daemon {
         if let Some(every) = self.watchdog_every {
             delay = delay.min(every);
         }
+        self.board.sleeping(self.options.clock.monotonic(), delay);
         let message = tokio::select! {
             () = tokio::time::sleep(delay) => return ControlFlow::Continue(()),
             () = self.web.shared.replan.notified() => {
@@ -650,7 +669,7 @@ impl Daemon {
 /// locks the state directory, opens the outbox and releases the sends left
 /// in flight, builds the mailer, and reconciles. Returns the scheduler, the
 /// status for READY and the lock.
-fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
+fn set_up(options: &Options, metrics: Arc<Metrics>) -> anyhow::Result<(Scheduler, String, StateLock)> {
     let clock = &options.clock;
     let loaded = load(options).map_err(|problems| {
         for problem in problems.iter() {
@@ -696,7 +715,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
     info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
     // Readers' choices over the configuration, before the first plan.
     let loaded = crate::scheduler::lay_overrides(loaded, outbox.as_ref(), true);
-    let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone());
+    let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone()).with_metrics(metrics);
     let changes = scheduler.reconcile()?;
     info!(changes = %reconcile::summary(&changes), "outbox reconciled with the plan");
     let status = status_line(&scheduler, None);
@@ -707,7 +726,7 @@ fn set_up(options: &Options) -> anyhow::Result<(Scheduler, String, StateLock)> {
 /// between `RELOADING=1` and `READY=1`. Returns how many problems keep the
 /// new configuration out (`None` when it is the one running now). Blocks:
 /// it loads and checks the configuration and reconciles the outbox.
-fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usize> {
+fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board) -> Option<usize> {
     let notifier = &options.notifier;
     notifier.reloading();
     info!(config = %options.config_dir.display(), "reloading the configuration");
@@ -717,7 +736,12 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
                 check_watchdog(&loaded, notifier);
                 crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
                 let loaded = crate::scheduler::lay_overrides(loaded, scheduler.outbox().as_ref(), true);
-                match scheduler.replace(loaded, mailer) {
+                let replaced = scheduler.replace(loaded, mailer);
+                // Before the log says so: a reader of the status page who
+                // saw the line finds the new state there.
+                scheduler.metrics().reloaded();
+                board.loaded(options.clock.now());
+                match replaced {
                     Ok(changes) => info!(changes = %reconcile::summary(&changes), "configuration reloaded"),
                     Err(err) => {
                         error!(error = %Chain(&err), "the outbox could not be reconciled with the new plan")
@@ -728,6 +752,8 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
             }
             Err(err) => {
                 error!(error = %Chain(&*err), "the new configuration cannot deliver; keeping the last good one running");
+                scheduler.metrics().reload_refused();
+                board.refused(options.clock.now(), vec![Chain(&*err).to_string()]);
                 Some(1)
             }
         },
@@ -738,6 +764,11 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler) -> Option<usiz
             error!(
                 problems = problems.len(),
                 "the new configuration has problems; keeping the last good one running"
+            );
+            scheduler.metrics().reload_refused();
+            board.refused(
+                options.clock.now(),
+                problems.iter().map(ToString::to_string).collect(),
             );
             Some(problems.len())
         }

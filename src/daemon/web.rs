@@ -10,6 +10,7 @@ use tracing::{error, info};
 use crate::diagnostics::Chain;
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
+use crate::web::board::Board;
 use crate::web::{BindError, Shared, Web};
 
 /// The listeners and what their handlers share.
@@ -19,11 +20,12 @@ pub(super) struct WebSide {
 }
 
 impl WebSide {
-    pub(super) fn new(scheduler: Arc<Scheduler>, metrics: Arc<Metrics>) -> WebSide {
+    pub(super) fn new(scheduler: Arc<Scheduler>, metrics: Arc<Metrics>, board: Arc<Board>) -> WebSide {
         WebSide {
             shared: Shared {
                 scheduler,
                 metrics,
+                board,
                 replan: Arc::new(Notify::new()),
             },
             web: None,

@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
+use crate::metrics::{Metrics, SendState};
 use crate::model::Model;
 use crate::outbox::{Changes, Entry, Outbox, OutboxError, Override, Recorded, State};
 use crate::plan::{PlannedSend, Planner, Slot, Window};
@@ -168,6 +169,8 @@ pub struct Scheduler {
     /// before they are recorded loses them (and then the next start sends
     /// them again, as for any send in flight at a crash).
     unrecorded: Arc<Kept>,
+    /// Where outcomes and reconciles are counted (`/metrics`).
+    metrics: Arc<Metrics>,
 }
 
 /// Outcomes kept until the outbox can record them (see `Scheduler`), and
@@ -322,7 +325,19 @@ impl Scheduler {
             retry: RetryPolicy::default(),
             progress: tokio::sync::Notify::new(),
             unrecorded: Arc::new(Kept::default()),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts into `metrics` (the daemon's, which `/metrics` shows) rather
+    /// than into a registry of its own that nobody reads.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Scheduler {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Scheduler {
@@ -376,6 +391,14 @@ impl Scheduler {
     /// Brings the outbox in line with the plan of the current
     /// configuration, for the sends due up to [`HORIZON`] from now.
     pub fn reconcile(&self) -> Result<Changes, OutboxError> {
+        let started = self.clock.monotonic();
+        let changes = self.reconcile_now();
+        self.metrics
+            .reconciled(self.clock.monotonic().saturating_sub(started));
+        changes
+    }
+
+    fn reconcile_now(&self) -> Result<Changes, OutboxError> {
         let loaded = self.loaded();
         let model = &loaded.model;
         let now = self.clock.now();
@@ -688,11 +711,14 @@ impl Scheduler {
                 let retry = self.retry;
                 let loaded = loaded.clone();
                 let calendars = calendars.clone();
+                let metrics = self.metrics.clone();
                 // Rendering runs in the task too, so that it uses every core
                 // and overlaps the other sends' network waits.
                 tasks.spawn(async move {
                     let prepared = prepare(clock.as_ref(), &loaded, &entry, &calendars);
-                    attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await
+                    let outcome = attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await;
+                    count(&metrics, &entry, &mailer, &outcome.1, clock.now());
+                    outcome
                 });
             }
             let Some(joined) = tasks.join_next().await else {
@@ -891,6 +917,30 @@ enum Prepared {
     /// Skipped as too late (revived if the clock turns out to be wrong).
     TooLate(String),
     Fail(String),
+}
+
+/// One send's outcome in the metrics: its state, the relay's reply, and
+/// how late the relay took it.
+fn count(metrics: &Metrics, entry: &Entry, mailer: &Mailer, recorded: &Recorded, now: Timestamp) {
+    let kind = entry.spec.template.as_str();
+    // Only a relay's replies have a class; and a send held back by a
+    // pause, or never started, had no reply at all.
+    let smtp = matches!(mailer, Mailer::Smtp(_)) && recorded.reached_relay();
+    let (state, reply) = match recorded {
+        Recorded::Sent { reply, left_at } => {
+            metrics.accepted(entry.spec.due, left_at.unwrap_or(now));
+            (SendState::Sent, Some(reply))
+        }
+        Recorded::Retry { reply, .. } => (SendState::Retry, Some(reply)),
+        Recorded::Paused { reply, .. } => (SendState::Paused, Some(reply)),
+        Recorded::Failed { reply, .. } => (SendState::Failed, reply.as_ref()),
+        Recorded::Skipped { .. } => (SendState::Skipped, None),
+        Recorded::TooLate { .. } => (SendState::TooLate, None),
+    };
+    metrics.send(kind, state);
+    if smtp && let Some(reply) = reply {
+        metrics.smtp_reply(reply);
+    }
 }
 
 /// One attempt at one send, turned into what the outbox records.

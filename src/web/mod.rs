@@ -15,6 +15,7 @@
 //! `readers.rs` whom a personal link is for.
 
 mod admin;
+pub mod board;
 pub mod pages;
 mod preferences;
 mod public;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{MatchedPath, State};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -57,6 +59,8 @@ pub struct Shared {
     /// The running configuration (`Scheduler::loaded`) and the outbox.
     pub scheduler: Arc<Scheduler>,
     pub metrics: Arc<Metrics>,
+    /// The daemon loop's heartbeat and the configuration's state.
+    pub board: Arc<board::Board>,
     /// Nudges the daemon to apply readers' choices (overrides) and plan
     /// again, after a page has written them to the outbox.
     pub replan: Arc<Notify>,
@@ -127,13 +131,14 @@ impl Web {
             })?;
             // The port the system gave, when the setting asked for port 0.
             let address = listener.local_addr().unwrap_or(address);
-            let router =
-                router
-                    .layer(RequestBodyLimitLayer::new(MAX_BODY))
-                    .layer(TimeoutLayer::with_status_code(
-                        axum::http::StatusCode::REQUEST_TIMEOUT,
-                        REQUEST_TIMEOUT,
-                    ));
+            let counted = (shared.metrics.clone(), which);
+            let router = router
+                .layer(axum::middleware::from_fn_with_state(counted, count_request))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ));
             let mut stopped = stopped.clone();
             let server = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
@@ -192,4 +197,26 @@ fn public_router(settings: &HttpSettings, shared: &Shared) -> Router {
         .merge(preferences::routes())
         .layer(csrf)
         .with_state(shared.clone())
+}
+
+/// Counts each answer in `herald_http_requests_total` under its route's
+/// pattern (`/unsubscribe/{token}`), never the path asked for: a path
+/// holds a reader's token, and every token would be a series of its own.
+/// A path no route matches is counted as `unmatched`.
+async fn count_request(
+    State((metrics, which)): State<(Arc<Metrics>, &'static str)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.http_request(
+        which,
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+    );
+    response
 }

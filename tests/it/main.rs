@@ -46,6 +46,8 @@ mod web_mail;
 mod web_unsubscribe;
 // Readers' choices: overrides of language and time zone in plan, preview, the daemon and history; requests for the operator.
 mod overrides;
+// The admin listener: /metrics parsed by Prometheus' parser, /healthz passing and stuck, the status page.
+mod web_admin;
 // Suppressions (bounces, unsubscribes) in the commands, the plan, check and the daemon's status.
 mod suppressions;
 // herald under systemd: sd_notify, reloads on edits of the config directory, logs.
