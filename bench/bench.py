@@ -631,6 +631,62 @@ def web(work, n, connections, wrk_connections):
         figure("web: burst under load", "%.2f" % loaded, "s",
                "%d sent; slowdown %+.1f %% (target < 10 %%)" % (sent, (loaded / quiet - 1) * 100))
 
+        # A paced load, as readers and a scraper make it: wrk's delay()
+        # holds each connection's next request back, so the rate is set
+        # (one connection each: 50 scrapes and 50 POSTs a second), not as
+        # fast as answers come. Each POST is a different reader's, so each
+        # writes (a suppression) while the burst commits its outcomes. The
+        # burst alone and under this load alternate three times: a burst's
+        # time varies by several per cent from run to run on its own.
+        paced_get = os.path.join(work, "web-paced-get.lua")
+        with open(paced_get, "w") as f:
+            f.write("function delay() return 20 end\n")
+        paced_post = os.path.join(work, "web-paced-post.lua")
+        tokens = []
+        for i in range(1, 2001):
+            reader = "fp%d@mission%d.example.org" % (i, i % 193)
+            tag = hmac.new(secret, b"unsubscribe\neveryone\n" + reader.encode(), hashlib.sha256).digest()[:16]
+            tokens.append("u1.everyone." + base64.urlsafe_b64encode(tag).decode().rstrip("="))
+        with open(paced_post, "w") as f:
+            f.write(WRK_POST)
+            f.write("tokens = {%s}\n" % ", ".join('"%s"' % t for t in tokens))
+            f.write("i = 0\n"
+                    "function request()\n"
+                    "  i = i % #tokens + 1\n"
+                    "  return wrk.format(nil, \"/unsubscribe/\" .. tokens[i])\n"
+                    "end\n"
+                    "function delay() return 20 end\n")
+        alone, paced, gets, posts = [], [], [], []
+        for _ in range(3):
+            alone.append(finish(*burst("alone"))[0])
+            proc, start, log = burst("paced")
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", admin), 0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.01)
+            seconds = "%ds" % max(2, round(alone[-1]))
+            metrics = subprocess.Popen(["wrk", "--latency", "-t1", "-c1", "-d", seconds, "-s", paced_get,
+                                        "http://127.0.0.1:%d/metrics" % admin],
+                                       stdout=subprocess.PIPE, text=True)
+            post = subprocess.Popen(["wrk", "--latency", "-t1", "-c1", "-d", seconds, "-s", paced_post,
+                                     "http://127.0.0.1:%d/" % public],
+                                    stdout=subprocess.PIPE, text=True)
+            paced.append(finish(proc, start, log)[0])
+            gets.append(wrk_figures(metrics.communicate()[0]))
+            posts.append(wrk_figures(post.communicate()[0]))
+        median = lambda xs: sorted(xs)[len(xs) // 2]
+        figure("web: burst alone, median of 3", "%.2f" % median(alone), "s",
+               "runs %s" % ", ".join("%.2f" % x for x in alone))
+        for name, runs in (("/metrics", gets), ("POST /unsubscribe", posts)):
+            figure("web: %s paced during the burst" % name, "%.2f" % median([p for _, p in runs]), "ms p99",
+                   "target < 10 ms; %.0f req/s; runs %s" % (median([r for r, _ in runs]),
+                                                            ", ".join("%.2f" % p for _, p in runs)))
+        figure("web: burst under the paced load, median of 3", "%.2f" % median(paced), "s",
+               "slowdown %+.1f %% (target < 10 %%); runs %s" % ((median(paced) / median(alone) - 1) * 100,
+                                                               ", ".join("%.2f" % x for x in paced)))
+
         # The same requests with the daemon idle after the burst, for
         # comparison: the POST and /metrics alone.
         state = os.path.join(work, "web-idle-state")
