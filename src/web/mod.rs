@@ -164,7 +164,7 @@ impl Web {
     }
 
     /// Stops both listeners: no new connection, the requests under way
-    /// finish, for at most [`SHUTDOWN_GRACE`].
+    /// finish, for at most `SHUTDOWN_GRACE` (5 s).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for (address, server) in self.servers {
