@@ -378,16 +378,7 @@ impl Digest {
             .requests
             .items
             .iter()
-            .map(|request| {
-                json!({
-                    "id": request.id,
-                    "from": request.from.as_str(),
-                    "list": request.list.clone().unwrap_or_default(),
-                    "successor_name": request.successor_name,
-                    "successor_email": request.successor_email,
-                    "asked": at(request.asked),
-                })
-            })
+            .map(|request| request_context(request, at(request.asked)))
             .collect();
         let sender = &model.settings().sender;
         json!({
@@ -540,6 +531,20 @@ pub fn sample_context(model: &Model, settings: &DigestSettings) -> Value {
         }),
     };
     digest.context(model, settings)
+}
+
+/// What a template sees of a reader's request for the operator (the digest
+/// and the status page): every key always there, `asked` as the caller
+/// shows instants.
+pub fn request_context(request: &crate::outbox::Request, asked: String) -> Value {
+    json!({
+        "id": request.id,
+        "from": request.from.as_str(),
+        "list": request.list.clone().unwrap_or_default(),
+        "successor_name": request.successor_name,
+        "successor_email": request.successor_email,
+        "asked": asked,
+    })
 }
 
 #[cfg(test)]

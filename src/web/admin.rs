@@ -184,16 +184,7 @@ fn read_status(outbox: &dyn crate::outbox::Outbox, now: Timestamp) -> Result<Val
         .requests(true)?
         .iter()
         .take(ROWS)
-        .map(|request| {
-            json!({
-                "id": request.id,
-                "from": request.from.as_str(),
-                "list": request.list.clone().unwrap_or_default(),
-                "successor_name": request.successor_name,
-                "successor_email": request.successor_email,
-                "asked": shown(request.asked),
-            })
-        })
+        .map(|request| crate::digest::request_context(request, shown(request.asked)))
         .collect();
     Ok(json!({
         "now": shown(now),

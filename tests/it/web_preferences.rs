@@ -29,12 +29,32 @@ fn preferences_url(ports: &Ports, list: &str, address: &str) -> String {
     format!("{}/preferences/{token}", ports.public_url())
 }
 
-/// A daemon serving the pages of the example configuration, its clock a
-/// day before the future meeting (no send due for hours), ready.
-fn serving(config: &ConfigDir, state: &Path) -> Daemon {
-    let mut daemon = Daemon::spawn(config.run_before_the_future_meeting(state).arg("--no-watch"));
-    daemon.wait_for("herald::daemon: ready");
-    daemon
+/// A daemon serving the pages of `config`, its clock a day before the
+/// future meeting (no send due for hours), ready and listening.
+struct Served {
+    // Dropped first: the daemon is killed before its state is removed.
+    _daemon: Daemon,
+    ports: Ports,
+    state: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(config: &ConfigDir) -> Served {
+        let ports = serve_pages(config, &[SECRET]);
+        let state = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::spawn(
+            config
+                .run_before_the_future_meeting(state.path())
+                .arg("--no-watch"),
+        );
+        daemon.wait_for("herald::daemon: ready");
+        ports.wait_until_listening();
+        Served {
+            _daemon: daemon,
+            ports,
+            state,
+        }
+    }
 }
 
 /// A browser's POST from the page itself: the CSRF layer lets it through.
@@ -45,18 +65,23 @@ fn same_origin(ports: &Ports) -> [(&'static str, String); 2] {
     ]
 }
 
+/// The headers of [`same_origin`] as the client takes them.
+fn as_headers<'a>(headers: &'a [(&'static str, String); 2]) -> Vec<(&'static str, &'a str)> {
+    headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
 /// The page shows the reader's own values and lists, labelled, and nothing
 /// of any other focal point.
 #[test]
 fn the_page_shows_the_readers_own_values_and_no_one_elses() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
-    let ports = serve_pages(&config, &[SECRET]);
-    let state = tempfile::tempdir().unwrap();
-    let _daemon = serving(&config, state.path());
-    ports.wait_until_listening();
+    let Served { ports, .. } = &Served::start(&config);
 
-    let page = Client::new().get(&preferences_url(&ports, "geneva-experts", ANNA));
+    let page = Client::new().get(&preferences_url(ports, "geneva-experts", ANNA));
     assert_eq!(page.status, 200, "{}", page.body);
     let body = &page.body;
     assert!(body.contains("Anna Keller"), "{body}");
@@ -114,13 +139,10 @@ fn the_page_shows_the_readers_own_values_and_no_one_elses() {
 fn a_bad_zone_is_refused_at_its_field_and_nothing_is_stored() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
-    let ports = serve_pages(&config, &[SECRET]);
-    let state = tempfile::tempdir().unwrap();
-    let _daemon = serving(&config, state.path());
-    ports.wait_until_listening();
-    let url = preferences_url(&ports, "member-states", ANNA);
-    let headers = same_origin(&ports);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Served { ports, state, .. } = &Served::start(&config);
+    let url = preferences_url(ports, "member-states", ANNA);
+    let origin = same_origin(ports);
+    let headers = as_headers(&origin);
 
     let answer = Client::new().post_form(
         &url,
@@ -179,13 +201,10 @@ fn a_bad_zone_is_refused_at_its_field_and_nothing_is_stored() {
 fn a_saved_form_writes_only_what_differs_from_the_configuration() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
-    let ports = serve_pages(&config, &[SECRET]);
-    let state = tempfile::tempdir().unwrap();
-    let _daemon = serving(&config, state.path());
-    ports.wait_until_listening();
-    let url = preferences_url(&ports, "member-states", ANNA);
-    let headers = same_origin(&ports);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Served { ports, state, .. } = &Served::start(&config);
+    let url = preferences_url(ports, "member-states", ANNA);
+    let origin = same_origin(ports);
+    let headers = as_headers(&origin);
     let client = Client::new();
     let outbox = SqliteOutbox::open(state.path()).unwrap();
 
@@ -257,11 +276,8 @@ fn a_saved_form_writes_only_what_differs_from_the_configuration() {
 fn a_forged_token_gets_the_problem_page_and_changes_nothing() {
     let config = ConfigDir::example();
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
-    let ports = serve_pages(&config, &[SECRET]);
-    let state = tempfile::tempdir().unwrap();
-    let _daemon = serving(&config, state.path());
-    ports.wait_until_listening();
-    let good = preferences_url(&ports, "member-states", ANNA);
+    let Served { ports, state, .. } = &Served::start(&config);
+    let good = preferences_url(ports, "member-states", ANNA);
     let other_secret = LinkKeys::parse(b"another-secret-0123456789abcdefghijklmnopqrstuvwxyz").unwrap();
     let foreign = format!(
         "{}/preferences/{}",
@@ -269,8 +285,8 @@ fn a_forged_token_gets_the_problem_page_and_changes_nothing() {
         other_secret.unsubscribe_token("member-states", &AddressKey::of(ANNA))
     );
     let mangled = format!("{}A", &good[..good.len() - 1]);
-    let headers = same_origin(&ports);
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = same_origin(ports);
+    let headers = as_headers(&origin);
     let client = Client::new();
     for url in [
         foreign.as_str(),
@@ -402,12 +418,9 @@ fn an_arabic_reader_gets_the_page_right_to_left() {
         "Switzerland,Excellency,de,",
         "Switzerland,Excellency,ar,",
     );
-    let ports = serve_pages(&config, &[SECRET]);
-    let state = tempfile::tempdir().unwrap();
-    let _daemon = serving(&config, state.path());
-    ports.wait_until_listening();
+    let Served { ports, .. } = &Served::start(&config);
 
-    let page = Client::new().get(&preferences_url(&ports, "member-states", ANNA));
+    let page = Client::new().get(&preferences_url(ports, "member-states", ANNA));
     assert_eq!(page.status, 200, "{}", page.body);
     let body = &page.body;
     assert!(body.contains(r#"<html lang="ar" dir="rtl">"#), "{body}");
