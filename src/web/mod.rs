@@ -138,7 +138,8 @@ impl Web {
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,
-                ));
+                ))
+                .layer(axum::middleware::map_response(pages::secured));
             let mut stopped = stopped.clone();
             let server = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;

@@ -56,7 +56,6 @@ pub fn page(renderer: &Renderer, status: StatusCode, name: &str, language: &str,
             if let Ok(value) = HeaderValue::from_str(&language) {
                 response.headers_mut().insert(header::CONTENT_LANGUAGE, value);
             }
-            secure(&mut response);
             response
         }
         Err(err) => {
@@ -71,14 +70,15 @@ pub fn page(renderer: &Renderer, status: StatusCode, name: &str, language: &str,
 
 /// A plain text answer, for what has no page of its own.
 pub fn plain(status: StatusCode, text: &'static str) -> Response {
-    let mut response = (status, text).into_response();
-    secure(&mut response);
-    response
+    (status, text).into_response()
 }
 
-/// Headers every answer carries: no page of herald's is framed by another
-/// site, runs a script, or is cached (each names one reader's choices).
-fn secure(response: &mut Response) {
+/// Adds the headers every answer carries: no page of herald's is framed by
+/// another site, runs a script, or is cached (each names one reader's
+/// choices). A layer of both listeners (`Web::start`), so the answers axum
+/// and tower-http make themselves (an unknown path's 404, the CSRF layer's
+/// 403, a timeout, a body too large) carry them too.
+pub(super) async fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -90,4 +90,5 @@ fn secure(response: &mut Response) {
     );
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

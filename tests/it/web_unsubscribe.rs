@@ -216,7 +216,24 @@ fn a_get_shows_a_button_and_a_post_unsubscribes_from_that_list_once() {
     ] {
         let refused = client.post_form(&amina, &one_click, &[header]);
         assert_eq!(refused.status, 403, "{header:?}: {}", refused.body);
+        // The layer's own refusal carries the pages' headers too.
+        assert!(
+            refused.header("content-security-policy").is_some(),
+            "{:?}",
+            refused.headers
+        );
     }
+    // So does axum's answer to a path herald has no page at.
+    let nowhere = client.get(&format!("{}/nowhere", ports.public_url()));
+    assert_eq!(nowhere.status, 404);
+    assert!(
+        nowhere
+            .header("content-security-policy")
+            .is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+        "{:?}",
+        nowhere.headers
+    );
+    assert_eq!(nowhere.header("cache-control"), Some("no-store"));
     assert_eq!(suppressions(&config, state.path()), rows);
     // The page's own button (same origin) unsubscribes.
     let from_page = client.post_form(
