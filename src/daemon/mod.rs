@@ -751,24 +751,26 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
                 None
             }
             Err(err) => {
-                error!(error = %Chain(&*err), "the new configuration cannot deliver; keeping the last good one running");
+                // The board and the metrics before the log, as above.
                 scheduler.metrics().reload_refused();
                 board.refused(options.clock.now(), vec![Chain(&*err).to_string()]);
+                error!(error = %Chain(&*err), "the new configuration cannot deliver; keeping the last good one running");
                 Some(1)
             }
         },
         Err(problems) => {
+            // The board and the metrics before the log, as above.
+            scheduler.metrics().reload_refused();
+            board.refused(
+                options.clock.now(),
+                problems.iter().map(ToString::to_string).collect(),
+            );
             for problem in problems.iter() {
                 error!("{problem}");
             }
             error!(
                 problems = problems.len(),
                 "the new configuration has problems; keeping the last good one running"
-            );
-            scheduler.metrics().reload_refused();
-            board.refused(
-                options.clock.now(),
-                problems.iter().map(ToString::to_string).collect(),
             );
             Some(problems.len())
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::daemon::smtp_config;
-use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP};
+use crate::harness::{ConfigDir, FUTURE_ROADMAP};
 use crate::support::aiosmtpd::Sink;
 use crate::support::web::{Answer, Client, SECRET, serve_pages};
 
@@ -91,14 +91,12 @@ fn metrics_parse_as_openmetrics_and_count_a_reminder_sent() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let ports = serve_pages(&config, &[SECRET]);
     let state = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::spawn(
+    let mut daemon = ports.start(
         config
             .run_command(state.path())
             .args(["--rehearse-from", JUST_BEFORE_THE_FIRST_REMINDER])
             .args(["--real-recipients", "--no-watch"]),
     );
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
     let client = Client::new();
 
     let health = client.get(&format!("{}/healthz", ports.admin_url()));
@@ -208,7 +206,7 @@ fn healthz_says_503_while_the_loop_is_stuck() {
     let sockets = tempfile::tempdir().unwrap();
     let notify = sockets.path().join("notify");
     let _listening = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
-    let mut daemon = Daemon::spawn(
+    let _daemon = ports.start(
         config
             .run_command(state.path())
             .args(["--rehearse-from", JUST_BEFORE_THE_FIRST_REMINDER])
@@ -216,8 +214,6 @@ fn healthz_says_503_while_the_loop_is_stuck() {
             .env("NOTIFY_SOCKET", &notify)
             .env("WATCHDOG_USEC", "1000000"),
     );
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
     let client = Client::new();
     let health = format!("{}/healthz", ports.admin_url());
     assert_eq!(client.get(&health).status, 200);
@@ -236,9 +232,7 @@ fn the_status_page_shows_the_next_sends_and_a_refused_edit() {
     config.write("roadmaps/future.toml", FUTURE_ROADMAP);
     let ports = serve_pages(&config, &[SECRET]);
     let state = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::spawn(&mut config.run_before_the_future_meeting(state.path()));
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
+    let mut daemon = ports.start(&mut config.run_before_the_future_meeting(state.path()));
     let client = Client::new();
     let page = client.get(&ports.admin_url());
     assert_eq!(page.status, 200, "{}", page.body);

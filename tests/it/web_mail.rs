@@ -13,7 +13,7 @@ use herald::tokens::LinkKeys;
 use mail_parser::{Message, MessageParser};
 
 use crate::daemon::smtp_config;
-use crate::harness::{ConfigDir, Daemon, FUTURE_ROADMAP, stderr, stdout};
+use crate::harness::{ConfigDir, FUTURE_ROADMAP, stderr, stdout};
 use crate::support::aiosmtpd::{Received, Sink};
 use crate::support::web::{Client, SECRET, serve_pages};
 
@@ -265,9 +265,7 @@ fn the_link_of_a_delivered_message_unsubscribes_by_post_and_the_next_reminder_is
         "--real-recipients",
         "--no-watch",
     ]);
-    let mut daemon = Daemon::spawn(&mut command);
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
+    let mut daemon = ports.start(&mut command);
 
     // The first reminder, as delivered.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -42,13 +42,11 @@ impl Served {
     fn start(config: &ConfigDir) -> Served {
         let ports = serve_pages(config, &[SECRET]);
         let state = tempfile::tempdir().unwrap();
-        let mut daemon = Daemon::spawn(
+        let daemon = ports.start(
             config
                 .run_before_the_future_meeting(state.path())
                 .arg("--no-watch"),
         );
-        daemon.wait_for("herald::daemon: ready");
-        ports.wait_until_listening();
         Served {
             _daemon: daemon,
             ports,
@@ -319,13 +317,11 @@ fn chosen_in_chromium_the_next_reminder_comes_in_french_in_tokyo_time() {
     let state = tempfile::tempdir().unwrap();
     const KENJI: &str = "k.watanabe@japan-mission.example.org";
 
-    let mut daemon = Daemon::spawn(
+    let mut daemon = ports.start(
         config
             .run_before_the_future_meeting(state.path())
             .args(["--no-watch", "--real-recipients"]),
     );
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
 
     let browser = Browser::start();
     browser.goto(&preferences_url(&ports, "member-states", KENJI));

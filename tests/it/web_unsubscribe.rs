@@ -48,13 +48,11 @@ fn start(secrets: &[&str]) -> (ConfigDir, tempfile::TempDir, Ports, Daemon) {
     );
     let ports = serve_pages(&config, secrets);
     let state = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::spawn(
+    let daemon = ports.start(
         config
             .run_before_the_future_meeting(state.path())
             .arg("--no-watch"),
     );
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
     (config, state, ports, daemon)
 }
 
@@ -329,15 +327,13 @@ fn the_next_reminder_goes_to_the_list_but_not_to_the_reader_who_left() {
     let ports = serve_pages(&config, &[SECRET]);
     let state = tempfile::tempdir().unwrap();
     // The day-before reminders are due at 20:00Z: about ten seconds away.
-    let mut daemon = Daemon::spawn(config.run_command(state.path()).args([
+    let mut daemon = ports.start(config.run_command(state.path()).args([
         "--rehearse-from",
         "2099-02-28T19:59:30Z",
         "--speed",
         "3",
         "--no-watch",
     ]));
-    daemon.wait_for("herald::daemon: ready");
-    ports.wait_until_listening();
     let kenji = link(&ports, &token(SECRET, "member-states", KENJI));
     let done = Client::new().post_form(&kenji, &[("List-Unsubscribe", "One-Click")], &[]);
     assert_eq!(done.status, 200, "{}", done.body);

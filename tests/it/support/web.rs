@@ -5,8 +5,10 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use std::process::Command;
+
 use super::free_port;
-use crate::harness::ConfigDir;
+use crate::harness::{ConfigDir, Daemon};
 
 /// The link secret the tests sign with: 32 bytes and more.
 pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -27,6 +29,15 @@ impl Ports {
     /// `http://127.0.0.1:PORT` of the admin listener.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin)
+    }
+
+    /// Runs the daemon `command` starts and waits until it is ready and
+    /// both listeners take connections.
+    pub fn start(&self, command: &mut Command) -> Daemon {
+        let mut daemon = Daemon::spawn(command);
+        daemon.wait_for("herald::daemon: ready");
+        self.wait_until_listening();
+        daemon
     }
 
     /// Waits (up to 20 s) until both listeners take connections.
