@@ -730,6 +730,13 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
     let notifier = &options.notifier;
     notifier.reloading();
     info!(config = %options.config_dir.display(), "reloading the configuration");
+    // A refusal is recorded (the metrics, the status page's board) before
+    // it is logged, as a reload is: a reader of the status page who saw
+    // the line finds the refusal there.
+    let record_refusal = |problems: Vec<String>| {
+        scheduler.metrics().reload_refused();
+        board.refused(options.clock.now(), problems);
+    };
     let problems = match load(options) {
         Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
@@ -751,20 +758,13 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
                 None
             }
             Err(err) => {
-                // The board and the metrics before the log, as above.
-                scheduler.metrics().reload_refused();
-                board.refused(options.clock.now(), vec![Chain(&*err).to_string()]);
+                record_refusal(vec![Chain(&*err).to_string()]);
                 error!(error = %Chain(&*err), "the new configuration cannot deliver; keeping the last good one running");
                 Some(1)
             }
         },
         Err(problems) => {
-            // The board and the metrics before the log, as above.
-            scheduler.metrics().reload_refused();
-            board.refused(
-                options.clock.now(),
-                problems.iter().map(ToString::to_string).collect(),
-            );
+            record_refusal(problems.iter().map(ToString::to_string).collect());
             for problem in problems.iter() {
                 error!("{problem}");
             }

@@ -3,9 +3,8 @@
 
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
-
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use super::free_port;
 use crate::harness::{ConfigDir, Daemon};
@@ -41,7 +40,7 @@ impl Ports {
     }
 
     /// Waits (up to 20 s) until both listeners take connections.
-    pub fn wait_until_listening(&self) {
+    fn wait_until_listening(&self) {
         for port in [self.public, self.admin] {
             let deadline = Instant::now() + Duration::from_secs(20);
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
