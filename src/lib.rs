@@ -51,6 +51,7 @@ pub mod scheduler;
 pub mod send;
 pub mod state;
 pub mod systemd;
+pub mod tls;
 pub mod tokens;
 pub mod watch;
 pub mod web;

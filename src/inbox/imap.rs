@@ -35,8 +35,7 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::{Client, Session};
 use futures_util::TryStreamExt;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -342,33 +341,16 @@ async fn handshake(
     .await
 }
 
-/// The client TLS settings: the system's roots and those of `ca_file`, with
-/// ring as the only crypto provider (the one lettre uses; deps.md P3).
+/// The client TLS settings (`crate::tls`), a problem with `ca_file`
+/// named with the file.
 fn client_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Failure> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(file) = ca_file {
-        let unusable = |why: String| Failure::CaFile(file.display().to_string(), why);
-        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
-            .map_err(|error| unusable(error.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|error| unusable(error.to_string()))?;
-        if certificates.is_empty() {
-            return Err(unusable(
-                "it holds no certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
-            ));
-        }
-        for certificate in certificates {
-            roots
-                .add(certificate)
-                .map_err(|error| unusable(error.to_string()))?;
-        }
-    }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|error| Failure::CaFile("(the TLS settings)".to_owned(), error.to_string()))
+    crate::tls::client_config(ca_file).map_err(|why| {
+        let file = ca_file.map_or_else(
+            || "(the TLS settings)".to_owned(),
+            |file| file.display().to_string(),
+        );
+        Failure::CaFile(file, why)
+    })
 }
 
 async fn greeting(client: &mut Client<Stream>, timeout: Duration) -> Result<(), Failure> {

@@ -22,11 +22,14 @@
 //! only by the daemon that claimed them, or at the next daemon's start when
 //! their claimant is gone. The outbox knows nothing of SMTP or templates.
 
+mod export;
 mod incoming;
 mod overrides;
+mod postgres;
 mod sqlite;
 
 use std::fmt;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -36,7 +39,23 @@ pub use incoming::{Effect, IncomingRow, Lifted, Suppression, Taken};
 pub use overrides::{Asked, NewRequest, Override, Request};
 
 pub use crate::state::Claimant;
+pub use export::Export;
+pub use postgres::{OPERATION_TIMEOUT, PostgresOutbox, PostgresSettings, RelayTurns, Turn};
 pub use sqlite::SqliteOutbox;
+
+/// Whether this node plans (reconciles the outbox with its configuration
+/// and plans notices), as [`Outbox::plan_as`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planning {
+    /// This node plans: alone on its outbox, or holding the planner's role.
+    Plans,
+    /// Another node plans; this one sends what is planned.
+    Another { node: String },
+    /// This node's configuration is not the one the outbox was planned
+    /// with (by `node`): it does not plan until they agree, and sends
+    /// what is planned.
+    Differs { node: String, planned_with: String },
+}
 
 /// Where a send stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -274,8 +293,8 @@ pub struct Counts {
     pub suppressed: usize,
 }
 
-/// The storage interface: SQLite now; a server database can implement it
-/// later (with `FOR UPDATE SKIP LOCKED` claims for several daemons).
+/// The storage interface: an SQLite file for one node, or a PostgreSQL
+/// database several nodes share (claims with leases, one planner).
 pub trait Outbox: Send + Sync {
     /// Every entry, in due order.
     fn entries(&self) -> Result<Vec<Entry>, OutboxError>;
@@ -424,6 +443,37 @@ pub trait Outbox: Send + Sync {
     fn requests(&self, open_only: bool) -> Result<Vec<Request>, OutboxError>;
     /// Marks a request settled; false if there is no open request `id`.
     fn settle_request(&self, id: i64, now: Timestamp) -> Result<bool, OutboxError>;
+
+    // Several nodes on one outbox. An outbox of one node (SQLite) has no
+    // leases, always plans, and keeps the relay's limits in the mailer.
+
+    /// How long a claim lasts unless renewed; `None` when claims have no
+    /// lease (one node: its sends in flight are released at its restart).
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+    /// Renews the leases of this node's sends in flight; returns how many.
+    fn renew_leases(&self) -> Result<usize, OutboxError> {
+        Ok(0)
+    }
+    /// Whether this node's leases are surely valid for `margin` more: a
+    /// send may start only then, so that it ends before another node could
+    /// take it over. Always true without leases.
+    fn may_send(&self, margin: Duration) -> bool {
+        let _ = margin;
+        true
+    }
+    /// Takes (or keeps) the planner's role for a configuration whose hash
+    /// is `config_hash`, and says whether this node plans.
+    fn plan_as(&self, config_hash: &str) -> Result<Planning, OutboxError> {
+        let _ = config_hash;
+        Ok(Planning::Plans)
+    }
+    /// The relay's limits as one budget shared by the nodes, if the outbox
+    /// keeps it.
+    fn relay_turns(&self) -> Option<&dyn RelayTurns> {
+        None
+    }
 }
 
 /// A storage failure, with what herald was doing.
