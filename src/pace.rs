@@ -32,6 +32,16 @@ pub struct Limits {
     pub per_day: Option<u32>,
 }
 
+/// The relay's limits as one budget several nodes share (kept in their
+/// common database): each moment taken at the relay counts for every node.
+pub trait SharedBudget: Send + Sync {
+    /// Takes the earliest moment at or after `now` that `limits` allow,
+    /// counting the moments every node took. `Ok(None)`: no shared budget;
+    /// an error says why it could not be taken (the caller then counts its
+    /// own sends alone, and the relay still refuses what is over).
+    fn take_turn(&self, limits: &Limits, now: Timestamp) -> Result<Option<Timestamp>, String>;
+}
+
 impl Limits {
     /// No limit at all: every send leaves at its due instant.
     pub fn is_unlimited(&self) -> bool {

@@ -164,9 +164,9 @@ fn no_body_warning(
 /// The outbox's suppressions: none without an outbox; none, after a
 /// warning, when it cannot be read.
 fn read_suppressions(loaded: &crate::scheduler::Loaded) -> Lookup {
-    let dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
-    Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD)
+    let place = super::place::Place::of(&loaded.delivery);
+    let outbox = super::existing_outbox(&place, SUPPRESSIONS_UNREAD);
+    Lookup::read(outbox.as_deref(), &place, SUPPRESSIONS_UNREAD)
 }
 
 /// What the outbox's suppressions do to the lists: a warning for each

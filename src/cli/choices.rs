@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde::Serialize;
 
-use super::history::{open, state_dir};
+use super::history::{open, place};
 use crate::clock::Clock;
-use crate::outbox::{Outbox, Override, Request};
+use crate::outbox::{Override, Request};
 
 /// One row of `overrides --json`.
 #[derive(Serialize)]
@@ -45,7 +45,7 @@ fn minute(at: jiff::Timestamp) -> String {
 }
 
 pub fn overrides(config: &Path, state_dir_arg: Option<&Path>, json: bool) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     let overrides = outbox.overrides()?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -101,7 +101,7 @@ pub fn overrides(config: &Path, state_dir_arg: Option<&Path>, json: bool) -> sup
 }
 
 pub fn requests(config: &Path, state_dir_arg: Option<&Path>, all: bool, json: bool) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     let requests = outbox.requests(!all)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -172,7 +172,7 @@ pub fn settle(
     id: i64,
     clock: &dyn Clock,
 ) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     if !outbox.settle_request(id, clock.now())? {
         let settled = outbox
             .requests(false)?

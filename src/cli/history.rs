@@ -6,45 +6,55 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 
+use super::place::Place;
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::key::{AddressKey, SendKey, SendKind};
-use crate::outbox::{Entry, Outbox, Override, SqliteOutbox, State};
+use crate::outbox::{Entry, Outbox, Override, State};
 use crate::scheduler::Choice;
 
-/// The state directory: `--state-dir`, else the configuration's (which needs
-/// only herald.toml to be readable), else `$HERALD_STATE_DIR`.
-pub fn state_dir(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// Where the outbox is: `--state-dir`'s SQLite file (even when herald.toml
+/// names a database: the explicit option wins), else the configuration's
+/// (which needs only herald.toml to be readable): `[state]`'s database or
+/// the SQLite file of its state directory, else that of
+/// `$HERALD_STATE_DIR`, unless herald.toml has a `[state]` table.
+pub fn place(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<Place> {
     if let Some(dir) = state_dir {
-        return Ok(dir.to_owned());
+        return Ok(Place::Dir(dir.to_owned()));
     }
     let env = Environment::from_process();
     match crate::config::load(config, &env) {
-        Ok(loaded) => Ok(loaded.delivery.state_dir),
-        Err(problems) => match env.var("HERALD_STATE_DIR") {
-            Some(dir) => Ok(PathBuf::from(dir)),
-            None => bail!(
-                "the configuration in {} has {} problem{} (see `herald check`), so its state directory is unknown; pass --state-dir",
+        Ok(loaded) => Ok(Place::of(&loaded.delivery)),
+        Err(problems) => {
+            let problems = format!(
+                "the configuration in {} has {} problem{} (see `herald check`)",
                 config.display(),
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
-            ),
-        },
+            );
+            if super::place::names_database(config) {
+                bail!(
+                    "{problems}, so the database of its [state] is unknown; fix them, or pass --state-dir for the SQLite outbox of a state directory"
+                );
+            }
+            match env.var("HERALD_STATE_DIR") {
+                Some(dir) => Ok(Place::Dir(PathBuf::from(dir))),
+                None => bail!("{problems}, so its state directory is unknown; pass --state-dir"),
+            }
+        }
     }
 }
 
-/// The outbox in `dir`, or an error saying herald has not run with it.
-pub(super) fn open(dir: &Path) -> anyhow::Result<SqliteOutbox> {
-    if !dir.join(SqliteOutbox::FILE).exists() {
-        bail!(
-            "no outbox in {}: herald has not run with this state directory yet",
-            dir.display()
-        );
+/// The outbox at `place`, or an error saying herald has not run with its
+/// state directory, or why the database cannot be used.
+pub(super) fn open(place: &Place) -> anyhow::Result<Box<dyn Outbox>> {
+    if !place.exists() {
+        bail!("no outbox in {place}: herald has not run with this state directory yet");
     }
-    SqliteOutbox::open(dir).with_context(|| format!("cannot open the outbox in {}", dir.display()))
+    place.open_or_explain()
 }
 
 /// One row of `history --json`.
@@ -86,7 +96,7 @@ struct Marks {
 }
 
 impl Marks {
-    fn read(config: &Path, outbox: &SqliteOutbox) -> anyhow::Result<Marks> {
+    fn read(config: &Path, outbox: &dyn Outbox) -> anyhow::Result<Marks> {
         let overrides: HashMap<AddressKey, Override> = outbox
             .overrides()?
             .into_iter()
@@ -139,7 +149,7 @@ pub fn history(
     filter: &Filter,
     json: bool,
 ) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     if let Some(state) = filter.state
         && State::parse(state).is_none()
     {
@@ -155,7 +165,7 @@ pub fn history(
         .filter(|e| filter.event.is_none_or(|id| e.spec.key.subject() == id))
         .filter(|e| to.as_ref().is_none_or(|to| e.spec.key.address() == to.as_str()))
         .collect();
-    let marks = Marks::read(config, &outbox)?;
+    let marks = Marks::read(config, outbox.as_ref())?;
     let mut out = std::io::stdout().lock();
     if json {
         let rows: Vec<JsonEntry> = entries
@@ -231,7 +241,7 @@ pub fn retry(
     key: Option<&str>,
     clock: &dyn Clock,
 ) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     let key = key
         .map(|text| {
             SendKey::parse(text).map_err(|err| {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::inbox::Classification;
 use crate::inbox::classify::classify;
 use crate::inbox::process::named_send;
-use crate::outbox::SqliteOutbox;
+use crate::outbox::Outbox;
 
 /// One line of `herald inbox classify --json`.
 #[derive(Serialize)]
@@ -49,7 +49,9 @@ pub fn classify_files(
             }
         };
         let classification = classify(&bytes);
-        let send = outbox.as_ref().and_then(|o| attributed_send(o, &classification));
+        let send = outbox
+            .as_deref()
+            .and_then(|o| attributed_send(o, &classification));
         let row = JsonClassification {
             file: file.display().to_string(),
             kind: classification.kind.as_str(),
@@ -100,33 +102,31 @@ fn print_block(out: &mut impl Write, row: &JsonClassification) -> std::io::Resul
     writeln!(out)
 }
 
-/// The outbox to attribute messages with: that of the state directory
-/// the other commands use (`--state-dir`, else the configuration's, else
-/// `$HERALD_STATE_DIR`), if herald has run there. Without one, `send` is
-/// unknown (null); classifying needs nothing else, so a configuration that
-/// does not load is no error here (`herald check` says what is wrong).
-fn outbox(config: &Path, state_dir: Option<&Path>) -> Option<SqliteOutbox> {
+/// The outbox to attribute messages with: the one the other commands use
+/// (`--state-dir`'s, else the configuration's: `[state]`'s database or its
+/// state directory's, else `$HERALD_STATE_DIR`'s), if herald has run
+/// there. Without one, `send` is unknown (null); classifying needs nothing
+/// else, so a configuration that does not load is no error here (`herald
+/// check` says what is wrong).
+fn outbox(config: &Path, state_dir: Option<&Path>) -> Option<Box<dyn Outbox>> {
     const WHAT: &str = "send is shown as unknown";
-    let dir = match super::history::state_dir(config, state_dir) {
-        Ok(dir) => dir,
+    let place = match super::history::place(config, state_dir) {
+        Ok(place) => place,
         Err(err) => {
             eprintln!("herald: warning: {err:#}; {WHAT}");
             return None;
         }
     };
-    if state_dir.is_some() && !dir.join(SqliteOutbox::FILE).exists() {
-        eprintln!(
-            "herald: warning: no outbox in {} (herald has not run with it); {WHAT}",
-            dir.display()
-        );
+    if state_dir.is_some() && !place.exists() {
+        eprintln!("herald: warning: no outbox in {place} (herald has not run with it); {WHAT}");
     }
-    super::existing_outbox(&dir, WHAT)
+    super::existing_outbox(&place, WHAT)
 }
 
 /// The key of the send a message is about, by its clues
 /// (`inbox::process::named_send`: its VERP token, then a returned
 /// Message-ID).
-fn attributed_send(outbox: &SqliteOutbox, classification: &Classification) -> Option<String> {
+fn attributed_send(outbox: &dyn Outbox, classification: &Classification) -> Option<String> {
     match named_send(classification, outbox) {
         Ok(entry) => entry.map(|entry| entry.spec.key.as_str().to_owned()),
         Err(err) => {

@@ -5,13 +5,13 @@
 //! (the configured limits, the outbox's last day) and prints.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
 use crate::foresight::{Foresight, Load, Period};
 use crate::key::SendKind;
-use crate::outbox::{Entry, Outbox, SqliteOutbox};
+use super::place::Place;
+use crate::outbox::{Entry, Outbox};
 use crate::pace::Limits;
 use crate::plan::{PlannedSend, Planner, Slot, Source};
 use crate::scheduler::Loaded;
@@ -36,22 +36,22 @@ pub(super) struct Sent {
     pub how: String,
 }
 
-/// The state directory's outbox as `check` reads it for the limits: what
+/// The configuration's outbox as `check` reads it for the limits: what
 /// was sent in the last day, and the sends of each slot already made.
 pub(super) struct Made {
-    outbox: Option<SqliteOutbox>,
-    dir: PathBuf,
+    outbox: Option<Box<dyn Outbox>>,
+    place: Place,
     late_window: SignedDuration,
 }
 
 impl Made {
-    /// Opens the outbox, if herald has run with this state directory (with
-    /// a warning when it cannot be read).
+    /// Opens the outbox, if herald has run with this state directory or
+    /// `[state]` names a database (with a warning when it cannot be read).
     pub fn open(loaded: &Loaded) -> Made {
-        let dir = loaded.delivery.state_dir.clone();
+        let place = Place::of(&loaded.delivery);
         Made {
-            outbox: super::existing_outbox(&dir, OUTBOX_UNREAD),
-            dir,
+            outbox: super::existing_outbox(&place, OUTBOX_UNREAD),
+            place,
             late_window: loaded.delivery.late_window,
         }
     }
@@ -65,10 +65,10 @@ impl Made {
         let Some(outbox) = &self.outbox else {
             return Vec::new();
         };
-        match crate::scheduler::settled_sends(outbox, slot, now, self.late_window) {
+        match crate::scheduler::settled_sends(outbox.as_ref(), slot, now, self.late_window) {
             Ok(entries) => entries,
             Err(err) => {
-                super::warn_unread(&self.dir, OUTBOX_UNREAD, &err);
+                super::warn_unread(&self.place, OUTBOX_UNREAD, &err);
                 self.outbox = None;
                 Vec::new()
             }
@@ -77,27 +77,27 @@ impl Made {
 
     /// What was sent in the 24 hours before `now` (see [`sent_before`]).
     pub fn sent_before(&self, now: Timestamp) -> Sent {
-        sent_before(self.outbox.as_ref(), &self.dir, now)
+        sent_before(self.outbox.as_deref(), &self.place, now)
     }
 }
 
 /// What the foresight does when the outbox cannot be read.
 const OUTBOX_UNREAD: &str = "the relay's limits are foreseen as if nothing was sent in the last 24 hours";
 
-/// The messages `outbox` (that of the state directory `dir`) counts as having
-/// reached the relay in the 24 hours before `now`. Without an outbox (herald has not run
-/// with this state directory, or it cannot be read, with a warning) the
-/// plan is foreseen as if nothing was.
-pub(super) fn sent_before(outbox: Option<&SqliteOutbox>, dir: &Path, now: Timestamp) -> Sent {
+/// The messages `outbox` (that at `place`) counts as having reached the
+/// relay in the 24 hours before `now`. Without an outbox (herald has not
+/// run with this state directory, or it cannot be read, with a warning)
+/// the plan is foreseen as if nothing was.
+pub(super) fn sent_before(outbox: Option<&dyn Outbox>, place: &Place, now: Timestamp) -> Sent {
     let assumed = |why: &str| Sent {
         at: Vec::new(),
         how: format!("assuming nothing was sent in the 24 hours before now: {why}"),
     };
     let Some(outbox) = outbox else {
-        return if dir.join(SqliteOutbox::FILE).exists() {
-            assumed(&format!("the outbox in {} cannot be read", dir.display()))
+        return if place.exists() {
+            assumed(&format!("the outbox in {place} cannot be read"))
         } else {
-            assumed(&format!("no outbox in {}", dir.display()))
+            assumed(&format!("no outbox in {place}"))
         };
     };
     let day_before = now - SignedDuration::from_hours(24);
@@ -110,16 +110,15 @@ pub(super) fn sent_before(outbox: Option<&SqliteOutbox>, dir: &Path, now: Timest
                 .filter(|&at| at > day_before && at <= now)
                 .collect();
             let how = format!(
-                "counting the {} message{} sent in the 24 hours before now (the outbox in {})",
+                "counting the {} message{} sent in the 24 hours before now (the outbox in {place})",
                 at.len(),
                 plural(at.len()),
-                dir.display()
             );
             Sent { at, how }
         }
         Err(err) => {
-            super::warn_unread(dir, OUTBOX_UNREAD, &err);
-            assumed(&format!("the outbox in {} cannot be read", dir.display()))
+            super::warn_unread(place, OUTBOX_UNREAD, &err);
+            assumed(&format!("the outbox in {place} cannot be read"))
         }
     }
 }

@@ -12,10 +12,12 @@ pub mod import;
 mod inbox;
 mod init;
 mod limits;
+mod place;
 mod plan;
 mod preview;
 mod run;
 mod send;
+mod state;
 mod suppressions;
 
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ use clap::{Parser, Subcommand};
 use crate::clock::SystemClock;
 use crate::config::Environment;
 use crate::diagnostics::{Chain, Diagnostics};
-use crate::outbox::{Outbox, OutboxError, SqliteOutbox};
+use crate::outbox::{Outbox, OutboxError};
 use crate::resolve::Calendars;
 use crate::scheduler::Loaded;
 
@@ -136,7 +138,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -148,7 +150,7 @@ pub enum Command {
         /// Every failed send.
         #[arg(long)]
         all_failed: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -160,7 +162,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
@@ -169,7 +171,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -184,7 +186,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
@@ -196,7 +198,7 @@ pub enum Command {
         /// Show who would get it, and the subjects, without sending.
         #[arg(long)]
         dry_run: bool,
-        /// The state directory, instead of herald.toml's.
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -204,6 +206,11 @@ pub enum Command {
     Inbox {
         #[command(subcommand)]
         command: InboxCommand,
+    },
+    /// Move the state elsewhere: copy an SQLite outbox into a PostgreSQL database.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
     },
     /// Read the roadmap table of a circulated letter and print it as roadmap TOML.
     ImportRoadmap {
@@ -266,9 +273,32 @@ pub enum InboxCommand {
         /// Print one JSON object per line instead of a block per file.
         #[arg(long)]
         json: bool,
-        /// The state directory whose outbox names the sends, instead of herald.toml's.
+        /// The state directory whose SQLite outbox names the sends, instead of herald.toml's (it wins over a [state] database).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+    },
+}
+
+/// The subcommands of `herald state`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy everything the SQLite outbox of a state directory holds into an
+    /// empty PostgreSQL database (for `[state]` `database`), and check the
+    /// copy table by table. Stop the daemon first: the state directory is
+    /// locked while copying, and the SQLite outbox is left as it was.
+    Migrate {
+        /// The outbox to copy: sqlite:PATH, PATH being the state directory or its outbox.sqlite3.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+        /// The database to copy into, empty: postgres://USER@HOST:PORT/DATABASE (no password in it).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The file holding the database user's password (none: connect without one).
+        #[arg(long, value_name = "FILE", env = "HERALD_DATABASE_PASSWORD_FILE")]
+        password_file: Option<PathBuf>,
+        /// CA certificates for the server's TLS certificate (with ?sslmode=require in the URL).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -439,6 +469,20 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
                     state_dir,
                 },
         } => inbox::classify_files(&cli.config, state_dir.as_deref(), files, *json),
+        Command::State {
+            command:
+                StateCommand::Migrate {
+                    from,
+                    to,
+                    password_file,
+                    ca_file,
+                },
+        } => state::migrate(&state::Args {
+            from,
+            to,
+            password_file: password_file.as_deref(),
+            ca_file: ca_file.as_deref(),
+        }),
         Command::ImportRoadmap {
             file,
             time_zone,
@@ -501,7 +545,7 @@ fn load(config: &std::path::Path) -> Result<Loaded, ExitCode> {
 /// the daemon plans and renders with them; without them, after a warning,
 /// when they cannot be read. An override of an address no longer in the
 /// configuration is left alone: the daemon removes it at its next load.
-fn with_overrides(loaded: Loaded, outbox: Option<&SqliteOutbox>) -> Loaded {
+fn with_overrides(loaded: Loaded, outbox: Option<&dyn Outbox>) -> Loaded {
     let Some(outbox) = outbox else {
         return loaded;
     };
@@ -517,46 +561,48 @@ fn with_overrides(loaded: Loaded, outbox: Option<&SqliteOutbox>) -> Loaded {
             loaded
         }
         Err(err) => {
-            let dir = loaded.delivery.state_dir.clone();
-            warn_unread(&dir, "readers' overrides are not applied", &err);
+            let place = place::Place::of(&loaded.delivery);
+            warn_unread(&place, "readers' overrides are not applied", &err);
             loaded
         }
     }
 }
 
-/// The outbox in `dir`, if herald has run with that state directory; a
-/// command that only shows what it holds (`for_what`) goes on without it,
-/// after a warning, when it cannot be read (often: not the user `herald`).
-fn existing_outbox(dir: &std::path::Path, for_what: &str) -> Option<SqliteOutbox> {
-    if !dir.join(SqliteOutbox::FILE).exists() {
+/// The outbox at `place`: the SQLite file, if herald has run with that
+/// state directory, or the database of `[state]`; a command that only
+/// shows what it holds (`for_what`) goes on without it, after a warning,
+/// when it cannot be read (often: not the user `herald`, or the database
+/// is not reachable).
+fn existing_outbox(place: &place::Place, for_what: &str) -> Option<Box<dyn Outbox>> {
+    if !place.exists() {
         return None;
     }
-    SqliteOutbox::open(dir)
-        .map_err(|err| warn_unread(dir, for_what, &err))
+    place
+        .open()
+        .map_err(|err| warn_unread(place, for_what, &err))
         .ok()
 }
 
-/// What calendars were told of each event, from the outbox in `dir` when
-/// herald has run with it; none (every SEQUENCE 0) otherwise.
-fn calendars(dir: &std::path::Path) -> Calendars {
-    const WHAT: &str = "invitations show SEQUENCE 0";
-    let Some(outbox) = existing_outbox(dir, WHAT) else {
+/// What calendars were told of each event, from `outbox` (that at
+/// `place`) when there is one; none (every SEQUENCE 0) otherwise.
+fn calendars(outbox: Option<&dyn Outbox>, place: &place::Place) -> Calendars {
+    let Some(outbox) = outbox else {
         return Calendars::default();
     };
     match outbox.calendar_rows() {
         Ok(rows) => Calendars::new(rows),
         Err(err) => {
-            warn_unread(dir, WHAT, &err);
+            warn_unread(place, "invitations show SEQUENCE 0", &err);
             Calendars::default()
         }
     }
 }
 
-fn warn_unread(dir: &std::path::Path, consequence: &str, err: &OutboxError) {
+fn warn_unread(place: &place::Place, consequence: &str, err: &OutboxError) {
     eprintln!(
-        "herald: warning: cannot read the outbox in {} ({}); {consequence}",
-        dir.display(),
-        Chain(err)
+        "herald: warning: cannot read the outbox in {place} ({}); {consequence}{}",
+        Chain(err),
+        place.advice()
     );
 }
 

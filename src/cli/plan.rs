@@ -16,7 +16,8 @@ use crate::clock::{Clock, parse_instant};
 use crate::foresight::{self, Foresight, Period};
 use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
-use crate::outbox::{Entry, SqliteOutbox, State, Suppression};
+use super::place::Place;
+use crate::outbox::{Entry, Outbox, State, Suppression};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
 use crate::scheduler::{Choice, Choices};
 
@@ -164,10 +165,11 @@ pub fn run(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let state_dir = loaded.delivery.state_dir.clone();
-    let outbox = super::existing_outbox(&state_dir, OUTBOX_UNREAD);
+    let place = Place::of(&loaded.delivery);
+    let outbox = super::existing_outbox(&place, OUTBOX_UNREAD);
+    let outbox = outbox.as_deref();
     // Planned as the daemon plans: with the readers' choices.
-    let loaded = super::with_overrides(loaded, outbox.as_ref());
+    let loaded = super::with_overrides(loaded, outbox);
     let model = &loaded.model;
     let window = Window {
         from: Some(parse_instant(from.unwrap_or("now"), clock).map_err(|m| anyhow!("--from: {m}"))?),
@@ -177,13 +179,13 @@ pub fn run(
     };
     let planner = Planner::new(model);
     let now = clock.now();
-    let state_dir = &state_dir;
-    let notices = pending_notices(&planner, outbox.as_ref(), state_dir, now, window);
-    let suppressed = Lookup::read(outbox.as_ref(), state_dir, SUPPRESSIONS_UNREAD);
+    let place = &place;
+    let notices = pending_notices(&planner, outbox, place, now, window);
+    let suppressed = Lookup::read(outbox, place, SUPPRESSIONS_UNREAD);
     let slots = planner.slots(window);
     let settled = Settled::read(
-        outbox.as_ref(),
-        state_dir,
+        outbox,
+        place,
         &slots,
         now,
         loaded.delivery.late_window,
@@ -191,7 +193,7 @@ pub fn run(
     let foreseen = limits::configured(&loaded).map(|(limits, max_early)| {
         let start = window.from.unwrap_or(now);
         let sent = if limits::starts_now(from) {
-            limits::sent_before(outbox.as_ref(), state_dir, start)
+            limits::sent_before(outbox, place, start)
         } else {
             limits::nothing_sent_before(start)
         };
@@ -309,8 +311,8 @@ struct Settled {
 
 impl Settled {
     fn read(
-        outbox: Option<&SqliteOutbox>,
-        state_dir: &Path,
+        outbox: Option<&dyn Outbox>,
+        place: &Place,
         slots: &[Slot<'_>],
         now: Timestamp,
         late_window: SignedDuration,
@@ -325,7 +327,7 @@ impl Settled {
         match read {
             Ok(by_slot) => Settled { by_slot },
             Err(err) => {
-                super::warn_unread(state_dir, SETTLED_UNREAD, &err);
+                super::warn_unread(place, SETTLED_UNREAD, &err);
                 Settled { by_slot: Vec::new() }
             }
         }
@@ -747,11 +749,12 @@ fn shown(due: &jiff::ZonedDateTime) -> String {
 
 /// The update and cancellation notices the daemon would send now, because
 /// the roadmap changed since calendars were last told (read from the
-/// outbox, when herald has run with this configuration's state directory).
+/// outbox, when herald has run with this configuration's state directory
+/// or `[state]` names a database).
 fn pending_notices(
     planner: &Planner<'_>,
-    outbox: Option<&SqliteOutbox>,
-    state_dir: &Path,
+    outbox: Option<&dyn Outbox>,
+    place: &Place,
     now: Timestamp,
     window: Window,
 ) -> Vec<PlannedSend> {
@@ -759,7 +762,7 @@ fn pending_notices(
         return Vec::new();
     };
     crate::scheduler::pending_notices(planner, outbox, now).unwrap_or_else(|err| {
-        super::warn_unread(state_dir, NOTICES_UNREAD, &err);
+        super::warn_unread(place, NOTICES_UNREAD, &err);
         Vec::new()
     })
 }

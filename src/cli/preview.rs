@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail};
 use crate::clock::Clock;
 use crate::key::SendKind;
 use crate::model::{FocalPoint, Lead, Model};
-use crate::outbox::{Outbox, SqliteOutbox};
+use super::place::Place;
 use crate::plan::{PlannedSend, Planner, Source, Window};
 use crate::render::message;
 use crate::resolve::{Calendars, resolve};
@@ -28,19 +28,22 @@ pub fn run(config: &Path, clock: &dyn Clock, args: &Args) -> super::CommandResul
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    // The message as it would go: in the language and zone the reader chose.
+    // The message as it would go: in the language and zone the reader
+    // chose, its invitation with the SEQUENCE calendars were told.
+    let place = Place::of(&loaded.delivery);
     let outbox = super::existing_outbox(
-        &loaded.delivery.state_dir,
-        "the reader's own choices are not applied",
+        &place,
+        "the reader's own choices are not applied, and invitations show SEQUENCE 0",
     );
-    let loaded = super::with_overrides(loaded, outbox.as_ref());
+    let loaded = super::with_overrides(loaded, outbox.as_deref());
     let model = &loaded.model;
     let to = args.to;
     let focal_point = model
         .focal_point(to)
         .ok_or_else(|| anyhow!("{to} is not a focal point in any list of {}", config.display()))?;
     let planner = Planner::new(model);
-    let calendars = super::calendars(&loaded.delivery.state_dir);
+    let calendars = super::calendars(outbox.as_deref(), &place);
+    drop(outbox);
     let send = match (args.event, args.notice) {
         (Some(event), Some(kind)) => {
             notice_send(&planner, &calendars, event, kind, focal_point, clock.now())?
@@ -82,16 +85,15 @@ pub fn digest(config: &Path, clock: &dyn Clock, to: &str) -> super::CommandResul
             known.join(", ")
         );
     };
-    let state_dir = &loaded.delivery.state_dir;
-    let outbox = super::existing_outbox(state_dir, "the digest shows no sends and no incoming mail");
-    if outbox.is_none() && !state_dir.join(SqliteOutbox::FILE).exists() {
+    let place = Place::of(&loaded.delivery);
+    let outbox = super::existing_outbox(&place, "the digest shows no sends and no incoming mail");
+    if !place.exists() {
         eprintln!(
-            "herald: warning: no outbox in {} (herald has not run with this state directory); the digest shows no sends and no incoming mail",
-            state_dir.display()
+            "herald: warning: no outbox in {place} (herald has not run with this state directory); the digest shows no sends and no incoming mail"
         );
     }
     let now = clock.now();
-    let outbox = outbox.as_ref().map(|outbox| outbox as &dyn Outbox);
+    let outbox = outbox.as_deref();
     let last = match outbox {
         Some(outbox) => crate::digest::last_until(outbox)?,
         None => None,

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 
+use super::place::Place;
 use super::suppressions::{Lookup, suppressed_since};
 use crate::clock::Clock;
 use crate::config::Environment;
 use crate::daemon::{self, Options};
 use crate::key::AddressKey;
-use crate::outbox::SqliteOutbox;
+use crate::outbox::Outbox;
 use crate::plan::{PlannedSend, Planner};
 use crate::resolve::{Calendars, resolve};
 use crate::scheduler::{Scheduler, SentNow};
@@ -32,16 +33,18 @@ pub fn run(
 ) -> super::CommandResult {
     let mut options = Options::new(config.to_owned(), Environment::from_process(), clock.clone());
     options.state_dir = state_dir.map(Path::to_owned);
-    let loaded = match daemon::load(&options) {
+    let mut loaded = match daemon::load(&options) {
         Ok(loaded) => loaded,
         Err(problems) => return Ok(super::print_problems(config, &problems)),
     };
+    if state_dir.is_some() {
+        // `--state-dir` means its SQLite outbox, whatever `[state]` names.
+        loaded.delivery.database = None;
+    }
+    let place = Place::of(&loaded.delivery);
     // Each reader's letter in the language they chose.
-    let outbox = super::existing_outbox(
-        &loaded.delivery.state_dir,
-        "the readers' own choices are not applied",
-    );
-    let loaded = super::with_overrides(loaded, outbox.as_ref());
+    let outbox = super::existing_outbox(&place, "the readers' own choices are not applied");
+    let loaded = super::with_overrides(loaded, outbox.as_deref());
     drop(outbox);
     let model = &loaded.model;
     let letter = model
@@ -59,9 +62,8 @@ pub fn run(
     }
     if dry_run {
         let calendars = Calendars::default();
-        let dir = &loaded.delivery.state_dir;
-        let outbox = super::existing_outbox(dir, SUPPRESSIONS_UNREAD);
-        let suppressions = Lookup::read(outbox.as_ref(), dir, SUPPRESSIONS_UNREAD);
+        let outbox = super::existing_outbox(&place, SUPPRESSIONS_UNREAD);
+        let suppressions = Lookup::read(outbox.as_deref(), &place, SUPPRESSIONS_UNREAD);
         let mut suppressed = 0;
         for send in &sends {
             let resolved = resolve(model, &calendars, send.clone())?;
@@ -86,15 +88,11 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
-    let state_dir = loaded.delivery.state_dir.clone();
-    let outbox = Arc::new(
-        SqliteOutbox::open(&state_dir)
-            .with_context(|| format!("cannot open the outbox in {}", state_dir.display()))?,
-    );
+    let outbox: Arc<dyn Outbox> = Arc::from(place.open_or_explain()?);
     let mailer = Mailer::from_settings_with_clock(&loaded.delivery, clock.clone())
         .context("cannot set up delivery")?;
     // What the daemon sent counts against the relay's limits here too.
-    crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
+    crate::scheduler::seed_limits(&outbox, &mailer, clock.now());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

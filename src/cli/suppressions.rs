@@ -16,10 +16,11 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde::Serialize;
 
-use super::history::{open, state_dir};
+use super::history::{open, place};
 use crate::clock::Clock;
 use crate::key::AddressKey;
-use crate::outbox::{Outbox, SqliteOutbox, Suppression};
+use super::place::Place;
+use crate::outbox::{Outbox, Suppression};
 
 /// One row of `suppressions --json`.
 #[derive(Serialize)]
@@ -39,7 +40,7 @@ pub(super) fn list_words(suppression: &Suppression) -> &str {
 }
 
 pub fn list(config: &Path, state_dir_arg: Option<&Path>, json: bool) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     let suppressions = outbox.suppressions()?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -103,7 +104,7 @@ pub fn remove(
     email: &str,
     clock: &dyn Clock,
 ) -> super::CommandResult {
-    let outbox = open(&state_dir(config, state_dir_arg)?)?;
+    let outbox = open(&place(config, state_dir_arg)?)?;
     let address = AddressKey::of(email);
     // Looked up first, so that an address that is not suppressed changes
     // nothing (lifting would also reset its count of temporary failures).
@@ -155,10 +156,10 @@ pub(super) struct Lookup {
 }
 
 impl Lookup {
-    /// The suppressions of the outbox `outbox` (that of the state directory
-    /// `dir`); none without an outbox, or, after a warning saying
-    /// `consequence`, when it cannot be read.
-    pub fn read(outbox: Option<&SqliteOutbox>, dir: &Path, consequence: &str) -> Lookup {
+    /// The suppressions of the outbox `outbox` (that at `place`); none
+    /// without an outbox, or, after a warning saying `consequence`, when
+    /// it cannot be read.
+    pub fn read(outbox: Option<&dyn Outbox>, place: &Place, consequence: &str) -> Lookup {
         let Some(outbox) = outbox else {
             return Lookup::default();
         };
@@ -174,7 +175,7 @@ impl Lookup {
                 Lookup { by_address }
             }
             Err(err) => {
-                super::warn_unread(dir, consequence, &err);
+                super::warn_unread(place, consequence, &err);
                 Lookup::default()
             }
         }

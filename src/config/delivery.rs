@@ -76,6 +76,7 @@ impl Loader<'_> {
         Some(Delivery {
             transport,
             state_dir,
+            database: None,
             late_window,
             redirect_to,
             max_message_size,

@@ -24,6 +24,7 @@ mod roadmaps;
 mod secrets;
 mod settings;
 mod spanned;
+mod state;
 mod templates;
 mod values;
 
@@ -79,6 +80,11 @@ pub struct Config {
     /// attachment making messages larger than `max_message_size`), each at
     /// its place: `herald check` prints them, the daemon logs them.
     pub warnings: Diagnostics,
+    /// A digest of every file of the configuration directory and of the
+    /// templates: nodes sharing a database plan only with the configuration
+    /// that planned (`Outbox::plan_as`). Empty for a configuration held in
+    /// memory.
+    pub fingerprint: String,
 }
 
 /// Reads and validates the whole configuration directory.
@@ -218,12 +224,17 @@ impl Loader<'_> {
             letters,
             templates,
         });
+        let fingerprint = match self.files {
+            Files::Disk => fingerprint(&[&self.dir, &templates_dir]),
+            Files::Memory(_) => String::new(),
+        };
         Some(Config {
             model,
             delivery,
             inbox,
             http,
             warnings: std::mem::take(&mut self.warnings),
+            fingerprint,
         })
     }
 
@@ -329,4 +340,49 @@ pub(crate) fn example_model() -> crate::model::Model {
     )
     .expect("the example configuration loads")
     .model
+}
+
+/// SHA-256 over the files under `dirs` (each file's path relative to its
+/// directory, then its bytes), in a fixed order. Hidden files and editors'
+/// backups (`.name`, `name~`) are left out: an editor's swap file is no
+/// change of configuration. A file that cannot be read counts as its name.
+fn fingerprint(dirs: &[&Path]) -> String {
+    fn walk(dir: &Path, base: &Path, files: &mut Vec<(PathBuf, PathBuf)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.ends_with('~') {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, files);
+            } else {
+                let relative = path.strip_prefix(base).unwrap_or(&path).to_owned();
+                files.push((relative, path));
+            }
+        }
+    }
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for (index, dir) in dirs.iter().enumerate() {
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files);
+        files.sort();
+        for (relative, path) in files {
+            context.update(format!("{index}/{}\0", relative.display()).as_bytes());
+            if let Ok(bytes) = std::fs::read(&path) {
+                context.update(&(bytes.len() as u64).to_be_bytes());
+                context.update(&bytes);
+            }
+        }
+    }
+    context
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

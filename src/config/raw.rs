@@ -33,6 +33,7 @@ pub struct HeraldFile {
     pub inbox: Option<Spanned<InboxTable>>,
     pub digest: Option<Spanned<DigestTable>>,
     pub http: Option<Spanned<HttpTable>>,
+    pub state: Option<Spanned<StateTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +83,21 @@ pub struct DigestTable {
     pub at: Option<Text>,
     pub time_zone: Option<Text>,
     pub language: Option<Text>,
+}
+
+/// `[state]`: a PostgreSQL database that several nodes share, instead of
+/// the SQLite file in the state directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateTable {
+    /// `postgres://USER@HOST:PORT/DATABASE`, without a password.
+    pub database: Option<Text>,
+    /// The file holding the database user's password.
+    pub password_file: Option<Text>,
+    /// CA certificates for the server's TLS certificate (`?sslmode=require`).
+    pub ca_file: Option<Text>,
+    /// How long a claim lasts unless renewed ("30s").
+    pub lease: Option<Text>,
 }
 
 /// `[http]`: the public pages and the admin listener.

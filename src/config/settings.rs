@@ -126,7 +126,13 @@ impl Loader<'_> {
         let sender = sender(&src, raw.sender.get_ref(), links, public_url, &mut d);
         self.warn_unverifiable_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
         self.warn_shared_https_unsubscribe(&src, raw.sender.get_ref(), sender.as_ref());
-        let delivery = self.delivery(&src, &raw.delivery, &mut d);
+        let database = self.database(&src, raw.state.as_ref(), &mut d);
+        let delivery = self
+            .delivery(&src, &raw.delivery, &mut d)
+            .map(|delivery| crate::send::Delivery {
+                database: database.clone().flatten(),
+                ..delivery
+            });
         let state_dir = delivery
             .as_ref()
             .map(|delivery| delivery.state_dir.clone())
@@ -137,8 +143,10 @@ impl Loader<'_> {
             .as_ref()
             .map(|table| super::digest::digest(&src, table, &default_language, &mut d));
 
-        let settings = match (sender, reminders, delivery, inbox, http) {
-            (Some(sender), Some(reminders), Some(delivery), Some(inbox), Some(http)) if d.is_empty() => {
+        let settings = match (sender, reminders, delivery, inbox, http, database) {
+            (Some(sender), Some(reminders), Some(delivery), Some(inbox), Some(http), Some(_))
+                if d.is_empty() =>
+            {
                 Some((
                     Settings {
                         default_language: default_language.clone(),

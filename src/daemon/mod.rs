@@ -62,7 +62,7 @@ use crate::clock::{Clock, Jump, JumpWatch};
 use crate::config::Environment;
 use crate::diagnostics::{Brief, Chain, Diagnostics};
 use crate::metrics::Metrics;
-use crate::outbox::{Claimant, Outbox, OutboxError, SqliteOutbox};
+use crate::outbox::{Claimant, Opener, Outbox, OutboxError, Planning};
 use crate::scheduler::{Dispatched, Loaded, Scheduler, blocking, reconcile};
 use crate::send::Mailer;
 use crate::state::StateLock;
@@ -71,6 +71,7 @@ use crate::web::board::Board;
 
 mod digest;
 mod inbox;
+mod leases;
 mod rate;
 mod wake;
 mod web;
@@ -251,6 +252,8 @@ struct Daemon {
     /// Where the loop beats for `/healthz`, and the configuration's state
     /// for the status page.
     board: Arc<Board>,
+    /// Renews this node's leases, on a database several nodes share.
+    _leases: Option<leases::LeaseKeeper>,
     /// Held until the daemon ends: no second daemon on this state directory.
     _lock: StateLock,
 }
@@ -272,6 +275,7 @@ impl Daemon {
         // Bound before READY: a unit ordered after herald finds its pages up.
         let mut web = web::WebSide::new(scheduler.clone(), metrics, board.clone());
         web.start().await?;
+        let leases = leases::LeaseKeeper::start(scheduler.clone(), web.shared.replan.clone());
         options.notifier.ready(&status);
         let ready = scheduler.clone();
         blocking(move || log_status(&ready, "ready")).await;
@@ -297,6 +301,7 @@ impl Daemon {
             digests: digest::Daily::default(),
             web,
             board,
+            _leases: leases,
             _lock: lock,
         })
     }
@@ -632,7 +637,7 @@ impl Daemon {
         let released = self
             .run_blocking(|options, scheduler| {
                 scheduler.outbox().release_claims(
-                    &[Claimant::daemon()],
+                    &[scheduler.outbox().claimant()],
                     "herald was stopped before the server answered",
                     options.clock.now(),
                 )
@@ -688,17 +693,29 @@ fn set_up(options: &Options, metrics: Arc<Metrics>) -> anyhow::Result<(Scheduler
     // Before the outbox is touched: a second daemon would release the
     // first one's sends in flight below, and both would send them.
     let lock = StateLock::acquire(&state_dir)?;
-    let outbox: Arc<dyn Outbox> = Arc::new(
-        SqliteOutbox::open_as(&state_dir, Claimant::daemon())
-            .with_context(|| format!("cannot use the state directory {}", state_dir.display()))?,
+    let database = loaded.delivery.database.as_ref();
+    let outbox: Arc<dyn Outbox> = Arc::from(
+        crate::outbox::open(&state_dir, database, Opener::Daemon).with_context(|| match database {
+            Some(settings) => format!(
+                "cannot use the database {} ([state] in herald.toml); check that the server is up and the password is right",
+                settings.url
+            ),
+            None => format!("cannot use the state directory {}", state_dir.display()),
+        })?,
     );
     // Stale: the claims of the daemon before this one (there is one at a
-    // time), and those of commands that are no longer running.
-    let stale: Vec<Claimant> = outbox
-        .claimants_in_flight()?
-        .into_iter()
-        .filter(|claimant| claimant.is_daemon() || !claimant.is_running_command())
-        .collect();
+    // time), and those of commands that are no longer running. On a
+    // database several nodes share, only this node's own: the others'
+    // claims end with their leases.
+    let stale: Vec<Claimant> = if outbox.lease().is_some() {
+        vec![outbox.claimant()]
+    } else {
+        outbox
+            .claimants_in_flight()?
+            .into_iter()
+            .filter(|claimant| claimant.is_daemon() || !claimant.is_running_command())
+            .collect()
+    };
     let released = outbox.release_claims(
         &stale,
         "herald stopped while sending; sending again (the recipient may get it twice, with the same Message-ID)",
@@ -711,8 +728,16 @@ fn set_up(options: &Options, metrics: Arc<Metrics>) -> anyhow::Result<(Scheduler
         );
     }
     check_watchdog(&loaded, &options.notifier);
-    crate::scheduler::seed_limits(outbox.as_ref(), &mailer, clock.now());
-    info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready");
+    crate::scheduler::seed_limits(&outbox, &mailer, clock.now());
+    match database {
+        Some(settings) => info!(
+            transport = %mailer.describe(),
+            database = %settings.url,
+            node = %settings.node,
+            "delivery ready"
+        ),
+        None => info!(transport = %mailer.describe(), state = %state_dir.display(), "delivery ready"),
+    }
     // Readers' choices over the configuration, before the first plan.
     let loaded = crate::scheduler::lay_overrides(loaded, outbox.as_ref(), true);
     let scheduler = Scheduler::new(loaded, outbox, mailer, clock.clone()).with_metrics(metrics);
@@ -741,7 +766,7 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
         Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
-                crate::scheduler::seed_limits(scheduler.outbox().as_ref(), &mailer, options.clock.now());
+                crate::scheduler::seed_limits(scheduler.outbox(), &mailer, options.clock.now());
                 let loaded = crate::scheduler::lay_overrides(loaded, scheduler.outbox().as_ref(), true);
                 let replaced = scheduler.replace(loaded, mailer);
                 // Before the log says so: a reader of the status page who
@@ -818,6 +843,15 @@ fn status_line(scheduler: &Scheduler, problems: Option<usize>) -> String {
     let plan = match rate::quota_note(scheduler.mailer().day_used()) {
         Some(quota) => format!("{plan}; {quota}"),
         None => plan,
+    };
+    // With several nodes on one database: who plans.
+    let plan = match (scheduler.outbox().lease(), scheduler.planning()) {
+        (None, _) => plan,
+        (Some(_), Planning::Plans) => format!("{plan}; this node plans"),
+        (Some(_), Planning::Another { node }) => format!("{plan}; node {node} plans, this one sends"),
+        (Some(_), Planning::Differs { node, .. }) => format!(
+            "{plan}; NOT PLANNING: this configuration differs from the one node {node} planned with; sending what is planned"
+        ),
     };
     match problems {
         None => plan,

@@ -39,9 +39,32 @@ pub use incoming::{Effect, IncomingRow, Lifted, Suppression, Taken};
 pub use overrides::{Asked, NewRequest, Override, Request};
 
 pub use crate::state::Claimant;
-pub use export::Export;
-pub use postgres::{OPERATION_TIMEOUT, PostgresOutbox, PostgresSettings, RelayTurns, Turn};
+pub use export::{Export, Table, Value};
+pub use postgres::{OPERATION_TIMEOUT, PostgresOutbox, PostgresSettings};
 pub use sqlite::SqliteOutbox;
+
+/// Who opens an outbox: the daemon, or a command (whose claims, on SQLite,
+/// are released when it is gone; on PostgreSQL they carry a lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    Daemon,
+    Command,
+}
+
+/// Opens the outbox: the PostgreSQL database `database` when `[state]`
+/// names one, else the SQLite file in `state_dir` (created if need be).
+pub fn open(
+    state_dir: &std::path::Path,
+    database: Option<&PostgresSettings>,
+    opener: Opener,
+) -> Result<Box<dyn Outbox>, OutboxError> {
+    Ok(match (database, opener) {
+        (Some(settings), Opener::Daemon) => Box::new(PostgresOutbox::open_daemon(settings)?),
+        (Some(settings), Opener::Command) => Box::new(PostgresOutbox::open(settings)?),
+        (None, Opener::Daemon) => Box::new(SqliteOutbox::open_as(state_dir, Claimant::daemon())?),
+        (None, Opener::Command) => Box::new(SqliteOutbox::open(state_dir)?),
+    })
+}
 
 /// Whether this node plans (reconciles the outbox with its configuration
 /// and plans notices), as [`Outbox::plan_as`] finds it.
@@ -447,6 +470,9 @@ pub trait Outbox: Send + Sync {
     // Several nodes on one outbox. An outbox of one node (SQLite) has no
     // leases, always plans, and keeps the relay's limits in the mailer.
 
+    /// Whose name this outbox claims sends in.
+    fn claimant(&self) -> Claimant;
+
     /// How long a claim lasts unless renewed; `None` when claims have no
     /// lease (one node: its sends in flight are released at its restart).
     fn lease(&self) -> Option<Duration> {
@@ -469,10 +495,13 @@ pub trait Outbox: Send + Sync {
         let _ = config_hash;
         Ok(Planning::Plans)
     }
-    /// The relay's limits as one budget shared by the nodes, if the outbox
-    /// keeps it.
-    fn relay_turns(&self) -> Option<&dyn RelayTurns> {
-        None
+    /// Takes the earliest moment at or after `now` that the relay's
+    /// `limits` allow, counting the moments every node sharing the outbox
+    /// took: the relay's limits as one budget. `None` when the outbox keeps
+    /// no such budget (one node: the mailer's own limiter counts).
+    fn take_turn(&self, limits: &crate::pace::Limits, now: Timestamp) -> Result<Option<Timestamp>, OutboxError> {
+        let _ = (limits, now);
+        Ok(None)
     }
 }
 

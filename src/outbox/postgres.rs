@@ -45,7 +45,6 @@ use crate::outbox::{
 
 use connect::{Database, DbError, Plain};
 pub use connect::{OPERATION_TIMEOUT, PostgresSettings};
-pub use leases::{RelayTurns, Turn};
 
 /// The PostgreSQL outbox of one node.
 pub struct PostgresOutbox {
@@ -113,10 +112,6 @@ impl PostgresOutbox {
 
     pub fn settings(&self) -> &PostgresSettings {
         &self.settings
-    }
-
-    pub fn claimant(&self) -> &Claimant {
-        &self.claimant
     }
 
     /// Whether the database holds nothing herald wrote (`herald state
@@ -494,6 +489,10 @@ impl Outbox for PostgresOutbox {
         })
     }
 
+    fn claimant(&self) -> Claimant {
+        self.claimant.clone()
+    }
+
     fn renew_leases(&self) -> Result<usize, OutboxError> {
         let (claimant, lease) = (self.claimant.clone(), self.lease_secs());
         self.leasing(
@@ -522,8 +521,12 @@ impl Outbox for PostgresOutbox {
         })
     }
 
-    fn relay_turns(&self) -> Option<&dyn RelayTurns> {
-        Some(self)
+    fn take_turn(&self, limits: &crate::pace::Limits, now: Timestamp) -> Result<Option<Timestamp>, OutboxError> {
+        let (limits, node) = (*limits, self.settings.node.clone());
+        self.db
+            .run("taking a moment at the relay", move |mut c| async move {
+                leases::take_turn(&mut c, &limits, now, &node).await.map(Some)
+            })
     }
 }
 

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use jiff::Timestamp;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod incoming;
 mod overrides;
 
+use super::export::{Export, LAYOUTS, Table, Value};
 use crate::key::{AddressKey, KeyPrefix, SendKey};
 use crate::outbox::{
     Asked, CalendarRow, Changes, Claimant, Counts, Effect, Entry, IncomingRow, Lifted, NewRequest, Outbox,
@@ -356,6 +358,85 @@ impl SqliteOutbox {
     }
 }
 
+impl SqliteOutbox {
+    /// Every row of every table herald keeps, as stored, in one read
+    /// transaction (`herald state migrate`): the tables and columns of
+    /// [`LAYOUTS`], rows in their order (attempts in the order they were
+    /// written). A table whose columns are not those (a file of another
+    /// herald) is an error, never a partial copy.
+    pub fn export(&self) -> Result<Export, OutboxError> {
+        self.with("reading the whole outbox", |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let mut tables = Vec::with_capacity(LAYOUTS.len());
+            for layout in LAYOUTS {
+                let stored: Vec<String> = {
+                    let mut statement = tx.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+                    let names = statement.query_map([layout.name], |row| row.get(0))?;
+                    names.collect::<rusqlite::Result<_>>()?
+                };
+                if stored != layout.columns {
+                    return Err(unreadable(
+                        0,
+                        ForeignTable {
+                            table: layout.name,
+                            columns: stored,
+                        },
+                    ));
+                }
+                let mut statement = tx.prepare(&format!(
+                    "SELECT {} FROM {} ORDER BY {}",
+                    layout.columns.join(", "),
+                    layout.name,
+                    layout.sqlite_order
+                ))?;
+                let width = layout.columns.len();
+                let rows = statement.query_map([], |row| {
+                    (0..width)
+                        .map(|column| match row.get_ref(column)? {
+                            ValueRef::Null => Ok(Value::Null),
+                            ValueRef::Integer(value) => Ok(Value::Integer(value)),
+                            ValueRef::Text(text) => std::str::from_utf8(text)
+                                .map(|text| Value::Text(text.to_owned()))
+                                .map_err(|err| unreadable(column, err)),
+                            other => Err(rusqlite::Error::InvalidColumnType(
+                                column,
+                                layout.columns[column].to_owned(),
+                                other.data_type(),
+                            )),
+                        })
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })?;
+                tables.push(Table {
+                    name: layout.name.to_owned(),
+                    columns: layout.columns.iter().map(|&name| name.to_owned()).collect(),
+                    rows: rows.collect::<rusqlite::Result<_>>()?,
+                });
+            }
+            Ok(Export { tables })
+        })
+    }
+}
+
+/// A table whose columns are not the ones this herald writes.
+#[derive(Debug)]
+struct ForeignTable {
+    table: &'static str,
+    columns: Vec<String>,
+}
+
+impl std::fmt::Display for ForeignTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the table {} has the columns ({}), not those this herald writes",
+            self.table,
+            self.columns.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for ForeignTable {}
+
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
@@ -479,6 +560,10 @@ fn insert(
 }
 
 impl Outbox for SqliteOutbox {
+    fn claimant(&self) -> Claimant {
+        self.claimant.clone()
+    }
+
     fn entries(&self) -> Result<Vec<Entry>, OutboxError> {
         self.with("reading the outbox", |c| {
             let mut statement = c.prepare(&format!("SELECT {COLUMNS} FROM sends ORDER BY due, key"))?;
@@ -1112,7 +1197,7 @@ impl Outbox for SqliteOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{AddressKey, SendKind};
+    use crate::key::AddressKey;
 
     fn at(secs: i64) -> Timestamp {
         from_secs(secs).unwrap()
@@ -1145,270 +1230,6 @@ mod tests {
     }
 
     #[test]
-    fn a_send_goes_planned_sending_sent_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("a", 100), spec("b", 200)]);
-        assert_eq!(outbox.next_due().unwrap(), Some(at(100)));
-        assert!(outbox.claim_due(at(99), 10).unwrap().is_empty());
-        let claimed = outbox.claim_due(at(150), 10).unwrap();
-        assert_eq!(claimed.len(), 1);
-        assert_eq!((claimed[0].state, claimed[0].attempts), (State::Sending, 1));
-        // A second claim does not see it again.
-        assert!(outbox.claim_due(at(150), 10).unwrap().is_empty());
-        outbox
-            .record(
-                &[(
-                    key("a"),
-                    Recorded::Sent {
-                        reply: "250 ok".to_owned(),
-                        left_at: None,
-                    },
-                )],
-                at(151),
-            )
-            .unwrap();
-        let counts = outbox.counts().unwrap();
-        assert_eq!((counts.sent, counts.planned), (1, 1));
-        assert_eq!(outbox.attempts(key("a").as_str()).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn sends_in_flight_survive_a_reopen_and_are_released() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let outbox = SqliteOutbox::open(dir.path()).unwrap();
-            plan(&outbox, vec![spec("a", 100)]);
-            assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 1);
-        }
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        assert_eq!(outbox.counts().unwrap().sending, 1);
-        assert_eq!(
-            outbox.claimants_in_flight().unwrap(),
-            vec![Claimant::this_command()]
-        );
-        assert_eq!(
-            outbox
-                .release_claims(&[Claimant::daemon()], "not ours", at(200))
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            outbox
-                .release_claims(&[Claimant::this_command()], "restarted", at(200))
-                .unwrap(),
-            1
-        );
-        assert_eq!(outbox.claim_due(at(200), 10).unwrap()[0].attempts, 2);
-    }
-
-    #[test]
-    fn an_unclaimed_send_is_planned_again_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
-        assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 2);
-        outbox
-            .record(
-                &[(
-                    key("b"),
-                    Recorded::Sent {
-                        reply: "250 ok".to_owned(),
-                        left_at: None,
-                    },
-                )],
-                at(101),
-            )
-            .unwrap();
-        // Only a send still claimed goes back.
-        assert_eq!(outbox.unclaim(&[key("a"), key("b")], at(102)).unwrap(), 1);
-        let a = outbox.entries_for(&[&key("a")]).unwrap().remove(0);
-        assert_eq!((a.state, a.attempts, a.next_attempt), (State::Planned, 0, None));
-        assert!(outbox.attempts(key("a").as_str()).unwrap().is_empty());
-        assert_eq!(outbox.claim_due(at(102), 10).unwrap()[0].attempts, 1);
-    }
-
-    #[test]
-    fn retries_wait_and_failures_can_be_retried() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("a", 100)]);
-        outbox.claim_due(at(100), 1).unwrap();
-        let retry = Recorded::Retry {
-            reply: "451 later".to_owned(),
-            retry_at: at(400),
-            attempted: true,
-        };
-        outbox.record(&[(key("a"), retry)], at(100)).unwrap();
-        assert!(outbox.claim_due(at(399), 1).unwrap().is_empty());
-        assert_eq!(outbox.next_due().unwrap(), Some(at(400)));
-        outbox.claim_due(at(400), 1).unwrap();
-        let failed = Recorded::Failed {
-            reply: Some("554 no".to_owned()),
-            reason: "rejected".to_owned(),
-        };
-        outbox.record(&[(key("a"), failed)], at(400)).unwrap();
-        let entry = &outbox.entries().unwrap()[0];
-        assert_eq!(
-            (entry.state, entry.last_reply.as_deref()),
-            (State::Failed, Some("554 no"))
-        );
-        assert_eq!(outbox.retry_failed(None, at(500)).unwrap(), 1);
-        assert_eq!(outbox.claim_due(at(500), 1).unwrap()[0].attempts, 1);
-    }
-
-    #[test]
-    fn reschedule_cancel_and_revive() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
-        let changes = Changes {
-            reschedule: vec![spec("a", 300)],
-            cancel: vec![(key("b"), "removed".to_owned())],
-            ..Changes::default()
-        };
-        outbox.apply(&changes, at(1)).unwrap();
-        let entries = outbox.entries().unwrap();
-        let a = entries.iter().find(|e| e.spec.key == key("a")).unwrap();
-        let b = entries.iter().find(|e| e.spec.key == key("b")).unwrap();
-        assert_eq!((a.spec.due, a.revision, a.state), (at(300), 2, State::Planned));
-        assert_eq!(
-            (b.state, b.reason.as_deref()),
-            (State::Cancelled, Some("removed"))
-        );
-        outbox
-            .apply(
-                &Changes {
-                    revive: vec![spec("b", 500)],
-                    ..Changes::default()
-                },
-                at(2),
-            )
-            .unwrap();
-        assert_eq!(outbox.counts().unwrap().planned, 2);
-    }
-
-    #[test]
-    fn an_outcome_is_recorded_only_on_a_send_in_flight() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
-        assert_eq!(outbox.claim_due(at(100), 1).unwrap().len(), 1);
-        let sent = |name: &str| {
-            (
-                key(name),
-                Recorded::Sent {
-                    reply: "250 ok".to_owned(),
-                    left_at: None,
-                },
-            )
-        };
-        // "b" was never claimed: its row stays planned, with no attempt.
-        assert_eq!(outbox.record(&[sent("a"), sent("b")], at(101)).unwrap(), 1);
-        let counts = outbox.counts().unwrap();
-        assert_eq!((counts.sent, counts.planned), (1, 1));
-        assert!(outbox.attempts(key("b").as_str()).unwrap().is_empty());
-        // Recorded twice (kept, then recorded again): the second is ignored.
-        assert_eq!(outbox.record(&[sent("a")], at(102)).unwrap(), 0);
-        assert_eq!(outbox.attempts(key("a").as_str()).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn only_sends_skipped_as_too_late_and_due_again_are_revived() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(
-            &outbox,
-            vec![spec("late", 100), spec("gone", 100), spec("old", 10)],
-        );
-        assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 3);
-        let too_late = Recorded::TooLate {
-            reason: "missed".to_owned(),
-        };
-        let skipped = Recorded::Skipped {
-            reason: "the event was cancelled".to_owned(),
-        };
-        outbox
-            .record(
-                &[
-                    (key("late"), too_late.clone()),
-                    (key("gone"), skipped),
-                    (key("old"), too_late),
-                ],
-                at(100_000),
-            )
-            .unwrap();
-        // The clock comes back to 150: "late" (due at 100) is within a
-        // window reaching back to 50; "old" (due at 10) is not, and "gone"
-        // was skipped for another reason.
-        assert_eq!(outbox.revive_too_late(at(50), at(150)).unwrap(), 1);
-        let entries = outbox.entries().unwrap();
-        let state = |name: &str| entries.iter().find(|e| e.spec.key == key(name)).unwrap().state;
-        assert_eq!(
-            (state("late"), state("gone"), state("old")),
-            (State::Planned, State::Skipped, State::Skipped)
-        );
-        assert_eq!(outbox.revive_too_late(at(50), at(150)).unwrap(), 0);
-        // Revived by a reconcile (its event moved later): planned at its
-        // new instant, no longer marked too late, and the history says why.
-        // "gone" is not revived this way.
-        let changes = Changes {
-            revive: vec![spec("old", 500), spec("gone", 500)],
-            ..Changes::default()
-        };
-        outbox.apply(&changes, at(160)).unwrap();
-        let entries = outbox.entries().unwrap();
-        let old = entries.iter().find(|e| e.spec.key == key("old")).unwrap();
-        assert_eq!(
-            (old.state, old.spec.due, old.too_late, old.revision),
-            (State::Planned, at(500), false, 2)
-        );
-        let gone = entries.iter().find(|e| e.spec.key == key("gone")).unwrap();
-        assert_eq!((gone.state, gone.spec.due), (State::Skipped, at(100)));
-        let attempts = outbox.attempts(key("old").as_str()).unwrap();
-        assert_eq!(
-            attempts
-                .last()
-                .map(|(_, outcome, reply)| (outcome.as_str(), reply.as_deref())),
-            Some((
-                "revived",
-                Some("its date changed: now due at 1970-01-01T00:08:20Z, no longer too late")
-            ))
-        );
-    }
-
-    #[test]
-    fn entries_under_a_prefix_are_those_of_its_slot_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        let other = |event: &str, lead: &str| SendSpec {
-            key: SendKey::reminder(event, lead, &AddressKey::of("a@example.org")),
-            ..spec("a", 100)
-        };
-        // Keys sorting just around the slot's: a longer lead, a longer
-        // event id, the next event id.
-        plan(
-            &outbox,
-            vec![
-                spec("a", 100),
-                spec("b", 100),
-                other("e", "1d0"),
-                other("e", "10d"),
-                other("e0", "1d"),
-                other("e-2", "1d"),
-                other("d", "1d"),
-            ],
-        );
-        let keys: Vec<SendKey> = outbox
-            .entries_under(&KeyPrefix::reminder("e", "1d"))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.spec.key)
-            .collect();
-        assert_eq!(keys, [key("a"), key("b")]);
-    }
-
-    #[test]
     fn the_outbox_files_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
@@ -1426,111 +1247,5 @@ mod tests {
         std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
         SqliteOutbox::open(&state).unwrap();
         assert_eq!(mode(SqliteOutbox::FILE), 0o600);
-    }
-
-    #[test]
-    fn a_released_send_goes_early_and_the_most_urgent_is_claimed_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        let mut cancellation = spec("c", 100);
-        cancellation.key = SendKey::notice(SendKind::Cancellation, "e", 1, &AddressKey::of("c@example.org"));
-        plan(
-            &outbox,
-            vec![spec("a", 100), spec("b", 100), cancellation.clone()],
-        );
-        let pace = |name: &str, release: i64, by: i64| Pace {
-            key: key(name),
-            release_at: Some(at(release)),
-            urgent_by: Some(at(by)),
-        };
-        // "b"'s event starts sooner than "a"'s; both may leave from 60.
-        outbox
-            .set_pace(&[pace("a", 60, 500), pace("b", 60, 300)])
-            .unwrap();
-        assert_eq!(outbox.next_due().unwrap(), Some(at(60)));
-        let claimed = outbox.claim_most_urgent(at(60), 1).unwrap();
-        assert_eq!(claimed[0].spec.key, key("b"));
-        // At its due instant the cancellation goes before the reminder left.
-        let claimed = outbox.claim_most_urgent(at(100), 10).unwrap();
-        let keys: Vec<&SendKey> = claimed.iter().map(|e| &e.spec.key).collect();
-        assert_eq!(keys, [&cancellation.key, &key("a")]);
-    }
-
-    #[test]
-    fn the_relay_s_departures_are_the_attempts_that_reached_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = SqliteOutbox::open(dir.path()).unwrap();
-        plan(
-            &outbox,
-            ["sent", "refused", "unsent", "paused", "old"]
-                .map(|name| spec(name, 10))
-                .to_vec(),
-        );
-        let claimed = outbox.claim_due(at(10), 10).unwrap();
-        assert_eq!(claimed.len(), 5);
-        let outcomes = [
-            (
-                "old",
-                Recorded::Sent {
-                    reply: "250".into(),
-                    left_at: None,
-                },
-                20,
-            ),
-            (
-                "sent",
-                Recorded::Sent {
-                    reply: "250".into(),
-                    left_at: None,
-                },
-                100,
-            ),
-            (
-                "refused",
-                Recorded::Failed {
-                    reply: Some("550 no".into()),
-                    reason: "rejected".into(),
-                },
-                101,
-            ),
-            (
-                "unsent",
-                Recorded::Retry {
-                    reply: "not sent: herald was stopping".into(),
-                    retry_at: at(200),
-                    attempted: false,
-                },
-                102,
-            ),
-            (
-                "paused",
-                Recorded::Paused {
-                    reply: "no STARTTLS".into(),
-                    retry_at: at(300),
-                },
-                103,
-            ),
-        ];
-        for (name, outcome, when) in outcomes {
-            outbox.record(&[(key(name), outcome)], at(when)).unwrap();
-        }
-        assert_eq!(outbox.departures_since(at(50)).unwrap(), [at(100), at(101)]);
-    }
-
-    #[test]
-    fn values_persist() {
-        let dir = tempfile::tempdir().unwrap();
-        SqliteOutbox::open(dir.path())
-            .unwrap()
-            .set_value("rate", "1.5@10")
-            .unwrap();
-        assert_eq!(
-            SqliteOutbox::open(dir.path())
-                .unwrap()
-                .get_value("rate")
-                .unwrap()
-                .as_deref(),
-            Some("1.5@10")
-        );
     }
 }

@@ -28,7 +28,7 @@ use crate::diagnostics::{Brief, Diagnostics};
 use crate::key::{SendKey, SendKind};
 use crate::metrics::{Metrics, SendState};
 use crate::model::Model;
-use crate::outbox::{Changes, Entry, Outbox, OutboxError, Override, Recorded, State};
+use crate::outbox::{Changes, Entry, Outbox, OutboxError, Override, Planning, Recorded, State};
 use crate::plan::{PlannedSend, Planner, Slot, Window};
 use crate::render::{Renderer, message};
 use crate::resolve::{Calendars, resolve};
@@ -60,6 +60,8 @@ pub struct Loaded {
     pub readers: crate::web::readers::Index,
     /// What readers' overrides changed in `model`.
     pub choices: Choices,
+    /// The configuration's digest (`Config::fingerprint`).
+    pub fingerprint: String,
 }
 
 impl Loaded {
@@ -77,6 +79,7 @@ impl Loaded {
             inbox,
             http,
             warnings,
+            fingerprint,
         } = crate::config::load(dir, env)?;
         let renderer = Arc::new(crate::render::prepare_for(&model, check_since)?);
         Ok(Loaded {
@@ -88,6 +91,7 @@ impl Loaded {
             warnings,
             readers: crate::web::readers::Index::default(),
             choices: Choices::default(),
+            fingerprint,
         })
     }
 
@@ -171,7 +175,23 @@ pub struct Scheduler {
     unrecorded: Arc<Kept>,
     /// Where outcomes and reconciles are counted (`/metrics`).
     metrics: Arc<Metrics>,
+    /// Whether this node plans, as the outbox said at the last look (nodes
+    /// sharing a database plan one at a time; see `Outbox::plan_as`).
+    planning: Mutex<Planning>,
 }
+
+/// How long before its leases expire a node stops starting sends, as a
+/// share of the lease: half of it. Renewals go every sixth, so two renewals
+/// in a row may fail before the node stops starting sends.
+pub fn lease_margin(lease: std::time::Duration) -> std::time::Duration {
+    lease / 2
+}
+
+/// How long before its leases expire a node abandons the sends it has in
+/// flight (the SMTP conversation is dropped; a message whose data the
+/// relay has not acknowledged is not delivered): before any other node
+/// can take them over.
+const ABANDON_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Outcomes kept until the outbox can record them (see `Scheduler`), and
 /// why the last try failed, while it fails.
@@ -324,6 +344,7 @@ impl Scheduler {
             loaded: RwLock::new(Arc::new(loaded)),
             retry: RetryPolicy::default(),
             progress: tokio::sync::Notify::new(),
+            planning: Mutex::new(Planning::Plans),
             unrecorded: Arc::new(Kept::default()),
             metrics: Arc::new(Metrics::new()),
         }
@@ -400,6 +421,11 @@ impl Scheduler {
 
     fn reconcile_now(&self) -> Result<Changes, OutboxError> {
         let loaded = self.loaded();
+        if self.take_planning(&loaded.fingerprint)? != Planning::Plans {
+            // Another node plans (or this node's configuration is not the
+            // one that planned): this one sends what is planned.
+            return Ok(Changes::default());
+        }
         let model = &loaded.model;
         let now = self.clock.now();
         let late_window = loaded.delivery.late_window;
@@ -464,6 +490,34 @@ impl Scheduler {
         }
         self.release(&loaded)?;
         Ok(changes)
+    }
+
+    /// Asks the outbox whether this node plans, with the configuration
+    /// whose digest is `fingerprint`, keeps the answer, and says so in the
+    /// log when it changed. Returns it.
+    pub fn take_planning(&self, fingerprint: &str) -> Result<Planning, OutboxError> {
+        let planning = self.outbox.plan_as(fingerprint)?;
+        let mut kept = self.planning.lock().unwrap_or_else(|p| p.into_inner());
+        if *kept != planning {
+            match &planning {
+                Planning::Plans => info!("this node plans: it reconciles the outbox with its configuration"),
+                Planning::Another { node } => {
+                    info!(planner = %node, "another node plans; this node sends what is planned")
+                }
+                Planning::Differs { node, planned_with } => warn!(
+                    planner = %node,
+                    planned_with = %planned_with,
+                    "this node's configuration is not the one the outbox was planned with; it does not plan until they are the same (give every node the same configuration directory), and sends what is planned"
+                ),
+            }
+            *kept = planning.clone();
+        }
+        Ok(planning)
+    }
+
+    /// Whether this node plans, as the outbox said at the last look.
+    pub fn planning(&self) -> Planning {
+        self.planning.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Writes when each planned send is released and how urgent it is,
@@ -698,6 +752,7 @@ impl Scheduler {
             }
         };
         let mut failure: Option<OutboxError> = None;
+        let lease = self.outbox.lease();
         loop {
             while tasks.len() < limit && failure.is_none() {
                 let Some(entry) = queue.next() else { break };
@@ -706,17 +761,43 @@ impl Scheduler {
                     unstarted.extend(queue.by_ref().map(|e| e.spec.key));
                     break;
                 }
+                if let Some(lease) = lease
+                    && !self.outbox.may_send(lease_margin(lease))
+                {
+                    // The leases could not be renewed for half their time:
+                    // another node may take these sends over soon, so this
+                    // one starts none (they are released once the
+                    // database answers, or taken over when their leases end).
+                    warn!(
+                        "the leases of this node's sends could not be renewed (the database does not answer); no new send starts until they are"
+                    );
+                    unstarted.push(entry.spec.key.clone());
+                    unstarted.extend(queue.by_ref().map(|e| e.spec.key));
+                    failure = Some(OutboxError {
+                        context: "renewing the leases of the sends in flight".to_owned(),
+                        source: "the database did not confirm them in time".into(),
+                    });
+                    break;
+                }
                 let mailer = mailer.clone();
                 let clock = self.clock.clone();
                 let retry = self.retry;
                 let loaded = loaded.clone();
                 let calendars = calendars.clone();
                 let metrics = self.metrics.clone();
+                let outbox = self.outbox.clone();
                 // Rendering runs in the task too, so that it uses every core
                 // and overlaps the other sends' network waits.
                 tasks.spawn(async move {
                     let prepared = prepare(clock.as_ref(), &loaded, &entry, &calendars);
-                    let outcome = attempt(prepared, &entry, &mailer, clock.as_ref(), retry).await;
+                    let send = attempt(prepared, &entry, &mailer, clock.as_ref(), retry);
+                    let outcome = match lease {
+                        None => send.await,
+                        Some(_) => tokio::select! {
+                            outcome = send => outcome,
+                            () = lease_ends(outbox.as_ref()) => abandoned(&entry, clock.now()),
+                        },
+                    };
                     count(&metrics, &entry, &mailer, &outcome.1, clock.now());
                     outcome
                 });
@@ -758,7 +839,15 @@ impl Scheduler {
             // thread cost 15 % of the throughput (measured: 2,264 against
             // 2,659 msg/s, median of five bursts of 10,000 to smtp-sink).
             // The other worker goes on driving the sends meanwhile.
-            match self.record_or_keep(outcomes) {
+            // With leases the outbox is a database across the network,
+            // which may hang for its whole timeout: not on the worker that
+            // drives the sends in flight (and watches their leases).
+            let recorded = if lease.is_some() {
+                self.record_or_keep_blocking(outcomes).await
+            } else {
+                self.record_or_keep(outcomes)
+            };
+            match recorded {
                 Ok(_) => self.progress.notify_one(),
                 Err(err) => {
                     warn!(
@@ -849,9 +938,13 @@ const LIMITS_LOOK_BACK: SignedDuration = SignedDuration::from_hours(24);
 /// spacing and the day's count. Blocks (a read). An outbox that cannot be
 /// read is reported, and the limits count from now: the relay still
 /// refuses what is over its quota, and those sends are retried.
-pub fn seed_limits(outbox: &dyn Outbox, mailer: &Mailer, now: Timestamp) {
+pub fn seed_limits(outbox: &Arc<dyn Outbox>, mailer: &Mailer, now: Timestamp) {
     if !mailer.is_limited() {
         return;
+    }
+    if outbox.lease().is_some() {
+        // Several nodes: one budget, in their database.
+        mailer.share_budget(Arc::new(SharedRelayBudget(outbox.clone())));
     }
     let since = now.checked_sub(LIMITS_LOOK_BACK).unwrap_or(Timestamp::MIN);
     match outbox.departures_since(since) {
@@ -860,6 +953,17 @@ pub fn seed_limits(outbox: &dyn Outbox, mailer: &Mailer, now: Timestamp) {
             error = %crate::diagnostics::Chain(&err),
             "cannot read what the relay took in the last day; its limits count from now"
         ),
+    }
+}
+
+/// The relay's budget kept by an outbox several nodes share.
+struct SharedRelayBudget(Arc<dyn Outbox>);
+
+impl crate::pace::SharedBudget for SharedRelayBudget {
+    fn take_turn(&self, limits: &crate::pace::Limits, now: Timestamp) -> Result<Option<Timestamp>, String> {
+        self.0
+            .take_turn(limits, now)
+            .map_err(|err| crate::diagnostics::Chain(&err).to_string())
     }
 }
 
@@ -941,6 +1045,31 @@ fn count(metrics: &Metrics, entry: &Entry, mailer: &Mailer, recorded: &Recorded,
     if smtp && let Some(reply) = reply {
         metrics.smtp_reply(reply);
     }
+}
+
+/// Completes shortly before this node's leases could expire: its sends in
+/// flight must end before another node may take them over.
+async fn lease_ends(outbox: &dyn Outbox) {
+    while outbox.may_send(ABANDON_BEFORE_EXPIRY) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// What a send abandoned as its lease ran out records, if the outbox can
+/// still take it: tried again (by this node, or by another that took it over).
+fn abandoned(entry: &Entry, now: Timestamp) -> (SendKey, Recorded) {
+    warn!(
+        send = %entry.spec.key,
+        "abandoned in flight: this node's lease on it was about to expire (the database does not answer); another node may send it"
+    );
+    (
+        entry.spec.key.clone(),
+        Recorded::Retry {
+            reply: "abandoned in flight: the node's lease was about to expire".to_owned(),
+            retry_at: now,
+            attempted: true,
+        },
+    )
 }
 
 /// One attempt at one send, turned into what the outbox records.

@@ -252,6 +252,14 @@ impl Mailer {
         }
     }
 
+    /// Takes the relay's turns from `budget`, one budget for the nodes
+    /// sharing a database (without limits, there is nothing to share).
+    pub fn share_budget(&self, budget: std::sync::Arc<dyn crate::pace::SharedBudget>) {
+        if let Mailer::Smtp(mailer) = self {
+            mailer.share_budget(budget);
+        }
+    }
+
     /// How many messages the relay took in the last 24 hours, and its daily
     /// limit; `None` without one.
     pub fn day_used(&self) -> Option<(usize, usize)> {

@@ -13,18 +13,28 @@
 //! it (back); the seeded history, in wall-clock instants, is placed on the
 //! timeline as it was read, when the two agreed.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::clock::Clock;
-use crate::pace::{Gate, Limits};
+use crate::pace::{Gate, Limits, SharedBudget};
 
 #[derive(Debug)]
 pub(crate) struct RateLimit {
     limits: Limits,
     state: Mutex<Timeline>,
+    /// The budget shared with other nodes, when there are some: each turn
+    /// is taken there, and counted here too for the estimates
+    /// (`turns_within`, `next_turn_in`).
+    shared: Mutex<Option<Arc<dyn SharedBudget>>>,
+}
+
+impl std::fmt::Debug for dyn SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedBudget")
+    }
 }
 
 #[derive(Debug)]
@@ -63,6 +73,7 @@ impl RateLimit {
                 gate: Gate::new(&limits),
                 origin: None,
             }),
+            shared: Mutex::new(None),
         })
     }
 
@@ -73,6 +84,31 @@ impl RateLimit {
         let mut state = self.lock();
         state.gate = Gate::with_history(&self.limits, departures);
         state.origin = Some((clock.now(), clock.monotonic()));
+    }
+
+    /// Takes the turns from `budget` from now on, shared with other nodes.
+    pub(crate) fn share(&self, budget: Arc<dyn SharedBudget>) {
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(budget);
+    }
+
+    /// The shared budget, the limits and now on the timeline, to take a
+    /// turn from the budget (on a blocking thread: it is a database).
+    pub(crate) fn shared(&self, clock: &dyn Clock) -> Option<(Arc<dyn SharedBudget>, Limits, Timestamp)> {
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let (now, _) = self.lock().now(clock);
+        Some((shared, self.limits, now))
+    }
+
+    /// Counts the moment `at` the shared budget gave, and turns it into
+    /// a wait on the monotonic clock.
+    pub(crate) fn take_at(&self, clock: &dyn Clock, at: Timestamp) -> Turn {
+        let mut state = self.lock();
+        let (now, monotonic) = state.now(clock);
+        state.gate.take(at);
+        let ahead = now.duration_until(at).max(SignedDuration::ZERO).unsigned_abs();
+        Turn {
+            until: monotonic.saturating_add(ahead),
+        }
     }
 
     /// Takes the earliest moment the limits allow from now: every later

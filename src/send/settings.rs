@@ -9,8 +9,12 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub transport: Transport,
-    /// Where the outbox database lives.
+    /// Where the outbox database lives (and the daemon's lock, and a
+    /// maildir given as a relative path).
     pub state_dir: PathBuf,
+    /// The PostgreSQL database several nodes share (`[state]`), instead of
+    /// the SQLite file in `state_dir`.
+    pub database: Option<crate::outbox::PostgresSettings>,
     /// A send that is late by less than this after downtime still goes out.
     pub late_window: jiff::SignedDuration,
     /// Every mail goes to this address instead, for rehearsals.

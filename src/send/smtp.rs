@@ -228,7 +228,21 @@ impl SmtpMailer {
         // clock, so a rehearsal's clock steps through it.
         let left_at = match &self.rate {
             Some(rate) => {
-                let turn = rate.reserve(&*self.clock);
+                let turn = match rate.shared(&*self.clock) {
+                    // A database across the network: not on the worker.
+                    Some((budget, limits, now)) => {
+                        match tokio::task::spawn_blocking(move || budget.take_turn(&limits, now)).await {
+                            Ok(Ok(Some(at))) => rate.take_at(&*self.clock, at),
+                            Ok(Ok(None)) => rate.reserve(&*self.clock),
+                            Ok(Err(why)) => {
+                                tracing::warn!(%why, "the relay's shared budget cannot be read; counting this node's sends alone");
+                                rate.reserve(&*self.clock)
+                            }
+                            Err(_) => rate.reserve(&*self.clock),
+                        }
+                    }
+                    None => rate.reserve(&*self.clock),
+                };
                 let delay = self.clock.real_delay_until(turn.until);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
@@ -381,6 +395,13 @@ impl SmtpMailer {
 
     pub fn describe(&self) -> String {
         self.endpoint.clone()
+    }
+
+    /// Takes the relay's turns from `budget`, shared with other nodes.
+    pub fn share_budget(&self, budget: Arc<dyn crate::pace::SharedBudget>) {
+        if let Some(rate) = &self.rate {
+            rate.share(budget);
+        }
     }
 
     /// Counts the messages the relay took before this mailer was made (the

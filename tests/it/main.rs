@@ -2,7 +2,8 @@
 //!
 //! `harness` builds throwaway copies of the example configuration and runs
 //! the real `herald` binary against them; `support` has the SMTP servers:
-//! a fault-injecting one written here, and aiosmtpd (a real one).
+//! a fault-injecting one written here, and aiosmtpd (a real one), and the
+//! other servers herald talks to (Dovecot, PostgreSQL).
 
 mod harness;
 mod support;
@@ -68,5 +69,11 @@ mod inbox_corpus;
 mod attribution;
 // The process's mailbox end to end: reports and unsubscribes from a maildir and a real IMAP server suppress the next reminders.
 mod inbox;
+// The outbox's behaviour, the same on SQLite and on PostgreSQL: each test run on both.
+mod outbox_suite;
+// Several nodes on one PostgreSQL outbox: disjoint claims, leases taken over, one planner, one relay budget.
+mod outbox_nodes;
+// `herald state migrate`: an SQLite outbox copied whole into a real PostgreSQL, and the copies it refuses.
+mod state_migrate;
 // Rules about the source tree itself.
 mod tidy;

@@ -78,6 +78,7 @@ fn delivery(transport: Transport) -> Delivery {
     Delivery {
         transport,
         state_dir: "/nonexistent/state".into(),
+        database: None,
         late_window: jiff::SignedDuration::from_hours(6),
         redirect_to: None,
         max_message_size: 10_000_000,

@@ -14,7 +14,6 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -44,6 +43,44 @@ pub struct PostgresSettings {
     pub node: String,
     /// How long a claim (and the planner's role) lasts unless renewed.
     pub lease: Duration,
+}
+
+impl PostgresSettings {
+    /// The settings of `url` (`postgres://USER@HOST:PORT/DATABASE`, with
+    /// `?sslmode=require` for TLS), with the password kept apart. A URL
+    /// that holds a password is refused: herald.toml is readable by more
+    /// people than the password should be.
+    pub fn new(
+        url: &str,
+        password: Option<String>,
+        node: &str,
+        lease: Duration,
+    ) -> Result<PostgresSettings, String> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|err| {
+            format!("invalid database URL {url:?}: {err}; write postgres://USER@HOST:PORT/DATABASE")
+        })?;
+        if config.get_password().is_some() {
+            return Err(
+                "the database URL holds a password: remove it, and put it in a file named by password_file (or the systemd credential `database-password`)"
+                    .to_owned(),
+            );
+        }
+        if config.get_user().is_none() {
+            return Err(format!(
+                "the database URL {url:?} names no user: write postgres://USER@HOST:PORT/DATABASE"
+            ));
+        }
+        if let Some(password) = password {
+            config.password(password);
+        }
+        Ok(PostgresSettings {
+            config,
+            url: url.to_owned(),
+            ca_file: None,
+            node: node.to_owned(),
+            lease,
+        })
+    }
 }
 
 impl std::fmt::Debug for PostgresSettings {
@@ -188,6 +225,3 @@ impl Drop for Database {
         }
     }
 }
-
-/// A shared handle, for the lease renewals' own task.
-pub(super) type SharedDatabase = Arc<Database>;

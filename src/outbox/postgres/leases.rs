@@ -443,30 +443,6 @@ pub(super) async fn plan_as(c: &mut Object, node: &str, hash: &str, lease: f64) 
 /// The advisory lock under which moments at the relay are taken.
 const RELAY_LOCK: i64 = 0x6865_7261_6c65;
 
-/// The relay's limits as one budget for every node sharing an outbox.
-pub trait RelayTurns: Send + Sync {
-    /// Takes the earliest moment at or after `now` that the limits allow,
-    /// counting every moment any node took: the caller waits until then,
-    /// then sends.
-    fn take_turn(&self, limits: &Limits, now: Timestamp) -> Result<Turn, crate::outbox::OutboxError>;
-}
-
-/// A moment taken at the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Turn {
-    pub at: Timestamp,
-}
-
-impl RelayTurns for super::PostgresOutbox {
-    fn take_turn(&self, limits: &Limits, now: Timestamp) -> Result<Turn, crate::outbox::OutboxError> {
-        let (limits, node) = (*limits, self.settings.node.clone());
-        self.db
-            .run("taking a moment at the relay", move |mut c| async move {
-                take_turn(&mut c, &limits, now, &node).await
-            })
-    }
-}
-
 /// The longest window of `limits`, in microseconds: how far back the
 /// moments taken count.
 fn window_us(limits: &Limits) -> i64 {
@@ -479,7 +455,9 @@ fn window_us(limits: &Limits) -> i64 {
     }
 }
 
-async fn take_turn(c: &mut Object, limits: &Limits, now: Timestamp, node: &str) -> Result<Turn, DbError> {
+/// Takes the earliest moment the limits allow at or after `now`, counting
+/// every moment any node took, under a lock (the budget is one).
+pub(super) async fn take_turn(c: &mut Object, limits: &Limits, now: Timestamp, node: &str) -> Result<Timestamp, DbError> {
     let now_us = now.as_microsecond();
     let since = now_us.saturating_sub(window_us(limits));
     let tx = c.transaction().await?;
@@ -512,5 +490,5 @@ async fn take_turn(c: &mut Object, limits: &Limits, now: Timestamp, node: &str) 
     )
     .await?;
     tx.commit().await?;
-    Ok(Turn { at })
+    Ok(at)
 }

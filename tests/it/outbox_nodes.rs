@@ -1,0 +1,406 @@
+//! Several nodes on one PostgreSQL outbox: what they guarantee each other.
+//!
+//! Each test starts its own server ([`Postgres`]) and opens two daemons'
+//! outboxes on the same database, nodes "a" and "b", as two machines would.
+//! What the database holds is read back through `psql`, not through herald.
+//!
+//! - Claims made at once from two threads are disjoint and together take
+//!   every due send (`FOR UPDATE SKIP LOCKED`).
+//! - A claim is leased: a send in flight on a node that stops renewing is
+//!   taken over by another node once the lease has expired, never before,
+//!   with the same key (the same Message-ID), and its history says so; the
+//!   first node's outcome for it is then recorded nowhere.
+//! - Renewals keep a claim; `may_send` says when a node must stop starting
+//!   sends because its leases might have run out.
+//! - One node plans at a time (`plan_as`), and only with the configuration
+//!   the outbox was planned with.
+//! - The relay's rate limit is one budget, whichever node takes the turn.
+//! - A node works again once a database that went away is back.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use herald::key::{AddressKey, SendKey};
+use herald::outbox::{Changes, Outbox, Planning, PostgresOutbox, Recorded, SendSpec, State};
+use herald::pace::Limits;
+use herald::render::message::message_id;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::support::postgres::Postgres;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap()
+}
+
+/// The key of a reminder of event "e" to `name`@example.org.
+fn key(name: &str) -> SendKey {
+    SendKey::reminder("e", "1d", &AddressKey::of(&format!("{name}@example.org")))
+}
+
+fn spec(name: &str, due: i64) -> SendSpec {
+    SendSpec {
+        key: key(name),
+        recipient: format!("{name}@example.org"),
+        list: "l".to_owned(),
+        language: "en".to_owned(),
+        template: "reminder".to_owned(),
+        due: at(due),
+        zone: "UTC".to_owned(),
+    }
+}
+
+fn plan(outbox: &dyn Outbox, specs: Vec<SendSpec>) {
+    let changes = Changes {
+        insert: specs,
+        ..Changes::default()
+    };
+    outbox.apply(&changes, at(0)).unwrap();
+}
+
+fn sent() -> Recorded {
+    Recorded::Sent {
+        reply: "250 ok".to_owned(),
+        left_at: None,
+    }
+}
+
+/// Nodes "a" and "b", as their daemons open the outbox.
+fn nodes(postgres: &Postgres, lease: Duration) -> (PostgresOutbox, PostgresOutbox) {
+    let a = PostgresOutbox::open_daemon(&postgres.settings("a", lease)).unwrap();
+    let b = PostgresOutbox::open_daemon(&postgres.settings("b", lease)).unwrap();
+    (a, b)
+}
+
+/// Sleeps until `instant` (at once if it is past).
+fn sleep_until(instant: Instant) {
+    if let Some(left) = instant.checked_duration_since(Instant::now()) {
+        std::thread::sleep(left);
+    }
+}
+
+#[test]
+fn claims_from_two_nodes_at_once_are_disjoint_and_take_every_due_send() {
+    let postgres = Postgres::start();
+    let (a, b) = nodes(&postgres, Duration::from_secs(60));
+    let names: Vec<String> = (0..2000).map(|n| format!("r{n:04}")).collect();
+    plan(&a, names.iter().map(|name| spec(name, 100)).collect());
+    let start = Arc::new(Barrier::new(2));
+    let claimed: Vec<Vec<SendKey>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|outbox| {
+                let start = Arc::clone(&start);
+                scope.spawn(move || {
+                    start.wait();
+                    let mut keys = Vec::new();
+                    loop {
+                        let batch = outbox.claim_due(at(1000), 20).unwrap();
+                        if batch.is_empty() {
+                            return keys;
+                        }
+                        assert!(batch.iter().all(|e| e.state == State::Sending));
+                        keys.extend(batch.into_iter().map(|e| e.spec.key));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let (by_a, by_b) = (&claimed[0], &claimed[1]);
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "both nodes claimed: a {}, b {}",
+        by_a.len(),
+        by_b.len()
+    );
+    let set_a: BTreeSet<&SendKey> = by_a.iter().collect();
+    let set_b: BTreeSet<&SendKey> = by_b.iter().collect();
+    assert_eq!(set_a.len(), by_a.len(), "a claimed a send twice");
+    assert_eq!(set_b.len(), by_b.len(), "b claimed a send twice");
+    let both: Vec<_> = set_a.intersection(&set_b).collect();
+    assert!(both.is_empty(), "claimed by both nodes: {both:?}");
+    let all: BTreeSet<SendKey> = names.iter().map(|name| key(name)).collect();
+    let union: BTreeSet<SendKey> = set_a.union(&set_b).map(|key| (*key).clone()).collect();
+    assert_eq!(union, all);
+    // The database agrees: every send in flight, each in the name of the
+    // node that got it, claimed once.
+    assert_eq!(
+        postgres.psql(
+            "SELECT claimed_by, count(*), max(attempts) FROM sends WHERE state = 'sending' \
+             GROUP BY claimed_by ORDER BY claimed_by"
+        ),
+        format!("node:a|{}|1\nnode:b|{}|1", by_a.len(), by_b.len())
+    );
+    assert_eq!(
+        postgres.psql("SELECT count(*) FROM sends WHERE state <> 'sending'"),
+        "0"
+    );
+}
+
+#[test]
+fn a_send_whose_lease_expired_is_taken_over_with_its_key_and_the_first_node_records_nothing() {
+    let postgres = Postgres::start();
+    let lease = Duration::from_secs(2);
+    let (a, b) = nodes(&postgres, lease);
+    plan(&a, vec![spec("r", 100)]);
+    let claimed_at = Instant::now();
+    let by_a = a.claim_due(at(1000), 10).unwrap();
+    assert_eq!(by_a.len(), 1);
+    assert_eq!((by_a[0].state, by_a[0].attempts), (State::Sending, 1));
+    // Within the lease, b takes nothing, though a renews nothing.
+    assert!(b.claim_due(at(1000), 10).unwrap().is_empty());
+    sleep_until(claimed_at + Duration::from_millis(1200));
+    assert!(
+        b.claim_due(at(1001), 10).unwrap().is_empty(),
+        "taken over before the lease expired"
+    );
+    sleep_until(claimed_at + lease + Duration::from_millis(500));
+    let by_b = b.claim_due(at(1002), 10).unwrap();
+    assert_eq!(by_b.len(), 1, "not taken over after the lease expired");
+    let (first, again) = (&by_a[0], &by_b[0]);
+    assert_eq!(again.spec.key, first.spec.key);
+    assert_eq!(
+        message_id(again.spec.key.as_str(), "example.org"),
+        message_id(first.spec.key.as_str(), "example.org")
+    );
+    assert_eq!((again.state, again.attempts), (State::Sending, 2));
+    assert_eq!(
+        postgres.psql("SELECT claimed_by FROM sends"),
+        "node:b",
+        "the row is b's now"
+    );
+    // Its history says it was taken over, from whom, by whom.
+    let history = b.attempts(key("r").as_str()).unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    let (when, outcome, reply) = &history[0];
+    assert_eq!((*when, outcome.as_str()), (at(1002), "taken over"));
+    let reply = reply.as_deref().unwrap_or_default();
+    assert!(reply.contains("node:a") && reply.contains("node:b"), "{reply}");
+    // a's outcome comes too late: the row is b's, and a records nothing.
+    assert_eq!(a.record(&[(key("r"), sent())], at(1003)).unwrap(), 0);
+    assert_eq!(
+        postgres.psql("SELECT state, claimed_by FROM sends"),
+        "sending|node:b"
+    );
+    assert_eq!(b.record(&[(key("r"), sent())], at(1004)).unwrap(), 1);
+    assert_eq!(
+        postgres.psql("SELECT state, attempts, sent_at FROM sends"),
+        "sent|2|1004"
+    );
+    assert_eq!(
+        postgres.psql("SELECT outcome, node FROM attempts ORDER BY id"),
+        "taken over|node:b\nsent|node:b"
+    );
+}
+
+#[test]
+fn renewals_keep_a_claim_and_may_send_stops_before_the_lease_runs_out() {
+    let postgres = Postgres::start();
+    let lease = Duration::from_secs(2);
+    let margin = Duration::from_millis(500);
+    let (a, b) = nodes(&postgres, lease);
+    plan(&a, vec![spec("r", 100)]);
+    let claimed_at = Instant::now();
+    assert_eq!(a.claim_due(at(1000), 10).unwrap().len(), 1);
+    assert!(a.may_send(margin), "right after a claim");
+    // a renews every second, and b finds nothing to take long past the
+    // first lease.
+    for second in 1..=3 {
+        sleep_until(claimed_at + Duration::from_secs(second));
+        assert_eq!(a.renew_leases().unwrap(), 1);
+        assert!(a.may_send(margin), "right after a renewal");
+        sleep_until(claimed_at + Duration::from_secs(second) + Duration::from_millis(500));
+        assert!(
+            b.claim_due(at(1000), 10).unwrap().is_empty(),
+            "taken over {second}.5 s after the claim, though renewed"
+        );
+    }
+    assert_eq!(
+        postgres.psql("SELECT state, claimed_by FROM sends"),
+        "sending|node:a"
+    );
+    // Without renewal: a may still send until the lease minus the margin…
+    let renewed_at = Instant::now();
+    assert_eq!(a.renew_leases().unwrap(), 1);
+    sleep_until(renewed_at + lease - margin - Duration::from_millis(400));
+    assert!(a.may_send(margin), "{:?} after a renewal", renewed_at.elapsed());
+    // …and not after.
+    sleep_until(renewed_at + lease - margin + Duration::from_millis(50));
+    assert!(
+        !a.may_send(margin),
+        "{:?} after the last renewal, with a lease of {lease:?} and a margin of {margin:?}",
+        renewed_at.elapsed()
+    );
+    // Then the lease expires and b takes the send over.
+    sleep_until(renewed_at + lease + Duration::from_millis(500));
+    assert_eq!(b.claim_due(at(1000), 10).unwrap().len(), 1);
+    assert_eq!(
+        a.renew_leases().unwrap(),
+        0,
+        "a renews no lease of a send it lost"
+    );
+    assert_eq!(
+        postgres.psql("SELECT state, claimed_by FROM sends"),
+        "sending|node:b"
+    );
+}
+
+#[test]
+fn one_node_plans_and_only_with_the_configuration_the_outbox_was_planned_with() {
+    let postgres = Postgres::start();
+    let lease = Duration::from_secs(2);
+    let (a, b) = nodes(&postgres, lease);
+    assert_eq!(a.plan_as("one").unwrap(), Planning::Plans);
+    assert_eq!(
+        b.plan_as("one").unwrap(),
+        Planning::Another { node: "a".to_owned() }
+    );
+    assert_eq!(
+        b.plan_as("two").unwrap(),
+        Planning::Differs {
+            node: "a".to_owned(),
+            planned_with: "one".to_owned()
+        }
+    );
+    // The planner reloads an edited configuration: it keeps the role, and
+    // the outbox is now planned with that one.
+    assert_eq!(a.plan_as("two").unwrap(), Planning::Plans);
+    assert_eq!(postgres.psql("SELECT node, config_hash FROM planner"), "a|two");
+    assert_eq!(
+        b.plan_as("one").unwrap(),
+        Planning::Differs {
+            node: "a".to_owned(),
+            planned_with: "two".to_owned()
+        }
+    );
+    assert_eq!(
+        b.plan_as("two").unwrap(),
+        Planning::Another { node: "a".to_owned() }
+    );
+    let renewed_at = Instant::now();
+    assert_eq!(a.plan_as("two").unwrap(), Planning::Plans);
+    sleep_until(renewed_at + Duration::from_millis(1200));
+    assert_eq!(
+        b.plan_as("two").unwrap(),
+        Planning::Another { node: "a".to_owned() },
+        "the role taken before the planner's lease expired"
+    );
+    // a stops renewing. Once its lease has expired, a node whose
+    // configuration differs does not take the role…
+    sleep_until(renewed_at + lease + Duration::from_millis(500));
+    assert_eq!(
+        b.plan_as("three").unwrap(),
+        Planning::Differs {
+            node: "a".to_owned(),
+            planned_with: "two".to_owned()
+        }
+    );
+    assert_eq!(
+        postgres.psql("SELECT node, term, config_hash FROM planner"),
+        "a|1|two"
+    );
+    // …one with the same configuration does.
+    assert_eq!(b.plan_as("two").unwrap(), Planning::Plans);
+    assert_eq!(
+        postgres.psql("SELECT node, term, config_hash FROM planner"),
+        "b|2|two"
+    );
+    assert_eq!(
+        a.plan_as("two").unwrap(),
+        Planning::Another { node: "b".to_owned() }
+    );
+}
+
+/// The gaps between consecutive turns, sorted by time.
+fn gaps(turns: &mut [Timestamp]) -> Vec<SignedDuration> {
+    turns.sort();
+    turns
+        .windows(2)
+        .map(|pair| pair[1].duration_since(pair[0]))
+        .collect()
+}
+
+#[test]
+fn the_relay_s_rate_limit_is_one_budget_for_every_node() {
+    let postgres = Postgres::start();
+    let (a, b) = nodes(&postgres, Duration::from_secs(60));
+    let limits = Limits {
+        per_minute: Some(60),
+        ..Limits::default()
+    };
+    // Whole milliseconds: the turns are kept to the millisecond.
+    let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    // Ten turns asked for at the same instant, the nodes taking turns: one
+    // a second, as one node alone would get them.
+    let mut turns: Vec<Timestamp> = (0..10)
+        .map(|n| {
+            let node = if n % 2 == 0 { &a } else { &b };
+            node.relay_turns()
+                .expect("a shared outbox keeps the relay's budget")
+                .take_turn(&limits, now)
+                .unwrap()
+                .at
+        })
+        .collect();
+    let expected: Vec<Timestamp> = (0..10).map(|n| now + SignedDuration::from_secs(n)).collect();
+    assert_eq!(turns, expected);
+    assert!(
+        gaps(&mut turns)
+            .iter()
+            .all(|gap| *gap == SignedDuration::from_secs(1))
+    );
+    assert_eq!(
+        postgres.psql("SELECT node, count(*) FROM relay_turns GROUP BY node ORDER BY node"),
+        "a|5\nb|5"
+    );
+    // Twenty more asked for from both nodes at once: still one a second
+    // after the last, none twice.
+    let later = now + SignedDuration::from_secs(10);
+    let start = Arc::new(Barrier::new(2));
+    let mut more: Vec<Timestamp> = std::thread::scope(|scope| {
+        let threads: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|outbox| {
+                let start = Arc::clone(&start);
+                scope.spawn(move || {
+                    start.wait();
+                    (0..10)
+                        .map(|_| {
+                            outbox
+                                .relay_turns()
+                                .unwrap()
+                                .take_turn(&limits, later)
+                                .unwrap()
+                                .at
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    let gaps = gaps(&mut more);
+    assert!(
+        gaps.iter().all(|gap| *gap >= SignedDuration::from_secs(1)),
+        "turns closer than a second apart: {more:?}"
+    );
+    assert_eq!(more.first(), Some(&later));
+    assert_eq!(more.last(), Some(&(later + SignedDuration::from_secs(19))));
+}
+
+#[test]
+fn a_node_works_again_once_the_database_is_back() {
+    let mut postgres = Postgres::start();
+    let (a, _b) = nodes(&postgres, Duration::from_secs(60));
+    a.set_value("rate", "1.5@10").unwrap();
+    assert_eq!(
+        postgres.psql("SELECT value FROM kv WHERE name = 'rate'"),
+        "1.5@10"
+    );
+    postgres.stop();
+    let failed = a.get_value("rate").unwrap_err();
+    assert_eq!(failed.to_string(), "reading saved state");
+    postgres.start_again();
+    assert_eq!(a.get_value("rate").unwrap().as_deref(), Some("1.5@10"));
+}
