@@ -185,7 +185,7 @@ fn sent() -> Recorded {
 
 fn a_send_goes_planned_sending_sent_once(backend: &Backend) {
     let outbox = backend.open();
-    plan(&outbox, vec![spec("a", 100), spec("b", 200)]);
+    plan(&*outbox, vec![spec("a", 100), spec("b", 200)]);
     assert_eq!(outbox.next_due().unwrap(), Some(at(100)));
     assert!(outbox.claim_due(at(99), 10).unwrap().is_empty());
     let claimed = outbox.claim_due(at(150), 10).unwrap();
@@ -202,7 +202,7 @@ fn a_send_goes_planned_sending_sent_once(backend: &Backend) {
 fn sends_in_flight_survive_a_reopen_and_are_released(backend: &Backend) {
     {
         let outbox = backend.open();
-        plan(&outbox, vec![spec("a", 100)]);
+        plan(&*outbox, vec![spec("a", 100)]);
         assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 1);
     }
     let outbox = backend.open();
@@ -225,7 +225,7 @@ fn sends_in_flight_survive_a_reopen_and_are_released(backend: &Backend) {
 
 fn an_unclaimed_send_is_planned_again_as_it_was(backend: &Backend) {
     let outbox = backend.open();
-    plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+    plan(&*outbox, vec![spec("a", 100), spec("b", 100)]);
     assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 2);
     outbox.record(&[(key("b"), sent())], at(101)).unwrap();
     // Only a send still claimed goes back.
@@ -238,7 +238,7 @@ fn an_unclaimed_send_is_planned_again_as_it_was(backend: &Backend) {
 
 fn retries_wait_and_failures_can_be_retried(backend: &Backend) {
     let outbox = backend.open();
-    plan(&outbox, vec![spec("a", 100)]);
+    plan(&*outbox, vec![spec("a", 100)]);
     outbox.claim_due(at(100), 1).unwrap();
     let retry = Recorded::Retry {
         reply: "451 later".to_owned(),
@@ -265,7 +265,7 @@ fn retries_wait_and_failures_can_be_retried(backend: &Backend) {
 
 fn reschedule_cancel_and_revive(backend: &Backend) {
     let outbox = backend.open();
-    plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+    plan(&*outbox, vec![spec("a", 100), spec("b", 100)]);
     let changes = Changes {
         reschedule: vec![spec("a", 300)],
         cancel: vec![(key("b"), "removed".to_owned())],
@@ -294,7 +294,7 @@ fn reschedule_cancel_and_revive(backend: &Backend) {
 
 fn an_outcome_is_recorded_only_on_a_send_in_flight(backend: &Backend) {
     let outbox = backend.open();
-    plan(&outbox, vec![spec("a", 100), spec("b", 100)]);
+    plan(&*outbox, vec![spec("a", 100), spec("b", 100)]);
     assert_eq!(outbox.claim_due(at(100), 1).unwrap().len(), 1);
     let outcome = |name: &str| (key(name), sent());
     // "b" was never claimed: its row stays planned, with no attempt.
@@ -310,7 +310,7 @@ fn an_outcome_is_recorded_only_on_a_send_in_flight(backend: &Backend) {
 fn only_sends_skipped_as_too_late_and_due_again_are_revived(backend: &Backend) {
     let outbox = backend.open();
     plan(
-        &outbox,
+        &*outbox,
         vec![spec("late", 100), spec("gone", 100), spec("old", 10)],
     );
     assert_eq!(outbox.claim_due(at(100), 10).unwrap().len(), 3);
@@ -378,7 +378,7 @@ fn entries_under_a_prefix_are_those_of_its_slot_only(backend: &Backend) {
     // Keys sorting just around the slot's: a longer lead, a longer
     // event id, the next event id.
     plan(
-        &outbox,
+        &*outbox,
         vec![
             spec("a", 100),
             spec("b", 100),
@@ -403,7 +403,7 @@ fn a_released_send_goes_early_and_the_most_urgent_is_claimed_first(backend: &Bac
     let mut cancellation = spec("c", 100);
     cancellation.key = SendKey::notice(SendKind::Cancellation, "e", 1, &AddressKey::of("c@example.org"));
     plan(
-        &outbox,
+        &*outbox,
         vec![spec("a", 100), spec("b", 100), cancellation.clone()],
     );
     let pace = |name: &str, release: i64, by: i64| Pace {
@@ -427,7 +427,7 @@ fn a_released_send_goes_early_and_the_most_urgent_is_claimed_first(backend: &Bac
 fn the_relay_s_departures_are_the_attempts_that_reached_it(backend: &Backend) {
     let outbox = backend.open();
     plan(
-        &outbox,
+        &*outbox,
         ["sent", "refused", "unsent", "paused", "old"]
             .map(|name| spec(name, 10))
             .to_vec(),
@@ -528,7 +528,7 @@ fn message(id: &str, kind: &str) -> IncomingRow {
 /// The outbox, with `specs` planned.
 fn outbox_with(backend: &Backend, specs: Vec<SendSpec>) -> Opened {
     let outbox = backend.open();
-    plan(&outbox, specs);
+    plan(&*outbox, specs);
     outbox
 }
 
@@ -638,7 +638,7 @@ fn an_unsubscribe_suppresses_one_list_only_and_lifting_plans_the_sends_to_come_a
         .take_incoming(&message("u1", "unsubscribe"), &effect, at(10))
         .unwrap();
     assert_eq!(
-        states(&outbox),
+        states(&*outbox),
         vec![
             (spec_on("a", "l", "1d", 0).key.to_string(), State::Suppressed),
             (spec_on("a", "l", "7d", 0).key.to_string(), State::Suppressed),
@@ -666,7 +666,7 @@ fn a_reader_s_unsubscribe_suppresses_one_list_once_and_lifting_it_plans_that_lis
     let reason = "unsubscribed by the link in a message";
     assert!(outbox.suppress(&a, "l", reason, at(10)).unwrap());
     assert_eq!(
-        states(&outbox),
+        states(&*outbox),
         vec![
             (spec_on("a", "l", "1d", 0).key.to_string(), State::Suppressed),
             (spec_on("b", "l", "1d", 0).key.to_string(), State::Planned),
