@@ -147,6 +147,7 @@ impl SourceFile<'_> {
 /// herald.toml, a syntax error in it, …), so that no log or terminal ever
 /// shows a secret.
 fn hide_secrets(line: &str) -> String {
+    let line = &hide_url_password(line);
     let lower = line.to_ascii_lowercase();
     let mut search = 0;
     while let Some(found) = lower[search..].find("password") {
@@ -159,6 +160,27 @@ fn hide_secrets(line: &str) -> String {
         search = after_key;
     }
     line.to_owned()
+}
+
+/// `scheme://user:secret@host` → `scheme://user:<hidden>@host`: a
+/// password written into a URL (which `[state] database` refuses).
+fn hide_url_password(line: &str) -> String {
+    let Some(scheme_end) = line.find("://") else {
+        return line.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &line[authority_start..];
+    let authority_end = rest.find(['/', '"', '\'', ' ', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}<hidden>{}",
+            &line[..authority_start],
+            &authority[..=colon],
+            &line[authority_start + at..]
+        ),
+        _ => line.to_owned(),
+    }
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -203,6 +225,19 @@ impl fmt::Display for Brief<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_hidden_and_the_rest_kept() {
+        assert_eq!(
+            hide_secrets("database = \"postgres://herald:hunter2@db:5432/herald\""),
+            "database = \"postgres://herald:<hidden>@db:5432/herald\""
+        );
+        assert_eq!(
+            hide_secrets("database = \"postgres://herald@db:5432/herald\""),
+            "database = \"postgres://herald@db:5432/herald\""
+        );
+        assert_eq!(hide_secrets("public_url = \"https://example.org:8443/\""), "public_url = \"https://example.org:8443/\"");
+    }
 
     #[test]
     fn spans_become_lines_and_columns() {

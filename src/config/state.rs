@@ -84,15 +84,17 @@ impl Loader<'_> {
         if let Err(why) = node_name(&node) {
             d.push(Diagnostic::in_file(std::path::Path::new("$HERALD_NODE"), why));
         }
-        let settings = match (lease, password) {
-            (Some(lease), Some(password)) => check(
-                src,
-                url,
-                |text| PostgresSettings::new(text.trim(), password.clone(), &node, lease),
-                d,
-            ),
-            _ => None,
-        };
+        // The URL is checked whatever else was refused, so that every
+        // problem is said at once.
+        let settings = check(
+            src,
+            url,
+            |text| {
+                let password = password.clone().flatten();
+                PostgresSettings::new(text.trim(), password, &node, lease.unwrap_or(DEFAULT_LEASE))
+            },
+            d,
+        );
         if d.len() > before {
             return None;
         }

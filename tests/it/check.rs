@@ -837,3 +837,69 @@ fn check_passes_with_a_note_when_the_password_is_a_systemd_credential() {
         stderr(&run)
     );
 }
+
+/// `[state]`: each refused value at its line and column, the password from
+/// a file (never from the URL, never shown), the node's name from
+/// `$HERALD_NODE`.
+#[test]
+fn the_state_table_is_checked_value_by_value() {
+    use herald::config::Environment;
+    let config = ConfigDir::example();
+    let text = std::fs::read_to_string(config.path().join("herald.toml")).unwrap();
+    let with_state = |table: &str| config.write("herald.toml", &format!("{text}\n[state]\n{table}"));
+
+    with_state("database = \"postgres://herald:hunter2@db.example.org/herald\"\nlease = \"2s\"\n");
+    let problems = config.problems().join("\n");
+    assert!(
+        problems.contains("herald.toml:") && problems.contains("holds a password"),
+        "{problems}"
+    );
+    assert!(problems.contains("at least 6 s"), "{problems}");
+    assert!(!problems.contains("hunter2"), "the password is printed: {problems}");
+
+    with_state("database = \"mysql://db.example.org/herald\"\n");
+    let problems = config.problems().join("\n");
+    assert!(problems.contains("invalid database URL"), "{problems}");
+
+    with_state("lease = \"30s\"\n");
+    let problems = config.problems().join("\n");
+    assert!(problems.contains("[state] needs database"), "{problems}");
+
+    with_state(
+        "database = \"postgres://herald@db.example.org:5433/herald\"\npassword_file = \"missing-password\"\n",
+    );
+    let problems = config.problems().join("\n");
+    assert!(
+        problems.contains("cannot read the password file") && problems.contains("missing-password"),
+        "{problems}"
+    );
+
+    config.write("db-password", "s3cret from a file\n");
+    with_state("database = \"postgres://herald@db.example.org:5433/herald\"\npassword_file = \"db-password\"\n");
+    let env = Environment::default().with("HERALD_NODE", "herald-2");
+    let loaded = herald::config::load(&config.path(), &env).unwrap();
+    assert!(!format!("{loaded:?}").contains("s3cret"), "the password must never be printed");
+    let database = loaded.delivery.database.expect("[state] names a database");
+    assert_eq!(database.node, "herald-2");
+    assert_eq!(database.config.get_password(), Some(&b"s3cret from a file"[..]));
+    assert_eq!(database.lease, std::time::Duration::from_secs(30));
+
+    let env = Environment::default().with("HERALD_NODE", "not a name");
+    let problems = herald::config::load(&config.path(), &env).unwrap_err().to_string();
+    assert!(problems.contains("$HERALD_NODE") && problems.contains("invalid node name"), "{problems}");
+}
+
+/// The configuration's digest, which nodes sharing a database compare
+/// before planning: the same files give the same digest wherever they
+/// are; an edit changes it; an editor's swap file does not.
+#[test]
+fn the_configuration_s_fingerprint_follows_its_files() {
+    let (one, two) = (ConfigDir::example(), ConfigDir::example());
+    let first = one.load_config().unwrap().fingerprint;
+    assert_eq!(first.len(), 64);
+    assert_eq!(first, two.load_config().unwrap().fingerprint);
+    one.write(".herald.toml.swp", "editor state");
+    assert_eq!(first, one.load_config().unwrap().fingerprint);
+    one.edit(HERALD_TOML, "transport = \"maildir\"", "transport = \"maildir\"\n# edited");
+    assert_ne!(first, one.load_config().unwrap().fingerprint);
+}

@@ -91,6 +91,13 @@ pub(super) async fn planned_until(c: &Object) -> Result<Option<Timestamp>, DbErr
 pub(super) async fn apply(c: &mut Object, changes: &Changes, now: Timestamp) -> Result<usize, DbError> {
     let now = secs(now);
     let tx = c.transaction().await?;
+    let plans = !changes.insert.is_empty() || !changes.reschedule.is_empty() || !changes.revive.is_empty();
+    if plans {
+        // Before any write: a suppression taken at the same time by another
+        // transaction (a bounce, a reader's click) would otherwise miss the
+        // sends planned here, and this would miss it.
+        super::incoming::lock_suppressions(&tx).await?;
+    }
     // Each statement prepared once, before its loop: a reconcile inserts
     // thousands of rows. A send skipped as too late is inserted so
     // (SQLite inserts it, then sets `too_late`).
