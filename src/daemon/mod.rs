@@ -164,6 +164,12 @@ pub fn load(options: &Options) -> Result<Loaded, Diagnostics> {
     if let Some(dir) = &options.state_dir {
         loaded.delivery.state_dir = dir.clone();
     }
+    if options.rehearsal && loaded.delivery.database.take().is_some() {
+        // A rehearsal never touches the production outbox: it keeps its
+        // own, the SQLite file in its --state-dir, even when the nodes
+        // share a database.
+        tracing::info!("a rehearsal keeps its outbox in its own state directory, not in [state]'s database");
+    }
     Ok(loaded)
 }
 

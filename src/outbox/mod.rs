@@ -354,7 +354,8 @@ pub trait Outbox: Send + Sync {
     /// did.
     fn record(&self, outcomes: &[(SendKey, Recorded)], now: Timestamp) -> Result<usize, OutboxError>;
     /// The earliest instant at which a planned send may go (as `claim_due`
-    /// reads it).
+    /// reads it); with leases, or at which a lease in flight ends (its send
+    /// may then be taken over).
     fn next_due(&self) -> Result<Option<Timestamp>, OutboxError>;
     /// When the relay took (or refused, or failed on) each message sent at
     /// or after `since`, oldest first: what counts against its limits.

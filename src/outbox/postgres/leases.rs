@@ -288,13 +288,20 @@ pub(super) async fn record(
     Ok(recorded)
 }
 
-/// The earliest instant a planned send may go. Sends in flight under an
-/// expired lease are due at once, but are not counted here: the node that
-/// claims next takes them, and every node claims at least once a tick.
+/// The earliest instant a planned send may go, or a lease in flight ends
+/// (its send may then be taken over: the node that holds it may be gone).
+/// Leases end on the database's clock, read here as seconds since the
+/// epoch: herald's clock and the database's agree but for the skew of two
+/// machines' clocks, and a node that wakes a moment early claims nothing
+/// and sleeps again.
 pub(super) async fn next_due(c: &Object) -> Result<Option<Timestamp>, DbError> {
     let row = c
         .query_one(
-            &format!("SELECT MIN({GO_AT}) FROM sends WHERE state = 'planned'"),
+            &format!(
+                "SELECT LEAST((SELECT MIN({GO_AT}) FROM sends WHERE state = 'planned'),
+                              (SELECT CEIL(EXTRACT(EPOCH FROM MIN(lease_until)))::bigint FROM sends
+                               WHERE state = 'sending'))"
+            ),
             &[],
         )
         .await?;
