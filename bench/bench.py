@@ -7,6 +7,7 @@ and nothing here fails on a number: these are figures, not tests.
 
 import argparse
 import datetime as dt
+import glob
 import os
 import re
 import shutil
@@ -714,11 +715,155 @@ def web(work, n, connections, wrk_connections):
         sink.stop()
 
 
+class Postgres:
+    """Debian's PostgreSQL on a free loopback port, in a directory of its own
+    under /tmp (as the user postgres when run as root: initdb refuses root).
+    Durable as installed (fsync on), as the SQLite outbox is."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            sys.exit("PostgreSQL is missing: apt-get install postgresql")
+        self.bin = bins[-1]
+        self.dir = tempfile.mkdtemp(prefix="herald-bench-pg-", dir="/tmp")
+        self.port = free_port()
+        self.as_user = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        data = os.path.join(self.dir, "data")
+        subprocess.run(self.as_user + [os.path.join(self.bin, "initdb"), "-D", data, "-U", "herald", "-A", "trust",
+                                       "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(self.as_user + [os.path.join(self.bin, "pg_ctl"), "-D", data, "-l",
+                                       os.path.join(self.dir, "log"), "-w", "-o",
+                                       "-c listen_addresses=127.0.0.1 -p %d -k %s" % (self.port, self.dir), "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.url = "postgres://herald@127.0.0.1:%d/herald" % self.port
+        self.sql("CREATE DATABASE herald", database="postgres")
+
+    def sql(self, query, database="herald"):
+        out = subprocess.run(["psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(self.port), "-U", "herald",
+                              "-d", database, "-c", query], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def reset(self):
+        self.sql("DROP DATABASE IF EXISTS herald WITH (FORCE)", database="postgres")
+        self.sql("CREATE DATABASE herald", database="postgres")
+
+    def stop(self):
+        subprocess.run(self.as_user + [os.path.join(self.bin, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+                                       "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None):
+    """A burst of `n` reminders due 40 s from now, sent by `nodes` daemons
+    (`herald run`, not a rehearsal: several nodes run on real time), on
+    SQLite (pg None, one node) or on one PostgreSQL database. Returns the
+    seconds from the first message recorded sent to the last, and the
+    failover time when `kill_after` messages are sent and node a is killed."""
+    sink = Sink()
+    procs = []
+    try:
+        due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=40)
+        config = os.path.join(work, "nodes")
+        shutil.rmtree(config, ignore_errors=True)
+        gen(config, "--focal", n, "--burst", due.strftime("%Y-%m-%dT%H:%M:%SZ"), "--smtp-port", sink.port,
+            "--max-connections", connections)
+        if pg:
+            pg.reset()
+            with open(os.path.join(config, "herald.toml"), "a") as f:
+                f.write('\n[state]\ndatabase = "%s"\nlease = "%s"\n' % (pg.url, lease))
+        for i in range(nodes):
+            node = "abcdefgh"[i]
+            state = os.path.join(work, "nodes-state-" + node)
+            shutil.rmtree(state, ignore_errors=True)
+            env = dict(os.environ, HERALD_NODE=node)
+            log = open(os.path.join(work, "nodes-%s.log" % node), "w")
+            procs.append(subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state],
+                                          env=env, stderr=log, stdout=subprocess.DEVNULL))
+            time.sleep(0.5)
+
+        def sent():
+            if pg:
+                text = pg.sql("SELECT count(*) FROM sends WHERE state = 'sent'")
+                return int(text) if text.isdigit() else 0
+            path = os.path.join(work, "nodes-state-a", "outbox.sqlite3")
+            try:
+                with sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5) as db:
+                    return db.execute("SELECT count(*) FROM sends WHERE state = 'sent'").fetchone()[0]
+            except sqlite3.Error:
+                return 0
+
+        deadline = time.monotonic() + 600
+        first = None
+        killed = None
+        failover = None
+        while time.monotonic() < deadline:
+            count = sent()
+            now = time.monotonic()
+            if count > 0 and first is None:
+                first = now
+            if kill_after is not None and killed is None and count >= kill_after:
+                procs[0].send_signal(signal.SIGKILL)
+                procs[0].wait()
+                killed = now
+            if killed is not None and failover is None:
+                taken = pg.sql("SELECT count(*) FROM sends s WHERE state = 'sent' AND EXISTS "
+                               "(SELECT 1 FROM attempts a WHERE a.key = s.key AND a.outcome = 'taken over')")
+                if taken.isdigit() and int(taken) > 0:
+                    failover = now - killed
+            if count >= n:
+                break
+            time.sleep(0.05)
+        done = time.monotonic()
+        per_node = {}
+        if pg:
+            for line in pg.sql("SELECT node, count(*) FROM attempts WHERE outcome = 'sent' GROUP BY node").splitlines():
+                node, count = line.split("|")
+                per_node[node] = int(count)
+        return (done - first if first else None), count, failover, per_node
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        sink.stop()
+
+
+def nodes(work, n, connections, runs):
+    """The burst on one node with SQLite, one with PostgreSQL, two with
+    PostgreSQL; then the failover time after a SIGKILL of a sending node."""
+    pg = Postgres()
+    try:
+        for label, db, count in (("1 node, SQLite", None, 1), ("1 node, PostgreSQL", pg, 1),
+                                 ("2 nodes, PostgreSQL", pg, 2)):
+            rates = []
+            for _ in range(runs):
+                secs, sent, _, per_node = node_burst(work, n, connections, db, count)
+                rates.append(sent / secs if secs else 0)
+            rates.sort()
+            figure("burst, " + label, "%.0f" % rates[len(rates) // 2], "msg/s",
+                   "median of %d bursts of %d (%s); first to last message sent%s" % (
+                       runs, n, ", ".join("%.0f" % r for r in rates),
+                       "" if count == 1 else "; last run per node %s" % per_node))
+        for lease in ("30s", "10s"):
+            _, _, failover, _ = node_burst(work, n, connections, pg, 2, lease=lease, kill_after=n // 4)
+            figure("failover, lease %s" % lease, "%.1f" % failover if failover else "none", "s",
+                   "SIGKILL of node a mid-burst to node b's first send of a's in-flight sends recorded sent; "
+                   "target < lease + 5 s")
+    finally:
+        pg.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("parts", nargs="*",
                     default=["throughput", "idle", "scale", "quota", "start", "precision", "import", "limits",
-                             "classify", "web"])
+                             "classify", "web", "nodes"])
     ap.add_argument("--work", default=os.path.join(REPO, "target", "bench"))
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--connections", type=int, default=4)
@@ -737,6 +882,7 @@ def main():
     ap.add_argument("--classify-messages", type=int, default=10000)
     ap.add_argument("--wrk-connections", type=int, default=8, help="wrk's connections in the web part")
     ap.add_argument("--classify-runs", type=int, default=3)
+    ap.add_argument("--node-runs", type=int, default=3, help="bursts of each configuration of the nodes part")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print("# %s, %d cores, load average %s" % (dt.date.today(), os.cpu_count(), os.getloadavg()[0]))
@@ -763,6 +909,8 @@ def main():
             limits(a.work, a.limits_reminders, a.limits_per_minute)
         elif part == "web":
             web(a.work, a.messages, a.connections, a.wrk_connections)
+        elif part == "nodes":
+            nodes(a.work, a.messages, a.connections, a.node_runs)
         elif part == "classify":
             classify(a.work, a.classify_messages, a.classify_runs)
         else:

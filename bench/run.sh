@@ -1,7 +1,7 @@
 #!/bin/sh
 # herald's benchmarks in one command; see bench/README.md.
 #   bench/run.sh                 every part (about 8 minutes)
-#   bench/run.sh throughput idle only these parts (throughput attachment idle inbox-idle scale quota start precision import limits classify web)
+#   bench/run.sh throughput idle only these parts (throughput attachment idle inbox-idle scale quota start precision import limits classify web nodes)
 # Needs: Postfix's smtp-sink and smtp-source (apt-get install postfix, choose
 # "No configuration"), python3 with jinja2 (pip install jinja2). Installs nothing.
 set -eu

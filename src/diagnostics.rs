@@ -236,7 +236,10 @@ mod tests {
             hide_secrets("database = \"postgres://herald@db:5432/herald\""),
             "database = \"postgres://herald@db:5432/herald\""
         );
-        assert_eq!(hide_secrets("public_url = \"https://example.org:8443/\""), "public_url = \"https://example.org:8443/\"");
+        assert_eq!(
+            hide_secrets("public_url = \"https://example.org:8443/\""),
+            "public_url = \"https://example.org:8443/\""
+        );
     }
 
     #[test]

@@ -29,15 +29,17 @@ pub fn place(config: &Path, state_dir: Option<&Path>) -> anyhow::Result<Place> {
     match crate::config::load(config, &env) {
         Ok(loaded) => Ok(Place::of(&loaded.delivery)),
         Err(problems) => {
+            let one = problems.len() == 1;
             let problems = format!(
                 "the configuration in {} has {} problem{} (see `herald check`)",
                 config.display(),
                 problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
+                if one { "" } else { "s" }
             );
             if super::place::names_database(config) {
                 bail!(
-                    "{problems}, so the database of its [state] is unknown; fix them, or pass --state-dir for the SQLite outbox of a state directory"
+                    "{problems}, so the database of its [state] is unknown; fix {}, or pass --state-dir for the SQLite outbox of a state directory",
+                    if one { "it" } else { "them" }
                 );
             }
             match env.var("HERALD_STATE_DIR") {

@@ -8,9 +8,9 @@ use std::io::Write;
 
 use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
+use super::place::Place;
 use crate::foresight::{Foresight, Load, Period};
 use crate::key::SendKind;
-use super::place::Place;
 use crate::outbox::{Entry, Outbox};
 use crate::pace::Limits;
 use crate::plan::{PlannedSend, Planner, Slot, Source};

@@ -72,10 +72,11 @@ impl Place {
             Place::Dir(dir) => {
                 anyhow::Error::new(err).context(format!("cannot open the outbox in {}", dir.display()))
             }
+            // The context names the database again: its cause is enough.
             Place::Database { settings, .. } => anyhow::anyhow!(
-                "cannot connect to the database {}: {}; {DATABASE_ADVICE}",
+                "cannot use the database {}: {}; {DATABASE_ADVICE}",
                 settings.url,
-                Chain(&err)
+                Chain(&*err.source)
             ),
         }
     }

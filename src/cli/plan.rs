@@ -11,12 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::limits;
+use super::place::Place;
 use super::suppressions::{self, Lookup};
 use crate::clock::{Clock, parse_instant};
 use crate::foresight::{self, Foresight, Period};
 use crate::key::{AddressKey, SendKind};
 use crate::model::Model;
-use super::place::Place;
 use crate::outbox::{Entry, Outbox, State, Suppression};
 use crate::plan::{PlannedSend, Planner, Slot, Source, Window};
 use crate::scheduler::{Choice, Choices};
@@ -183,13 +183,7 @@ pub fn run(
     let notices = pending_notices(&planner, outbox, place, now, window);
     let suppressed = Lookup::read(outbox, place, SUPPRESSIONS_UNREAD);
     let slots = planner.slots(window);
-    let settled = Settled::read(
-        outbox,
-        place,
-        &slots,
-        now,
-        loaded.delivery.late_window,
-    );
+    let settled = Settled::read(outbox, place, &slots, now, loaded.delivery.late_window);
     let foreseen = limits::configured(&loaded).map(|(limits, max_early)| {
         let start = window.from.unwrap_or(now);
         let sent = if limits::starts_now(from) {

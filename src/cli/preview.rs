@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
 
+use super::place::Place;
 use crate::clock::Clock;
 use crate::key::SendKind;
 use crate::model::{FocalPoint, Lead, Model};
-use super::place::Place;
 use crate::plan::{PlannedSend, Planner, Source, Window};
 use crate::render::message;
 use crate::resolve::{Calendars, resolve};

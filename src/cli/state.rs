@@ -97,8 +97,8 @@ pub fn migrate(args: &Args) -> super::CommandResult {
     writeln!(
         out,
         "herald: migrated {} in {} tables from {} into {}, each table read back and checked; \
-         next: name the database in herald.toml (`[state]` with `database = \"{}\"` and `password_file`) \
-         and start herald; the SQLite outbox is left as it was, and a herald without `[state]` would use it again",
+         next: set `database = \"{}\"` (and `password_file`) under `[state]` in herald.toml and start herald \
+         (the SQLite outbox is left as it was)",
         rows_of(rows.rows()),
         rows.tables.len(),
         file.display(),
@@ -153,15 +153,14 @@ fn source(from: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
 fn target(args: &Args) -> anyhow::Result<PostgresSettings> {
     let password = match args.password_file {
         Some(path) => Some(
-            std::fs::read_to_string(&path)
+            std::fs::read_to_string(path)
                 .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
                 .with_context(|| format!("cannot read the password file {}", path.display()))?,
         ),
         None => None,
     };
-    let mut settings = PostgresSettings::new(args.to, password, NODE, LEASE).map_err(|why| {
-        anyhow::anyhow!("{why} (--to; the password goes in a file named by --password-file)")
-    })?;
+    let mut settings = PostgresSettings::new(args.to, password, NODE, LEASE)
+        .map_err(|why| anyhow::anyhow!("--to: {why}; here, name the password's file with --password-file"))?;
     settings.ca_file = args.ca_file.map(Path::to_owned);
     Ok(settings)
 }
@@ -271,6 +270,30 @@ mod tests {
         assert!(why.starts_with("kv: row 2 differs"), "{why}");
         assert!(why.contains("column value"), "{why}");
         assert!(verify(&source, &Export::default(), "kv").is_err());
+    }
+
+    #[test]
+    fn a_new_outbox_exports_every_table_empty_with_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = SqliteOutbox::open(dir.path()).unwrap().export().unwrap();
+        let names: Vec<&str> = export.tables.iter().map(|table| table.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sends",
+                "attempts",
+                "kv",
+                "calendar",
+                "incoming",
+                "suppressions",
+                "failures",
+                "overrides",
+                "requests"
+            ]
+        );
+        assert_eq!(export.rows(), 0);
+        assert_eq!(export.table("sends").unwrap().columns.len(), 26);
+        assert_eq!(export.table("attempts").unwrap().column("relay"), Some(4));
     }
 
     #[test]

@@ -17,9 +17,9 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::history::{open, place};
+use super::place::Place;
 use crate::clock::Clock;
 use crate::key::AddressKey;
-use super::place::Place;
 use crate::outbox::{Outbox, Suppression};
 
 /// One row of `suppressions --json`.

@@ -595,6 +595,12 @@ impl Daemon {
         if let Some(every) = self.watchdog_every {
             delay = delay.min(every);
         }
+        if let Some(lease) = self.scheduler.outbox().lease() {
+            // Another node may plan sends due before this one's wake-up
+            // (nothing tells it): it looks at the outbox again as often as
+            // it renews its leases.
+            delay = delay.min(lease / 6);
+        }
         self.board.sleeping(self.options.clock.monotonic(), delay);
         let message = tokio::select! {
             () = tokio::time::sleep(delay) => return ControlFlow::Continue(()),

@@ -138,8 +138,10 @@ pub(super) const LAYOUTS: &[Layout] = &[
             "outcome",
             "needs_human",
         ],
-        sqlite_order: "message_id",
-        postgres_order: "message_id COLLATE \"C\"",
+        // The order they were written in (ties of `received_at` are read
+        // back in it): PostgreSQL numbers them in `seq` as they are copied.
+        sqlite_order: "rowid",
+        postgres_order: "seq",
     },
     Layout {
         name: "suppressions",

@@ -500,7 +500,11 @@ pub trait Outbox: Send + Sync {
     /// `limits` allow, counting the moments every node sharing the outbox
     /// took: the relay's limits as one budget. `None` when the outbox keeps
     /// no such budget (one node: the mailer's own limiter counts).
-    fn take_turn(&self, limits: &crate::pace::Limits, now: Timestamp) -> Result<Option<Timestamp>, OutboxError> {
+    fn take_turn(
+        &self,
+        limits: &crate::pace::Limits,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, OutboxError> {
         let _ = (limits, now);
         Ok(None)
     }

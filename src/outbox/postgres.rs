@@ -521,7 +521,11 @@ impl Outbox for PostgresOutbox {
         })
     }
 
-    fn take_turn(&self, limits: &crate::pace::Limits, now: Timestamp) -> Result<Option<Timestamp>, OutboxError> {
+    fn take_turn(
+        &self,
+        limits: &crate::pace::Limits,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, OutboxError> {
         let (limits, node) = (*limits, self.settings.node.clone());
         self.db
             .run("taking a moment at the relay", move |mut c| async move {

@@ -855,7 +855,10 @@ fn the_state_table_is_checked_value_by_value() {
         "{problems}"
     );
     assert!(problems.contains("at least 6 s"), "{problems}");
-    assert!(!problems.contains("hunter2"), "the password is printed: {problems}");
+    assert!(
+        !problems.contains("hunter2"),
+        "the password is printed: {problems}"
+    );
 
     with_state("database = \"mysql://db.example.org/herald\"\n");
     let problems = config.problems().join("\n");
@@ -875,18 +878,28 @@ fn the_state_table_is_checked_value_by_value() {
     );
 
     config.write("db-password", "s3cret from a file\n");
-    with_state("database = \"postgres://herald@db.example.org:5433/herald\"\npassword_file = \"db-password\"\n");
+    with_state(
+        "database = \"postgres://herald@db.example.org:5433/herald\"\npassword_file = \"db-password\"\n",
+    );
     let env = Environment::default().with("HERALD_NODE", "herald-2");
     let loaded = herald::config::load(&config.path(), &env).unwrap();
-    assert!(!format!("{loaded:?}").contains("s3cret"), "the password must never be printed");
+    assert!(
+        !format!("{loaded:?}").contains("s3cret"),
+        "the password must never be printed"
+    );
     let database = loaded.delivery.database.expect("[state] names a database");
     assert_eq!(database.node, "herald-2");
     assert_eq!(database.config.get_password(), Some(&b"s3cret from a file"[..]));
     assert_eq!(database.lease, std::time::Duration::from_secs(30));
 
     let env = Environment::default().with("HERALD_NODE", "not a name");
-    let problems = herald::config::load(&config.path(), &env).unwrap_err().to_string();
-    assert!(problems.contains("$HERALD_NODE") && problems.contains("invalid node name"), "{problems}");
+    let problems = herald::config::load(&config.path(), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        problems.contains("$HERALD_NODE") && problems.contains("invalid node name"),
+        "{problems}"
+    );
 }
 
 /// The configuration's digest, which nodes sharing a database compare
@@ -900,6 +913,10 @@ fn the_configuration_s_fingerprint_follows_its_files() {
     assert_eq!(first, two.load_config().unwrap().fingerprint);
     one.write(".herald.toml.swp", "editor state");
     assert_eq!(first, one.load_config().unwrap().fingerprint);
-    one.edit(HERALD_TOML, "transport = \"maildir\"", "transport = \"maildir\"\n# edited");
+    one.edit(
+        HERALD_TOML,
+        "transport = \"maildir\"",
+        "transport = \"maildir\"\n# edited",
+    );
     assert_ne!(first, one.load_config().unwrap().fingerprint);
 }

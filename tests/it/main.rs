@@ -73,6 +73,8 @@ mod inbox;
 mod outbox_suite;
 // Several nodes on one PostgreSQL outbox: disjoint claims, leases taken over, one planner, one relay budget.
 mod outbox_nodes;
+// Two `herald run` processes on one PostgreSQL outbox: a burst shared, a node killed, the database stopped, a connection hanging.
+mod nodes;
 // `herald state migrate`: an SQLite outbox copied whole into a real PostgreSQL, and the copies it refuses.
 mod state_migrate;
 // Rules about the source tree itself.

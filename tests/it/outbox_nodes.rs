@@ -15,6 +15,8 @@
 //! - One node plans at a time (`plan_as`), and only with the configuration
 //!   the outbox was planned with.
 //! - The relay's rate limit is one budget, whichever node takes the turn.
+//! - A send the planner plans while another node suppresses its recipient
+//!   ends up suppressed, whichever commits first.
 //! - A node works again once a database that went away is back.
 
 use std::collections::BTreeSet;
@@ -22,7 +24,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use herald::key::{AddressKey, SendKey};
-use herald::outbox::{Changes, Outbox, Planning, PostgresOutbox, Recorded, SendSpec, State};
+use herald::outbox::{
+    Changes, Effect, IncomingRow, Outbox, Planning, PostgresOutbox, Recorded, SendSpec, State,
+};
 use herald::pace::Limits;
 use herald::render::message::message_id;
 use jiff::{SignedDuration, Timestamp};
@@ -336,11 +340,9 @@ fn the_relay_s_rate_limit_is_one_budget_for_every_node() {
     let mut turns: Vec<Timestamp> = (0..10)
         .map(|n| {
             let node = if n % 2 == 0 { &a } else { &b };
-            node.relay_turns()
-                .expect("a shared outbox keeps the relay's budget")
-                .take_turn(&limits, now)
+            node.take_turn(&limits, now)
                 .unwrap()
-                .at
+                .expect("a shared outbox keeps the relay's budget")
         })
         .collect();
     let expected: Vec<Timestamp> = (0..10).map(|n| now + SignedDuration::from_secs(n)).collect();
@@ -368,11 +370,9 @@ fn the_relay_s_rate_limit_is_one_budget_for_every_node() {
                     (0..10)
                         .map(|_| {
                             outbox
-                                .relay_turns()
-                                .unwrap()
                                 .take_turn(&limits, later)
                                 .unwrap()
-                                .at
+                                .expect("a shared outbox keeps the relay's budget")
                         })
                         .collect::<Vec<_>>()
                 })
@@ -403,4 +403,145 @@ fn a_node_works_again_once_the_database_is_back() {
     assert_eq!(failed.to_string(), "reading saved state");
     postgres.start_again();
     assert_eq!(a.get_value("rate").unwrap().as_deref(), Some("1.5@10"));
+}
+
+/// Waits (up to 5 s) until `ready` says so.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ready() {
+        assert!(Instant::now() < deadline, "waited 5 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many locks on `kv` are held (`granted`) or waited for.
+fn kv_locks(postgres: &Postgres, granted: bool) -> String {
+    postgres.psql(&format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 'kv' AND l.granted = {granted} AND l.pid <> pg_backend_pid()"
+    ))
+}
+
+#[test]
+fn a_send_planned_while_another_node_suppresses_its_recipient_is_suppressed() {
+    let postgres = Postgres::start();
+    let (a, b) = nodes(&postgres, Duration::from_secs(60));
+    // The planner's reconcile is held up after it has planned its sends
+    // (at the end of the plan it records, in `kv`) by a session holding
+    // that table, while node b takes in a permanent bounce of the
+    // recipient of one of them.
+    let mut holder = postgres.session();
+    holder.send("BEGIN;");
+    holder.send("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE;");
+    wait_until("the session to hold kv", || kv_locks(&postgres, true) == "1");
+    let bounce = IncomingRow {
+        message_id: "bounce-1".to_owned(),
+        received_at: at(50),
+        source: "imap".to_owned(),
+        kind: "bounce".to_owned(),
+        addresses: vec!["r@example.org".to_owned()],
+        permanent: Some(true),
+        status: Some("5.1.1".to_owned()),
+        diagnostic: Some("550 5.1.1 no such user".to_owned()),
+        send: None,
+        from: Some("mailer-daemon@example.net".to_owned()),
+        subject: Some("Undelivered Mail Returned to Sender".to_owned()),
+        outcome: "test".to_owned(),
+        needs_human: false,
+    };
+    let effect = Effect::Suppress {
+        address: AddressKey::of("r@example.org"),
+        list: None,
+        reason: "a permanent bounce: 5.1.1".to_owned(),
+    };
+    std::thread::scope(|scope| {
+        let planning = scope.spawn(|| {
+            let changes = Changes {
+                insert: vec![spec("r", 100), spec("s", 100)],
+                planned_until: Some(at(10_000)),
+                ..Changes::default()
+            };
+            a.apply(&changes, at(40)).unwrap()
+        });
+        wait_until("the reconcile to wait for kv", || {
+            kv_locks(&postgres, false) == "1"
+        });
+        let taking = scope.spawn(|| b.take_incoming(&bounce, &effect, at(60)).unwrap());
+        // b is done, or waits for the reconcile to end: either way, the
+        // reconcile may end now.
+        wait_until("the bounce to be taken in, or to wait", || {
+            taking.is_finished()
+                || postgres.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                    != "0"
+        });
+        holder.send("COMMIT;");
+        planning.join().unwrap();
+        taking.join().unwrap();
+    });
+    holder.finish();
+    assert_eq!(
+        postgres.psql("SELECT address, list FROM suppressions"),
+        "r@example.org|"
+    );
+    // The suppression and the send both committed: the send is suppressed,
+    // whichever came first.
+    assert_eq!(
+        postgres.psql("SELECT recipient, state FROM sends ORDER BY recipient"),
+        "r@example.org|suppressed\ns@example.org|planned",
+        "a send planned for a recipient suppressed meanwhile"
+    );
+    let claimed: Vec<SendKey> = a
+        .claim_due(at(1000), 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.spec.key)
+        .collect();
+    assert_eq!(claimed, [key("s")]);
+}
+
+#[test]
+fn incoming_messages_of_the_same_instant_read_back_in_the_order_the_nodes_took_them_in() {
+    let postgres = Postgres::start();
+    let (a, b) = nodes(&postgres, Duration::from_secs(60));
+    // Both nodes' inboxes take in messages received within the same second,
+    // in turn: a short one on a, a long one on b (a long diagnostic, as
+    // bounces carry), forty times over.
+    let mut taken = Vec::new();
+    for n in 0..40 {
+        let (node, diagnostic) = if n % 2 == 0 {
+            (&a, "550 5.1.1 no such user".to_owned())
+        } else {
+            (
+                &b,
+                format!(
+                    "550 5.7.1 {n}: {}",
+                    "the message was refused by policy; ".repeat(40)
+                ),
+            )
+        };
+        let row = IncomingRow {
+            message_id: format!("message-{n:02}"),
+            received_at: at(50),
+            source: "imap".to_owned(),
+            kind: "bounce".to_owned(),
+            addresses: vec![format!("r{n}@example.org")],
+            permanent: Some(true),
+            status: Some("5.1.1".to_owned()),
+            diagnostic: Some(diagnostic),
+            send: None,
+            from: Some("mailer-daemon@example.net".to_owned()),
+            subject: Some("Undelivered Mail Returned to Sender".to_owned()),
+            outcome: "test".to_owned(),
+            needs_human: false,
+        };
+        node.take_incoming(&row, &Effect::Nothing, at(50)).unwrap();
+        taken.push(row.message_id);
+    }
+    let read: Vec<String> = a
+        .incoming_since(at(0))
+        .unwrap()
+        .into_iter()
+        .map(|row| row.message_id)
+        .collect();
+    assert_eq!(read, taken);
 }

@@ -51,9 +51,9 @@ impl Backend {
     fn open(&self) -> Opened {
         match self {
             Backend::Sqlite(dir) => Opened::Sqlite(SqliteOutbox::open(dir.path()).unwrap()),
-            Backend::Postgres(postgres) => Opened::Postgres(
+            Backend::Postgres(postgres) => Opened::Postgres(Box::new(
                 PostgresOutbox::open(&postgres.settings("test", Duration::from_secs(600))).unwrap(),
-            ),
+            )),
         }
     }
 }
@@ -61,7 +61,7 @@ impl Backend {
 /// An open outbox: an [`Outbox`], and what both stores have besides.
 enum Opened {
     Sqlite(SqliteOutbox),
-    Postgres(PostgresOutbox),
+    Postgres(Box<PostgresOutbox>),
 }
 
 impl Deref for Opened {
@@ -70,7 +70,7 @@ impl Deref for Opened {
     fn deref(&self) -> &(dyn Outbox + 'static) {
         match self {
             Opened::Sqlite(outbox) => outbox,
-            Opened::Postgres(outbox) => outbox,
+            Opened::Postgres(outbox) => outbox.as_ref(),
         }
     }
 }
@@ -593,6 +593,11 @@ fn a_permanent_bounce_suppresses_every_planned_send_to_the_address_once(backend:
             .contains("a permanent bounce: 5.1.1"),
         "{:?}",
         a[0].reason
+    );
+    // Word for word, with the suppression's date in UTC, on either store.
+    assert_eq!(
+        a[0].reason.as_deref(),
+        Some("suppressed since 1970-01-01: a permanent bounce: 5.1.1")
     );
     assert_eq!(outbox.counts().unwrap().suppressed, 2);
     // The same message again changes nothing.

@@ -24,8 +24,7 @@ use jiff::Timestamp;
 use crate::harness::{herald_command, stderr, stdout};
 use crate::support::postgres::Postgres;
 
-/// More reminders than the copy sends to the database at once (256), so
-/// that a table is copied in several batches.
+/// Reminders of one meeting, to as many focal points.
 const REMINDERS: usize = 300;
 
 fn at(secs: i64) -> Timestamp {
@@ -44,8 +43,13 @@ fn spec(key: SendKey, n: usize, due: i64) -> SendSpec {
     SendSpec {
         key,
         recipient: format!("R{n:03}@Example.org"),
-        list: if n % 2 == 0 { "member-states" } else { "observers" }.to_owned(),
-        language: if n % 3 == 0 { "fr" } else { "en" }.to_owned(),
+        list: if n.is_multiple_of(2) {
+            "member-states"
+        } else {
+            "observers"
+        }
+        .to_owned(),
+        language: if n.is_multiple_of(3) { "fr" } else { "en" }.to_owned(),
         template: "reminder".to_owned(),
         due: at(due),
         zone: "America/New_York".to_owned(),

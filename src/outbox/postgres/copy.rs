@@ -7,17 +7,15 @@
 //! tables (the planner, the relay's turns) are left empty.
 
 use deadpool_postgres::Object;
-use futures_util::future::try_join_all;
+use std::pin::pin;
+
 use tokio_postgres::IsolationLevel;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{DbError, Plain};
 use crate::outbox::Export;
 use crate::outbox::export::{LAYOUTS, Layout, POSTGRES_ONLY, Table, Value};
-
-/// How many inserts are sent at once, without waiting for each answer
-/// (tokio-postgres pipelines the statements polled together).
-const PIPELINE: usize = 256;
 
 /// The tables whose `id` is a sequence's, set past the copied ids.
 const SERIAL: &[&str] = &["attempts", "requests"];
@@ -87,6 +85,9 @@ pub(super) async fn import(c: &mut Object, rows: Export) -> Result<(), DbError> 
         if numbered {
             columns.insert(0, "id");
         }
+        // The statement tells each column's type; the rows go in through
+        // COPY (binary), an order of magnitude faster than one INSERT each,
+        // so that a large outbox fits in one call's time.
         let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
         let statement = tx
             .prepare(&format!(
@@ -97,45 +98,52 @@ pub(super) async fn import(c: &mut Object, rows: Export) -> Result<(), DbError> 
             ))
             .await?;
         let types = statement.params().to_vec();
-        for (chunk_index, chunk) in table.rows.chunks(PIPELINE).enumerate() {
-            let mut params = Vec::with_capacity(chunk.len());
-            for (offset, row) in chunk.iter().enumerate() {
-                let number = chunk_index * PIPELINE + offset;
-                let mut values = Vec::with_capacity(columns.len());
-                if numbered {
-                    values.push(Box::new(number as i64 + 1) as Param);
-                }
-                if row.len() != table.columns.len() {
-                    return Err(plain(format!(
-                        "row {} of {} has {} values for {} columns",
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                table.name,
+                columns.join(", ")
+            ))
+            .await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+        for (number, row) in table.rows.iter().enumerate() {
+            if row.len() != table.columns.len() {
+                return Err(plain(format!(
+                    "row {} of {} has {} values for {} columns",
+                    number + 1,
+                    table.name,
+                    row.len(),
+                    table.columns.len()
+                )));
+            }
+            let mut values: Vec<Param> = Vec::with_capacity(columns.len());
+            if numbered {
+                values.push(Box::new(number as i64 + 1));
+            }
+            for (column, value) in row.iter().enumerate() {
+                let at = column + usize::from(numbered);
+                values.push(param(value, &types[at]).map_err(|why| {
+                    plain(format!(
+                        "row {} of {}, column {}: {why}",
                         number + 1,
                         table.name,
-                        row.len(),
-                        table.columns.len()
-                    )));
-                }
-                for (column, value) in row.iter().enumerate() {
-                    let at = column + usize::from(numbered);
-                    values.push(param(value, &types[at]).map_err(|why| {
-                        plain(format!(
-                            "row {} of {}, column {}: {why}",
-                            number + 1,
-                            table.name,
-                            table.columns[column]
-                        ))
-                    })?);
-                }
-                params.push(values);
+                        table.columns[column]
+                    ))
+                })?);
             }
-            let inserts = params.iter().map(|values| {
-                let values: Vec<&(dyn ToSql + Sync)> = values
-                    .iter()
-                    .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-                    .collect();
-                let (tx, statement) = (&tx, &statement);
-                async move { tx.execute(statement, &values).await }
-            });
-            try_join_all(inserts).await?;
+            let values: Vec<&(dyn ToSql + Sync)> = values
+                .iter()
+                .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            writer.as_mut().write(&values).await?;
+        }
+        let written = writer.as_mut().finish().await?;
+        if written != table.rows.len() as u64 {
+            return Err(plain(format!(
+                "{}: the database took {written} rows of {}",
+                table.name,
+                table.rows.len()
+            )));
         }
         if SERIAL.contains(&table.name.as_str()) {
             tx.execute(

@@ -183,14 +183,13 @@ async fn take_in(
 
 pub(super) async fn since(c: &Object, since: Timestamp) -> Result<Vec<IncomingRow>, DbError> {
     // SQLite breaks ties (a batch read at one instant) by rowid, the order
-    // the rows were written in. `incoming` has no such column here; it is
-    // only ever inserted into, never updated nor deleted from, so its rows
-    // lie in the heap in the order they were written: ctid keeps it.
+    // the rows were written in; `seq` is that order here (not the rows'
+    // place in the heap: each connection fills a page of its own).
     let rows = c
         .query(
             "SELECT message_id, received_at, source, kind, addresses, permanent, status, diagnostic, send_key, sender,
                     subject, outcome, needs_human
-             FROM incoming WHERE received_at >= $1 ORDER BY received_at, ctid",
+             FROM incoming WHERE received_at >= $1 ORDER BY received_at, seq",
             &[&secs(since)],
         )
         .await?;

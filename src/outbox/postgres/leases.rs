@@ -464,7 +464,12 @@ fn window_us(limits: &Limits) -> i64 {
 
 /// Takes the earliest moment the limits allow at or after `now`, counting
 /// every moment any node took, under a lock (the budget is one).
-pub(super) async fn take_turn(c: &mut Object, limits: &Limits, now: Timestamp, node: &str) -> Result<Timestamp, DbError> {
+pub(super) async fn take_turn(
+    c: &mut Object,
+    limits: &Limits,
+    now: Timestamp,
+    node: &str,
+) -> Result<Timestamp, DbError> {
     let now_us = now.as_microsecond();
     let since = now_us.saturating_sub(window_us(limits));
     let tx = c.transaction().await?;

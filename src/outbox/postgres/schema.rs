@@ -79,6 +79,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         told       TEXT
     );
     CREATE TABLE incoming (
+        seq         BIGSERIAL,
         message_id  TEXT PRIMARY KEY,
         received_at BIGINT NOT NULL,
         source      TEXT NOT NULL,

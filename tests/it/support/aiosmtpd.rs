@@ -104,6 +104,13 @@ impl Sink {
         self.port
     }
 
+    /// The directory the messages are written to (`NNNN.eml`, each
+    /// written before the server's 250 reply: its modification time is when
+    /// the message arrived).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The CA that signed the sink's certificate (STARTTLS only).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("tls/ca.pem")

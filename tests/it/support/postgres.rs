@@ -22,9 +22,10 @@
 //! A missing PostgreSQL fails the test with the command that installs it.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use herald::outbox::PostgresSettings;
@@ -106,10 +107,6 @@ impl Postgres {
         PASSWORD
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The settings of a node named `node` whose claims last `lease`.
     pub fn settings(&self, node: &str, lease: Duration) -> PostgresSettings {
         PostgresSettings::new(&self.url(), Some(PASSWORD.to_owned()), node, lease)
@@ -123,25 +120,24 @@ impl Postgres {
         self.psql_in(DATABASE, sql)
     }
 
+    /// A `psql` session kept open, fed statements as the test goes: to
+    /// hold a lock or a transaction open while herald works.
+    pub fn session(&self) -> Session {
+        let child = self
+            .psql_command(DATABASE)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql runs");
+        Session { child: Some(child) }
+    }
+
     fn psql_in(&self, database: &str, sql: &str) -> String {
-        let output = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
-                "-d",
-                database,
-            ])
+        let output = self
+            .psql_command(database)
             .arg("-c")
             .arg(sql)
-            .env("PGPASSWORD", PASSWORD)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .env_remove("PGSERVICE")
-            .env_remove("PGOPTIONS")
             .stdin(Stdio::null())
             .output()
             .expect("psql runs");
@@ -156,6 +152,29 @@ impl Postgres {
             text.pop();
         }
         text
+    }
+
+    /// Debian's `psql`, logged in to `database` with the password, stopping
+    /// at the first error, printing rows unaligned without headers.
+    fn psql_command(&self, database: &str) -> Command {
+        let mut command = Command::new(self.bin.join("psql"));
+        command
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                database,
+            ])
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env_remove("PGSERVICE")
+            .env_remove("PGOPTIONS");
+        command
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, the
@@ -257,6 +276,46 @@ impl Drop for Postgres {
                 .stderr(Stdio::null())
                 .status();
             self.running = false;
+        }
+    }
+}
+
+/// An open `psql` session ([`Postgres::session`]).
+pub struct Session {
+    /// `None` once finished.
+    child: Option<Child>,
+}
+
+impl Session {
+    /// Sends `sql` to the session, without waiting for it to run (look at
+    /// what it did through [`Postgres::psql`]).
+    pub fn send(&mut self, sql: &str) {
+        let child = self.child.as_mut().expect("the session is open");
+        let stdin = child.stdin.as_mut().expect("psql's input is a pipe");
+        writeln!(stdin, "{sql}").expect("psql reads its input");
+        stdin.flush().unwrap();
+    }
+
+    /// Ends the session (psql runs what it was sent, then quits at the end
+    /// of its input), and fails the test if a statement failed.
+    pub fn finish(mut self) {
+        let mut child = self.child.take().expect("the session is open");
+        drop(child.stdin.take());
+        let output = child.wait_with_output().expect("psql ends");
+        assert!(
+            output.status.success(),
+            "psql failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
