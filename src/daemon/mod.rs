@@ -335,7 +335,8 @@ impl Daemon {
             self.replan().await;
         }
         self.reconcile_if_due().await;
-        if self.outbox_failing.is_none() {
+        // The digest is the planner's: nodes sharing a database send one.
+        if self.outbox_failing.is_none() && self.scheduler.planning() == Planning::Plans {
             self.digests.send_if_due(&self.scheduler).await;
         }
         ControlFlow::Continue(())

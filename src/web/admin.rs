@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tracing::error;
 
 use super::Shared;
+use crate::outbox::Planning;
 use super::pages;
 use crate::diagnostics::Chain;
 use crate::metrics::CONTENT_TYPE;
@@ -78,6 +79,15 @@ async fn status(State(shared): State<Shared>) -> Response {
     let outbox = shared.scheduler.outbox().clone();
     let now = shared.scheduler.clock().now();
     let config = shared.board.config();
+    // With several nodes on one database: this node, and who plans.
+    let nodes = loaded.delivery.database.as_ref().map(|settings| {
+        let (plans, planner, differs) = match shared.scheduler.planning() {
+            Planning::Plans => (true, settings.node.clone(), false),
+            Planning::Another { node } => (false, node, false),
+            Planning::Differs { node, .. } => (false, node, true),
+        };
+        json!({"node": settings.node, "plans": plans, "planner": planner, "differs": differs})
+    });
     let read = blocking(move || read_status(outbox.as_ref(), now)).await;
     match read {
         Ok(mut data) => {
@@ -87,6 +97,7 @@ async fn status(State(shared): State<Shared>) -> Response {
                     "at": shown(at),
                     "problems": problems,
                 })),
+                "nodes": nodes,
             });
             // For the operator, in English (the page exists in `en` only).
             pages::page(&loaded.renderer, StatusCode::OK, "status", "en", data)
