@@ -820,8 +820,8 @@ def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None):
         per_node = {}
         if pg:
             for line in pg.sql("SELECT node, count(*) FROM attempts WHERE outcome = 'sent' GROUP BY node").splitlines():
-                node, count = line.split("|")
-                per_node[node] = int(count)
+                node, sent_by = line.split("|")
+                per_node[node] = int(sent_by)
         return (done - first if first else None), count, failover, per_node
     finally:
         for proc in procs:

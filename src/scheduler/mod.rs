@@ -176,8 +176,9 @@ pub struct Scheduler {
     /// Where outcomes and reconciles are counted (`/metrics`).
     metrics: Arc<Metrics>,
     /// Whether this node plans, as the outbox said at the last look (nodes
-    /// sharing a database plan one at a time; see `Outbox::plan_as`).
-    planning: Mutex<Planning>,
+    /// sharing a database plan one at a time; see `Outbox::plan_as`);
+    /// `None` before the first.
+    planning: Mutex<Option<Planning>>,
 }
 
 /// How long before its leases expire a node stops starting sends, as a
@@ -344,7 +345,7 @@ impl Scheduler {
             loaded: RwLock::new(Arc::new(loaded)),
             retry: RetryPolicy::default(),
             progress: tokio::sync::Notify::new(),
-            planning: Mutex::new(Planning::Plans),
+            planning: Mutex::new(None),
             unrecorded: Arc::new(Kept::default()),
             metrics: Arc::new(Metrics::new()),
         }
@@ -498,7 +499,9 @@ impl Scheduler {
     pub fn take_planning(&self, fingerprint: &str) -> Result<Planning, OutboxError> {
         let planning = self.outbox.plan_as(fingerprint)?;
         let mut kept = self.planning.lock().unwrap_or_else(|p| p.into_inner());
-        if *kept != planning {
+        // Said when it changes, and only where nodes share the outbox: a
+        // node alone always plans.
+        if kept.as_ref() != Some(&planning) && self.outbox.lease().is_some() {
             match &planning {
                 Planning::Plans => info!("this node plans: it reconciles the outbox with its configuration"),
                 Planning::Another { node } => {
@@ -510,14 +513,20 @@ impl Scheduler {
                     "this node's configuration is not the one the outbox was planned with; it does not plan until they are the same (give every node the same configuration directory), and sends what is planned"
                 ),
             }
-            *kept = planning.clone();
         }
+        *kept = Some(planning.clone());
         Ok(planning)
     }
 
-    /// Whether this node plans, as the outbox said at the last look.
+    /// Whether this node plans, as the outbox said at the last look
+    /// (`Plans` before the first: the start reconciles, and so asks,
+    /// before it says it is ready).
     pub fn planning(&self) -> Planning {
-        self.planning.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.planning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or(Planning::Plans)
     }
 
     /// Writes when each planned send is released and how urgent it is,

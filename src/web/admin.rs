@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use tracing::error;
 
 use super::Shared;
-use crate::outbox::Planning;
 use super::pages;
 use crate::diagnostics::Chain;
 use crate::metrics::CONTENT_TYPE;
+use crate::outbox::Planning;
 use crate::outbox::{OutboxError, State as SendState};
 use crate::scheduler::blocking;
 

@@ -25,7 +25,9 @@ use tempfile::TempDir;
 use crate::daemon::{expected_keys, smtp_config};
 use crate::harness::{ConfigDir, herald_command};
 use crate::support::aiosmtpd::Sink;
+use crate::support::free_port;
 use crate::support::postgres::{self, Postgres};
+use crate::support::web::Client;
 
 const FOCAL_POINTS: usize = 5000;
 /// Each node's connections to the relay.
@@ -118,11 +120,16 @@ struct Node {
 
 impl Node {
     fn start(shared: &Shared, name: &'static str) -> Node {
+        Node::start_on(&shared.config, name)
+    }
+
+    /// A node on the configuration directory `config`.
+    fn start_on(config: &ConfigDir, name: &'static str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         std::fs::create_dir(&state).unwrap();
         let log = File::create(dir.path().join("herald.log")).unwrap();
-        let child = herald_command(&shared.config.path())
+        let child = herald_command(&config.path())
             .arg("run")
             .arg("--state-dir")
             .arg(&state)
@@ -144,10 +151,16 @@ impl Node {
         self.child.try_wait().unwrap().is_none()
     }
 
+    /// The end of its log.
     fn log(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("herald.log")).unwrap_or_default();
+        let log = self.whole_log();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Its whole log (stderr).
+    fn whole_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("herald.log")).unwrap_or_default()
     }
 
     #[track_caller]
@@ -192,14 +205,20 @@ impl Drop for Node {
 /// (a tick, a minute, when it knew of none), so b, started together with a,
 /// could sleep through a burst planned a moment after its start.
 fn start_both(shared: &Shared, postgres: &Postgres) -> (Node, Node) {
+    let a = start_planner(shared, postgres);
+    let b = Node::start(shared, "b");
+    (a, b)
+}
+
+/// Starts node a, and waits until it has planned the burst.
+fn start_planner(shared: &Shared, postgres: &Postgres) -> Node {
     let mut a = Node::start(shared, "a");
     wait_for("node a plans the burst", BURST_TIMEOUT, || {
         a.assert_running();
         postgres.psql("SELECT to_regclass('sends') IS NOT NULL") == "t"
             && postgres.psql("SELECT count(*) FROM sends") == FOCAL_POINTS.to_string()
     });
-    let b = Node::start(shared, "b");
-    (a, b)
+    a
 }
 
 /// How many messages the sink has (cheaper than reading them).
@@ -762,5 +781,174 @@ fn a_node_whose_database_hangs_stops_before_its_leases_end() {
             )) == "1"
         }),
         "b sent every send a had in flight"
+    );
+}
+
+/// The focal point only configuration B has, on the burst's list.
+const EXTRA: &str = "extra.focal.point@mission-x.example.org";
+
+/// Copies the directory `from` to `to`, with its subdirectories.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            // Permissions too: the password file stays 0600.
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Configuration B: a copy of the shared configuration directory (and of
+/// its templates) with one more focal point on the burst's list, [`EXTRA`],
+/// whose reminder only B would plan, and an admin listener on a free
+/// loopback port. Returns it, that port, and the key of the extra reminder.
+fn differing_copy(shared: &Shared) -> (ConfigDir, u16, String) {
+    let copy = ConfigDir::example();
+    for dir in ["config", "templates"] {
+        let from = shared.config.path().parent().unwrap().join(dir);
+        let to = copy.path().parent().unwrap().join(dir);
+        std::fs::remove_dir_all(&to).unwrap();
+        copy_tree(&from, &to);
+    }
+    let csv = std::fs::read_to_string(copy.path().join("lists/permanent-missions.csv")).unwrap();
+    copy.write(
+        "lists/permanent-missions.csv",
+        &format!("{csv}Extra Focal Point,{EXTRA},member-states,1h\n"),
+    );
+    let admin = free_port();
+    let text = std::fs::read_to_string(copy.path().join("herald.toml")).unwrap();
+    copy.write(
+        "herald.toml",
+        &format!("{text}\n[http]\nadmin = \"127.0.0.1:{admin}\"\n"),
+    );
+    let now = Timestamp::now();
+    let from = now.checked_sub(SignedDuration::from_hours(6)).unwrap();
+    let until = now.checked_add(SignedDuration::from_hours(24)).unwrap();
+    let known: HashSet<&String> = shared.keys.values().collect();
+    let mut extra: Vec<String> = expected_keys(&copy, &from.to_string(), &until.to_string())
+        .into_iter()
+        .filter(|key| !known.contains(key))
+        .collect();
+    assert_eq!(extra.len(), 1, "B plans one reminder more: {extra:?}");
+    (copy, admin, extra.remove(0))
+}
+
+/// Node b's status page (`GET /` on its admin listener), once it answers.
+fn status_page(admin: u16) -> String {
+    wait_for(
+        "node b's admin listener takes connections",
+        Duration::from_secs(120),
+        || TcpStream::connect(("127.0.0.1", admin)).is_ok(),
+    );
+    let page = Client::new().get(&format!("http://127.0.0.1:{admin}/"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body
+}
+
+/// How many rows the outbox has for the extra focal point's reminder.
+fn extra_rows(postgres: &Postgres, extra: &str) -> String {
+    postgres.psql(&format!(
+        "SELECT count(*) FROM sends WHERE key = '{extra}' OR recipient ILIKE '%{EXTRA}%'"
+    ))
+}
+
+const DIFFERS: &str = "this node's configuration is not the one the outbox was planned with";
+
+/// Node b's configuration differs from a's by one focal point (and its
+/// admin listener): b refuses to plan, says so in its log and on its status
+/// page, naming a as the planner, and sends its share of what a planned;
+/// the extra focal point's reminder is never planned nor sent, and every
+/// planned message arrives once. Once a stops and its planner's lease
+/// expires, b still does not plan with its configuration.
+#[test]
+fn a_node_whose_configuration_differs_sends_but_never_plans() {
+    let postgres = Postgres::start();
+    let sink = Sink::plain();
+    let shared = Shared::new(&sink, &postgres.url());
+    let (other, admin, extra) = differing_copy(&shared);
+    let domain = shared.config.model().settings().sender.domain.clone();
+    let extra_id = herald::render::message::message_id(&extra, &domain);
+    let extra_id = extra_id.trim_start_matches('<').trim_end_matches('>').to_owned();
+    let mut a = start_planner(&shared, &postgres);
+    let mut b = Node::start_on(&other, "b");
+    wait_for("node b says its configuration differs", BURST_TIMEOUT, || {
+        a.assert_running();
+        b.assert_running();
+        b.whole_log().contains(DIFFERS)
+    });
+    let page = status_page(admin);
+    assert!(page.contains("id=\"differs\""), "{page}");
+    assert!(
+        page.contains("node <code>a</code> planned with"),
+        "the page names a as the planner:\n{page}"
+    );
+    assert!(!page.contains("plans and sends"), "{page}");
+
+    wait_for_arrivals(&sink, 1, &mut [&mut a, &mut b]);
+    wait_for_the_burst(&postgres, &mut [&mut a, &mut b]);
+    assert_eq!(
+        extra_rows(&postgres, &extra),
+        "0",
+        "the extra reminder is planned"
+    );
+    let by_node = sent_by_node(&postgres);
+    assert_eq!(by_node.values().sum::<usize>(), FOCAL_POINTS, "{by_node:?}");
+    let by_b = by_node.get(&b.claimant()).copied().unwrap_or(0);
+    assert!(by_b > 0, "b sent none: {by_node:?}; its log:\n{}", b.log());
+
+    // Node a stops; once its planner's lease has expired, b may take the
+    // role, but not with its configuration: it still does not plan.
+    a.stop();
+    let stopped = Instant::now();
+    wait_for(
+        "node a's planner lease expires",
+        3 * LEASE + Duration::from_secs(60),
+        || {
+            b.assert_running();
+            postgres.psql("SELECT lease_until < now() FROM planner") == "t"
+        },
+    );
+    let expired = stopped.elapsed();
+    while stopped.elapsed() < 3 * LEASE + Duration::from_secs(5) {
+        b.assert_running();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Renewed every sixth of the lease: b has looked many times since.
+    assert_eq!(postgres.psql("SELECT node FROM planner"), "a");
+    assert_eq!(
+        postgres.psql("SELECT lease_until < now() FROM planner"),
+        "t",
+        "nobody renews the planner's role"
+    );
+    assert_eq!(
+        extra_rows(&postgres, &extra),
+        "0",
+        "the extra reminder is planned"
+    );
+    assert_eq!(
+        postgres.psql("SELECT count(*) FROM sends"),
+        FOCAL_POINTS.to_string()
+    );
+    let log = b.whole_log();
+    assert!(!log.contains("this node plans"), "b plans:\n{log}");
+    let page = status_page(admin);
+    assert!(page.contains("id=\"differs\""), "{page}");
+    assert!(page.contains("node <code>a</code> planned with"), "{page}");
+    b.stop();
+
+    let repeated = assert_delivered(&shared, &sink, &postgres, 0);
+    assert_eq!(repeated, 0);
+    assert!(
+        arrivals(&sink).iter().all(|(id, _)| *id != extra_id),
+        "the extra reminder arrived"
+    );
+    println!(
+        "configuration differs: b sent {by_b} of {FOCAL_POINTS} without planning; a's planner lease expired {expired:.1?} \
+         after its stop, and b did not take the role in {:.1?}; by node: {by_node:?}",
+        3 * LEASE + Duration::from_secs(5)
     );
 }

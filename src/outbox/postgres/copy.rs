@@ -6,9 +6,9 @@
 //! columns only PostgreSQL has (leases, the node of an attempt) and its own
 //! tables (the planner, the relay's turns) are left empty.
 
-use deadpool_postgres::Object;
 use std::pin::pin;
 
+use deadpool_postgres::Object;
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
