@@ -45,16 +45,19 @@ pub(super) async fn claim(
     // late already. Two statements, each on its own index, rather than one
     // with OR that could use neither.
     let taken_over = tx
+        .prepare_cached(&format!(
+            "WITH c AS (SELECT key, claimed_by FROM sends WHERE state = 'sending' AND lease_until < now()
+                        ORDER BY {order_by} LIMIT $2 FOR UPDATE SKIP LOCKED)
+             UPDATE sends s SET attempts = s.attempts + 1, updated_at = $1, claimed_by = $3,
+                    lease_until = now() + make_interval(secs => $4)
+             FROM c WHERE s.key = c.key
+             RETURNING c.claimed_by AS previous, {}, s.precedence, COALESCE(s.urgent_by, s.due) AS urgent_at",
+            prefixed(COLUMNS, "s.")
+        ))
+        .await?;
+    let taken_over = tx
         .query(
-            &format!(
-                "WITH c AS (SELECT key, claimed_by FROM sends WHERE state = 'sending' AND lease_until < now()
-                            ORDER BY {order_by} LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE sends s SET attempts = s.attempts + 1, updated_at = $1, claimed_by = $3,
-                        lease_until = now() + make_interval(secs => $4)
-                 FROM c WHERE s.key = c.key
-                 RETURNING c.claimed_by AS previous, {}, s.precedence, COALESCE(s.urgent_by, s.due) AS urgent_at",
-                prefixed(COLUMNS, "s.")
-            ),
+            &taken_over,
             &[&secs(now), &(limit as i64), &claimant.as_str(), &lease],
         )
         .await?;
@@ -62,8 +65,8 @@ pub(super) async fn claim(
     let planned = if left == 0 {
         Vec::new()
     } else {
-        tx.query(
-            &format!(
+        let statement = tx
+            .prepare_cached(&format!(
                 "WITH c AS (SELECT key FROM sends WHERE state = 'planned' AND {GO_AT} <= $1
                             ORDER BY {order_by} LIMIT $2 FOR UPDATE SKIP LOCKED)
                  UPDATE sends s SET state = 'sending', attempts = s.attempts + 1, updated_at = $1, claimed_by = $3,
@@ -71,7 +74,10 @@ pub(super) async fn claim(
                  FROM c WHERE s.key = c.key
                  RETURNING {}, s.precedence, COALESCE(s.urgent_by, s.due) AS urgent_at",
                 prefixed(COLUMNS, "s.")
-            ),
+            ))
+            .await?;
+        tx.query(
+            &statement,
             &[&secs(now), &(left as i64), &claimant.as_str(), &lease],
         )
         .await?
@@ -179,7 +185,9 @@ pub(super) async fn renew(c: &Object, claimant: &Claimant, lease: f64) -> Result
 
 /// Records outcomes, each only on a row still in flight under this
 /// claimant's lease: a row another node has taken over keeps that node's
-/// outcome (this one's attempt is in its history all the same).
+/// outcome. One statement for the whole batch (a burst records a group of
+/// outcomes every few sends; a statement per outcome cost a round trip
+/// each), whose rows go in as arrays.
 pub(super) async fn record(
     c: &mut Object,
     claimant: &Claimant,
@@ -187,29 +195,74 @@ pub(super) async fn record(
     now: Timestamp,
 ) -> Result<usize, DbError> {
     let now = secs(now);
-    let tx = c.transaction().await?;
-    let paused = tx
-        .prepare(
-            "UPDATE sends SET attempts = GREATEST(attempts - 1, 0)
-             WHERE key = $1 AND state = 'sending' AND claimed_by = $2",
-        )
-        .await?;
-    let update = tx
-        .prepare(
-            "UPDATE sends SET state = $2, last_reply = COALESCE($3, last_reply), reason = $4, next_attempt = $5,
-                    sent_at = COALESCE($6, sent_at), updated_at = $7, too_late = $8, claimed_by = NULL, lease_until = NULL
-             WHERE key = $1 AND state = 'sending' AND claimed_by = $9",
-        )
-        .await?;
-    let attempt = tx
-        .prepare(
-            "INSERT INTO attempts (key, at, outcome, reply, relay, node) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .await?;
-    let mut recorded = 0;
+    let mut columns = Outcomes::default();
+    let mut seen = std::collections::HashSet::new();
     for (key, outcome) in outcomes {
-        let key = key.as_str();
-        let too_late = matches!(outcome, Recorded::TooLate { .. });
+        // The first outcome of a send wins, as when they are recorded one
+        // after the other (the second finds the send no longer in flight).
+        if seen.insert(key.as_str()) {
+            columns.push(key.as_str(), outcome, now);
+        }
+    }
+    let statement = c
+        .prepare_cached(
+            "WITH u AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                                      $7::bool[], $8::bigint[], $9::text[], $10::bool[])
+                     AS u(key, state, reply, reason, next_attempt, sent_at, too_late, at, label, relay)),
+             updated AS (
+                 UPDATE sends s SET state = u.state, last_reply = COALESCE(u.reply, s.last_reply), reason = u.reason,
+                        next_attempt = u.next_attempt, sent_at = COALESCE(u.sent_at, s.sent_at), updated_at = $11,
+                        too_late = u.too_late, claimed_by = NULL, lease_until = NULL,
+                        -- A pause: the claim counted an attempt the relay never saw.
+                        attempts = CASE WHEN u.label = 'paused' THEN GREATEST(s.attempts - 1, 0) ELSE s.attempts END
+                 FROM u WHERE s.key = u.key AND s.state = 'sending' AND s.claimed_by = $12
+                 RETURNING s.key)
+             INSERT INTO attempts (key, at, outcome, reply, relay, node)
+             SELECT u.key, u.at, u.label, COALESCE(u.reply, u.reason), u.relay, $12
+             FROM u JOIN updated ON updated.key = u.key
+             ORDER BY u.key",
+        )
+        .await?;
+    let recorded = c
+        .execute(
+            &statement,
+            &[
+                &columns.keys,
+                &columns.states,
+                &columns.replies,
+                &columns.reasons,
+                &columns.next_attempts,
+                &columns.sent_ats,
+                &columns.too_late,
+                &columns.ats,
+                &columns.labels,
+                &columns.relay,
+                &now,
+                &claimant.as_str(),
+            ],
+        )
+        .await?;
+    Ok(recorded as usize)
+}
+
+/// The outcomes to record, column by column (`record`'s arrays).
+#[derive(Default)]
+struct Outcomes<'a> {
+    keys: Vec<&'a str>,
+    states: Vec<&'static str>,
+    replies: Vec<Option<&'a str>>,
+    reasons: Vec<Option<&'a str>>,
+    next_attempts: Vec<Option<i64>>,
+    sent_ats: Vec<Option<i64>>,
+    too_late: Vec<bool>,
+    ats: Vec<i64>,
+    labels: Vec<&'static str>,
+    relay: Vec<bool>,
+}
+
+impl<'a> Outcomes<'a> {
+    fn push(&mut self, key: &'a str, outcome: &'a Recorded, now: i64) {
         let at = match outcome {
             Recorded::Sent {
                 left_at: Some(left_at),
@@ -227,18 +280,14 @@ pub(super) async fn record(
                 None,
                 "retry",
             ),
-            Recorded::Paused { reply, retry_at } => {
-                // Claiming counted an attempt; the relay took none.
-                tx.execute(&paused, &[&key, &claimant.as_str()]).await?;
-                (
-                    State::Planned,
-                    Some(reply.as_str()),
-                    None,
-                    Some(secs(*retry_at)),
-                    None,
-                    "paused",
-                )
-            }
+            Recorded::Paused { reply, retry_at } => (
+                State::Planned,
+                Some(reply.as_str()),
+                None,
+                Some(secs(*retry_at)),
+                None,
+                "paused",
+            ),
             Recorded::Failed { reply, reason } => (
                 State::Failed,
                 reply.as_deref(),
@@ -251,41 +300,17 @@ pub(super) async fn record(
                 (State::Skipped, None, Some(reason.as_str()), None, None, "skipped")
             }
         };
-        let updated = tx
-            .execute(
-                &update,
-                &[
-                    &key,
-                    &state.as_str(),
-                    &reply,
-                    &reason,
-                    &next_attempt,
-                    &sent_at,
-                    &now,
-                    &too_late,
-                    &claimant.as_str(),
-                ],
-            )
-            .await?;
-        if updated == 0 {
-            continue;
-        }
-        recorded += 1;
-        tx.execute(
-            &attempt,
-            &[
-                &key,
-                &at,
-                &label,
-                &reply.or(reason),
-                &outcome.reached_relay(),
-                &claimant.as_str(),
-            ],
-        )
-        .await?;
+        self.keys.push(key);
+        self.states.push(state.as_str());
+        self.replies.push(reply);
+        self.reasons.push(reason);
+        self.next_attempts.push(next_attempt);
+        self.sent_ats.push(sent_at);
+        self.too_late.push(matches!(outcome, Recorded::TooLate { .. }));
+        self.ats.push(at);
+        self.labels.push(label);
+        self.relay.push(outcome.reached_relay());
     }
-    tx.commit().await?;
-    Ok(recorded)
 }
 
 /// The earliest instant a planned send may go, or a lease in flight ends
