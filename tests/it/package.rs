@@ -277,7 +277,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
     let table = |header: &str| format!("{header}\n{PROBE}");
 
     // Each table of the page, and a file that puts an unknown key in it.
-    let herald_toml: [(&str, String); 11] = [
+    let herald_toml: [(&str, String); 12] = [
         ("herald.toml", PROBE.to_owned()),
         ("[sender]", table("[sender]")),
         ("[reminders]", table("[reminders]")),
@@ -289,6 +289,7 @@ fn the_configuration_page_documents_every_key_the_loader_accepts() {
         ("[inbox.imap]", table("[inbox.imap]")),
         ("[digest]", table("[digest]")),
         ("[http]", table("[http]")),
+        ("[state]", table("[state]")),
     ];
     let mut accepted = BTreeMap::new();
     for (section, text) in herald_toml {

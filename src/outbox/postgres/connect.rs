@@ -188,6 +188,22 @@ impl Database {
         F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, DbError>> + Send + 'static,
     {
+        self.run_within(OPERATION_TIMEOUT, context, work)
+    }
+
+    /// [`Database::run`] with a deadline of its own: copying a whole outbox
+    /// (`herald state migrate`) takes longer than any call of a node.
+    pub(super) fn run_within<T, F, Fut>(
+        &self,
+        deadline: Duration,
+        context: &str,
+        work: F,
+    ) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, DbError>> + Send + 'static,
+    {
         let pool = self.pool.clone();
         let (done, result) = std::sync::mpsc::sync_channel(1);
         let runtime = self
@@ -195,7 +211,7 @@ impl Database {
             .as_ref()
             .expect("the runtime lives as long as the pool");
         runtime.spawn(async move {
-            let outcome = tokio::time::timeout(OPERATION_TIMEOUT, async move {
+            let outcome = tokio::time::timeout(deadline, async move {
                 let client = pool.get().await.map_err(|err| Box::new(err) as DbError)?;
                 work(client).await
             })
@@ -203,7 +219,7 @@ impl Database {
             .unwrap_or_else(|_| {
                 Err(Box::new(Plain(format!(
                     "the database did not answer within {} s",
-                    OPERATION_TIMEOUT.as_secs()
+                    deadline.as_secs()
                 ))) as DbError)
             });
             let _ = done.send(outcome);

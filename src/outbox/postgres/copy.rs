@@ -46,6 +46,9 @@ pub(super) async fn is_empty(c: &Object) -> Result<bool, DbError> {
 /// early) cannot both find it empty.
 pub(super) async fn import(c: &mut Object, rows: Export) -> Result<(), DbError> {
     let tx = c.transaction().await?;
+    // A large outbox takes longer than the statements of a running node
+    // may (the connection's statement_timeout); the caller bounds the copy.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     let every: Vec<&str> = LAYOUTS
         .iter()
         .map(|layout| layout.name)
@@ -170,6 +173,7 @@ pub(super) async fn export(c: &mut Object) -> Result<Export, DbError> {
         .read_only(true)
         .start()
         .await?;
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     let mut tables = Vec::with_capacity(LAYOUTS.len());
     for layout in LAYOUTS {
         tables.push(read_table(&tx, layout).await?);

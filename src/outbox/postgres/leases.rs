@@ -42,11 +42,13 @@ pub(super) async fn claim(
     let tx = c.transaction().await?;
     renew_in(&tx, claimant, lease).await?;
     // Expired leases first, in the order they would have gone: they are
-    // late already. Two statements, each on its own index, rather than one
-    // with OR that could use neither.
+    // late already. (A row in flight without a lease was copied from an
+    // SQLite outbox by `herald state migrate`: its node is gone too.) Two
+    // statements, each on its own index, rather than one with OR that
+    // could use neither.
     let taken_over = tx
         .prepare_cached(&format!(
-            "WITH c AS (SELECT key, claimed_by FROM sends WHERE state = 'sending' AND lease_until < now()
+            "WITH c AS (SELECT key, claimed_by FROM sends WHERE state = 'sending' AND (lease_until IS NULL OR lease_until < now())
                         ORDER BY {order_by} LIMIT $2 FOR UPDATE SKIP LOCKED)
              UPDATE sends s SET attempts = s.attempts + 1, updated_at = $1, claimed_by = $3,
                     lease_until = now() + make_interval(secs => $4)
