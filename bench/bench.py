@@ -756,12 +756,14 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None):
+def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None, pin=False):
     """A burst of `n` reminders due 40 s from now, sent by `nodes` daemons
     (`herald run`, not a rehearsal: several nodes run on real time), on
     SQLite (pg None, one node) or on one PostgreSQL database. Returns the
     seconds from the first message recorded sent to the last, and the
-    failover time when `kill_after` messages are sent and node a is killed."""
+    failover time when `kill_after` messages are sent and node a is killed.
+    With `pin`, node i runs on core i alone (taskset), as if each node had
+    a machine of one core; the database and the sink run where they may."""
     sink = Sink()
     procs = []
     try:
@@ -780,8 +782,10 @@ def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None):
             shutil.rmtree(state, ignore_errors=True)
             env = dict(os.environ, HERALD_NODE=node)
             log = open(os.path.join(work, "nodes-%s.log" % node), "w")
-            procs.append(subprocess.Popen([HERALD, "--config", config, "run", "--state-dir", state],
-                                          env=env, stderr=log, stdout=subprocess.DEVNULL))
+            cmd = [HERALD, "--config", config, "run", "--state-dir", state]
+            if pin:
+                cmd = ["taskset", "-c", str(i % os.cpu_count())] + cmd
+            procs.append(subprocess.Popen(cmd, env=env, stderr=log, stdout=subprocess.DEVNULL))
             time.sleep(0.5)
 
         def sent():
@@ -839,11 +843,14 @@ def nodes(work, n, connections, runs):
     PostgreSQL; then the failover time after a SIGKILL of a sending node."""
     pg = Postgres()
     try:
-        for label, db, count in (("1 node, SQLite", None, 1), ("1 node, PostgreSQL", pg, 1),
-                                 ("2 nodes, PostgreSQL", pg, 2)):
+        configurations = (("1 node, SQLite", None, 1, False), ("1 node, PostgreSQL", pg, 1, False),
+                          ("2 nodes, PostgreSQL", pg, 2, False),
+                          ("1 node on 1 core, PostgreSQL", pg, 1, True),
+                          ("2 nodes on 1 core each, PostgreSQL", pg, 2, True))
+        for label, db, count, pin in configurations:
             rates = []
             for _ in range(runs):
-                secs, sent, _, per_node = node_burst(work, n, connections, db, count)
+                secs, sent, _, per_node = node_burst(work, n, connections, db, count, pin=pin)
                 rates.append(sent / secs if secs else 0)
             rates.sort()
             figure("burst, " + label, "%.0f" % rates[len(rates) // 2], "msg/s",
