@@ -213,20 +213,8 @@ fn verify(source: &Export, copy: &Export, table: &str) -> Result<(), String> {
 
 /// 1 → "1 row", 10000 → "10,000 rows".
 fn rows_of(n: usize) -> String {
+    use crate::diagnostics::thousands;
     format!("{} row{}", thousands(n), if n == 1 { "" } else { "s" })
-}
-
-/// 10000 → "10,000".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -246,14 +234,6 @@ mod tests {
 
     fn kv(name: &str, value: &str) -> Vec<Value> {
         vec![Value::Text(name.into()), Value::Text(value.into())]
-    }
-
-    #[test]
-    fn counts_are_said_with_thousands_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(10_000), "10,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! `scheduler::seed_limits`. Earlier versions saved a token bucket in the
 //! outbox instead; migration 6 drops it: the attempts say more.)
 
+use crate::diagnostics::thousands;
+
 /// How much of the relay's daily quota is used, when it is nearly all
 /// (at least 90 %): "relay quota: 9,200 of 10,000 a day used".
 pub(super) fn quota_note(used: Option<(usize, usize)>) -> Option<String> {
@@ -14,19 +16,6 @@ pub(super) fn quota_note(used: Option<(usize, usize)>) -> Option<String> {
             thousands(limit)
         )
     })
-}
-
-/// 10000 → "10,000".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -24,50 +24,14 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use herald::key::{AddressKey, SendKey};
-use herald::outbox::{
-    Changes, Effect, IncomingRow, Outbox, Planning, PostgresOutbox, Recorded, SendSpec, State,
-};
+use herald::outbox::{Changes, Effect, IncomingRow, Outbox, Planning, PostgresOutbox, State};
 use herald::pace::Limits;
 use herald::render::message::message_id;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::support::postgres::Postgres;
 
-fn at(secs: i64) -> Timestamp {
-    Timestamp::from_second(secs).unwrap()
-}
-
-/// The key of a reminder of event "e" to `name`@example.org.
-fn key(name: &str) -> SendKey {
-    SendKey::reminder("e", "1d", &AddressKey::of(&format!("{name}@example.org")))
-}
-
-fn spec(name: &str, due: i64) -> SendSpec {
-    SendSpec {
-        key: key(name),
-        recipient: format!("{name}@example.org"),
-        list: "l".to_owned(),
-        language: "en".to_owned(),
-        template: "reminder".to_owned(),
-        due: at(due),
-        zone: "UTC".to_owned(),
-    }
-}
-
-fn plan(outbox: &dyn Outbox, specs: Vec<SendSpec>) {
-    let changes = Changes {
-        insert: specs,
-        ..Changes::default()
-    };
-    outbox.apply(&changes, at(0)).unwrap();
-}
-
-fn sent() -> Recorded {
-    Recorded::Sent {
-        reply: "250 ok".to_owned(),
-        left_at: None,
-    }
-}
+use crate::outbox_suite::{at, key, plan, sent, spec};
 
 /// Nodes "a" and "b", as their daemons open the outbox.
 fn nodes(postgres: &Postgres, lease: Duration) -> (PostgresOutbox, PostgresOutbox) {

@@ -146,16 +146,16 @@ on_both_backends!(
     a_settled_request_leaves_the_open_ones_and_may_be_asked_again,
 );
 
-fn at(secs: i64) -> Timestamp {
+pub(crate) fn at(secs: i64) -> Timestamp {
     Timestamp::from_second(secs).unwrap()
 }
 
 /// The key of a reminder of event "e" to `name`@example.org.
-fn key(name: &str) -> SendKey {
+pub(crate) fn key(name: &str) -> SendKey {
     SendKey::reminder("e", "1d", &AddressKey::of(&format!("{name}@example.org")))
 }
 
-fn spec(name: &str, due: i64) -> SendSpec {
+pub(crate) fn spec(name: &str, due: i64) -> SendSpec {
     SendSpec {
         key: key(name),
         recipient: format!("{name}@example.org"),
@@ -168,7 +168,7 @@ fn spec(name: &str, due: i64) -> SendSpec {
 }
 
 /// Plans `specs` in a fresh outbox, as a first reconcile would.
-fn plan(outbox: &dyn Outbox, specs: Vec<SendSpec>) {
+pub(crate) fn plan(outbox: &dyn Outbox, specs: Vec<SendSpec>) {
     let changes = Changes {
         insert: specs,
         ..Changes::default()
@@ -176,7 +176,7 @@ fn plan(outbox: &dyn Outbox, specs: Vec<SendSpec>) {
     outbox.apply(&changes, at(0)).unwrap();
 }
 
-fn sent() -> Recorded {
+pub(crate) fn sent() -> Recorded {
     Recorded::Sent {
         reply: "250 ok".to_owned(),
         left_at: None,
