@@ -757,7 +757,7 @@ class Postgres:
 
 
 def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None, pin=False):
-    """A burst of `n` reminders due 40 s from now, sent by `nodes` daemons
+    """A burst of `n` reminders due 20 to 80 s from now, sent by `nodes` daemons
     (`herald run`, not a rehearsal: several nodes run on real time), on
     SQLite (pg None, one node) or on one PostgreSQL database. Returns the
     seconds from the first message recorded sent to the last, and the
@@ -767,7 +767,9 @@ def node_burst(work, n, connections, pg, nodes, lease="30s", kill_after=None, pi
     sink = Sink()
     procs = []
     try:
-        due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=40)
+        # The roadmap's times are to the minute: the next whole minute at
+        # least 20 s away, so that every node is up before the burst.
+        due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=80)).replace(second=0, microsecond=0)
         config = os.path.join(work, "nodes")
         shutil.rmtree(config, ignore_errors=True)
         gen(config, "--focal", n, "--burst", due.strftime("%Y-%m-%dT%H:%M:%SZ"), "--smtp-port", sink.port,
