@@ -138,7 +138,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -150,7 +150,7 @@ pub enum Command {
         /// Every failed send.
         #[arg(long)]
         all_failed: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -162,7 +162,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
@@ -171,7 +171,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -186,7 +186,7 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR", global = true)]
         state_dir: Option<PathBuf>,
     },
@@ -198,7 +198,7 @@ pub enum Command {
         /// Show who would get it, and the subjects, without sending.
         #[arg(long)]
         dry_run: bool,
-        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox to use, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -273,7 +273,7 @@ pub enum InboxCommand {
         /// Print one JSON object per line instead of a block per file.
         #[arg(long)]
         json: bool,
-        /// The state directory whose SQLite outbox names the sends, instead of herald.toml's (it wins over a [state] database).
+        /// The state directory whose SQLite outbox names the sends, instead of herald.toml's (it wins over a database that herald.toml names).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },

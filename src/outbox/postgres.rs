@@ -65,6 +65,22 @@ pub struct PostgresOutbox {
     /// The real clock's, whatever the daemon's: leases end on the
     /// database's clock, which no rehearsal steps.
     leases_valid_until: Mutex<Option<Duration>>,
+    /// The daemon's hold on its node's name (`nodes`); `None` for a command.
+    incarnation: Option<String>,
+}
+
+impl Drop for PostgresOutbox {
+    /// A daemon that stops lets go of its node's name at once, so that its
+    /// next start need not wait for the hold to end.
+    fn drop(&mut self) {
+        if let Some(me) = self.incarnation.take() {
+            let _ = self
+                .db
+                .run("letting go of this node's name", move |c| async move {
+                    leases::let_go_of_name(&c, &me).await
+                });
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresOutbox {
@@ -78,10 +94,42 @@ impl std::fmt::Debug for PostgresOutbox {
 
 impl PostgresOutbox {
     /// Connects to the database of `settings` and migrates it, to claim
-    /// sends as this node's daemon.
+    /// sends as this node's daemon, once it holds the node's name: a
+    /// process that still holds it (another machine given the same name, or
+    /// this node's daemon before a crash, whose hold lasts a lease) is
+    /// waited for, a lease at most, then refused.
     pub fn open_daemon(settings: &PostgresSettings) -> Result<PostgresOutbox, OutboxError> {
         let claimant = Claimant::from_stored(format!("node:{}", settings.node));
-        PostgresOutbox::open_as(settings, claimant)
+        let mut outbox = PostgresOutbox::open_as(settings, claimant)?;
+        let incarnation = leases::incarnation();
+        let started = SystemClock.monotonic();
+        let mut said = false;
+        loop {
+            let (node, me, lease) = (settings.node.clone(), incarnation.clone(), outbox.lease_secs());
+            let held_until = outbox.db.run("taking this node's name", move |c| async move {
+                leases::take_name(&c, &node, &me, lease).await
+            })?;
+            let Some(held_until) = held_until else { break };
+            if SystemClock.monotonic().saturating_sub(started) > settings.lease + Duration::from_secs(2) {
+                return Err(OutboxError {
+                    context: format!("taking the node name {:?}", settings.node),
+                    source: Box::new(Plain(format!(
+                        "another herald process holds it (until {held_until}): give each node its own name with HERALD_NODE"
+                    ))),
+                });
+            }
+            if !said {
+                tracing::warn!(
+                    node = %settings.node,
+                    %held_until,
+                    "another herald process holds this node's name (this node before a crash, or another machine with the same name); waiting for its hold to end"
+                );
+                said = true;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        outbox.incarnation = Some(incarnation);
+        Ok(outbox)
     }
 
     /// Connects and migrates, to claim sends as this process as a command.
@@ -115,6 +163,7 @@ impl PostgresOutbox {
             settings: settings.clone(),
             claimant,
             leases_valid_until: Mutex::new(None),
+            incarnation: None,
         })
     }
 
@@ -505,9 +554,20 @@ impl Outbox for PostgresOutbox {
 
     fn renew_leases(&self) -> Result<usize, OutboxError> {
         let (claimant, lease) = (self.claimant.clone(), self.lease_secs());
+        let hold = self
+            .incarnation
+            .clone()
+            .map(|me| (self.settings.node.clone(), me));
         self.leasing(
             "renewing the leases of the sends in flight",
-            move |c| async move { leases::renew(&c, &claimant, lease).await },
+            move |c| async move {
+                // The name first: a node whose name another process took
+                // renews nothing, and so stops sending.
+                if let Some((node, me)) = hold {
+                    leases::keep_name(&c, &node, &me, lease).await?;
+                }
+                leases::renew(&c, &claimant, lease).await
+            },
         )
     }
 

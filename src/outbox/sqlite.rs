@@ -361,7 +361,7 @@ impl SqliteOutbox {
 impl SqliteOutbox {
     /// Every row of every table herald keeps, as stored, in one read
     /// transaction (`herald state migrate`): the tables and columns of
-    /// [`LAYOUTS`], rows in their order (attempts in the order they were
+    /// `export::LAYOUTS`, rows in their order (attempts in the order they were
     /// written). A table whose columns are not those (a file of another
     /// herald) is an error, never a partial copy.
     pub fn export(&self) -> Result<Export, OutboxError> {

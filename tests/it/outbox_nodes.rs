@@ -509,3 +509,45 @@ fn incoming_messages_of_the_same_instant_read_back_in_the_order_the_nodes_took_t
         .collect();
     assert_eq!(read, taken);
 }
+
+/// Two daemons given the same node name (a cloned machine keeps its host
+/// name) would renew, and release at their start, each other's claims: the
+/// second waits for the first's hold on the name, a lease at most, and is
+/// refused while it lasts; once the first stops, the name is free at once.
+#[test]
+fn a_node_name_is_held_by_one_daemon_at_a_time() {
+    let postgres = Postgres::start();
+    let lease = Duration::from_secs(6);
+    let first = PostgresOutbox::open_daemon(&postgres.settings("a", lease)).unwrap();
+    let asked = Instant::now();
+    // The first renews its hold, as its daemon does, while the second waits.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (second, waited) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                first.renew_leases().unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let second = PostgresOutbox::open_daemon(&postgres.settings("a", lease));
+        let waited = asked.elapsed();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (second, waited)
+    });
+    let refusal = format!("{:#}", anyhow::Error::from(second.expect_err("the name is held")));
+    assert!(
+        refusal.contains("another herald process holds it") && refusal.contains("HERALD_NODE"),
+        "{refusal}"
+    );
+    assert!(
+        waited >= lease,
+        "refused after {waited:?}, before the hold could have ended"
+    );
+    drop(first);
+    let asked = Instant::now();
+    let again = PostgresOutbox::open_daemon(&postgres.settings("a", lease)).unwrap();
+    assert!(asked.elapsed() < lease, "the name was not let go of at stop");
+    // Another name is another node.
+    PostgresOutbox::open_daemon(&postgres.settings("b", lease)).unwrap();
+    again.renew_leases().unwrap();
+}

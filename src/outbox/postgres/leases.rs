@@ -406,6 +406,72 @@ pub(super) async fn unclaim(
     Ok(unclaimed as usize)
 }
 
+/// A name for this process's hold on its node's name: random, so that a
+/// restart is another incarnation.
+pub(super) fn incarnation() -> String {
+    let mut bytes = [0u8; 12];
+    let random = ring::rand::SystemRandom::new();
+    // On failure (no entropy at all) the time tells incarnations apart.
+    if ring::rand::SecureRandom::fill(&random, &mut bytes).is_err() {
+        bytes[..8].copy_from_slice(&jiff::Timestamp::now().as_nanosecond().to_le_bytes()[..8]);
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Takes `node`'s name for the process `me`, unless another process holds
+/// it: then `Some(until when)`, on the database's clock.
+pub(super) async fn take_name(
+    c: &Object,
+    node: &str,
+    me: &str,
+    lease: f64,
+) -> Result<Option<String>, DbError> {
+    let taken = c
+        .query_opt(
+            "INSERT INTO nodes (node, incarnation, seen_until) VALUES ($1, $2, now() + make_interval(secs => $3))
+             ON CONFLICT (node) DO UPDATE SET incarnation = excluded.incarnation, seen_until = excluded.seen_until
+             WHERE nodes.seen_until < now() OR nodes.incarnation = excluded.incarnation
+             RETURNING node",
+            &[&node, &me, &lease],
+        )
+        .await?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    let row = c
+        .query_one("SELECT seen_until::text FROM nodes WHERE node = $1", &[&node])
+        .await?;
+    Ok(Some(row.try_get(0)?))
+}
+
+/// Keeps `node`'s name for `me` another lease; an error if another process
+/// has taken it meanwhile (this one was cut off for longer than a lease):
+/// then the leases are not renewed either, and this node stops sending.
+pub(super) async fn keep_name(c: &Object, node: &str, me: &str, lease: f64) -> Result<(), DbError> {
+    let kept = c
+        .execute(
+            "UPDATE nodes SET seen_until = now() + make_interval(secs => $3) WHERE node = $1 AND incarnation = $2",
+            &[&node, &me, &lease],
+        )
+        .await?;
+    if kept == 0 {
+        return Err(Box::new(super::Plain(format!(
+            "another herald process has taken the node name {node:?}: give each node its own name with HERALD_NODE"
+        ))));
+    }
+    Ok(())
+}
+
+/// Lets go of a node's name held by `me`.
+pub(super) async fn let_go_of_name(c: &Object, me: &str) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE nodes SET seen_until = now() WHERE incarnation = $1",
+        &[&me],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Takes or keeps the planner's role for `node`, whose configuration's
 /// hash is `hash`.
 ///

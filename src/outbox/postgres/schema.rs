@@ -134,6 +134,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     -- takes at the relay, taken under an advisory lock.
     CREATE TABLE relay_turns (at_ms BIGINT NOT NULL, node TEXT NOT NULL);
     CREATE INDEX relay_turns_at ON relay_turns (at_ms);",
+    // 2: which process holds each node's name, until when: two nodes given
+    // the same name (a cloned machine keeps its host name) would renew,
+    // and release at their start, each other's claims.
+    "CREATE TABLE nodes (
+        node        TEXT PRIMARY KEY,
+        incarnation TEXT NOT NULL,
+        seen_until  TIMESTAMPTZ NOT NULL
+    );",
 ];
 
 /// Brings the schema up to date, in `tx`, which the caller commits, and
