@@ -413,7 +413,8 @@ pub(super) fn incarnation() -> String {
     let random = ring::rand::SystemRandom::new();
     // On failure (no entropy at all) the time tells incarnations apart.
     if ring::rand::SecureRandom::fill(&random, &mut bytes).is_err() {
-        bytes[..8].copy_from_slice(&jiff::Timestamp::now().as_nanosecond().to_le_bytes()[..8]);
+        use crate::clock::{Clock, SystemClock};
+        bytes[..8].copy_from_slice(&SystemClock.now().as_nanosecond().to_le_bytes()[..8]);
     }
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
