@@ -292,6 +292,79 @@ impl Recorded {
     }
 }
 
+/// How an outcome is stored, whatever the storage: the send's new state and
+/// columns, and the label of its attempt in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<'a> {
+    pub state: State,
+    /// The server's reply, kept on the row (`None` keeps the last one).
+    pub reply: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub next_attempt: Option<Timestamp>,
+    pub sent_at: Option<Timestamp>,
+    /// When the attempt happened: when the message left, if it waited for
+    /// its turn at the relay, else now.
+    pub at: Timestamp,
+    /// The attempt's outcome in the history: sent, retry, paused, failed, skipped.
+    pub label: &'static str,
+    pub too_late: bool,
+}
+
+impl Recorded {
+    /// How this outcome, recorded at `now`, is stored.
+    pub fn stored(&self, now: Timestamp) -> Stored<'_> {
+        let at = match self {
+            Recorded::Sent {
+                left_at: Some(left_at),
+                ..
+            } => *left_at,
+            _ => now,
+        };
+        let (state, reply, reason, next_attempt, sent_at, label) = match self {
+            Recorded::Sent { reply, .. } => (State::Sent, Some(reply.as_str()), None, None, Some(at), "sent"),
+            Recorded::Retry { reply, retry_at, .. } => (
+                State::Planned,
+                Some(reply.as_str()),
+                None,
+                Some(*retry_at),
+                None,
+                "retry",
+            ),
+            // The claim counted an attempt the relay never saw: the
+            // storage gives it back.
+            Recorded::Paused { reply, retry_at } => (
+                State::Planned,
+                Some(reply.as_str()),
+                None,
+                Some(*retry_at),
+                None,
+                "paused",
+            ),
+            Recorded::Failed { reply, reason } => (
+                State::Failed,
+                reply.as_deref(),
+                Some(reason.as_str()),
+                None,
+                None,
+                "failed",
+            ),
+            Recorded::Skipped { reason } | Recorded::TooLate { reason } => {
+                (State::Skipped, None, Some(reason.as_str()), None, None, "skipped")
+            }
+        };
+        Stored {
+            state,
+            reply,
+            reason,
+            next_attempt,
+            sent_at,
+            at,
+            label,
+            too_late: matches!(self, Recorded::TooLate { .. }),
+        }
+    }
+}
+
 /// When a planned send may leave before its due instant, and how urgent it
 /// is, as the scheduler works it out from the relay's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -756,40 +756,20 @@ impl Outbox for SqliteOutbox {
         if outcomes.is_empty() {
             return Ok(0);
         }
-        let now = secs(now);
         self.with("recording outcomes", |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut recorded = 0;
             for (key, outcome) in outcomes {
                 let key = key.as_str();
-                let too_late = matches!(outcome, Recorded::TooLate { .. });
-                let at = match outcome {
-                    Recorded::Sent {
-                        left_at: Some(left_at), ..
-                    } => secs(*left_at),
-                    _ => now,
-                };
-                let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
-                    Recorded::Sent { reply, .. } => (State::Sent, Some(reply.as_str()), None, None, Some(at), "sent"),
-                    Recorded::Retry { reply, retry_at, .. } => {
-                        (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "retry")
-                    }
-                    Recorded::Paused { reply, retry_at } => {
-                        // Claiming counted an attempt; the relay took none.
-                        // Guarded as the outcome is: only a send in flight.
-                        tx.prepare_cached(
-                            "UPDATE sends SET attempts = MAX(attempts - 1, 0) WHERE key = ?1 AND state = 'sending'",
-                        )?
-                            .execute(params![key])?;
-                        (State::Planned, Some(reply.as_str()), None, Some(secs(*retry_at)), None, "paused")
-                    }
-                    Recorded::Failed { reply, reason } => {
-                        (State::Failed, reply.as_deref(), Some(reason.as_str()), None, None, "failed")
-                    }
-                    Recorded::Skipped { reason } | Recorded::TooLate { reason } => {
-                        (State::Skipped, None, Some(reason.as_str()), None, None, "skipped")
-                    }
-                };
+                let stored = outcome.stored(now);
+                if matches!(outcome, Recorded::Paused { .. }) {
+                    // Claiming counted an attempt; the relay took none.
+                    // Guarded as the outcome is: only a send in flight.
+                    tx.prepare_cached(
+                        "UPDATE sends SET attempts = MAX(attempts - 1, 0) WHERE key = ?1 AND state = 'sending'",
+                    )?
+                    .execute(params![key])?;
+                }
                 // Cached statements: recording runs after every few sends,
                 // and parsing the SQL anew each time cost more than running it.
                 // Only a send in flight takes an outcome: one released in
@@ -801,13 +781,28 @@ impl Outbox for SqliteOutbox {
                                 sent_at = COALESCE(?6, sent_at), updated_at = ?7, too_late = ?8, claimed_by = NULL
                          WHERE key = ?1 AND state = 'sending'",
                     )?
-                    .execute(params![key, state.as_str(), reply, reason, next_attempt, sent_at, now, too_late])?;
+                    .execute(params![
+                        key,
+                        stored.state.as_str(),
+                        stored.reply,
+                        stored.reason,
+                        stored.next_attempt.map(secs),
+                        stored.sent_at.map(secs),
+                        secs(now),
+                        stored.too_late
+                    ])?;
                 if updated == 0 {
                     continue;
                 }
                 recorded += 1;
                 tx.prepare_cached("INSERT INTO attempts (key, at, outcome, reply, relay) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                    .execute(params![key, at, label, reply.or(reason), outcome.reached_relay()])?;
+                    .execute(params![
+                        key,
+                        secs(stored.at),
+                        stored.label,
+                        stored.reply.or(stored.reason),
+                        outcome.reached_relay()
+                    ])?;
             }
             tx.commit()?;
             Ok(recorded)

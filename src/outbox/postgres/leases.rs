@@ -11,7 +11,7 @@ use deadpool_postgres::Object;
 use jiff::Timestamp;
 
 use super::{COLUMNS, DbError, GO_AT, entry_from_row, secs};
-use crate::outbox::{Claimant, Entry, Planning, Recorded, State};
+use crate::outbox::{Claimant, Entry, Planning, Recorded};
 use crate::pace::{Gate, Limits};
 
 /// The order a claim takes due sends in.
@@ -196,7 +196,6 @@ pub(super) async fn record(
     outcomes: &[(crate::key::SendKey, Recorded)],
     now: Timestamp,
 ) -> Result<usize, DbError> {
-    let now = secs(now);
     let mut columns = Outcomes::default();
     let mut seen = std::collections::HashSet::new();
     for (key, outcome) in outcomes {
@@ -240,7 +239,7 @@ pub(super) async fn record(
                 &columns.ats,
                 &columns.labels,
                 &columns.relay,
-                &now,
+                &secs(now),
                 &claimant.as_str(),
             ],
         )
@@ -264,53 +263,17 @@ struct Outcomes<'a> {
 }
 
 impl<'a> Outcomes<'a> {
-    fn push(&mut self, key: &'a str, outcome: &'a Recorded, now: i64) {
-        let at = match outcome {
-            Recorded::Sent {
-                left_at: Some(left_at),
-                ..
-            } => secs(*left_at),
-            _ => now,
-        };
-        let (state, reply, reason, next_attempt, sent_at, label) = match outcome {
-            Recorded::Sent { reply, .. } => (State::Sent, Some(reply.as_str()), None, None, Some(at), "sent"),
-            Recorded::Retry { reply, retry_at, .. } => (
-                State::Planned,
-                Some(reply.as_str()),
-                None,
-                Some(secs(*retry_at)),
-                None,
-                "retry",
-            ),
-            Recorded::Paused { reply, retry_at } => (
-                State::Planned,
-                Some(reply.as_str()),
-                None,
-                Some(secs(*retry_at)),
-                None,
-                "paused",
-            ),
-            Recorded::Failed { reply, reason } => (
-                State::Failed,
-                reply.as_deref(),
-                Some(reason.as_str()),
-                None,
-                None,
-                "failed",
-            ),
-            Recorded::Skipped { reason } | Recorded::TooLate { reason } => {
-                (State::Skipped, None, Some(reason.as_str()), None, None, "skipped")
-            }
-        };
+    fn push(&mut self, key: &'a str, outcome: &'a Recorded, now: Timestamp) {
+        let stored = outcome.stored(now);
         self.keys.push(key);
-        self.states.push(state.as_str());
-        self.replies.push(reply);
-        self.reasons.push(reason);
-        self.next_attempts.push(next_attempt);
-        self.sent_ats.push(sent_at);
-        self.too_late.push(matches!(outcome, Recorded::TooLate { .. }));
-        self.ats.push(at);
-        self.labels.push(label);
+        self.states.push(stored.state.as_str());
+        self.replies.push(stored.reply);
+        self.reasons.push(stored.reason);
+        self.next_attempts.push(stored.next_attempt.map(secs));
+        self.sent_ats.push(stored.sent_at.map(secs));
+        self.too_late.push(stored.too_late);
+        self.ats.push(secs(stored.at));
+        self.labels.push(stored.label);
         self.relay.push(outcome.reached_relay());
     }
 }
