@@ -779,6 +779,13 @@ fn reload_configuration(options: &Options, scheduler: &Scheduler, board: &Board)
         Ok(loaded) => match mailer_for(options, &loaded) {
             Ok(mailer) => {
                 check_watchdog(&loaded, notifier);
+                if loaded.delivery.database != scheduler.loaded().delivery.database {
+                    // The outbox is open, with its leases and its name held:
+                    // a move to another one is a restart's.
+                    warn!(
+                        "[state] changed: the outbox stays where it is until herald restarts (systemctl restart herald)"
+                    );
+                }
                 crate::scheduler::seed_limits(scheduler.outbox(), &mailer, options.clock.now());
                 let loaded = crate::scheduler::lay_overrides(loaded, scheduler.outbox().as_ref(), true);
                 let replaced = scheduler.replace(loaded, mailer);
